@@ -1,0 +1,66 @@
+# mqflux — `make run` starts the server, `make test` runs every test against
+# real components. `make help` lists the targets.
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+CONFIG   ?= config.yaml
+INFLUXD_VERSION := v1.8.10
+FUZZTIME ?= 15s
+
+
+
+.PHONY: help build run test test-go fuzz vet tools device bench bench-compare clean
+
+help:
+	@echo "make run            build and start mqflux serve with $(CONFIG) (starts a local InfluxDB if none answers)"
+	@echo "make test           go vet, every test with -race against real InfluxDB and mosquitto, short fuzzing"
+	@echo "make build          bin/mqflux and bin/mqflux-device for this machine"
+	@echo "make device         the device agent for Raspberry Pis: linux/arm GOARM=6, 7 and linux/arm64 in dist/"
+	@echo "make tools          InfluxDB $(INFLUXD_VERSION) into bin/ (needed by run and test; ~2 minutes the first time)"
+	@echo "make fuzz           run each fuzz target for FUZZTIME ($(FUZZTIME))"
+	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
+	@echo "make clean          remove bin/, dist/ and var/"
+
+build:
+	@mkdir -p $(BIN)
+	$(BUILD) -o $(BIN)/ ./cmd/...
+
+run: build
+	@deploy/run-local.sh $(BIN) $(CONFIG)
+
+tools: $(BIN)/influxd
+
+$(BIN)/influxd:
+	@mkdir -p $(BIN)
+	@echo "building influxd $(INFLUXD_VERSION) into $(BIN) (about two minutes the first time)"
+	cd /tmp && GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+test: tools vet test-go fuzz
+
+test-go:
+	$(GO) test -race -timeout 40m ./...
+
+# Each target runs for FUZZTIME; the seed corpora also run in test-go.
+fuzz:
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | sed 's/func //'); do \
+	    echo "fuzz $$t $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$t || exit 1; \
+	  done; \
+	done
+
+device:
+	@mkdir -p dist
+	GOOS=linux GOARCH=arm GOARM=6 $(BUILD) -o dist/mqflux-device-linux-armv6 ./cmd/mqflux-device
+	GOOS=linux GOARCH=arm GOARM=7 $(BUILD) -o dist/mqflux-device-linux-armv7 ./cmd/mqflux-device
+	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/mqflux-device-linux-arm64 ./cmd/mqflux-device
+	@ls -l dist/
+
+clean:
+	rm -rf $(BIN) dist var

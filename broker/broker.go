@@ -1,0 +1,172 @@
+// Package broker is the MQTT broker embedded in `mqflux serve`: mochi-mqtt
+// with TCP, TLS and WebSocket listeners, bcrypt users with roles, sessions
+// and retained messages kept across restarts, and a hook that puts every
+// reading into the spool before it is acknowledged.
+package broker
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/passwd"
+)
+
+// Options wires a Broker.
+type Options struct {
+	Config  config.Broker
+	DataDir string // sessions and retained messages live in DataDir/broker
+	// Sink receives every publish whose topic Wants accepts; nil runs a
+	// plain broker.
+	Sink    ingest.Sink
+	Wants   func(topic string) bool
+	Checker *passwd.Checker
+	Logger  *slog.Logger
+	// MochiLogger receives the MQTT library's own log; it reports each
+	// refused client again with a packet dump, so it is quieter than Logger.
+	MochiLogger *slog.Logger
+}
+
+// Broker is a configured, not yet listening, MQTT server.
+type Broker struct {
+	srv     *mqtt.Server
+	ingest  *ingestHook
+	log     *slog.Logger
+	metrics []prometheus.Collector
+}
+
+// New builds the broker and opens its session store; Serve starts it.
+func New(o Options) (*Broker, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MochiLogger == nil {
+		o.MochiLogger = o.Logger
+	}
+	if o.Checker == nil {
+		o.Checker = passwd.NewChecker()
+	}
+	if o.Wants == nil {
+		o.Wants = func(string) bool { return true }
+	}
+	srv := mqtt.New(&mqtt.Options{
+		InlineClient: true, // the HTTP shim publishes through it
+		Logger:       o.MochiLogger,
+		Capabilities: capabilities(o.Config),
+		// Large enough that a burst of PUBACKs and deliveries rarely waits.
+		ClientNetWriteBufferSize: 4096,
+		ClientNetReadBufferSize:  4096,
+	})
+
+	denied := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mqflux_mqtt_denied_total",
+		Help: "Connections and operations refused by authentication or ACL.",
+	}, []string{"what", "reason"})
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mqflux_mqtt_publish_refused_total",
+		Help: "Publishes not acknowledged, so that the publisher resends them (spool full, draining, spool error).",
+	}, []string{"reason"})
+
+	b := &Broker{srv: srv, log: o.Logger}
+	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
+	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Checker, o.Logger, denied), nil); err != nil {
+		return nil, fmt.Errorf("broker auth hook: %w", err)
+	}
+	if err := srv.AddHook(b.ingest, nil); err != nil {
+		return nil, fmt.Errorf("broker ingest hook: %w", err)
+	}
+	dir := filepath.Join(o.DataDir, "broker")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("broker session store: %w", err)
+	}
+	store := newSessionStore()
+	if err := srv.AddHook(store, &pebble.Options{Path: dir, Mode: pebble.Sync}); err != nil {
+		return nil, fmt.Errorf("broker session store %s: %w", dir, err)
+	}
+	if err := b.addListeners(o.Config); err != nil {
+		_ = srv.Close()
+		return nil, err
+	}
+	b.metrics = []prometheus.Collector{denied, refused, newInfoCollector(srv)}
+	return b, nil
+}
+
+func capabilities(c config.Broker) *mqtt.Capabilities {
+	caps := mqtt.NewDefaultServerCapabilities()
+	// mochi deletes retained and queued messages after a day by default.
+	caps.MaximumMessageExpiryInterval = int64(c.MessageExpiry.Seconds())
+	caps.MaximumInflight = uint16(min(c.MaxInflight, math.MaxUint16))
+	caps.MaximumPacketSize = uint32(c.MaxPacketSize)
+	caps.MaximumSessionExpiryInterval = uint32(min(c.SessionExpiry.Seconds(), math.MaxUint32))
+	caps.MaximumClientWritesPending = int32(min(c.MaxQueued, math.MaxInt32))
+	return caps
+}
+
+func (b *Broker) addListeners(c config.Broker) error {
+	if c.TCP != "" {
+		if err := b.srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: c.TCP})); err != nil {
+			return fmt.Errorf("broker.tcp %s: %w", c.TCP, err)
+		}
+	}
+	if c.TLS.Address != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.Cert, c.TLS.Key)
+		if err != nil {
+			return fmt.Errorf("broker.tls: loading cert %s and key %s: %w", c.TLS.Cert, c.TLS.Key, err)
+		}
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if err := b.srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: c.TLS.Address, TLSConfig: tc})); err != nil {
+			return fmt.Errorf("broker.tls.address %s: %w", c.TLS.Address, err)
+		}
+	}
+	if c.Websocket != "" {
+		if err := b.srv.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket})); err != nil {
+			return fmt.Errorf("broker.websocket %s: %w", c.Websocket, err)
+		}
+	}
+	return nil
+}
+
+// Serve starts the listeners and returns; the broker runs until Close.
+func (b *Broker) Serve() error {
+	if err := b.srv.Serve(); err != nil {
+		return fmt.Errorf("broker serve: %w", err)
+	}
+	return nil
+}
+
+// Drain stops acknowledging readings: from now on publishers keep what
+// they send, for the next start or another server.
+func (b *Broker) Drain() { b.ingest.draining.Store(true) }
+
+// Publish sends a message from the server itself (the HTTP shim's
+// readings, already spooled) to the subscribers.
+func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) error {
+	return b.srv.Publish(topic, payload, retain, qos)
+}
+
+// Close disconnects every client and closes the session store.
+func (b *Broker) Close() error {
+	err := b.srv.Close()
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Clients is the number of connected clients.
+func (b *Broker) Clients() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }
+
+// Collectors are the broker's metrics, for /metrics.
+func (b *Broker) Collectors() []prometheus.Collector { return b.metrics }

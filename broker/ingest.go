@@ -1,0 +1,68 @@
+package broker
+
+import (
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
+)
+
+// ingestHook hands every reading to the spool before mochi writes the
+// PUBACK (mochi calls OnPublish first, then acknowledges). Its answer
+// decides the acknowledgement:
+//   - spooled, or rejected for good (dead-lettered): the publish proceeds,
+//     PUBACK and delivery to subscribers;
+//   - spool full: MQTT 5 gets PUBACK reason 0x97 (quota exceeded), 3.1.1
+//     gets no PUBACK at all and must resend;
+//   - spool write failed: no PUBACK either, the publisher resends.
+type ingestHook struct {
+	mqtt.HookBase
+	sink     ingest.Sink
+	wants    func(topic string) bool
+	log      *slog.Logger
+	draining atomic.Bool
+	refused  *prometheus.CounterVec // {reason}
+}
+
+func (h *ingestHook) ID() string { return "mqflux-ingest" }
+
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+
+func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline || h.sink == nil || !h.wants(pk.TopicName) {
+		// The inline client is the HTTP shim: it spooled the reading
+		// itself and publishes only so that subscribers see it.
+		return pk, nil
+	}
+	if h.draining.Load() {
+		h.refused.WithLabelValues("draining").Inc()
+		return pk, h.pushBack(cl, pk)
+	}
+	err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now())
+	switch {
+	case err == nil, ingest.IsReject(err):
+		return pk, nil
+	case errors.Is(err, ingest.ErrFull):
+		h.refused.WithLabelValues("spool_full").Inc()
+		return pk, h.pushBack(cl, pk)
+	default:
+		h.refused.WithLabelValues("spool_error").Inc()
+		h.log.Error("reading not acknowledged: spool write failed", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
+		return pk, packets.ErrRejectPacket
+	}
+}
+
+// pushBack refuses a publish without losing it: a QoS 1 publisher keeps
+// it and resends. (QoS 0 promises nothing; the refusal is still counted.)
+func (h *ingestHook) pushBack(cl *mqtt.Client, pk packets.Packet) error {
+	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+		return packets.ErrQuotaExceeded
+	}
+	return packets.ErrRejectPacket
+}

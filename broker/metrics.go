@@ -1,0 +1,46 @@
+package broker
+
+import (
+	"sync/atomic"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// infoCollector exposes mochi's own counters at scrape time.
+type infoCollector struct {
+	srv                                                  *mqtt.Server
+	clients, received, sent, dropped, inflight, retained *prometheus.Desc
+}
+
+func newInfoCollector(srv *mqtt.Server) *infoCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &infoCollector{
+		srv:      srv,
+		clients:  d("mqflux_mqtt_clients_connected", "MQTT clients connected now."),
+		received: d("mqflux_mqtt_messages_received_total", "PUBLISH packets received."),
+		sent:     d("mqflux_mqtt_messages_sent_total", "PUBLISH packets sent to subscribers."),
+		dropped:  d("mqflux_mqtt_messages_dropped_total", "Messages the broker could not deliver to a subscriber (its queue was full)."),
+		inflight: d("mqflux_mqtt_inflight_messages", "QoS 1/2 messages awaiting acknowledgement by subscribers."),
+		retained: d("mqflux_mqtt_retained_messages", "Retained messages held."),
+	}
+}
+
+func (c *infoCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.clients, c.received, c.sent, c.dropped, c.inflight, c.retained} {
+		ch <- d
+	}
+}
+
+func (c *infoCollector) Collect(ch chan<- prometheus.Metric) {
+	i := c.srv.Info
+	g := func(d *prometheus.Desc, t prometheus.ValueType, v int64) {
+		ch <- prometheus.MustNewConstMetric(d, t, float64(v))
+	}
+	g(c.clients, prometheus.GaugeValue, atomic.LoadInt64(&i.ClientsConnected))
+	g(c.received, prometheus.CounterValue, atomic.LoadInt64(&i.MessagesReceived))
+	g(c.sent, prometheus.CounterValue, atomic.LoadInt64(&i.MessagesSent))
+	g(c.dropped, prometheus.CounterValue, atomic.LoadInt64(&i.MessagesDropped))
+	g(c.inflight, prometheus.GaugeValue, atomic.LoadInt64(&i.Inflight))
+	g(c.retained, prometheus.GaugeValue, atomic.LoadInt64(&i.Retained))
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/server"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+var errUsage = errors.New("usage")
+
+type program struct {
+	stdin   io.Reader
+	environ []string
+}
+
+type command struct {
+	name, summary string
+	run           func(p program, ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the broker, the bridge to InfluxDB and the HTTP API", runServe},
+		{"passwd", "print the bcrypt hash of a password read from stdin or a prompt", runPasswd},
+		{"check-config", "check a configuration file and print its problems, or ok", runCheckConfig},
+		{"version", "print the version and build", runVersion},
+	}
+}
+
+func (p program) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return flag.ErrHelp
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(p, ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "mqflux moves MQTT sensor readings into InfluxDB without losing one.")
+	fmt.Fprintln(w, "\nUsage: mqflux <command> [flags]   (mqflux <command> -h for its flags)\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-13s %s\n", c.name, c.summary)
+	}
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("mqflux "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+// loadConfig reads path (or only the defaults when path is "") and the
+// environment, then validates.
+func (p program) loadConfig(path string, stderr io.Writer) (config.Server, error) {
+	cfg := config.Default()
+	var warnings []string
+	var err error
+	if path == "" {
+		warnings, err = config.Load(nil, "(defaults)", &cfg, p.environ)
+	} else {
+		warnings, err = config.LoadFile(path, &cfg, p.environ)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "mqflux: warning:", w)
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		where := path
+		if where == "" {
+			where = "configuration"
+		}
+		return cfg, fmt.Errorf("%s:\n%w", where, err)
+	}
+	return cfg, nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func runServe(p program, ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	path := fs.String("config", "", "configuration file (default: built-in defaults)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := p.loadConfig(*path, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, nil)
+}
+
+func runCheckConfig(p program, _ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check-config", stderr)
+	path := fs.String("config", "config.yaml", "configuration file")
+	key := fs.String("print", "", "print the value of one key (e.g. influx.url) instead of ok")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := p.loadConfig(*path, stderr)
+	if err != nil {
+		return err
+	}
+	if *key != "" {
+		v, err := config.Lookup(&cfg, *key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, v)
+		return nil
+	}
+	fmt.Fprintln(stdout, "ok")
+	return nil
+}
+
+func runVersion(_ program, _ context.Context, _ []string, stdout, _ io.Writer) error {
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = " " + s.Value
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "mqflux %s%s %s %s/%s\n", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+func trimNewline(s string) string { return strings.TrimRight(s, "\r\n") }

@@ -1,0 +1,70 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes lists every HTTP route of `mqflux serve`.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	// The legacy API's health check: any method, this exact body.
+	mux.HandleFunc("/healthcheck", legacyHealthcheck)
+	mux.HandleFunc("/v1/healthcheck", legacyHealthcheck)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}}))
+	return mux
+}
+
+func legacyHealthcheck(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprintln(w, "Server is healthy")
+}
+
+type health struct {
+	Status    string  `json:"status"` // ok | degraded
+	Uptime    string  `json:"uptime"`
+	MQTT      mqttH   `json:"mqtt"`
+	Influx    *influx `json:"influx,omitempty"`
+	Spool     *spoolH `json:"spool,omitempty"`
+	Readiness string  `json:"readiness"`
+}
+
+type mqttH struct {
+	ClientsConnected int64 `json:"clients_connected"`
+}
+
+type influx struct {
+	URL    string `json:"url"`
+	Bucket string `json:"bucket"`
+	Up     bool   `json:"up"`
+}
+
+type spoolH struct {
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+}
+
+// healthz reports readiness as JSON: 200 while readings are accepted
+// (InfluxDB being down only degrades: the spool holds them), 503 when not.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	h := health{
+		Status:    "ok",
+		Readiness: "accepting readings",
+		Uptime:    time.Since(s.started).Round(time.Second).String(),
+		MQTT:      mqttH{ClientsConnected: s.broker.Clients()},
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h)
+}
+
+type slogPrinter struct{ s *Server }
+
+func (p slogPrinter) Println(v ...any) { p.s.log.Warn("metrics", "err", fmt.Sprint(v...)) }
