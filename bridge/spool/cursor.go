@@ -54,13 +54,20 @@ func (s *Spool) writeCursor() error {
 	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
 		return fmt.Errorf("spool save resume point: %w", err)
 	}
-	if err := syncFile(tmp); err != nil {
-		return fmt.Errorf("spool save resume point: %w", err)
+	// A lost or torn cursor only means acked records come back once, so it
+	// costs fsyncs only when the spool pays them anyway.
+	if s.dur == Fsync {
+		if err := syncFile(tmp); err != nil {
+			return fmt.Errorf("spool save resume point: %w", err)
+		}
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("spool save resume point: %w", err)
 	}
-	return syncDir(s.dir)
+	if s.dur == Fsync {
+		return syncDir(s.dir)
+	}
+	return nil
 }
 
 func syncFile(path string) error {

@@ -45,12 +45,15 @@ func checksum(lenBytes, payload []byte) uint32 {
 	return crc32.Update(crc32.Update(0, tab, lenBytes), tab, payload)
 }
 
-// appendFrame appends the frame of rec to dst.
+// appendFrame appends the frame of rec to dst. The header is built in dst
+// itself: a local array would escape through hash/crc32 and cost an
+// allocation per record.
 func appendFrame(dst, rec []byte) []byte {
-	var hdr [frameHeader]byte
+	start := len(dst)
+	dst = append(dst, make([]byte, frameHeader)...)
+	hdr := dst[start:]
 	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(rec)))
 	binary.LittleEndian.PutUint32(hdr[4:], checksum(hdr[:4], rec))
-	dst = append(dst, hdr[:]...)
 	return append(dst, rec...)
 }
 

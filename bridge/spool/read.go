@@ -110,9 +110,10 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 			break
 		}
 		off, end := g.readOff, g.size
+		avg := s.unreadBytes / max(s.unreadRecs, 1)
 		s.mu.Unlock()
 
-		c, err := s.readChunk(g.id, g.path, off, end, maxRecords-len(b.Records), maxBytes-payload, len(b.Records) == 0)
+		c, err := s.readChunk(g.id, g.path, off, end, avg, maxRecords-len(b.Records), maxBytes-payload, len(b.Records) == 0)
 		if err != nil {
 			if len(b.Records) > 0 {
 				break // hand out what we have; the error recurs on the next call
@@ -148,16 +149,19 @@ type chunk struct {
 }
 
 // readChunk reads whole records of segment id from off (below end, the
-// segment's visible size) with one pread, within the limits left.
-func (s *Spool) readChunk(id uint64, path string, off, end int64, recsLeft, bytesLeft int, first bool) (chunk, error) {
+// segment's visible size) with one pread, within the limits left. avg is
+// the mean payload size of unread records, to size the read.
+func (s *Spool) readChunk(id uint64, path string, off, end, avg int64, recsLeft, bytesLeft int, first bool) (chunk, error) {
 	f, err := s.readerFile(id, path)
 	if err != nil {
 		return chunk{}, err
 	}
 	avail := end - off
-	// Enough for the payload budget plus headers of records of typical size;
-	// a shortfall only costs another pread.
-	want := min(avail, int64(bytesLeft)+int64(bytesLeft)/4+frameHeader)
+	// Enough for the limits with records of the usual size, and a little
+	// slack; a shortfall only costs another pread.
+	byBytes := int64(bytesLeft) + int64(bytesLeft)/4 + frameHeader
+	byRecs := int64(recsLeft) * (avg + frameHeader)
+	want := min(avail, byBytes, byRecs+byRecs/8+frameHeader)
 	for {
 		buf := make([]byte, want)
 		if _, err := f.ReadAt(buf, off); err != nil {
