@@ -32,6 +32,11 @@ func (s *Spool) Append(rec []byte) error {
 		return fmt.Errorf("spool append: %w", s.syncErr)
 	}
 	if s.diskBytes+frameLen > s.maxBytes {
+		if !s.full {
+			s.full = true
+			s.log.Warn("spool full: pushing back until acked segments are deleted",
+				"dir", s.dir, "disk_bytes", s.diskBytes, "max_bytes", s.maxBytes, "pending_records", s.pendingRecs)
+		}
 		return ingest.ErrFull
 	}
 	if s.active == nil || (s.active.size > 0 && s.active.size+frameLen > s.segBytes) {
@@ -48,6 +53,10 @@ func (s *Spool) Append(rec []byte) error {
 	if err != nil {
 		s.cutTornWrite(g)
 		return fmt.Errorf("spool append %s: %w", g.path, err)
+	}
+	if s.full {
+		s.full = false
+		s.log.Info("spool has room again", "dir", s.dir, "disk_bytes", s.diskBytes, "max_bytes", s.maxBytes)
 	}
 	g.size += frameLen
 	g.records++

@@ -42,11 +42,12 @@ func (s *Spool) loadCursor() (cursor, error) {
 // writeCursor saves the position of the oldest unacked record. mu held.
 func (s *Spool) writeCursor() error {
 	c := cursor{seg: s.nextID - 1}
-	switch g := s.readCursor(); {
+	s.readCursor()
+	switch g := s.readSeg; {
 	case len(s.outstanding) > 0:
-		c.seg, c.off = s.outstanding[0].startSeg, s.outstanding[0].startOff
+		c.seg, c.off = s.outstanding[0].seg, s.outstanding[0].off
 	case g != nil:
-		c.seg, c.off = g.id, g.readOff
+		c.seg, c.off = g.id, g.readOff // everything before it was handed out and acked
 	}
 	path := filepath.Join(s.dir, cursorName)
 	tmp := path + ".tmp"

@@ -13,11 +13,18 @@ import (
 type Batch struct {
 	Records [][]byte
 
-	owner    *Spool
-	spans    []span // per segment, in order
-	startSeg uint64 // where the batch begins: the resume point if it is the oldest unacked
-	startOff int64
-	acked    bool
+	owner *Spool
+	spans []span // per segment, in order
+	mark  *handout
+}
+
+// handout remembers where a batch began, so Close can save the position of
+// the oldest unacked record. It is kept apart from the Batch so a batch
+// that is never acked does not pin the records of later ones in memory.
+type handout struct {
+	seg   uint64
+	off   int64
+	acked bool
 }
 
 type span struct {
@@ -136,7 +143,7 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 		return nil, nil
 	}
 	s.mu.Lock()
-	s.outstanding = append(s.outstanding, b)
+	s.outstanding = append(s.outstanding, b.mark)
 	s.mu.Unlock()
 	return b, nil
 }
@@ -237,8 +244,8 @@ func (s *Spool) commit(b *Batch, g *segment, off int64, c chunk) {
 	g.readRecs += n
 	s.unreadRecs -= n
 	s.unreadBytes -= int64(c.payload)
-	if len(b.spans) == 0 {
-		b.startSeg, b.startOff = g.id, off
+	if b.mark == nil {
+		b.mark = &handout{seg: g.id, off: off}
 	}
 	if k := len(b.spans) - 1; k >= 0 && b.spans[k].seg == g {
 		b.spans[k].records += n
@@ -262,13 +269,17 @@ func (s *Spool) skipDamage(g *segment, at int64, why frameStatus) {
 }
 
 // readCursor returns the segment holding the oldest record not handed out,
-// stepping over finished segments. mu held.
+// stepping over finished segments; nil when every segment is finished.
+// s.readSeg stays on the last segment read, so its position is where reading
+// resumes. mu held.
 func (s *Spool) readCursor() *segment {
 	g := s.readSeg
 	for g != nil && g.sealed && g.readOff >= g.size {
 		g = s.segmentAfter(g.id)
+		if g != nil {
+			s.readSeg = g
+		}
 	}
-	s.readSeg = g
 	return g
 }
 
@@ -293,10 +304,10 @@ func (s *Spool) Ack(b *Batch) error {
 	if s.closed {
 		return fmt.Errorf("spool ack: %w (the batch will be handed out again after the next open)", ErrClosed)
 	}
-	if b.acked {
+	if b.mark == nil || b.mark.acked {
 		return errors.New("spool ack: batch already acked")
 	}
-	b.acked = true
+	b.mark.acked = true
 	var errs []error
 	for _, sp := range b.spans {
 		sp.seg.ackedRecs += sp.records

@@ -39,7 +39,7 @@ func (s *Spool) recover() error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	s.nextID = max(cur.seg, 0) + 1
+	s.nextID = cur.seg + 1
 	for i, id := range ids {
 		s.nextID = max(s.nextID, id+1)
 		g, err := s.recoverSegment(id, i == len(ids)-1, cur)

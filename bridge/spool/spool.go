@@ -83,6 +83,9 @@ type Stats struct {
 	Records  int64
 	Bytes    int64 // framed bytes on disk of the pending records
 	Segments int   // segment files, the one being appended to included
+	// DiskBytes is what counts against MaxBytes: the segment files' size,
+	// acked records in segments not yet deleted included.
+	DiskBytes int64
 }
 
 // segment is the bookkeeping of one segment file; the records themselves stay
@@ -118,6 +121,7 @@ type Spool struct {
 
 	mu     sync.Mutex
 	closed bool
+	full   bool       // the last Append was refused for room; logged once per episode
 	segs   []*segment // by id
 	active *segment
 	w      *os.File // write handle of active
@@ -130,7 +134,7 @@ type Spool struct {
 	unreadRecs   int64 // appended, not yet handed out
 	unreadBytes  int64 // payload bytes of those
 	readSeg      *segment
-	outstanding  []*Batch // handed out and not acked, in hand-out order
+	outstanding  []*handout // of batches handed out, oldest first; acked ones leave from the front
 
 	// A Next caller waiting for data parks on notify; Append closes it once
 	// the unread records reach what the caller waits for.
@@ -218,7 +222,7 @@ func (s *Spool) lockDir() error {
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.segs)}
+	return Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.segs), DiskBytes: s.diskBytes}
 }
 
 // Close flushes and closes the segment files; what is pending stays on disk

@@ -313,6 +313,14 @@ func TestResumePointSkipsAckedRecords(t *testing.T) {
 	// b2 was not acked: everything from it on comes back, b3 included.
 	wantRecords(t, drainAll(t, s), 5, 15)
 	_ = b2
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// All acked: nothing comes back, and no segment file is left over.
+	s = openSpool(t, Options{Dir: dir})
+	if st := s.Stats(); st.Records != 0 || st.Segments != 1 || len(segmentFiles(t, dir)) != 1 {
+		t.Fatalf("after a drained Close: Stats = %+v, files %v", st, segmentFiles(t, dir))
+	}
 }
 
 func TestBadArguments(t *testing.T) {
