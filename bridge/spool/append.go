@@ -161,6 +161,7 @@ func (s *Spool) waitSynced(pos int64) error {
 		switch {
 		case err == nil:
 			s.synced = max(s.synced, target)
+			s.fsyncs++
 		case s.closed:
 			// Close closed f under us; it fsynced the file itself.
 		default:

@@ -55,6 +55,9 @@ func BenchmarkAppendFsyncParallel(b *testing.B) {
 			}
 		}
 	})
+	s.mu.Lock()
+	b.ReportMetric(float64(b.N)/float64(max(s.fsyncs, 1)), "records/fsync")
+	s.mu.Unlock()
 }
 
 // BenchmarkNextAck: reading back and acking, per record, in batches of 1000.

@@ -147,6 +147,7 @@ type Spool struct {
 	written  int64
 	synced   int64
 	syncing  bool
+	fsyncs   int64      // group commits run, for tests and benchmarks
 	syncErr  error      // sticky: after a failed fsync nothing is promised
 	retired  []*os.File // write handles of rolled segments, closed when no fsync runs
 }

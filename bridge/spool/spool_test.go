@@ -362,3 +362,37 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+// TestGroupCommit: concurrent Appends in Fsync mode share fsyncs, and each
+// returns only after one covering its record (checked by the crash test; here
+// that the sharing happens at all).
+func TestGroupCommit(t *testing.T) {
+	s := openSpool(t, Options{Dir: t.TempDir(), Durability: Fsync})
+	const writers, each = 64, 20
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := s.Append(record(w*each + i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	fsyncs, synced, written := s.fsyncs, s.synced, s.written
+	s.mu.Unlock()
+	if synced != written {
+		t.Fatalf("synced %d of %d bytes after every Append returned", synced, written)
+	}
+	if fsyncs == 0 || fsyncs >= writers*each/2 {
+		t.Fatalf("%d fsyncs for %d concurrent appends: not grouped", fsyncs, writers*each)
+	}
+	t.Logf("%d appends, %d fsyncs", writers*each, fsyncs)
+	if got := len(drainAll(t, s)); got != writers*each {
+		t.Fatalf("%d records, want %d", got, writers*each)
+	}
+}
