@@ -1,0 +1,216 @@
+// Package deadletter keeps every reading that can never be stored, with the
+// reason, in a JSON-lines file: one object per line, so a user can read it
+// with jq and replay what is worth replaying. Nothing is dropped silently:
+// a reading leaves the pipeline either in InfluxDB or here.
+package deadletter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// DefaultMaxBytes is the rotation size used when Open is given 0.
+const DefaultMaxBytes = 64 << 20
+
+// Entry is one rejected reading.
+type Entry struct {
+	Time    time.Time // when it was rejected
+	Source  string    // "mqtt", "http", "influx"
+	Topic   string
+	Reason  string // the RejectError reason or InfluxDB's message
+	Detail  string
+	Payload []byte // the original payload (or the line protocol InfluxDB rejected)
+}
+
+// line is the JSON form of an Entry. The payload is a string when it is
+// valid UTF-8 (readable, and what a replay sends), base64 otherwise.
+type line struct {
+	Time          time.Time `json:"time"`
+	Source        string    `json:"source"`
+	Topic         string    `json:"topic,omitempty"`
+	Reason        string    `json:"reason"`
+	Detail        string    `json:"detail,omitempty"`
+	Payload       *string   `json:"payload,omitempty"`
+	PayloadBase64 []byte    `json:"payload_base64,omitempty"`
+}
+
+// File is an open dead-letter file. It is safe for concurrent use.
+type File struct {
+	path     string
+	maxBytes int64
+	log      *slog.Logger
+
+	mu     sync.Mutex
+	f      *os.File
+	size   int64
+	buf    bytes.Buffer
+	closed bool
+}
+
+// Open opens (creating it and its directory if needed) the dead-letter file
+// at path. Once the file passes maxBytes (0: DefaultMaxBytes) it is renamed
+// to <path>.1, replacing the previous one, and a new file is started.
+func Open(path string, maxBytes int64, logger *slog.Logger) (*File, error) {
+	if path == "" {
+		return nil, errors.New("dead-letter open: path is empty")
+	}
+	if maxBytes < 0 {
+		return nil, fmt.Errorf("dead-letter open %s: maxBytes %d is negative", path, maxBytes)
+	}
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("dead-letter open: %w", err)
+	}
+	d := &File{path: path, maxBytes: maxBytes, log: logger}
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// open opens the file for appending. A crash mid-write can leave a partial
+// last line; it is ended with a newline so the next entry stays readable.
+func (d *File) open() error {
+	f, err := os.OpenFile(d.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("dead-letter open: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dead-letter open: %w", err)
+	}
+	d.f, d.size = f, fi.Size()
+	if d.size == 0 {
+		return nil
+	}
+	last := make([]byte, 1)
+	r, err := os.Open(d.path)
+	if err == nil {
+		_, err = r.ReadAt(last, d.size-1)
+		r.Close()
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("dead-letter open %s: %w", d.path, err)
+	}
+	if last[0] != '\n' {
+		d.log.Warn("dead-letter file ends with a partial line; ending it", "file", d.path, "offset", d.size)
+		if err := d.write([]byte("\n")); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// Add appends e as one JSON line and fsyncs it before returning. A zero
+// e.Time is set to now.
+func (d *File) Add(e Entry) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	l := line{Time: e.Time.UTC(), Source: e.Source, Topic: e.Topic, Reason: e.Reason, Detail: e.Detail}
+	if utf8.Valid(e.Payload) {
+		p := string(e.Payload)
+		l.Payload = &p
+	} else {
+		l.PayloadBase64 = e.Payload
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return fmt.Errorf("dead-letter add to %s: file is closed", d.path)
+	}
+	d.buf.Reset()
+	enc := json.NewEncoder(&d.buf)
+	enc.SetEscapeHTML(false) // keep < > & readable for people and jq
+	if err := enc.Encode(l); err != nil {
+		return fmt.Errorf("dead-letter add to %s: encode: %w", d.path, err)
+	}
+	if d.size > 0 && d.size+int64(d.buf.Len()) > d.maxBytes {
+		if err := d.rotate(); err != nil {
+			return err
+		}
+	}
+	return d.write(d.buf.Bytes())
+}
+
+// write appends p in one write and fsyncs. A failed write is cut off, so a
+// partial line never glues itself to the next entry. mu held.
+func (d *File) write(p []byte) error {
+	n, err := d.f.Write(p)
+	if err == nil {
+		err = d.f.Sync()
+		d.size += int64(n)
+	} else if n > 0 {
+		if terr := d.f.Truncate(d.size); terr != nil {
+			d.log.Error("dead-letter: cannot cut off a partial line", "file", d.path, "offset", d.size, "err", terr)
+			d.size += int64(n) // the next Open ends the partial line
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dead-letter add to %s: %w", d.path, err)
+	}
+	return nil
+}
+
+// rotate renames the full file to <path>.1 and starts a new one. mu held.
+func (d *File) rotate() error {
+	old := d.path + ".1"
+	if err := d.f.Close(); err != nil {
+		return fmt.Errorf("dead-letter rotate %s: %w", d.path, err)
+	}
+	if err := os.Rename(d.path, old); err != nil {
+		return fmt.Errorf("dead-letter rotate %s: %w", d.path, err)
+	}
+	d.log.Info("dead-letter file rotated", "file", d.path, "rotated_to", old, "bytes", d.size, "max_bytes", d.maxBytes)
+	if err := d.open(); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(d.path))
+}
+
+// Close closes the file; Add fails afterwards.
+func (d *File) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if err := d.f.Close(); err != nil {
+		return fmt.Errorf("dead-letter close %s: %w", d.path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("dead-letter: sync directory %s: %w", dir, err)
+	}
+	return nil
+}
