@@ -183,7 +183,7 @@ func isFiniteNumber(b []byte) bool {
 		b = b[1:]
 	}
 	var n json.Number
-	if len(b) == 0 || b[0] == '"' || json.Unmarshal(b, &n) != nil {
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) || json.Unmarshal(b, &n) != nil {
 		return false
 	}
 	_, err := strconv.ParseFloat(string(n), 64)
