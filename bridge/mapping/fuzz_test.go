@@ -1,0 +1,311 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+)
+
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"value": 21.5, "time": "2026-11-23T18:00:00.123Z"}`,
+		`{"temperature": 21.5, "humidity": 40.1, "time": 1700000000}`,
+		`{"fields": {"a": 1, "b": "x\"y\\z", "c": true}, "tags": {"room": "k 1"}, "time": 1700000000.123456789}`,
+		`{"s": "\u00e9\ud83d\ude00\ud800\udc00\ud800x", "n": -0.0e-3}`,
+		`{"a": null}`, `{"a": {"b": [1, {"c": null}]}}`, `{"a": 1e999}`, `{"a": 1,}`, `{}`, ` {"a":1} `,
+		`{"time": -1.5e3, "v": 0}`, `{"time": "1677-09-21T00:12:43.145224192Z", "v": 1}`,
+		`{"tags": {"device": "x"}, "v": 1}`, `{"a b,c=d\\": 1}`, `{"a\\b": "\t"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	m := mustNew(f, testConfig())
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		out, rej := appendChecked(t, m, "devices/pi-1/sensors/temp", payload, receivedAt())
+		body := trimLeft(payload)
+		isObject := len(body) > 0 && body[0] == '{'
+		if isObject {
+			valid := json.Valid(payload)
+			if valid == (rej != nil && rej.Reason == "bad_json") {
+				t.Fatalf("json.Valid = %v but mapping says %v", valid, rej)
+			}
+		}
+		if rej != nil {
+			return
+		}
+		pts := parseLP(t, out)
+		if !isObject { // a bare number: FuzzAppendNumber checks those
+			return
+		}
+		if len(pts) != 1 {
+			t.Fatalf("%d points from one JSON reading: %q", len(pts), out)
+		}
+		checkJSONRoundTrip(t, payload, pts[0])
+	})
+}
+
+// checkJSONRoundTrip compares the point written with what encoding/json
+// reads from the payload.
+func checkJSONRoundTrip(t *testing.T, payload []byte, p lpPoint) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		t.Fatalf("mapping accepted what encoding/json refuses: %v", err)
+	}
+	fields, explicit := obj, false
+	if fo, ok := obj["fields"]; ok {
+		fields, explicit = fo.(map[string]any), true
+	}
+	want := map[string]any{}
+	for k, v := range fields {
+		if !explicit && (k == "time" || k == "tags") {
+			continue
+		}
+		if n, ok := v.(json.Number); ok {
+			f, err := strconv.ParseFloat(string(n), 64)
+			if err != nil {
+				t.Fatalf("field %q = %s: %v", k, n, err)
+			}
+			v = f
+		}
+		want[k] = v
+	}
+	if len(want) != len(p.fields) {
+		t.Fatalf("fields %v, want %v", p.fields, want)
+	}
+	for k, v := range want {
+		if p.fields[k] != v {
+			t.Fatalf("field %q = %#v, want %#v", k, p.fields[k], v)
+		}
+	}
+	wantTags := map[string]any{"device": "pi-1"}
+	if tags, ok := obj["tags"].(map[string]any); ok {
+		for k, v := range tags {
+			wantTags[k] = v
+		}
+	}
+	if len(wantTags) != len(p.tags) {
+		t.Fatalf("tags %v, want %v", p.tags, wantTags)
+	}
+	for k, v := range wantTags {
+		if p.tags[k] != v {
+			t.Fatalf("tag %q = %q, want %q", k, p.tags[k], v)
+		}
+	}
+	if ts := wantTime(t, obj["time"]); ts != p.ts {
+		t.Fatalf("time %d, want %d", p.ts, ts)
+	}
+}
+
+// wantTime computes the expected timestamp independently: big.Rat for epoch
+// numbers (seconds, truncated toward zero), time.Parse for strings.
+func wantTime(t *testing.T, v any) int64 {
+	switch v := v.(type) {
+	case nil:
+		return receivedAt().UnixNano()
+	case string:
+		tm, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			t.Fatalf("time %q accepted but time.Parse says %v", v, err)
+		}
+		return tm.UnixNano()
+	case json.Number:
+		r, ok := new(big.Rat).SetString(string(v))
+		if !ok {
+			t.Fatalf("time %s: not a rational", v)
+		}
+		r.Mul(r, big.NewRat(1e9, 1))
+		q := new(big.Int).Quo(r.Num(), r.Denom()) // truncates toward zero
+		if !q.IsInt64() {
+			t.Fatalf("time %s accepted but is out of range", v)
+		}
+		return q.Int64()
+	}
+	t.Fatalf("time %#v accepted", v)
+	return 0
+}
+
+func FuzzAppendNumber(f *testing.F) {
+	for _, s := range [][3]string{
+		{"21.5", "pi-1", "temp"}, {" -3e-2\n", "a b", "room temp,x"}, {"+1", `C:\d`, "m=1"},
+		{"NaN", "pi", "t"}, {"1e999", "pi", "t"}, {"0x10", "pi", "t"}, {"1", "a\\", "t"},
+		{"1", "a\\,b", "t"}, {"1", "a\\\\", "t\\ x"}, {"21", "é", "#t"}, {"", "pi", "t"},
+	} {
+		f.Add([]byte(s[0]), s[1], s[2])
+	}
+	m := mustNew(f, testConfig())
+	f.Fuzz(func(t *testing.T, payload []byte, device, meas string) {
+		topic := "devices/" + device + "/sensors/" + meas
+		out, rej := appendChecked(t, m, topic, payload, receivedAt())
+		body := trimSpace(payload)
+		finite := isFiniteNumber(body)
+		if rej != nil {
+			switch rej.Reason {
+			case "bad_number", "nan_inf":
+				if finite {
+					t.Fatalf("%q is a finite number but got %v", body, rej)
+				}
+			case "topic", "empty", "bad_json":
+			default:
+				if finite {
+					t.Fatalf("%q is a finite number but got %v", body, rej)
+				}
+			}
+			return
+		}
+		if !finite {
+			t.Fatalf("%q is not a finite JSON number but was accepted as %q", body, out)
+		}
+		pts := parseLP(t, out)
+		if len(pts) != 1 {
+			t.Fatalf("%d points: %q", len(pts), out)
+		}
+		p := pts[0]
+		want, _ := strconv.ParseFloat(strings.TrimPrefix(string(body), "+"), 64)
+		if p.meas != meas || p.tags["device"] != device || len(p.tags) != 1 || p.fields["value"] != want ||
+			len(p.fields) != 1 || p.ts != receivedAt().UnixNano() {
+			t.Fatalf("point %+v from topic %q payload %q", p, topic, payload)
+		}
+	})
+}
+
+// isFiniteNumber reports whether b, less one leading '+', is a JSON number
+// that fits a float64, with encoding/json as the judge of the grammar.
+func isFiniteNumber(b []byte) bool {
+	if len(b) > 0 && b[0] == '+' {
+		b = b[1:]
+	}
+	var n json.Number
+	if len(b) == 0 || (b[0] != '-' && (b[0] < '0' || b[0] > '9')) || json.Unmarshal(b, &n) != nil {
+		return false
+	}
+	_, err := strconv.ParseFloat(string(n), 64)
+	return err == nil
+}
+
+func FuzzAppendLine(f *testing.F) {
+	for _, s := range []string{
+		"cpu,host=a usage=5i,idle=1.5,ok=t,msg=\"hi\",n=7u 1700000000",
+		"# c\n\ncpu v=1\r\nmem,z=1 v=2 -5\n", `my\ cpu,ta\=g=x\,y f\ 1="q\"\\" 1`,
+		"cpu,device=x,site=y v=1", "cpu v=1e999", "cpu v=", "cpu v=1 99999999999999999",
+		`cpu s="a\nb"`, "cpu time=1", "cpu,a\\=b\\ =c v=1", "cpu v=1,v=2", "c\\ v=1",
+	} {
+		f.Add([]byte(s))
+	}
+	m := mustNew(f, testConfig())
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		out, rej := appendChecked(t, m, "devices/pi-1/line", payload, receivedAt())
+		in, inErr := parseInput(payload)
+		if rej != nil {
+			if rej.Reason == "bad_line_protocol" && inErr == nil && !strings.Contains(rej.Detail, "measurement") {
+				t.Fatalf("the library parses %q but mapping says %v", payload, rej)
+			}
+			return
+		}
+		if inErr != nil {
+			t.Fatalf("the library refuses %q (%v) but mapping wrote %q", payload, inErr, out)
+		}
+		pts := parseLP(t, out)
+		if len(pts) != len(in) {
+			t.Fatalf("%d points in, %d out: %q", len(in), len(pts), out)
+		}
+		for i, p := range pts {
+			w := in[i]
+			for k, v := range map[string]string{"device": "pi-1", "site": "lab"} {
+				if _, ok := w.tags[k]; !ok {
+					w.tags[k] = v
+				}
+			}
+			if p.meas != w.meas || !sameMap(p.tags, w.tags) || !sameAny(p.fields, w.fields) || p.ts != w.ts {
+				t.Fatalf("point %d: %+v, want %+v", i, p, w)
+			}
+		}
+	})
+}
+
+// parseInput reads line protocol with the library alone, as the oracle;
+// timestamps are in seconds (the test rule's precision).
+func parseInput(b []byte) ([]lpPoint, error) {
+	dec := lineprotocol.NewDecoderWithBytes(b)
+	var pts []lpPoint
+	for dec.Next() {
+		p := lpPoint{tags: map[string]string{}, fields: map[string]any{}}
+		m, err := dec.Measurement()
+		if err != nil {
+			return nil, err
+		}
+		p.meas = string(m)
+		for {
+			k, v, err := dec.NextTag()
+			if err != nil {
+				return nil, err
+			}
+			if k == nil {
+				break
+			}
+			p.tags[string(k)] = string(v)
+		}
+		for {
+			k, v, err := dec.NextField()
+			if err != nil {
+				return nil, err
+			}
+			if k == nil {
+				break
+			}
+			val := v.Interface()
+			if s, ok := val.(string); ok {
+				val = strings.Clone(s)
+			}
+			p.fields[string(k)] = val
+		}
+		tb, err := dec.TimeBytes()
+		if err != nil {
+			return nil, err
+		}
+		if p.ts = receivedAt().UnixNano(); tb != nil {
+			sec, ok := new(big.Int).SetString(string(tb), 10)
+			if !ok {
+				return nil, fmt.Errorf("timestamp %q", tb)
+			}
+			ns := sec.Mul(sec, big.NewInt(1e9))
+			if !ns.IsInt64() {
+				return nil, fmt.Errorf("timestamp %q out of range", tb)
+			}
+			p.ts = ns.Int64()
+		}
+		pts = append(pts, p)
+	}
+	return pts, nil
+}
+
+func sameMap(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sameAny(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,379 @@
+// Package mapping turns one MQTT message (topic, payload, receive time) into
+// InfluxDB line protocol: the topic template gives the measurement and tags,
+// the payload (a bare number, JSON, or line protocol) gives fields, tags and
+// time. Every message either becomes points or a *ingest.RejectError saying
+// what is wrong and where.
+package mapping
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
+)
+
+// Mapper maps messages to line protocol. It is safe for concurrent use.
+type Mapper struct {
+	rules      []rule
+	status     *template // nil: presence disabled
+	maxPayload int
+	maxFields  int
+	maxTags    int
+	maxString  int
+	pool       sync.Pool // *scratch
+}
+
+type rule struct {
+	tpl         template
+	line        bool
+	measurement string // fixed measurement when the template has none
+	static      []tag
+	precExp     int // payload epoch × 10^precExp = nanoseconds
+}
+
+// StatusMeasurement is the measurement presence messages are written to.
+const StatusMeasurement = "device_status"
+
+// New checks cfg and builds a Mapper. Errors name the config key at fault.
+func New(cfg Config) (*Mapper, error) {
+	m := &Mapper{
+		maxPayload: cfg.MaxPayloadBytes,
+		maxFields:  cfg.MaxFields,
+		maxTags:    cfg.MaxTags,
+		maxString:  cfg.MaxStringBytes,
+	}
+	m.pool.New = newScratch
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"max_payload_bytes", cfg.MaxPayloadBytes}, {"max_fields", cfg.MaxFields},
+		{"max_tags", cfg.MaxTags}, {"max_string_bytes", cfg.MaxStringBytes},
+	} {
+		if l.v <= 0 {
+			return nil, fmt.Errorf("mapping.%s: must be positive, got %d", l.key, l.v)
+		}
+	}
+	prec, ok := precisionExp(cfg.TimePrecision)
+	if !ok {
+		return nil, fmt.Errorf("mapping.time_precision: %q is not one of s, ms, us, ns", cfg.TimePrecision)
+	}
+	if len(cfg.Topics) == 0 {
+		return nil, fmt.Errorf("mapping.topics: needs at least one template")
+	}
+	for i, tr := range cfg.Topics {
+		r, err := newRule(tr, prec, cfg.MaxTags)
+		if err != nil {
+			return nil, fmt.Errorf("mapping.topics[%d].%w", i, err)
+		}
+		m.rules = append(m.rules, r)
+	}
+	if cfg.StatusTemplate != "" {
+		t, err := newStatusTemplate(cfg.StatusTemplate)
+		if err != nil {
+			return nil, fmt.Errorf("mapping.status_template: %w", err)
+		}
+		m.status = &t
+	}
+	return m, nil
+}
+
+func newStatusTemplate(src string) (template, error) {
+	t, err := parseTemplate(src)
+	if err != nil {
+		return template{}, err
+	}
+	if t.has(levelMeasurement) || t.has(levelField) {
+		return template{}, fmt.Errorf("{measurement} and {field} have no meaning here (presence goes to %s)", StatusMeasurement)
+	}
+	if !strings.Contains(src, "{device}") {
+		return template{}, fmt.Errorf("must capture {device}")
+	}
+	return t, nil
+}
+
+// newRule checks one topics entry; errors start with the key at fault
+// relative to the entry.
+func newRule(tr TopicRule, prec, maxTags int) (rule, error) {
+	t, err := parseTemplate(tr.Template)
+	if err != nil {
+		return rule{}, fmt.Errorf("template: %w", err)
+	}
+	r := rule{tpl: t, measurement: tr.Measurement, precExp: prec}
+	switch tr.Format {
+	case "", FormatAuto:
+	case FormatLine:
+		r.line = true
+	default:
+		return rule{}, fmt.Errorf("format: %q is not one of auto, line", tr.Format)
+	}
+	if tr.TimePrecision != "" {
+		if r.precExp, err = ruleExp(tr.TimePrecision); err != nil {
+			return rule{}, err
+		}
+	}
+	if err := r.checkMeasurement(); err != nil {
+		return rule{}, err
+	}
+	captured := map[string]bool{}
+	for _, n := range t.tagNames() {
+		captured[n] = true
+	}
+	for k, v := range tr.Tags {
+		if err := checkStaticTag(k, v, captured); err != nil {
+			return rule{}, fmt.Errorf("tags.%s: %w", k, err)
+		}
+		r.static = append(r.static, tag{key: k, value: v, src: srcStatic})
+	}
+	sortTags(r.static)
+	if n := len(captured) + len(r.static); n > maxTags {
+		return rule{}, fmt.Errorf("tags: the template and tags give %d tags but max_tags is %d", n, maxTags)
+	}
+	return r, nil
+}
+
+func ruleExp(p string) (int, error) {
+	e, ok := precisionExp(p)
+	if !ok {
+		return 0, fmt.Errorf("time_precision: %q is not one of s, ms, us, ns", p)
+	}
+	return e, nil
+}
+
+func (r *rule) checkMeasurement() error {
+	hasMeas := r.tpl.has(levelMeasurement)
+	switch {
+	case r.line && (hasMeas || r.tpl.has(levelField) || r.measurement != ""):
+		return fmt.Errorf("template: with format line the payload names measurement and fields; drop {measurement}, {field} and measurement")
+	case r.line:
+		return nil
+	case hasMeas && r.measurement != "":
+		return fmt.Errorf("measurement: the template already captures {measurement}")
+	case !hasMeas && r.measurement == "":
+		return fmt.Errorf("measurement: required when the template has no {measurement} level")
+	case !hasMeas:
+		if prob, at := nameProblem(r.measurement); prob != "" {
+			return fmt.Errorf("measurement: %q %s at byte %d", r.measurement, prob, at)
+		}
+		if r.measurement[0] == '#' {
+			return fmt.Errorf("measurement: %q starts with '#', which line protocol reads as a comment", r.measurement)
+		}
+	}
+	return nil
+}
+
+func checkStaticTag(k, v string, captured map[string]bool) error {
+	if prob, at := nameProblem(k); prob != "" {
+		return fmt.Errorf("key %s at byte %d", prob, at)
+	}
+	if prob, at := nameProblem(v); prob != "" {
+		return fmt.Errorf("value %q %s at byte %d", v, prob, at)
+	}
+	if k == "time" {
+		return fmt.Errorf("InfluxDB refuses a tag named time")
+	}
+	if captured[k] {
+		return fmt.Errorf("the template already captures {%s}", k)
+	}
+	return nil
+}
+
+// precisionExp gives the power of ten that turns an epoch in precision p
+// into nanoseconds.
+func precisionExp(p string) (int, bool) {
+	switch p {
+	case "s":
+		return 9, true
+	case "ms":
+		return 6, true
+	case "us":
+		return 3, true
+	case "ns":
+		return 0, true
+	}
+	return 0, false
+}
+
+// Filters returns the MQTT subscription filters that cover every template
+// and the status template, without duplicates, in configuration order.
+func (m *Mapper) Filters() []string {
+	var out []string
+	add := func(f string) {
+		for _, have := range out {
+			if have == f {
+				return
+			}
+		}
+		out = append(out, f)
+	}
+	for i := range m.rules {
+		add(m.rules[i].tpl.filter())
+	}
+	if m.status != nil {
+		add(m.status.filter())
+	}
+	return out
+}
+
+// Append decodes one message and appends its point(s) as line protocol, each
+// line terminated by '\n', timestamps in nanoseconds, to dst. On error dst is
+// returned unchanged (same length) and the error is a *ingest.RejectError.
+// A reading without its own time is stamped with received.
+func (m *Mapper) Append(dst []byte, topic string, payload []byte, received time.Time) ([]byte, error) {
+	sc := m.pool.Get().(*scratch)
+	sc.reset()
+	out, rej := m.append(sc, dst, topic, payload, received)
+	m.pool.Put(sc)
+	if rej != nil {
+		return dst, rej
+	}
+	return out, nil
+}
+
+func reject(reason, format string, args ...any) *ingest.RejectError {
+	return &ingest.RejectError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+func (m *Mapper) append(sc *scratch, dst []byte, topic string, payload []byte, received time.Time) ([]byte, *ingest.RejectError) {
+	if rej := checkTopic(topic); rej != nil {
+		return nil, rej
+	}
+	var c capture
+	if m.status != nil && m.status.match(topic, &c, &sc.caps) {
+		return m.appendStatus(sc, dst, topic, payload, received)
+	}
+	r := m.findRule(topic, &c, &sc.caps)
+	if r == nil {
+		return nil, reject("topic", "no template matches topic %q", topic)
+	}
+	if rej := r.checkCaptures(topic, &c, sc.caps); rej != nil {
+		return nil, rej
+	}
+	if len(payload) > m.maxPayload {
+		return nil, reject("payload_too_large", "payload is %d bytes, max_payload_bytes is %d", len(payload), m.maxPayload)
+	}
+	if r.line {
+		return m.appendLines(sc, dst, r, payload, received)
+	}
+	body := trimSpace(payload)
+	if len(body) == 0 {
+		return nil, reject("empty", "payload is empty or only whitespace")
+	}
+	meas := r.measurement
+	if meas == "" {
+		meas = c.measurement
+	}
+	switch body[0] {
+	case '{':
+		return m.appendJSON(sc, dst, r, meas, payload, received)
+	case '[':
+		return nil, reject("bad_json", "byte %d: a JSON array is not a reading; send an object", len(payload)-len(trimLeft(payload)))
+	}
+	return m.appendNumber(sc, dst, r, meas, c.field, payload, body, received)
+}
+
+func (m *Mapper) findRule(topic string, c *capture, caps *[]tag) *rule {
+	for i := range m.rules {
+		if m.rules[i].tpl.match(topic, c, caps) {
+			return &m.rules[i]
+		}
+	}
+	return nil
+}
+
+// checkTopic refuses what an MQTT publish topic can never be.
+func checkTopic(topic string) *ingest.RejectError {
+	if topic == "" {
+		return reject("topic", "topic is empty")
+	}
+	if i := strings.IndexAny(topic, "+#\x00"); i >= 0 {
+		return reject("topic", "topic %q has %q at byte %d; a publish topic cannot hold wildcards or NUL", topic, topic[i], i)
+	}
+	return nil
+}
+
+// checkCaptures refuses captured levels that cannot be written as
+// measurement, field or tag values.
+func (r *rule) checkCaptures(topic string, c *capture, caps []tag) *ingest.RejectError {
+	if c.measurementLevel > 0 {
+		if rej := checkLevel(topic, c.measurementLevel, "{measurement}", c.measurement); rej != nil {
+			return rej
+		}
+	}
+	if c.fieldLevel > 0 {
+		if rej := checkLevel(topic, c.fieldLevel, "{field}", c.field); rej != nil {
+			return rej
+		}
+		if c.field == "time" {
+			return reject("topic", "topic %q level %d ({field}) is \"time\", which InfluxDB refuses as a field name", topic, c.fieldLevel)
+		}
+	}
+	for i := range caps {
+		if rej := checkLevel(topic, caps[i].level, "{"+caps[i].key+"}", caps[i].value); rej != nil {
+			return rej
+		}
+	}
+	return nil
+}
+
+func checkLevel(topic string, lvl int, what, v string) *ingest.RejectError {
+	if prob, at := nameProblem(v); prob != "" {
+		return reject("topic", "topic %q level %d (%s) %s at byte %d of the level", topic, lvl, what, prob, at)
+	}
+	return nil
+}
+
+// finish merges topic, static and payload tags (already in sc.tags), checks
+// limits and clashes, and writes the point.
+func (m *Mapper) finish(sc *scratch, dst []byte, r *rule, meas string, ts int64) ([]byte, *ingest.RejectError) {
+	sc.tags = append(sc.tags, sc.caps...)
+	sc.tags = append(sc.tags, r.static...)
+	if len(sc.tags) > m.maxTags {
+		return nil, reject("too_many_tags", "point has %d tags, max_tags is %d", len(sc.tags), m.maxTags)
+	}
+	if len(sc.fields) == 0 {
+		return nil, reject("no_fields", "payload has no fields")
+	}
+	sortTags(sc.tags)
+	for i := 1; i < len(sc.tags); i++ {
+		if sc.tags[i].key == sc.tags[i-1].key {
+			return nil, reject("bad_tag", "tag %q is given twice (%s and %s)", sc.tags[i].key, srcName(sc.tags[i-1].src), srcName(sc.tags[i].src))
+		}
+	}
+	sortFields(sc.fields)
+	for i := 1; i < len(sc.fields); i++ {
+		if sc.fields[i].key == sc.fields[i-1].key {
+			return nil, reject("bad_field", "field %q is given twice (byte %d and byte %d)", sc.fields[i].key, sc.fields[i-1].at, sc.fields[i].at)
+		}
+	}
+	return appendPoint(dst, meas, sc.tags, sc.fields, ts), nil
+}
+
+func srcName(s uint8) string {
+	switch s {
+	case srcTopic:
+		return "the topic"
+	case srcStatic:
+		return "the rule's tags"
+	}
+	return "the payload"
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func trimLeft(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	return b
+}
+
+func trimSpace(b []byte) []byte {
+	b = trimLeft(b)
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,100 @@
+package mapping
+
+import "unicode/utf8"
+
+// nameProblem says why s cannot be written as a measurement, tag key, tag
+// value or field key, and at which byte; "" when it can.
+//
+// Line protocol has no escape for control characters, and a backslash right
+// before a character that needs escaping (or at the very end) is read back
+// differently by InfluxDB's parser and by the line-protocol library, so
+// those are refused instead of being stored as something else.
+func nameProblem(s string) (string, int) {
+	if s == "" {
+		return "is empty", 0
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 0x20 || c == 0x7f:
+			return "has a control character", i
+		case c == '\\':
+			if i+1 == len(s) {
+				return "ends with a backslash", i
+			}
+			if n := s[i+1]; n == ',' || n == '=' || n == ' ' {
+				return "has a backslash before a separator", i
+			}
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "is not valid UTF-8", i
+			}
+			i += size - 1
+		}
+	}
+	return "", -1
+}
+
+// stringProblem says why s cannot be a string field value; "" when it can.
+// Quotes and backslashes are escaped, but newlines would split the record
+// in the line-oriented spool, and InfluxDB has no escape for them.
+func stringProblem(s string) (string, int) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\n' || c == '\r':
+			return "has a line break", i
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return "is not valid UTF-8", i
+			}
+			i += size - 1
+		}
+	}
+	return "", -1
+}
+
+// appendName appends s escaped for a tag key, tag value or field key
+// (measurement=false) or for a measurement (measurement=true).
+func appendName(dst []byte, s string, measurement bool) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ',' || c == ' ' || (c == '=' && !measurement) {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// appendString appends s as a quoted string field value.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, c)
+	}
+	return append(dst, '"')
+}
+
+// validPlaceholder reports whether name may name a template capture (and so
+// a tag key): short, plain and unambiguous in config files and metrics.
+func validPlaceholder(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c == '_' || c == '-' || c == '.' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,132 @@
+package mapping
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+)
+
+// Where a tag came from, for messages about clashes.
+const (
+	srcTopic uint8 = iota
+	srcStatic
+	srcPayload
+)
+
+type tag struct {
+	key, value string
+	src        uint8
+	level      int // topic level (1-based) for srcTopic
+}
+
+type fieldKind uint8
+
+const (
+	kindFloat fieldKind = iota
+	kindInt
+	kindUint
+	kindBool
+	kindString
+)
+
+type field struct {
+	key  string
+	kind fieldKind
+	f    float64
+	n    uint64 // int64 or uint64 bits
+	b    bool
+	s    string
+	at   int // byte offset in the payload, for messages
+}
+
+// scratch holds one reading's tags and fields while it is decoded; Mapper
+// pools them so a reading costs no allocations for them.
+type scratch struct {
+	caps   []tag // captured from the topic
+	tags   []tag
+	fields []field
+	buf    []byte // unescaped strings; grows only by appending within one reading
+}
+
+func newScratch() any {
+	return &scratch{
+		caps:   make([]tag, 0, 8),
+		tags:   make([]tag, 0, 16),
+		fields: make([]field, 0, 16),
+		buf:    make([]byte, 0, 512),
+	}
+}
+
+func (s *scratch) reset() {
+	s.caps = s.caps[:0]
+	s.tags = s.tags[:0]
+	s.fields = s.fields[:0]
+	s.buf = s.buf[:0]
+}
+
+// keep copies b into the scratch buffer and returns it as a string that
+// stays valid for the rest of the reading.
+func (s *scratch) keep(b []byte) string {
+	n := len(s.buf)
+	s.buf = append(s.buf, b...)
+	return view(s.buf[n:])
+}
+
+// view returns b as a string without copying. Callers use it only for bytes
+// that are not modified while the string is in use: the payload during
+// Append (the caller must not change it concurrently) and scratch bytes,
+// which are only ever appended to until the reading is done.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func sortTags(tags []tag) {
+	slices.SortFunc(tags, func(a, b tag) int { return strings.Compare(a.key, b.key) })
+}
+
+func sortFields(fields []field) {
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
+}
+
+// appendPoint writes one line. Tags and fields must be sorted, checked and
+// non-duplicated; ts is in nanoseconds.
+func appendPoint(dst []byte, measurement string, tags []tag, fields []field, ts int64) []byte {
+	dst = appendName(dst, measurement, true)
+	for i := range tags {
+		dst = append(dst, ',')
+		dst = appendName(dst, tags[i].key, false)
+		dst = append(dst, '=')
+		dst = appendName(dst, tags[i].value, false)
+	}
+	for i := range fields {
+		if i == 0 {
+			dst = append(dst, ' ')
+		} else {
+			dst = append(dst, ',')
+		}
+		f := &fields[i]
+		dst = appendName(dst, f.key, false)
+		dst = append(dst, '=')
+		switch f.kind {
+		case kindFloat:
+			dst = strconv.AppendFloat(dst, f.f, 'g', -1, 64)
+		case kindInt:
+			dst = strconv.AppendInt(dst, int64(f.n), 10)
+			dst = append(dst, 'i')
+		case kindUint:
+			dst = strconv.AppendUint(dst, f.n, 10)
+			dst = append(dst, 'u')
+		case kindBool:
+			dst = strconv.AppendBool(dst, f.b)
+		case kindString:
+			dst = appendString(dst, f.s)
+		}
+	}
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, ts, 10)
+	return append(dst, '\n')
+}

@@ -1,0 +1,124 @@
+package mapping
+
+import (
+	"math"
+	"time"
+)
+
+// Bounds of the nanosecond epoch InfluxDB stores (int64):
+// 1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z.
+const (
+	minSec  = -9223372037
+	minFrac = 145224192
+	maxSec  = 9223372036
+	maxFrac = 854775807
+)
+
+// nanos converts t to nanoseconds since the epoch, reporting false when t is
+// outside the int64 range (where time.UnixNano is undefined).
+func nanos(t time.Time) (int64, bool) {
+	s, ns := t.Unix(), int64(t.Nanosecond())
+	switch {
+	case s < minSec || s > maxSec:
+		return 0, false
+	case s == minSec && ns < minFrac:
+		return 0, false
+	case s == maxSec && ns > maxFrac:
+		return 0, false
+	}
+	return s*1e9 + ns, true
+}
+
+// epochNanos converts a JSON number (already checked against the JSON
+// grammar) holding an epoch in units of 10^-9+exp10 seconds into
+// nanoseconds, exactly: digits below a nanosecond are truncated toward
+// zero. It reports false when the result does not fit in an int64.
+func epochNanos(raw []byte, exp10 int) (int64, bool) {
+	i := 0
+	neg := false
+	if i < len(raw) && raw[i] == '-' {
+		neg = true
+		i++
+	}
+	var digits [20]byte
+	nd, dp := 0, 0 // value = 0.digits × 10^dp
+	for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+		if nd == 0 && raw[i] == '0' {
+			continue
+		}
+		if nd < len(digits) {
+			digits[nd] = raw[i]
+		}
+		nd++
+		dp++
+	}
+	if i < len(raw) && raw[i] == '.' {
+		for i++; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+			if nd == 0 && raw[i] == '0' {
+				dp--
+				continue
+			}
+			if nd < len(digits) {
+				digits[nd] = raw[i]
+			}
+			nd++
+		}
+	}
+	exp := 0
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			eneg = raw[i] == '-'
+			i++
+		}
+		for ; i < len(raw); i++ {
+			if exp < 1e6 { // far beyond any representable time either way
+				exp = exp*10 + int(raw[i]-'0')
+			}
+		}
+		if eneg {
+			exp = -exp
+		}
+	}
+	if nd == 0 {
+		return 0, true
+	}
+	n := dp + exp + exp10 // digits before the decimal point, in nanoseconds
+	if n <= 0 {
+		return 0, true
+	}
+	if n > 19 {
+		return 0, false
+	}
+	var v uint64
+	for k := 0; k < n; k++ {
+		d := uint64(0)
+		if k < nd && k < len(digits) {
+			d = uint64(digits[k] - '0')
+		}
+		v = v*10 + d
+	}
+	if neg {
+		if v > math.MaxInt64+1 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// scaleEpoch multiplies an integer epoch in units of 10^-9+exp10 seconds
+// to nanoseconds, reporting false on overflow.
+func scaleEpoch(v int64, exp10 int) (int64, bool) {
+	for ; exp10 > 0; exp10-- {
+		if v > math.MaxInt64/10 || v < math.MinInt64/10 {
+			return 0, false
+		}
+		v *= 10
+	}
+	return v, true
+}
