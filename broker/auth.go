@@ -36,7 +36,17 @@ func newAuthHook(users []config.User, checker *passwd.Checker, log *slog.Logger,
 func (h *authHook) ID() string { return "mqflux-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribed
+}
+
+// OnSubscribed logs each granted subscription at debug level: with it an
+// operator (and a test) can see that a subscriber is in place.
+func (h *authHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	for i, f := range pk.Filters {
+		if i < len(reasonCodes) && reasonCodes[i] < 0x80 {
+			h.log.Debug("subscribed", "user", string(cl.Properties.Username), "client_id", cl.ID, "filter", f.Filter, "qos", reasonCodes[i])
+		}
+	}
 }
 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
