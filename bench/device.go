@@ -215,7 +215,7 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 	if err := d.resend(w); err != nil {
 		return err
 	}
-	tick := time.NewTicker(min(time.Second, d.cfg.AckTimeout/4, d.cfg.KeepAlive/4))
+	tick := time.NewTicker(max(time.Millisecond, min(time.Second, d.cfg.AckTimeout/4, d.cfg.GiveUp/4, d.cfg.KeepAlive/4)))
 	defer tick.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -229,6 +229,9 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 			last = started
 		}
 		since := now.Sub(last)
+		if d.inflight() > 0 && now.Sub(time.Unix(0, d.lastProgress.Load())) > d.cfg.GiveUp {
+			return fmt.Errorf("%s: no PUBACK within -give-up %s", d.name, d.cfg.GiveUp)
+		}
 		if d.inflight() > 0 && since > d.cfg.AckTimeout {
 			return fmt.Errorf("%s: %w (%d in flight)", d.name, errAckTimeout, d.inflight())
 		}
