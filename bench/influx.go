@@ -1,13 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -28,9 +28,9 @@ func newInfluxQL(rawURL, bucket, token string) *influxQL {
 }
 
 type series struct {
-	Name    string          `json:"name"`
-	Columns []string        `json:"columns"`
-	Values  [][]json.Number `json:"values"`
+	Name    string   `json:"name"`
+	Columns []string `json:"columns"`
+	Values  [][]any  `json:"values"` // numbers as json.Number
 }
 
 // query runs one statement and returns its series.
@@ -65,7 +65,9 @@ func (c *influxQL) query(ctx context.Context, q string) ([]series, error) {
 		} `json:"results"`
 		Error string `json:"error"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
 		return nil, fmt.Errorf("query %s: decode answer: %w", c.base, err)
 	}
 	if out.Error != "" {
@@ -93,9 +95,10 @@ func sumColumn(ss []series, col int) (int64, error) {
 		if len(s.Values) == 0 || len(s.Values[0]) <= col {
 			continue
 		}
-		n, err := s.Values[0][col].Int64()
-		if err != nil {
-			return 0, fmt.Errorf("series %s: column %d is %q, want an integer", s.Name, col, s.Values[0][col])
+		num, ok := s.Values[0][col].(json.Number)
+		n, err := num.Int64()
+		if !ok || err != nil {
+			return 0, fmt.Errorf("series %s: column %d is %v, want an integer", s.Name, col, s.Values[0][col])
 		}
 		total += n
 	}
@@ -138,9 +141,10 @@ func (c *influxQL) probesVisible(ctx context.Context, measurement string, ts int
 			if len(row) < 2 {
 				continue
 			}
-			f, err := strconv.ParseFloat(row[1].String(), 64)
-			if err != nil {
-				return nil, fmt.Errorf("probe value %q: %w", row[1], err)
+			num, ok := row[1].(json.Number)
+			f, err := num.Float64()
+			if !ok || err != nil {
+				return nil, fmt.Errorf("probe value %v: want a number", row[1])
 			}
 			values = append(values, int64(f))
 		}
