@@ -53,7 +53,7 @@ type device struct {
 	pkt       []byte // scratch for QoS 0 packets and payloads
 
 	free   chan uint16   // packet ids not in flight
-	notify chan struct{} // poked on every PUBACK
+	notify chan struct{} // poked on a PUBACK that frees a batch's worth of the window
 	mu     sync.Mutex
 	slots  []slot // by packet id - 1
 	inuse  int
@@ -292,9 +292,26 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 			select {
 			case id = <-d.free:
 			default:
-				// The window is full: send what is buffered and wait for a PUBACK.
+				// The window is full: send what is buffered, then wait until a
+				// quarter of it is free again, so that each write carries a
+				// batch of readings instead of one per PUBACK.
 				if err := w.Flush(); err != nil {
 					return err
+				}
+				if len(d.free) < d.refill() {
+					select {
+					case <-d.notify:
+					case <-readDone:
+						return lost()
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-tick.C:
+						if err := housekeep(); err != nil {
+							return err
+						}
+					case <-d.stop:
+					}
+					continue
 				}
 				select {
 				case id = <-d.free:
@@ -318,6 +335,9 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 		lastWrite = time.Now()
 	}
 }
+
+// refill is how many packet ids must be free before a full window sends again.
+func (d *device) refill() int { return max(1, d.cfg.Inflight/4) }
 
 // untilNext is how long -rate says to wait before the next reading.
 func (d *device) untilNext() time.Duration {
@@ -436,15 +456,19 @@ func (d *device) ack(id uint16) error {
 	}
 	s.inUse = false
 	d.inuse--
+	// Wake the sender only once enough of the window is free for a batch.
+	wake := d.inuse <= len(d.slots)-d.refill()
 	d.mu.Unlock()
 	now := time.Now().UnixNano()
 	d.acked.Add(1)
 	d.lastAck.Store(now)
 	d.lastProgress.Store(now)
 	d.free <- id // never blocks: the channel holds every id
-	select {
-	case d.notify <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case d.notify <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
