@@ -2,20 +2,23 @@ package config
 
 import (
 	"time"
+
+	"github.com/mqflux/mqflux/bridge/mapping"
 )
 
 // Server is the configuration of `mqflux serve` and `mqflux bridge`.
 // config.yaml at the root of the repository shows every key with its
 // default; keep the two in step (a test compares them).
 type Server struct {
-	DataDir    string     `yaml:"data_dir"`
-	Log        Log        `yaml:"log"`
-	Broker     Broker     `yaml:"broker"`
-	Influx     Influx     `yaml:"influx"`
-	Spool      Spool      `yaml:"spool"`
-	DeadLetter DeadLetter `yaml:"dead_letter"`
-	HTTP       HTTP       `yaml:"http"`
-	Bridge     Bridge     `yaml:"bridge"`
+	DataDir    string         `yaml:"data_dir"`
+	Log        Log            `yaml:"log"`
+	Broker     Broker         `yaml:"broker"`
+	Influx     Influx         `yaml:"influx"`
+	Spool      Spool          `yaml:"spool"`
+	DeadLetter DeadLetter     `yaml:"dead_letter"`
+	HTTP       HTTP           `yaml:"http"`
+	Bridge     Bridge         `yaml:"bridge"`
+	Mapping    mapping.Config `yaml:"mapping"`
 }
 
 // Log sets up the structured log.
@@ -165,6 +168,7 @@ func Default() Server {
 				MaxLineBytes:   64 << 10,
 			},
 		},
+		Mapping: mapping.DefaultConfig(),
 		Bridge: Bridge{
 			ClientID:     "mqflux-bridge",
 			Filters:      []string{"devices/#"},

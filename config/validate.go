@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/passwd"
 )
 
@@ -29,6 +30,9 @@ func (c *Server) Validate() error {
 	}
 	v.atLeast("dead_letter.max_bytes", int64(c.DeadLetter.MaxBytes), 64<<10, "64KiB")
 	c.HTTP.validate(&v)
+	if _, err := mapping.New(c.Mapping); err != nil {
+		v.problems = append(v.problems, err)
+	}
 	return v.err()
 }
 

@@ -58,6 +58,13 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		Uptime:    time.Since(s.started).Round(time.Second).String(),
 		MQTT:      mqttH{ClientsConnected: s.broker.Clients()},
 	}
+	ph := s.pipe.Health()
+	h.Influx = &influx{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp}
+	h.Spool = &spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes}
+	if !ph.InfluxUp {
+		h.Status = "degraded"
+		h.Readiness = "accepting readings; InfluxDB unreachable, readings wait in the spool"
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)

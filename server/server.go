@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
@@ -26,6 +27,7 @@ type Server struct {
 	log     *slog.Logger
 	checker *passwd.Checker
 	broker  *broker.Broker
+	pipe    *pipeline.Pipeline
 	reg     *prometheus.Registry
 	http    *http.Server
 	started time.Time
@@ -40,14 +42,24 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, checker: checker, reg: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	pipe, err := OpenPipeline(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.pipe = pipe
+	s.reg.MustRegister(pipe.Collectors()...)
+
 	b, err := broker.New(broker.Options{
 		Config:      cfg.Broker,
 		DataDir:     cfg.DataDir,
+		Sink:        pipe.Sink("mqtt"),
+		Wants:       pipe.Wants,
 		Checker:     checker,
 		Logger:      log,
 		MochiLogger: slog.New(levelAtLeast{log.Handler(), slog.LevelError}).With("component", "mqtt"),
 	})
 	if err != nil {
+		_ = pipe.Stop(0)
 		return nil, err
 	}
 	s.broker = b
@@ -76,11 +88,12 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 			return fmt.Errorf("http.address %s: %w", s.cfg.HTTP.Address, err)
 		}
 	}
+	s.pipe.Start()
 	if err := s.broker.Serve(); err != nil {
 		if ln != nil {
 			ln.Close()
 		}
-		return err
+		return errors.Join(err, s.pipe.Stop(0))
 	}
 	s.started = time.Now()
 	httpErr := make(chan error, 1)
@@ -111,9 +124,10 @@ func (s *Server) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	httpErr := s.http.Shutdown(ctx)
+	pipeErr := s.pipe.Stop(s.cfg.Influx.DrainTimeout)
 	brokerErr := s.broker.Close()
 	s.log.Info("shut down")
-	return errors.Join(httpErr, brokerErr)
+	return errors.Join(httpErr, pipeErr, brokerErr)
 }
 
 // levelAtLeast passes on only records at or above a level.

@@ -70,8 +70,9 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		s.Config = filepath.Join(ModuleRoot(t), "config.yaml")
 	}
 	influxURL, bucket := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)), "telemetry/autogen"
+	drain := "2s" // nothing answers at influxURL: do not wait for it on stop
 	if o.Influx != nil {
-		influxURL, bucket = o.Influx.URL, o.Influx.Bucket()
+		influxURL, bucket, drain = o.Influx.URL, o.Influx.Bucket(), "30s"
 	}
 	s.Env = append([]string{
 		"MQFLUX_DATA_DIR=" + s.DataDir,
@@ -80,6 +81,7 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		"MQFLUX_INFLUX_URL=" + influxURL,
 		"MQFLUX_INFLUX_BUCKET=" + bucket,
 		"MQFLUX_LOG_LEVEL=debug",
+		"MQFLUX_INFLUX_DRAIN_TIMEOUT=" + drain,
 	}, o.Env...)
 	if o.Influx != nil && o.Influx.User != "" {
 		s.Env = append(s.Env, "MQFLUX_INFLUX_TOKEN="+o.Influx.Token())

@@ -1,0 +1,256 @@
+// Package pipeline is the path every reading takes inside mqflux: decode
+// and map it to line protocol, append it to the spool (the answer to the
+// publisher waits for this), then batch it from the spool into InfluxDB,
+// acknowledging the spool only for what InfluxDB stored or refused as
+// malformed. Readings that can never be stored go to the dead-letter file.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/spool"
+)
+
+// Options wires a Pipeline.
+type Options struct {
+	DataDir       string // the spool lives in DataDir/spool, dead letters in DataDir/dead-letter.jsonl
+	Mapping       mapping.Config
+	Spool         spool.Options // Dir is set from DataDir when empty
+	DeadLetterMax int64
+	Influx        influxwriter.Config
+	BatchSize     int           // records per write request
+	BatchBytes    int           // bytes per write request
+	FlushInterval time.Duration // write a partial batch after this long
+	Concurrency   int           // write requests in flight
+	Logger        *slog.Logger
+}
+
+// Pipeline is the spool with its writers. It is an ingest.Sink.
+type Pipeline struct {
+	o       Options
+	log     *slog.Logger
+	mapper  *mapping.Mapper
+	filters []string
+	spool   *spool.Spool
+	dead    *deadletter.File
+	writer  *influxwriter.Writer
+	m       *metrics
+	bufs    sync.Pool
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open builds the mapper, recovers the spool and opens the dead-letter
+// file. Nothing is written to InfluxDB until Start.
+func Open(o Options) (*Pipeline, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 5000
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 8 << 20
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 2
+	}
+	mapper, err := mapping.New(o.Mapping)
+	if err != nil {
+		return nil, err
+	}
+	if o.Spool.Dir == "" {
+		o.Spool.Dir = filepath.Join(o.DataDir, "spool")
+	}
+	o.Spool.Logger = o.Logger.With("component", "spool")
+	sp, err := spool.Open(o.Spool)
+	if err != nil {
+		return nil, fmt.Errorf("open spool %s: %w", o.Spool.Dir, err)
+	}
+	deadPath := filepath.Join(o.DataDir, "dead-letter.jsonl")
+	dead, err := deadletter.Open(deadPath, o.DeadLetterMax, o.Logger)
+	if err != nil {
+		_ = sp.Close()
+		return nil, fmt.Errorf("open dead-letter file %s: %w", deadPath, err)
+	}
+	w, err := influxwriter.New(o.Influx, o.Logger.With("component", "influx"))
+	if err != nil {
+		_ = sp.Close()
+		_ = dead.Close()
+		return nil, err
+	}
+	p := &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, writer: w}
+	p.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	p.m = newMetrics(p)
+	return p, nil
+}
+
+// Wants reports whether a topic is one the mapping turns into points;
+// other topics only pass through the broker.
+func (p *Pipeline) Wants(topic string) bool {
+	for _, f := range p.filters {
+		if MatchFilter(f, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// Sink is the pipeline as seen by one input; source names it in metrics
+// and dead letters ("mqtt", "http").
+func (p *Pipeline) Sink(source string) ingest.Sink { return sink{p, source} }
+
+type sink struct {
+	p      *Pipeline
+	source string
+}
+
+func (s sink) Ingest(topic string, payload []byte, received time.Time) error {
+	return s.p.ingest(s.source, topic, payload, received)
+}
+
+func (p *Pipeline) ingest(source, topic string, payload []byte, received time.Time) error {
+	p.m.received.WithLabelValues(source).Inc()
+	bp := p.bufs.Get().(*[]byte)
+	defer p.bufs.Put(bp)
+	rec, err := p.mapper.Append((*bp)[:0], topic, payload, received)
+	*bp = rec[:0]
+	if err != nil {
+		var re *ingest.RejectError
+		if !errors.As(err, &re) {
+			re = &ingest.RejectError{Reason: "internal", Detail: err.Error()}
+		}
+		p.rejectReading(source, topic, payload, re, received)
+		return re
+	}
+	if err := p.spool.Append(rec); err != nil {
+		if errors.Is(err, ingest.ErrFull) {
+			p.m.pushedBack.WithLabelValues(source).Inc()
+			return ingest.ErrFull
+		}
+		return fmt.Errorf("spool append: %w", err)
+	}
+	p.m.spooled.WithLabelValues(source).Inc()
+	return nil
+}
+
+// rejectReading counts, logs and keeps a reading that can never be a point.
+func (p *Pipeline) rejectReading(source, topic string, payload []byte, re *ingest.RejectError, at time.Time) {
+	p.m.rejected.WithLabelValues(source, re.Reason).Inc()
+	p.log.Warn("reading rejected", "source", source, "topic", topic, "reason", re.Reason, "detail", re.Detail)
+	p.deadLetter(deadletter.Entry{Time: at, Source: source, Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+}
+
+func (p *Pipeline) deadLetter(e deadletter.Entry) {
+	if err := p.dead.Add(e); err != nil {
+		// The reading is still counted and logged with its reason; the
+		// file is what failed, and the log says so once per failure.
+		p.m.deadLetterErrors.Inc()
+		p.log.Error("dead-letter file write failed", "err", err, "topic", e.Topic, "reason", e.Reason)
+		return
+	}
+	p.m.deadLettered.WithLabelValues(e.Source).Inc()
+}
+
+// Start launches the writers: batches from the spool into InfluxDB.
+func (p *Pipeline) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	for i := 0; i < p.o.Concurrency; i++ {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.writeLoop(ctx)
+		}()
+	}
+}
+
+func (p *Pipeline) writeLoop(ctx context.Context) {
+	for {
+		b, err := p.spool.Next(ctx, p.o.BatchSize, p.o.BatchBytes, p.o.FlushInterval)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, spool.ErrClosed) {
+				p.log.Error("spool read failed", "err", err)
+			}
+			return
+		}
+		start := time.Now()
+		rejected, err := p.writer.Write(ctx, b.Records)
+		if err != nil {
+			return // ctx done: the batch stays in the spool for the next start
+		}
+		for _, r := range rejected {
+			p.m.influxRejected.Inc()
+			p.log.Warn("point refused by InfluxDB", "reason", r.Reason, "line", firstLine(b.Records[r.Index]))
+			p.deadLetter(deadletter.Entry{Time: time.Now(), Source: "influx", Reason: "influx_rejected", Detail: r.Reason, Payload: b.Records[r.Index]})
+		}
+		if err := p.spool.Ack(b); err != nil {
+			p.log.Error("spool ack failed", "err", err)
+			return
+		}
+		p.m.written.Add(float64(len(b.Records) - len(rejected)))
+		p.m.batchSeconds.Observe(time.Since(start).Seconds())
+	}
+}
+
+func firstLine(rec []byte) string {
+	for i, c := range rec {
+		if c == '\n' {
+			return string(rec[:i])
+		}
+	}
+	return string(rec)
+}
+
+// Stop drains then closes: the writers keep going until the spool is empty
+// or drain has passed, then stop; what is left stays on disk for the next
+// start. Call it after the inputs stopped acknowledging.
+func (p *Pipeline) Stop(drain time.Duration) error {
+	if p.cancel != nil {
+		deadline := time.Now().Add(drain)
+		for time.Now().Before(deadline) && p.spool.Stats().Records > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if left := p.spool.Stats().Records; left > 0 {
+			p.log.Warn("drain time over: readings kept in the spool for the next start", "records", left)
+		}
+		p.cancel()
+		p.wg.Wait()
+	}
+	p.writer.Close()
+	return errors.Join(p.spool.Close(), p.dead.Close())
+}
+
+// Health is what /healthz reports of the pipeline.
+type Health struct {
+	InfluxUp     bool
+	SpoolRecords int64
+	SpoolBytes   int64
+}
+
+// Health reports the state of the pipeline now.
+func (p *Pipeline) Health() Health {
+	st := p.spool.Stats()
+	return Health{InfluxUp: p.writer.Up(), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes}
+}
+
+// Collectors are the pipeline's metrics, the writer's included.
+func (p *Pipeline) Collectors() []prometheus.Collector {
+	return append(p.m.collectors(), p.writer.Collectors()...)
+}

@@ -1,0 +1,37 @@
+package server
+
+import (
+	"log/slog"
+
+	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/bridge/spool"
+	"github.com/mqflux/mqflux/config"
+)
+
+// OpenPipeline builds the spool, mapping and InfluxDB writer from the
+// configuration; `mqflux serve` and `mqflux bridge` share it.
+func OpenPipeline(cfg config.Server, log *slog.Logger) (*pipeline.Pipeline, error) {
+	dur, err := spool.ParseDurability(cfg.Spool.Durability)
+	if err != nil {
+		return nil, err
+	}
+	wc := influxwriter.DefaultConfig(cfg.Influx.URL, cfg.Influx.Bucket)
+	wc.Token, wc.Org = cfg.Influx.Token, cfg.Influx.Org
+	wc.Gzip, wc.Timeout = cfg.Influx.Gzip, cfg.Influx.Timeout
+	return pipeline.Open(pipeline.Options{
+		DataDir: cfg.DataDir,
+		Mapping: cfg.Mapping,
+		Spool: spool.Options{
+			MaxBytes:     int64(cfg.Spool.MaxBytes),
+			SegmentBytes: int64(cfg.Spool.SegmentBytes),
+			Durability:   dur,
+		},
+		DeadLetterMax: int64(cfg.DeadLetter.MaxBytes),
+		Influx:        wc,
+		BatchSize:     cfg.Influx.BatchSize,
+		FlushInterval: cfg.Influx.FlushInterval,
+		Concurrency:   cfg.Influx.Concurrency,
+		Logger:        log,
+	})
+}
