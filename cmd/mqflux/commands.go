@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/mqflux/mqflux/bench"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/server"
 )
@@ -34,6 +35,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the broker, the bridge to InfluxDB and the HTTP API", runServe},
+		{"bridge", "run the bridge to InfluxDB fed by an external MQTT broker", runBridge},
+		{"bench", "load-test an MQTT broker and, with -influx, the whole pipeline", runBench},
 		{"passwd", "print the bcrypt hash of a password read from stdin or a prompt", runPasswd},
 		{"check-config", "check a configuration file and print its problems, or ok", runCheckConfig},
 		{"version", "print the version and build", runVersion},
@@ -127,6 +130,10 @@ func runServe(p program, ctx context.Context, args []string, stdout, stderr io.W
 		return err
 	}
 	return srv.Run(ctx, nil)
+}
+
+func runBench(_ program, ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return bench.Run(ctx, args, stdout, stderr)
 }
 
 func runCheckConfig(p program, _ context.Context, args []string, stdout, stderr io.Writer) error {
