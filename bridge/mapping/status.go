@@ -10,7 +10,7 @@ import (
 // Last Will) as device_status,device=... online=<bool>,state="<payload>".
 func (m *Mapper) appendStatus(sc *scratch, dst []byte, topic string, payload []byte, received time.Time) ([]byte, *ingest.RejectError) {
 	for i := range sc.caps {
-		if rej := checkLevel(topic, sc.caps[i].level, "{"+sc.caps[i].key+"}", sc.caps[i].value); rej != nil {
+		if rej := checkLevel(topic, sc.caps[i].level, sc.caps[i].key, sc.caps[i].value); rej != nil {
 			return nil, rej
 		}
 	}
