@@ -26,7 +26,7 @@ func (m *Mapper) appendStatus(sc *scratch, dst []byte, topic string, payload []b
 	}
 	ts, ok := nanos(received)
 	if !ok {
-		return nil, reject("bad_time", "receive time %s is outside 1677-09-21..2262-04-11", received.UTC().Format(time.RFC3339Nano))
+		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
 	}
 	state := "offline"
 	if online {
