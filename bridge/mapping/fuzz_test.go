@@ -309,3 +309,28 @@ func sameAny(a, b map[string]any) bool {
 	}
 	return true
 }
+
+// TestNestingLimitAgreesWithEncodingJSON checks the edge fuzzing cannot
+// reach in small inputs: encoding/json refuses nesting deeper than 10000.
+func TestNestingLimitAgreesWithEncodingJSON(t *testing.T) {
+	m := mustNew(t, testConfig())
+	seen := map[bool]bool{}
+	for _, n := range []int{9998, 9999, 10000, 10001} {
+		payload := []byte(`{"a":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`)
+		_, rej := appendChecked(t, m, "devices/pi-1/sensors/t", payload, receivedAt())
+		if rej == nil {
+			t.Fatalf("depth %d: nested array accepted", n)
+		}
+		valid := json.Valid(payload)
+		seen[valid] = true
+		if valid == (rej.Reason == "bad_json") {
+			t.Fatalf("depth %d: json.Valid = %v, mapping says %v", n, valid, rej)
+		}
+		if !valid && !strings.Contains(rej.Detail, "exceeded max depth") {
+			t.Fatalf("depth %d: %v", n, rej)
+		}
+	}
+	if !seen[true] || !seen[false] {
+		t.Fatalf("the depths tried do not straddle the limit: %v", seen)
+	}
+}

@@ -49,7 +49,7 @@ func (m *Mapper) appendJSON(sc *scratch, dst []byte, r *rule, meas string, paylo
 	if !j.hasTS {
 		ts, ok := nanos(received)
 		if !ok {
-			return nil, reject("bad_time", "receive time %s is outside 1677-09-21..2262-04-11", received.UTC().Format(time.RFC3339Nano))
+			return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
 		}
 		j.ts = ts
 	}
@@ -280,7 +280,7 @@ func (j *jsonReader) timeValue(keyAt int) *ingest.RejectError {
 		}
 		ns, ok := nanos(t)
 		if !ok {
-			j.fail(reject("bad_time", "\"time\" at byte %d: %s is outside 1677-09-21..2262-04-11", valAt, s))
+			j.fail(reject("bad_time", "\"time\" at byte %d: %s is outside %s", valAt, s, timeRange))
 		}
 		j.ts = ns
 	case c == '-' || (c >= '0' && c <= '9'):
@@ -290,7 +290,7 @@ func (j *jsonReader) timeValue(keyAt int) *ingest.RejectError {
 		}
 		ns, ok := epochNanos(j.p[j.i:end], j.r.precExp)
 		if !ok {
-			j.fail(reject("bad_time", "\"time\" at byte %d: %s (%s since the epoch) is outside 1677-09-21..2262-04-11", valAt, j.p[j.i:end], precName(j.r.precExp)))
+			j.fail(reject("bad_time", "\"time\" at byte %d: %s (%s since the epoch) is outside %s", valAt, j.p[j.i:end], precName(j.r.precExp), timeRange))
 		}
 		j.i = end
 		j.ts = ns

@@ -184,7 +184,7 @@ func (lr *lineReader) readTime(received time.Time) (int64, *ingest.RejectError) 
 	if tb == nil {
 		ts, ok := nanos(received)
 		if !ok {
-			return 0, reject("bad_time", "receive time %s is outside 1677-09-21..2262-04-11", received.UTC().Format(time.RFC3339Nano))
+			return 0, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
 		}
 		return ts, nil
 	}
@@ -195,7 +195,7 @@ func (lr *lineReader) readTime(received time.Time) (int64, *ingest.RejectError) 
 			return v, nil
 		}
 	}
-	return 0, reject("bad_time", "%s: timestamp %s (%s since the epoch) is outside 1677-09-21..2262-04-11", lr.at(tb), tb, precName(lr.r.precExp))
+	return 0, reject("bad_time", "%s: timestamp %s (%s since the epoch) is outside %s", lr.at(tb), tb, precName(lr.r.precExp), timeRange)
 }
 
 func (lr *lineReader) syntax(err error) *ingest.RejectError {

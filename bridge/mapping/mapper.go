@@ -298,12 +298,12 @@ func checkTopic(topic string) *ingest.RejectError {
 // measurement, field or tag values.
 func (r *rule) checkCaptures(topic string, c *capture, caps []tag) *ingest.RejectError {
 	if c.measurementLevel > 0 {
-		if rej := checkLevel(topic, c.measurementLevel, "{measurement}", c.measurement); rej != nil {
+		if rej := checkLevel(topic, c.measurementLevel, "measurement", c.measurement); rej != nil {
 			return rej
 		}
 	}
 	if c.fieldLevel > 0 {
-		if rej := checkLevel(topic, c.fieldLevel, "{field}", c.field); rej != nil {
+		if rej := checkLevel(topic, c.fieldLevel, "field", c.field); rej != nil {
 			return rej
 		}
 		if c.field == "time" {
@@ -311,16 +311,18 @@ func (r *rule) checkCaptures(topic string, c *capture, caps []tag) *ingest.Rejec
 		}
 	}
 	for i := range caps {
-		if rej := checkLevel(topic, caps[i].level, "{"+caps[i].key+"}", caps[i].value); rej != nil {
+		if rej := checkLevel(topic, caps[i].level, caps[i].key, caps[i].value); rej != nil {
 			return rej
 		}
 	}
 	return nil
 }
 
-func checkLevel(topic string, lvl int, what, v string) *ingest.RejectError {
+// checkLevel refuses a captured level v that cannot be written; name is the
+// capture's name, as in {name}.
+func checkLevel(topic string, lvl int, name, v string) *ingest.RejectError {
 	if prob, at := nameProblem(v); prob != "" {
-		return reject("topic", "topic %q level %d (%s) %s at byte %d of the level", topic, lvl, what, prob, at)
+		return reject("topic", "topic %q level %d ({%s}) %s at byte %d of the level", topic, lvl, name, prob, at)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ func (m *Mapper) appendNumber(sc *scratch, dst []byte, r *rule, meas, fieldName 
 	}
 	ts, ok := nanos(received)
 	if !ok {
-		return nil, reject("bad_time", "receive time %s is outside 1677-09-21..2262-04-11", received.UTC().Format(time.RFC3339Nano))
+		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
 	}
 	if fieldName == "" {
 		fieldName = "value"

@@ -10,7 +10,7 @@ import (
 // Last Will) as device_status,device=... online=<bool>,state="<payload>".
 func (m *Mapper) appendStatus(sc *scratch, dst []byte, topic string, payload []byte, received time.Time) ([]byte, *ingest.RejectError) {
 	for i := range sc.caps {
-		if rej := checkLevel(topic, sc.caps[i].level, "{"+sc.caps[i].key+"}", sc.caps[i].value); rej != nil {
+		if rej := checkLevel(topic, sc.caps[i].level, sc.caps[i].key, sc.caps[i].value); rej != nil {
 			return nil, rej
 		}
 	}
@@ -26,7 +26,7 @@ func (m *Mapper) appendStatus(sc *scratch, dst []byte, topic string, payload []b
 	}
 	ts, ok := nanos(received)
 	if !ok {
-		return nil, reject("bad_time", "receive time %s is outside 1677-09-21..2262-04-11", received.UTC().Format(time.RFC3339Nano))
+		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
 	}
 	state := "offline"
 	if online {

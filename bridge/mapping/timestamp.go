@@ -5,34 +5,42 @@ import (
 	"time"
 )
 
-// Bounds of the nanosecond epoch InfluxDB stores (int64):
-// 1677-09-21T00:12:43.145224192Z .. 2262-04-11T23:47:16.854775807Z.
+// The times InfluxDB stores: int64 nanoseconds less the sentinels it keeps
+// for itself at both ends (models.MinNanoTime and MaxNanoTime), that is
+// 1677-09-21T00:12:43.145224194Z .. 2262-04-11T23:47:16.854775806Z.
+// Refusing the rest here names the reading; InfluxDB would refuse the batch.
 const (
-	minSec  = -9223372037
-	minFrac = 145224192
-	maxSec  = 9223372036
-	maxFrac = 854775807
+	minNanos = math.MinInt64 + 2
+	maxNanos = math.MaxInt64 - 1
+
+	timeRange = "1677-09-21T00:12:43.145224194Z..2262-04-11T23:47:16.854775806Z"
 )
 
-// nanos converts t to nanoseconds since the epoch, reporting false when t is
-// outside the int64 range (where time.UnixNano is undefined).
+func inRange(ns int64) bool { return ns >= minNanos && ns <= maxNanos }
+
+// nanos converts t to nanoseconds since the epoch, reporting false when
+// InfluxDB cannot store it (time.UnixNano is undefined out of int64 range).
 func nanos(t time.Time) (int64, bool) {
+	const minSec, maxSec = minNanos/1_000_000_000 - 1, maxNanos / 1_000_000_000
 	s, ns := t.Unix(), int64(t.Nanosecond())
-	switch {
-	case s < minSec || s > maxSec:
-		return 0, false
-	case s == minSec && ns < minFrac:
-		return 0, false
-	case s == maxSec && ns > maxFrac:
+	if s < minSec || s > maxSec {
 		return 0, false
 	}
-	return s*1e9 + ns, true
+	if s == minSec { // s*1e9 alone would overflow
+		v := (s+1)*1e9 - (1e9 - ns)
+		return v, inRange(v)
+	}
+	v := s*1e9 + ns
+	if v < s*1e9 { // overflow past MaxInt64
+		return 0, false
+	}
+	return v, inRange(v)
 }
 
 // epochNanos converts a JSON number (already checked against the JSON
 // grammar) holding an epoch in units of 10^-9+exp10 seconds into
 // nanoseconds, exactly: digits below a nanosecond are truncated toward
-// zero. It reports false when the result does not fit in an int64.
+// zero. It reports false when InfluxDB cannot store the result.
 func epochNanos(raw []byte, exp10 int) (int64, bool) {
 	i := 0
 	neg := false
@@ -99,20 +107,17 @@ func epochNanos(raw []byte, exp10 int) (int64, bool) {
 		}
 		v = v*10 + d
 	}
-	if neg {
-		if v > math.MaxInt64+1 {
-			return 0, false
-		}
-		return -int64(v), true
-	}
 	if v > math.MaxInt64 {
 		return 0, false
 	}
-	return int64(v), true
+	if neg {
+		return -int64(v), inRange(-int64(v))
+	}
+	return int64(v), inRange(int64(v))
 }
 
 // scaleEpoch multiplies an integer epoch in units of 10^-9+exp10 seconds
-// to nanoseconds, reporting false on overflow.
+// to nanoseconds, reporting false when InfluxDB cannot store the result.
 func scaleEpoch(v int64, exp10 int) (int64, bool) {
 	for ; exp10 > 0; exp10-- {
 		if v > math.MaxInt64/10 || v < math.MinInt64/10 {
@@ -120,5 +125,5 @@ func scaleEpoch(v int64, exp10 int) (int64, bool) {
 		}
 		v *= 10
 	}
-	return v, true
+	return v, inRange(v)
 }
