@@ -94,8 +94,9 @@ func (e *logEndpoint) refuse(w http.ResponseWriter, r *http.Request, p *problem)
 }
 
 func (e *logEndpoint) wrongMethod(w http.ResponseWriter, r *http.Request) {
-	e.shim.record(r, e.path, &problem{status: http.StatusMethodNotAllowed, reason: "method",
-		detail: r.Method + " is not allowed: use POST"})
+	p := &problem{status: http.StatusMethodNotAllowed, reason: "method", detail: r.Method + " is not allowed: use POST"}
+	e.shim.record(r, e.path, p)
+	w.Header().Set("Mqflux-Error", headerSafe(p.reason+": "+p.detail))
 	w.Header().Set("Allow", http.MethodPost)
 	http.Error(w, "Invalid request method", http.StatusMethodNotAllowed)
 }
