@@ -35,20 +35,26 @@ func decodeLegacy(param string, body []byte) (reading, error) {
 		return reading{}, errors.New("body is null, want a JSON object")
 	}
 	r := reading{sensor: param}
-	raw := lookup(fields, param)
-	if isNull(raw) {
-		return reading{}, fmt.Errorf("%q is missing: want {%q: number}", param, param)
-	}
-	var err error
-	if r.value, err = number(raw, param); err != nil {
-		return reading{}, err
-	}
-	if raw := lookup(fields, "timestamp"); !isNull(raw) {
-		if r.time, err = timestamp(raw, "timestamp"); err != nil {
+	var raw [3]json.RawMessage
+	for i, name := range [3]string{param, "timestamp", "status"} {
+		var err error
+		if raw[i], err = lookup(fields, name); err != nil {
 			return reading{}, err
 		}
 	}
-	if raw := lookup(fields, "status"); !isNull(raw) {
+	if isNull(raw[0]) {
+		return reading{}, fmt.Errorf("%q is missing: want {%q: number}", param, param)
+	}
+	var err error
+	if r.value, err = number(raw[0], param); err != nil {
+		return reading{}, err
+	}
+	if !isNull(raw[1]) {
+		if r.time, err = timestamp(raw[1], "timestamp"); err != nil {
+			return reading{}, err
+		}
+	}
+	if raw := raw[2]; !isNull(raw) {
 		if r.status, err = text(raw, "status"); err != nil {
 			return reading{}, err
 		}
@@ -130,17 +136,24 @@ func text(raw json.RawMessage, name string) (string, error) {
 }
 
 // lookup finds a field the way encoding/json matches struct fields: the
-// exact name first, then any name equal to it without regard to case.
-func lookup(fields map[string]json.RawMessage, name string) json.RawMessage {
+// exact name first, then a name equal to it without regard to case. Two
+// such names (and no exact one) are refused rather than picked at random.
+func lookup(fields map[string]json.RawMessage, name string) (json.RawMessage, error) {
 	if raw, ok := fields[name]; ok {
-		return raw
+		return raw, nil
 	}
+	var found json.RawMessage
+	var as string
 	for k, raw := range fields {
-		if strings.EqualFold(k, name) {
-			return raw
+		if !strings.EqualFold(k, name) {
+			continue
 		}
+		if found != nil {
+			return nil, fmt.Errorf("%q and %q both name %q: send one", min(as, k), max(as, k), name)
+		}
+		found, as = raw, k
 	}
-	return nil
+	return found, nil
 }
 
 func isNull(raw json.RawMessage) bool {

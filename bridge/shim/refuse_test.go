@@ -78,6 +78,8 @@ func TestRefusals(t *testing.T) {
 			status: 400, body_: "Bad request\n", detail: `"timestamp": "2025-03-18 10:00:00" is not an RFC 3339 time`, reason: "bad_body"},
 		{name: "trailing data after the object", path: "/v1/log-temperature", header: logHeader, body: `{"temperature": 1}{"temperature": 2}`,
 			status: 400, body_: "Bad request\n", detail: "after top-level value", reason: "bad_body"},
+		{name: "two spellings of the field", path: "/v1/log-temperature", header: logHeader, body: `{"Temperature": 1, "TEMPERATURE": 2}`,
+			status: 400, body_: "Bad request\n", detail: `"TEMPERATURE" and "Temperature" both name "temperature"`, reason: "bad_body"},
 		{name: "status not a string", path: "/v1/log-temperature", header: logHeader, body: `{"temperature": 1, "status": 3}`,
 			status: 400, body_: "Bad request\n", detail: `"status": want a string, got a number`, reason: "bad_body"},
 		{name: "missing node id", path: "/v1/log-temperature", header: with(logHeader, "X-node-id", ""), body: `{"temperature": 1}`,
