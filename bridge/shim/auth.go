@@ -1,0 +1,107 @@
+package shim
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+
+	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/passwd"
+)
+
+// anyDevice marks a key that serves many devices: the request names its own.
+const anyDevice = "*"
+
+// keyring finds which configured key a secret is. The Checker remembers
+// successes per hash, but a secret is tried against every hash in turn and
+// failures always pay bcrypt: with three keys, a logger holding the third
+// would pay two full bcrypt checks on every request. So the keyring also
+// remembers which key each verified secret matched (by a salted digest, never
+// the secret), and asks the Checker about that key first.
+type keyring struct {
+	keys    []config.Key
+	checker *passwd.Checker
+	salt    [32]byte
+
+	mu    sync.RWMutex
+	index map[[32]byte]int
+}
+
+func newKeyring(keys []config.Key, checker *passwd.Checker) (*keyring, error) {
+	for i, k := range keys {
+		if err := passwd.ValidHash(k.KeyHash); err != nil {
+			return nil, fmt.Errorf("http.legacy.keys[%d].key_hash: %w", i, err)
+		}
+		if k.Device != anyDevice && !validName(k.Device) {
+			return nil, fmt.Errorf("http.legacy.keys[%d].device: %q: use \"*\" or a device name (letters, digits, '-', '_', '.', at most 64)", i, k.Device)
+		}
+	}
+	kr := &keyring{keys: keys, checker: checker, index: make(map[[32]byte]int)}
+	// crypto/rand.Read never returns an error.
+	_, _ = rand.Read(kr.salt[:])
+	return kr, nil
+}
+
+// lookup returns the key secret matches.
+func (kr *keyring) lookup(secret string) (config.Key, bool) {
+	if secret == "" {
+		return config.Key{}, false
+	}
+	digest := kr.digest(secret)
+	kr.mu.RLock()
+	i, seen := kr.index[digest]
+	kr.mu.RUnlock()
+	if seen && kr.checker.Check(kr.keys[i].KeyHash, []byte(secret)) {
+		return kr.keys[i], true
+	}
+	for i, k := range kr.keys {
+		if kr.checker.Check(k.KeyHash, []byte(secret)) {
+			kr.mu.Lock()
+			kr.index[digest] = i
+			kr.mu.Unlock()
+			return k, true
+		}
+	}
+	return config.Key{}, false
+}
+
+func (kr *keyring) digest(secret string) [32]byte {
+	h := sha256.New()
+	h.Write(kr.salt[:])
+	h.Write([]byte(secret))
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// device decides which device a request speaks for. claimed is what the
+// request says (X-node-id, or the basic-auth user name) and where it says it;
+// a key mapped to one device makes that device the answer and the claim
+// optional, but a claim naming another device is refused rather than
+// silently rewritten: it means a logger was given the wrong key.
+func device(key config.Key, claimed, where string) (string, *problem) {
+	if key.Device != anyDevice {
+		if claimed != "" && claimed != key.Device {
+			return "", &problem{status: 403, reason: "device_mismatch",
+				detail: fmt.Sprintf("%s %q is not the device this key belongs to (%q)", where, claimed, key.Device)}
+		}
+		return key.Device, nil
+	}
+	if claimed == "" {
+		return "", &problem{status: 400, reason: "device_missing",
+			detail: fmt.Sprintf("%s is missing: this key serves any device, so the request must name one", where)}
+	}
+	if !validName(claimed) {
+		return "", &problem{status: 400, reason: "device_invalid",
+			detail: fmt.Sprintf("%s %q is not a device id: 1 to 64 letters, digits, '-', '_' or '.'", where, truncate(claimed, 80))}
+	}
+	return claimed, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
