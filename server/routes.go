@@ -17,6 +17,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/v1/healthcheck", legacyHealthcheck)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}}))
+	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
+	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
+	// methods on those paths get the original 405 answers.
+	s.shim.Routes(mux)
 	return mux
 }
 

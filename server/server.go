@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
@@ -28,6 +29,7 @@ type Server struct {
 	checker *passwd.Checker
 	broker  *broker.Broker
 	pipe    *pipeline.Pipeline
+	shim    *shim.Shim
 	reg     *prometheus.Registry
 	http    *http.Server
 	started time.Time
@@ -64,6 +66,15 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	}
 	s.broker = b
 	s.reg.MustRegister(b.Collectors()...)
+
+	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log}, log.With("component", "http"))
+	if err != nil {
+		_ = b.Close()
+		_ = pipe.Stop(0)
+		return nil, err
+	}
+	s.shim = legacy
+	s.reg.MustRegister(legacy.Collectors()...)
 
 	s.http = &http.Server{
 		Handler:           s.routes(),
