@@ -135,8 +135,8 @@ func Default() Server {
 		Log:     Log{Level: "info", Format: "text"},
 		Broker: Broker{
 			TCP:           "127.0.0.1:1883",
-			MaxInflight:   1024,
-			MaxQueued:     100000,
+			MaxInflight:   65535,
+			MaxQueued:     8192,
 			MaxPacketSize: 256 << 10,
 			MaxClients:    20000,
 			SessionExpiry: 7 * 24 * time.Hour,
