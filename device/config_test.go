@@ -3,6 +3,7 @@ package device
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +114,29 @@ func TestRecordRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "no newline", "\nbody"} {
 		if _, _, err := decodeRecord([]byte(bad)); err == nil {
 			t.Errorf("decodeRecord(%q) accepted", bad)
+		}
+	}
+}
+
+// The shipped example must show every key with its default.
+func TestExampleConfigShowsTheDefaults(t *testing.T) {
+	cfg, _, err := Load("../deploy/device.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	want := Default()
+	want.ID, want.Username = "pi-kitchen", "demo-device"
+	want.fillDefaults()
+	got := cfg
+	got.Sensors, want.Sensors = nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("example config differs from the defaults:\n got %+v\nwant %+v", got, want)
+	}
+	for _, s := range cfg.Sensors {
+		d := Sensor{Kind: s.Kind, Interval: s.Interval}
+		d.fillDefaults()
+		if !reflect.DeepEqual(s, d) {
+			t.Errorf("example %s entry %+v differs from its defaults %+v", s.Kind, s, d)
 		}
 	}
 }
