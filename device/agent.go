@@ -55,7 +55,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	for i := range cfg.Sensors {
 		s := newSensor(&cfg.Sensors[i], buses)
-		wg.Go(func() { sample(runCtx, s, cfg.Sensors[i].Interval, app, health, log) })
+		wg.Go(func() {
+			sample(runCtx, s, cfg.Sensors[i].Interval, backoff{minSensorRetry, maxSensorRetry}, app, health, log)
+		})
 	}
 	wg.Go(func() { summarize(runCtx, cfg.SummaryInterval, q, pub, app, health, log) })
 	pub.run(ctx)

@@ -16,21 +16,25 @@ import (
 	"github.com/mqflux/mqflux/device/sensor"
 )
 
-// Retry delays of a failing sensor: quick at first (a loose wire that
-// recovers), then every few minutes so a missing sensor does not fill the
-// log or keep the I2C bus busy.
+// backoff bounds the retry delays of a failing sensor, which double from
+// min to max.
+type backoff struct{ min, max time.Duration }
+
+// A failing sensor is retried quickly at first (a loose wire that
+// recovers), then every few minutes so a missing sensor does not keep the
+// I2C bus busy.
 const (
-	minRetry = time.Second
-	maxRetry = 5 * time.Minute
+	minSensorRetry = time.Second
+	maxSensorRetry = 5 * time.Minute
 )
 
 // sample reads s every interval until ctx is done. A failure is logged when
 // the sensor's state changes (ok → failing, failing → ok, or a different
 // error), never once per attempt.
-func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, app *appender, h *health, log *slog.Logger) {
+func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, bo backoff, app *appender, h *health, log *slog.Logger) {
 	log = log.With("sensor", s.Name())
 	var lastErr string
-	retry := minRetry
+	retry := bo.min
 	next := time.Now()
 	for {
 		wait := time.Until(next)
@@ -47,7 +51,7 @@ func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, app *a
 				h.set(s.Name(), true)
 			}
 			next = time.Now().Add(retry)
-			retry = min(retry*2, maxRetry)
+			retry = min(retry*2, bo.max)
 			continue
 		}
 		if lastErr != "" {
@@ -55,7 +59,7 @@ func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, app *a
 			lastErr = ""
 			h.set(s.Name(), false)
 		}
-		retry = minRetry
+		retry = bo.min
 		for _, r := range readings {
 			app.append(r)
 		}
