@@ -134,7 +134,7 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			log, _ := os.ReadFile(logPath)
-			t.Logf("agent log:\n%s", log)
+			t.Logf("agent log:\n%s\nmosquitto_sub saw:\n%s", log, strings.Join(sub.snapshot(), "\n"))
 		}
 	})
 	started := time.Now()
@@ -155,7 +155,7 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 	// its original timestamp, none missing.
 	b.stop(t)
 	outageFrom := time.Now()
-	time.Sleep(1500 * time.Millisecond) // let the agent take readings with no broker
+	time.Sleep(2 * time.Second) // let the agent take readings with no broker
 	outageTo := time.Now()
 	b.start(t)
 	waitFor(t, "readings taken after the outage", func() bool {
@@ -164,7 +164,7 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 	})
 	rs := readings(t, sub.snapshot())
 	topA, topB := checkContiguous(t, rs, "a", 0), checkContiguous(t, rs, "b", 1000)
-	if n := count(rs, "a", outageFrom, outageTo); n < 5 {
+	if n := count(rs, "a", outageFrom, outageTo); n < 3 {
 		t.Fatalf("only %d readings of a were taken during the outage; the test needs several", n)
 	}
 	t.Logf("outage: %d readings of a and %d of b taken with the broker down all arrived (a up to %v, b up to %v)",
@@ -172,11 +172,11 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 
 	// (c) the agent is killed while readings are queued; a new agent sends them.
 	b.stop(t)
-	time.Sleep(time.Second) // readings accumulate in the queue
+	time.Sleep(1500 * time.Millisecond) // readings accumulate in the queue
 	a1.kill(t, syscall.SIGKILL)
 	killedAt := time.Now()
 	queued := queuedLines(t, filepath.Join(dir, "queue"))
-	if len(queued) < 5 {
+	if len(queued) < 3 {
 		t.Fatalf("only %d readings were queued at the kill; the test needs several", len(queued))
 	}
 	b.start(t)
