@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestCrossBuildsRunUnderQemu builds the Pi binaries the README tells
+// users to copy, and runs each under qemu-user against a local mosquitto.
+func TestCrossBuildsRunUnderQemu(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross builds take a while with a cold build cache")
+	}
+	targets := []struct {
+		name, goarch, goarm, qemu, want string
+	}{
+		{"arm6", "arm", "6", "qemu-arm-static", "linux/arm"},
+		{"arm64", "arm64", "", "qemu-aarch64-static", "linux/arm64"},
+	}
+	b := newBroker(t)
+	for _, tc := range targets {
+		t.Run(tc.name, func(t *testing.T) {
+			qemu := need(t, tc.qemu)
+			bin := crossBuild(t, tc.goarch, tc.goarm)
+			out, err := exec.Command(qemu, bin, "version").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "mqflux-device cross-test ") || !strings.Contains(string(out), tc.want) {
+				t.Fatalf("version under %s: %q, %v", tc.qemu, out, err)
+			}
+			simRun(t, b, qemu, bin, "qemu-"+tc.name)
+		})
+	}
+}
+
+func crossBuild(t *testing.T, goarch, goarm string) string {
+	t.Helper()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goTool); err != nil {
+		goTool = "go"
+	}
+	bin := filepath.Join(t.TempDir(), "mqflux-device")
+	cmd := exec.Command(goTool, "build", "-trimpath", "-ldflags", "-s -w -X main.version=cross-test", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build GOARCH=%s GOARM=%s: %v\n%s", goarch, goarm, err, out)
+	}
+	return bin
+}
+
+// simRun runs the binary for a few sim readings and stops it with SIGTERM.
+func simRun(t *testing.T, b *broker, qemu, bin, id string) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "device.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`device:
+  id: %s
+  broker: %s
+  queue: {dir: %s}
+  sensors:
+    - {kind: sim, measurement: temperature, interval: 200ms, seed: 3}
+    - {kind: disk, path: %s, interval: 200ms}
+`, id, b.url(), filepath.Join(dir, "queue"), dir)), 0o644)
+	sub := subscribe(t, b, "devices/"+id+"/#")
+	logPath := filepath.Join(dir, "agent.log")
+	cmd := exec.Command(qemu, bin, "-config", cfg)
+	logf, _ := os.Create(logPath)
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "5 readings of each sensor from the emulated binary", func() bool {
+		var temp, disk int
+		for _, l := range sub.snapshot() {
+			temp += b2i(strings.HasPrefix(l, "devices/"+id+"/sensors/temperature {\"value\":"))
+			disk += b2i(strings.HasPrefix(l, "devices/"+id+"/sensors/disk_used_percent {\"value\":"))
+		}
+		return temp >= 5 && disk >= 5
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, log)
+	}
+	if got := retained(t, b, "devices/"+id+"/status"); got != "offline" {
+		t.Fatalf("retained status after SIGTERM: %q", got)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
