@@ -297,3 +297,20 @@ func deadLetters(t *testing.T, srv *testenv.Server) []deadletter.Entry {
 		out = append(out, e)
 	}
 }
+
+// storedValues maps each stored value of a measurement to its time.
+func storedValues(t *testing.T, in *testenv.Influx, measurement string) map[int64]int64 {
+	t.Helper()
+	out := map[int64]int64{}
+	for _, s := range in.Query(t, fmt.Sprintf(`SELECT "value" FROM %q`, measurement)) {
+		for _, row := range s.Values {
+			ts, err1 := row[0].(json.Number).Int64()
+			f, err2 := row[1].(json.Number).Float64()
+			if err1 != nil || err2 != nil {
+				t.Fatalf("row %v: %v %v", row, err1, err2)
+			}
+			out[int64(f)] = ts
+		}
+	}
+	return out
+}
