@@ -48,6 +48,10 @@ type Config struct {
 	PIDs     []NamedPID
 	JSON     bool
 	Progress time.Duration // 0 disables the live line
+
+	// Ledger, if set, records every acknowledged reading (for tests that
+	// check storage reading by reading). No flag sets it.
+	Ledger *Ledger
 }
 
 // NamedPID is a process to account for, from -pid name=pid.

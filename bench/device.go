@@ -68,6 +68,9 @@ type slot struct {
 	buf   []byte // the encoded PUBLISH, resent with the DUP bit after a reconnect
 	seq   int64
 	inUse bool
+	// What the reading was, for Config.Ledger.
+	value, ts int64
+	probe     bool
 }
 
 func newDevice(sh *shared, index int) *device {
@@ -395,6 +398,7 @@ func (d *device) publish(w *bufio.Writer, id uint16) error {
 		}
 		d.mu.Lock()
 		s.seq, s.inUse = seq, true
+		s.value, s.ts, s.probe = value, ts, isProbe
 		d.inuse++
 		d.mu.Unlock()
 		out = s.buf
@@ -456,6 +460,7 @@ func (d *device) ack(id uint16) error {
 	}
 	s.inUse = false
 	d.inuse--
+	value, ts, probe := s.value, s.ts, s.probe
 	// Wake the sender only once enough of the window is free for a batch.
 	wake := d.inuse <= len(d.slots)-d.refill()
 	d.mu.Unlock()
@@ -463,6 +468,16 @@ func (d *device) ack(id uint16) error {
 	d.acked.Add(1)
 	d.lastAck.Store(now)
 	d.lastProgress.Store(now)
+	if l := d.cfg.Ledger; l != nil {
+		r := Reading{Device: d.name, Measurement: d.cfg.Measurement, Value: value}
+		if probe {
+			r.Measurement = probeMeasurement(r.Measurement)
+		}
+		if d.format.stampsTime() {
+			r.Time = ts
+		}
+		l.add(r)
+	}
 	d.free <- id // never blocks: the channel holds every id
 	if wake {
 		select {

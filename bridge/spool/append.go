@@ -31,6 +31,15 @@ func (s *Spool) Append(rec []byte) error {
 	if s.syncErr != nil {
 		return fmt.Errorf("spool append: %w", s.syncErr)
 	}
+	if g := s.active; s.diskBytes+frameLen > s.maxBytes && g != nil && g.size > 0 && g.ackedRecs == g.records {
+		// Every record of the active segment is stored, yet its bytes count
+		// against MaxBytes until it is sealed and deleted, and only an Append
+		// that fits seals it. With segment_bytes close to max_bytes that
+		// would push back forever; seal it now (roll deletes it).
+		if err := s.roll(); err != nil {
+			return err
+		}
+	}
 	if s.diskBytes+frameLen > s.maxBytes {
 		if !s.full {
 			s.full = true
