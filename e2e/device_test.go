@@ -71,7 +71,7 @@ func stored(t *testing.T, in *testenv.Influx, measurement string) []point {
 	return out
 }
 
-func waitStored(t *testing.T, in *testenv.Influx, measurement string, atLeast int) {
+func waitDevicePoints(t *testing.T, in *testenv.Influx, measurement string, atLeast int) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -111,14 +111,14 @@ func TestDeviceAgentThroughServer(t *testing.T) {
 	}
 
 	first := startAgent(t, bin, config, 1)
-	waitStored(t, in, "a", 10)
+	waitDevicePoints(t, in, "a", 10)
 
 	// The broker goes away: the agent keeps sampling into its queue.
 	srv.Stop(t)
 	time.Sleep(3 * time.Second)
 	srv.Start(t)
 	before := len(stored(t, in, "a"))
-	waitStored(t, in, "a", before+20) // the outage's readings and more
+	waitDevicePoints(t, in, "a", before+20) // the outage's readings and more
 
 	// Again, and this time the agent dies with readings queued.
 	srv.Stop(t)
@@ -129,7 +129,7 @@ func TestDeviceAgentThroughServer(t *testing.T) {
 	srv.Start(t)
 	second := startAgent(t, bin, config, 2)
 	before = len(stored(t, in, "a"))
-	waitStored(t, in, "a", before+20)
+	waitDevicePoints(t, in, "a", before+20)
 	second.signal(syscall.SIGTERM) // drains what it can, then exits
 
 	// Everything taken is stored: in time order the values count up without
