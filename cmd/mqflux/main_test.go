@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,5 +134,29 @@ func TestUsageAndVersion(t *testing.T) {
 	_, errb, err = runProgram(t, "", nil, "serve", "-h")
 	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(errb, "-config") {
 		t.Errorf("serve -h: %v %q", err, errb)
+	}
+}
+
+// The container image's HEALTHCHECK runs `mqflux healthcheck -url ...`.
+func TestHealthcheckCommand(t *testing.T) {
+	status := http.StatusOK
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(status)
+		fmt.Fprint(w, `{"status": "ok"}`)
+	}))
+	defer ts.Close()
+	if _, _, err := runProgram(t, "", nil, "healthcheck", "-url", ts.URL); err != nil {
+		t.Errorf("ready server: %v", err)
+	}
+	status = http.StatusServiceUnavailable
+	if _, _, err := runProgram(t, "", nil, "healthcheck", "-url", ts.URL); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("unready server: %v", err)
+	}
+	dockerfile, err := os.ReadFile("../../deploy/Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dockerfile), `"healthcheck", "-url"`) && !strings.Contains(string(dockerfile), "healthcheck -url") {
+		t.Errorf("deploy/Dockerfile's HEALTHCHECK does not use mqflux healthcheck -url")
 	}
 }
