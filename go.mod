@@ -13,7 +13,10 @@ require (
 	golang.org/x/term v0.47.0
 )
 
-require golang.org/x/sync v0.24.0 // indirect
+require (
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+)
 
 require (
 	github.com/DataDog/zstd v1.4.5 // indirect

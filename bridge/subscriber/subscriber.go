@@ -93,6 +93,11 @@ func New(o Options) (*Subscriber, error) {
 	if len(o.Filters) == 0 {
 		return nil, errors.New("subscriber: no topic filters")
 	}
+	for i, f := range o.Filters {
+		if err := checkFilter(f); err != nil {
+			return nil, fmt.Errorf("bridge.filters[%d]: %w", i, err)
+		}
+	}
 	if o.Workers <= 0 {
 		o.Workers = defaultWorkers
 	}
