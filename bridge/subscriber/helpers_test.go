@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -90,7 +91,11 @@ func testLogger(t *testing.T) *slog.Logger {
 			t.Logf("--- subscriber log ---\n%s", b.String())
 		}
 	})
-	return slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return slogTo(&b)
+}
+
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 type syncBuffer struct {
@@ -175,6 +180,7 @@ func retries(s *Subscriber, reason string) int {
 type ownMosquitto struct {
 	addr, conf string
 	cmd        *exec.Cmd
+	exited     chan struct{}
 	log        syncBuffer
 }
 
@@ -186,13 +192,13 @@ func startOwnMosquitto(t *testing.T, extraConf string) *ownMosquitto {
 	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.start(t)
 	t.Cleanup(func() {
 		m.stop(t)
 		if t.Failed() {
 			t.Logf("--- mosquitto log ---\n%s", m.log.String())
 		}
 	})
+	m.start(t)
 	return m
 }
 
@@ -203,7 +209,15 @@ func (m *ownMosquitto) start(t *testing.T) {
 	if err := m.cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
+	exited := make(chan struct{})
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(m.cmd)
+	m.exited = exited
 	waitFor(t, "mosquitto listening on "+m.addr, func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %s", m.log.String())
+		default:
+		}
 		c, err := net.Dial("tcp", m.addr)
 		if err == nil {
 			c.Close()
@@ -213,9 +227,14 @@ func (m *ownMosquitto) start(t *testing.T) {
 }
 
 func (m *ownMosquitto) stop(t *testing.T) {
-	if m.cmd == nil || m.cmd.Process == nil || m.cmd.ProcessState != nil {
+	if m.cmd == nil || m.cmd.Process == nil {
 		return
 	}
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	_ = m.cmd.Wait()
+	<-m.exited
 }

@@ -101,6 +101,12 @@ func New(o Options) (*Subscriber, error) {
 	if o.Workers <= 0 {
 		o.Workers = defaultWorkers
 	}
+	if o.KeepAlive <= 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.MaxReconnect <= 0 {
+		o.MaxReconnect = 30 * time.Second
+	}
 	if o.Wants == nil {
 		o.Wants = func(string) bool { return true }
 	}
