@@ -1,0 +1,240 @@
+package subscriber
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/mqflux/mqflux/internal/testenv"
+)
+
+// recordingSink stands in for the pipeline: it records what it was given
+// and answers what decide says for the n-th call (from 0).
+type recordingSink struct {
+	mu     sync.Mutex
+	calls  int
+	stored []string // "topic payload" of every call that returned nil
+	decide func(n int) error
+}
+
+func (s *recordingSink) Ingest(topic string, payload []byte, _ time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.calls
+	s.calls++
+	if s.decide != nil {
+		if err := s.decide(n); err != nil {
+			return err
+		}
+	}
+	s.stored = append(s.stored, topic+" "+string(payload))
+	return nil
+}
+
+func (s *recordingSink) Stored() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.stored...)
+}
+
+// publishLines publishes every line as one QoS 1 message with the real
+// mosquitto_pub, which exits 0 only once the broker acknowledged them all.
+func publishLines(t *testing.T, addr, topic string, lines []string) {
+	t.Helper()
+	bin := testenv.RequireCommand(t, "mosquitto_pub")
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-h", host, "-p", port, "-q", "1", "-t", topic, "-l")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub -l to %s: %v: %s", topic, err, out)
+	}
+}
+
+func numbered(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
+}
+
+func options(addr, clientID string, sink *recordingSink, filters ...string) Options {
+	return Options{
+		URL: "tcp://" + addr, ClientID: clientID, Filters: filters,
+		KeepAlive: 30 * time.Second, MaxReconnect: time.Second,
+		Sink: sink,
+	}
+}
+
+// testLogger keeps the log in memory and prints it if the test failed
+// (paho's callbacks may still log after the test returned).
+func testLogger(t *testing.T) *slog.Logger {
+	var b syncBuffer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- subscriber log ---\n%s", b.String())
+		}
+	})
+	return slogTo(&b)
+}
+
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startSub starts a subscriber and stops it when the test ends.
+func startSub(t *testing.T, o Options) *Subscriber {
+	t.Helper()
+	o.Logger = testLogger(t)
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("start subscriber %s: %v", o.ClientID, err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 60s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func acked(s *Subscriber, result string) int {
+	return int(testutil.ToFloat64(s.m.acked.WithLabelValues(result)))
+}
+
+func notAcked(s *Subscriber, reason string) int {
+	return int(testutil.ToFloat64(s.m.notAcked.WithLabelValues(reason)))
+}
+
+func unique(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	s = append([]string(nil), s...)
+	slices.Sort(s)
+	return s
+}
+
+func received(s *Subscriber) int { return int(testutil.ToFloat64(s.m.received)) }
+func connects(s *Subscriber) int { return int(testutil.ToFloat64(s.m.connects)) }
+func retries(s *Subscriber, reason string) int {
+	return int(testutil.ToFloat64(s.m.retries.WithLabelValues(reason)))
+}
+
+// ownMosquitto is a mosquitto this test stops and starts again on the same
+// port (testenv's broker picks a new port for every start).
+type ownMosquitto struct {
+	addr, conf string
+	cmd        *exec.Cmd
+	exited     chan struct{}
+	log        syncBuffer
+}
+
+func startOwnMosquitto(t *testing.T, extraConf string) *ownMosquitto {
+	t.Helper()
+	m := &ownMosquitto{addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), conf: filepath.Join(t.TempDir(), "mosquitto.conf")}
+	_, port, _ := strings.Cut(m.addr, ":")
+	conf := fmt.Sprintf("listener %s 127.0.0.1\npersistence false\n%s", port, extraConf)
+	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.stop(t)
+		if t.Failed() {
+			t.Logf("--- mosquitto log ---\n%s", m.log.String())
+		}
+	})
+	m.start(t)
+	return m
+}
+
+func (m *ownMosquitto) start(t *testing.T) {
+	t.Helper()
+	m.cmd = exec.Command(testenv.MosquittoPath(t), "-c", m.conf)
+	m.cmd.Stdout, m.cmd.Stderr = &m.log, &m.log
+	if err := m.cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	exited := make(chan struct{})
+	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(m.cmd)
+	m.exited = exited
+	waitFor(t, "mosquitto listening on "+m.addr, func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited: %s", m.log.String())
+		default:
+		}
+		c, err := net.Dial("tcp", m.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+func (m *ownMosquitto) stop(t *testing.T) {
+	if m.cmd == nil || m.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	<-m.exited
+}

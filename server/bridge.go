@@ -1,0 +1,175 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/bridge/subscriber"
+	"github.com/mqflux/mqflux/config"
+)
+
+// Bridge is one `mqflux bridge`: the pipeline fed by a subscriber to an
+// external broker, with /healthz and /metrics.
+type Bridge struct {
+	cfg     config.Server
+	log     *slog.Logger
+	pipe    *pipeline.Pipeline
+	sub     *subscriber.Subscriber
+	reg     *prometheus.Registry
+	http    *http.Server
+	started time.Time
+}
+
+// NewBridge builds the pipeline and the subscriber; nothing connects until
+// Run. cfg must have passed Validate and ValidateBridge.
+func NewBridge(cfg config.Server, log *slog.Logger) (*Bridge, error) {
+	b := &Bridge{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pipe, err := OpenPipeline(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	bc := cfg.Bridge
+	sub, err := subscriber.New(subscriber.Options{
+		URL: bc.URL, ClientID: bc.ClientID, Username: bc.Username, Password: bc.Password,
+		Filters: bc.Filters, CAFile: bc.CAFile, KeepAlive: bc.KeepAlive, MaxReconnect: bc.MaxReconnect,
+		Sink:   pipe.Sink("mqtt"),
+		Wants:  pipe.Wants,
+		Logger: log.With("component", "subscriber"),
+	})
+	if err != nil {
+		return nil, errors.Join(err, pipe.Stop(0))
+	}
+	b.pipe, b.sub = pipe, sub
+	b.reg.MustRegister(pipe.Collectors()...)
+	b.reg.MustRegister(sub.Collectors()...)
+	b.http = &http.Server{
+		Handler:           b.routes(),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return b, nil
+}
+
+// Run connects and serves until ctx is cancelled, then drains: the
+// subscriber stops acknowledging and disconnects (the broker keeps what was
+// not acknowledged for the persistent session), and the spool is flushed
+// to InfluxDB for at most influx.drain_timeout. ready, if not nil, is called
+// once the subscriptions are in place.
+func (b *Bridge) Run(ctx context.Context, ready func()) error {
+	var ln net.Listener
+	if b.cfg.HTTP.Address != "" {
+		var err error
+		ln, err = net.Listen("tcp", b.cfg.HTTP.Address)
+		if err != nil {
+			return errors.Join(fmt.Errorf("http.address %s: %w", b.cfg.HTTP.Address, err), b.pipe.Stop(0))
+		}
+	}
+	b.started = time.Now()
+	b.pipe.Start()
+	httpErr := make(chan error, 1)
+	if ln != nil {
+		// Served before the broker answers: /metrics and /healthz tell
+		// an operator why nothing arrives.
+		go func() { httpErr <- b.http.Serve(ln) }()
+	}
+	if err := b.sub.Start(ctx); err != nil && ctx.Err() == nil {
+		return errors.Join(err, b.shutdown())
+	}
+	if ctx.Err() == nil {
+		b.log.Info("mqflux bridge running", "broker", b.cfg.Bridge.URL, "client_id", b.cfg.Bridge.ClientID,
+			"filters", b.cfg.Bridge.Filters, "http", b.cfg.HTTP.Address, "data_dir", b.cfg.DataDir,
+			"influx", b.cfg.Influx.URL, "bucket", b.cfg.Influx.Bucket)
+		if ready != nil {
+			ready()
+		}
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("http server: %w", err)
+		}
+	}
+	return errors.Join(runErr, b.shutdown())
+}
+
+func (b *Bridge) shutdown() error {
+	b.log.Info("shutting down: no new acknowledgements, draining")
+	b.sub.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	httpErr := b.http.Shutdown(ctx)
+	pipeErr := b.pipe.Stop(b.cfg.Influx.DrainTimeout)
+	b.log.Info("shut down")
+	return errors.Join(httpErr, pipeErr)
+}
+
+func (b *Bridge) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", b.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{ErrorLog: bridgeLogPrinter{b.log}}))
+	return mux
+}
+
+type bridgeHealth struct {
+	Status    string      `json:"status"` // ok | degraded | disconnected
+	Uptime    string      `json:"uptime"`
+	Broker    brokerState `json:"broker"`
+	Influx    influx      `json:"influx"`
+	Spool     spoolH      `json:"spool"`
+	Readiness string      `json:"readiness"`
+}
+
+type brokerState struct {
+	URL       string   `json:"url"`
+	ClientID  string   `json:"client_id"`
+	Filters   []string `json:"filters"`
+	Connected bool     `json:"connected"`
+}
+
+// healthz answers 200 while the bridge is connected to the broker
+// (InfluxDB being down only degrades: the spool holds the readings) and 503
+// while it is not: then no reading reaches mqflux.
+func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
+	ph := b.pipe.Health()
+	h := bridgeHealth{
+		Status:    "ok",
+		Readiness: "receiving readings",
+		Uptime:    time.Since(b.started).Round(time.Second).String(),
+		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.sub.Connected()},
+		Influx:    influx{URL: b.cfg.Influx.URL, Bucket: b.cfg.Influx.Bucket, Up: ph.InfluxUp},
+		Spool:     spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
+	}
+	code := http.StatusOK
+	switch {
+	case !h.Broker.Connected:
+		h.Status, code = "disconnected", http.StatusServiceUnavailable
+		h.Readiness = "not connected to the broker; it keeps the persistent session's messages"
+	case !ph.InfluxUp:
+		h.Status = "degraded"
+		h.Readiness = "receiving readings; InfluxDB unreachable, readings wait in the spool"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h)
+}
+
+type bridgeLogPrinter struct{ log *slog.Logger }
+
+func (p bridgeLogPrinter) Println(v ...any) { p.log.Warn("metrics", "err", fmt.Sprint(v...)) }
