@@ -224,7 +224,6 @@ func tryLoad(broker *testenv.Mosquitto, measurement string, devices, messages in
 	return nil
 }
 
-
 // Readings published QoS 1 to a Debian mosquitto reach InfluxDB through
 // `mqflux bridge`, every one, with the values and timestamps as sent.
 func TestBridgeStoresEveryReading(t *testing.T) {
