@@ -2,17 +2,10 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/subscriber"
@@ -26,16 +19,14 @@ type Bridge struct {
 	log     *slog.Logger
 	pipe    *pipeline.Pipeline
 	sub     *subscriber.Subscriber
-	reg     *prometheus.Registry
-	http    *http.Server
+	front   *front
 	started time.Time
 }
 
 // NewBridge builds the pipeline and the subscriber; nothing connects until
 // Run. cfg must have passed Validate and ValidateBridge.
 func NewBridge(cfg config.Server, log *slog.Logger) (*Bridge, error) {
-	b := &Bridge{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
-	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	b := &Bridge{cfg: cfg, log: log, front: newFront(cfg.HTTP, log)}
 	pipe, err := OpenPipeline(cfg, log)
 	if err != nil {
 		return nil, err
@@ -52,14 +43,9 @@ func NewBridge(cfg config.Server, log *slog.Logger) (*Bridge, error) {
 		return nil, errors.Join(err, pipe.Stop(0))
 	}
 	b.pipe, b.sub = pipe, sub
-	b.reg.MustRegister(pipe.Collectors()...)
-	b.reg.MustRegister(sub.Collectors()...)
-	b.http = &http.Server{
-		Handler:           b.routes(),
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	b.front.reg.MustRegister(pipe.Collectors()...)
+	b.front.reg.MustRegister(sub.Collectors()...)
+	b.front.http.Handler = b.routes()
 	return b, nil
 }
 
@@ -69,22 +55,15 @@ func NewBridge(cfg config.Server, log *slog.Logger) (*Bridge, error) {
 // to InfluxDB for at most influx.drain_timeout. ready, if not nil, is called
 // once the subscriptions are in place.
 func (b *Bridge) Run(ctx context.Context, ready func()) error {
-	var ln net.Listener
-	if b.cfg.HTTP.Address != "" {
-		var err error
-		ln, err = net.Listen("tcp", b.cfg.HTTP.Address)
-		if err != nil {
-			return errors.Join(fmt.Errorf("http.address %s: %w", b.cfg.HTTP.Address, err), b.pipe.Stop(0))
-		}
+	ln, err := b.front.listen()
+	if err != nil {
+		return errors.Join(err, b.pipe.Stop(0))
 	}
 	b.started = time.Now()
 	b.pipe.Start()
-	httpErr := make(chan error, 1)
-	if ln != nil {
-		// Served before the broker answers: /metrics and /healthz tell
-		// an operator why nothing arrives.
-		go func() { httpErr <- b.http.Serve(ln) }()
-	}
+	// Served before the broker answers: /metrics and /healthz tell an
+	// operator why nothing arrives.
+	serveErr := b.front.serve(ln)
 	if err := b.sub.Start(ctx); err != nil && ctx.Err() == nil {
 		return errors.Join(err, b.shutdown())
 	}
@@ -96,23 +75,14 @@ func (b *Bridge) Run(ctx context.Context, ready func()) error {
 			ready()
 		}
 	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-httpErr:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("http server: %w", err)
-		}
-	}
+	runErr := wait(ctx, serveErr)
 	return errors.Join(runErr, b.shutdown())
 }
 
 func (b *Bridge) shutdown() error {
 	b.log.Info("shutting down: no new acknowledgements, draining")
 	b.sub.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	httpErr := b.http.Shutdown(ctx)
+	httpErr := b.front.shutdown()
 	pipeErr := b.pipe.Stop(b.cfg.Influx.DrainTimeout)
 	b.log.Info("shut down")
 	return errors.Join(httpErr, pipeErr)
@@ -121,7 +91,7 @@ func (b *Bridge) shutdown() error {
 func (b *Bridge) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", b.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{ErrorLog: bridgeLogPrinter{b.log}}))
+	mux.Handle("GET /metrics", b.front.metrics())
 	return mux
 }
 
@@ -163,13 +133,5 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Status = "degraded"
 		h.Readiness = "receiving readings; InfluxDB unreachable, readings wait in the spool"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(h)
+	writeJSON(w, code, h)
 }
-
-type bridgeLogPrinter struct{ log *slog.Logger }
-
-func (p bridgeLogPrinter) Println(v ...any) { p.log.Warn("metrics", "err", fmt.Sprint(v...)) }

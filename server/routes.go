@@ -1,12 +1,9 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // routes lists every HTTP route of `mqflux serve`.
@@ -16,7 +13,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/healthcheck", legacyHealthcheck)
 	mux.HandleFunc("/v1/healthcheck", legacyHealthcheck)
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s}}))
+	mux.Handle("GET /metrics", s.front.metrics())
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.
@@ -69,13 +66,5 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; InfluxDB unreachable, readings wait in the spool"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(h)
+	writeJSON(w, http.StatusOK, h)
 }
-
-type slogPrinter struct{ s *Server }
-
-func (p slogPrinter) Println(v ...any) { p.s.log.Warn("metrics", "err", fmt.Sprint(v...)) }

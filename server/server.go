@@ -6,14 +6,8 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
@@ -30,8 +24,7 @@ type Server struct {
 	broker  *broker.Broker
 	pipe    *pipeline.Pipeline
 	shim    *shim.Shim
-	reg     *prometheus.Registry
-	http    *http.Server
+	front   *front
 	started time.Time
 }
 
@@ -41,15 +34,15 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	if err := refuseExposedDemo(cfg, checker); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, checker: checker, reg: prometheus.NewRegistry()}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{cfg: cfg, log: log, checker: checker, front: newFront(cfg.HTTP, log)}
+	reg := s.front.reg
 
 	pipe, err := OpenPipeline(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	s.pipe = pipe
-	s.reg.MustRegister(pipe.Collectors()...)
+	reg.MustRegister(pipe.Collectors()...)
 
 	b, err := broker.New(broker.Options{
 		Config:      cfg.Broker,
@@ -65,7 +58,7 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.broker = b
-	s.reg.MustRegister(b.Collectors()...)
+	reg.MustRegister(b.Collectors()...)
 
 	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log}, log.With("component", "http"))
 	if err != nil {
@@ -74,14 +67,9 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.shim = legacy
-	s.reg.MustRegister(legacy.Collectors()...)
+	reg.MustRegister(legacy.Collectors()...)
 
-	s.http = &http.Server{
-		Handler:           s.routes(),
-		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		ReadTimeout:       cfg.HTTP.ReadTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	s.front.http.Handler = s.routes()
 	return s, nil
 }
 
@@ -90,14 +78,10 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 // left kept on disk for the next start. ready, if not nil, is called once
 // every listener accepts connections.
 func (s *Server) Run(ctx context.Context, ready func()) error {
-	var ln net.Listener
-	if s.cfg.HTTP.Address != "" {
-		var err error
-		ln, err = net.Listen("tcp", s.cfg.HTTP.Address)
-		if err != nil {
-			_ = s.broker.Close()
-			return fmt.Errorf("http.address %s: %w", s.cfg.HTTP.Address, err)
-		}
+	ln, err := s.front.listen()
+	if err != nil {
+		_ = s.broker.Close()
+		return errors.Join(err, s.pipe.Stop(0))
 	}
 	s.pipe.Start()
 	if err := s.broker.Serve(); err != nil {
@@ -107,34 +91,21 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		return errors.Join(err, s.pipe.Stop(0))
 	}
 	s.started = time.Now()
-	httpErr := make(chan error, 1)
-	if ln != nil {
-		go func() { httpErr <- s.http.Serve(ln) }()
-	}
+	serveErr := s.front.serve(ln)
 	s.log.Info("mqflux serving", "mqtt_tcp", s.cfg.Broker.TCP, "mqtt_tls", s.cfg.Broker.TLS.Address,
 		"mqtt_websocket", s.cfg.Broker.Websocket, "http", s.cfg.HTTP.Address, "data_dir", s.cfg.DataDir,
 		"influx", s.cfg.Influx.URL, "bucket", s.cfg.Influx.Bucket)
 	if ready != nil {
 		ready()
 	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case err := <-httpErr:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("http server: %w", err)
-		}
-	}
+	runErr := wait(ctx, serveErr)
 	return errors.Join(runErr, s.shutdown())
 }
 
 func (s *Server) shutdown() error {
 	s.log.Info("shutting down: no new acknowledgements, draining")
 	s.broker.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	httpErr := s.http.Shutdown(ctx)
+	httpErr := s.front.shutdown()
 	pipeErr := s.pipe.Stop(s.cfg.Influx.DrainTimeout)
 	brokerErr := s.broker.Close()
 	s.log.Info("shut down")

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mqflux/mqflux/config"
+)
+
+// front is the HTTP side `mqflux serve` and `mqflux bridge` share: one
+// metrics registry, one server with the configured timeouts, and the loop
+// that serves until the command is asked to stop.
+type front struct {
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	http *http.Server
+	addr string
+}
+
+func newFront(cfg config.HTTP, log *slog.Logger) *front {
+	f := &front{log: log, reg: prometheus.NewRegistry(), addr: cfg.Address}
+	f.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f.http = &http.Server{
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return f
+}
+
+// metrics serves the registry in the Prometheus text format.
+func (f *front) metrics() http.Handler {
+	return promhttp.HandlerFor(f.reg, promhttp.HandlerOpts{ErrorLog: logPrinter{f.log}})
+}
+
+// listen binds http.address before anything else starts, so that a taken
+// port fails the start instead of a running server; nil when disabled.
+func (f *front) listen() (net.Listener, error) {
+	if f.addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.address %s: %w", f.addr, err)
+	}
+	return ln, nil
+}
+
+// serve runs the server on ln (if any) in the background; wait blocks until
+// ctx is done or the server fails.
+func (f *front) serve(ln net.Listener) <-chan error {
+	errc := make(chan error, 1)
+	if ln != nil {
+		go func() { errc <- f.http.Serve(ln) }()
+	}
+	return errc
+}
+
+func wait(ctx context.Context, serveErr <-chan error) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// shutdown stops taking requests, letting those under way finish briefly.
+func (f *front) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return f.http.Shutdown(ctx)
+}
+
+// writeJSON answers with an indented JSON document.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+type logPrinter struct{ log *slog.Logger }
+
+func (p logPrinter) Println(v ...any) { p.log.Warn("metrics", "err", fmt.Sprint(v...)) }
