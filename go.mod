@@ -13,7 +13,7 @@ require (
 	golang.org/x/term v0.47.0
 )
 
-require golang.org/x/sync v0.24.0 // indirect
+require golang.org/x/sync v0.24.0
 
 require (
 	github.com/DataDog/zstd v1.4.5 // indirect
