@@ -9,7 +9,8 @@
 #   bench/compare/compare.sh [compare|scale|rate|latency|10k]
 #
 # Environment: RUNS (3), LOADS ("100x2000 1000x200": devices x readings per
-# device), PORT_BASE (27000), KEEP=1 keeps the work directory.
+# device), PORT_BASE (27000), KEEP=1 keeps the work directory, PROFILE_DIR=dir
+# writes a CPU profile of every mqflux serve there.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -92,12 +93,16 @@ CONF
 # start_mqflux DIR [INFLUX_URL]: mqflux serve with the shipped config.yaml.
 # Sets mqflux_pid.
 start_mqflux() {
-  local dir=$1 url=${2:-$INFLUX_URL}
+  local dir=$1 url=${2:-$INFLUX_URL} prof=()
   mkdir -p "$dir"
+  if [ -n "${PROFILE_DIR:-}" ]; then
+    mkdir -p "$PROFILE_DIR"
+    prof=(-cpuprofile "$PROFILE_DIR/$(basename "$dir").prof")
+  fi
   env MQFLUX_DATA_DIR="$dir/var" MQFLUX_BROKER_TCP=127.0.0.1:$MQTT_PORT \
     MQFLUX_HTTP_ADDRESS=127.0.0.1:$HTTP_PORT MQFLUX_INFLUX_URL="$url" \
     MQFLUX_INFLUX_DRAIN_TIMEOUT=2s MQFLUX_LOG_LEVEL=warn \
-    "$bin/mqflux" serve -config "$root/config.yaml" >"$dir/mqflux.log" 2>&1 &
+    "$bin/mqflux" serve -config "$root/config.yaml" "${prof[@]}" >"$dir/mqflux.log" 2>&1 &
   mqflux_pid=$!
   pids+=("$mqflux_pid")
   wait_for "mqflux serve" 30 curl -fsS "http://127.0.0.1:$HTTP_PORT/healthz"
