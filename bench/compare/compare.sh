@@ -10,7 +10,8 @@
 #
 # Environment: RUNS (3), LOADS ("100x2000 1000x200": devices x readings per
 # device), PORT_BASE (27000), KEEP=1 keeps the work directory, PROFILE_DIR=dir
-# writes a CPU profile of every mqflux serve there.
+# writes a CPU profile of every mqflux serve there, MQFLUX_BIN=path runs another
+# build of the server (before/after comparisons).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -102,7 +103,7 @@ start_mqflux() {
   env MQFLUX_DATA_DIR="$dir/var" MQFLUX_BROKER_TCP=127.0.0.1:$MQTT_PORT \
     MQFLUX_HTTP_ADDRESS=127.0.0.1:$HTTP_PORT MQFLUX_INFLUX_URL="$url" \
     MQFLUX_INFLUX_DRAIN_TIMEOUT=2s MQFLUX_LOG_LEVEL=warn \
-    "$bin/mqflux" serve -config "$root/config.yaml" "${prof[@]}" >"$dir/mqflux.log" 2>&1 &
+    "${MQFLUX_BIN:-$bin/mqflux}" serve -config "$root/config.yaml" "${prof[@]}" >"$dir/mqflux.log" 2>&1 &
   mqflux_pid=$!
   pids+=("$mqflux_pid")
   wait_for "mqflux serve" 30 curl -fsS "http://127.0.0.1:$HTTP_PORT/healthz"
