@@ -62,5 +62,13 @@ device:
 	GOOS=linux GOARCH=arm64 $(BUILD) -o dist/mqflux-device-linux-arm64 ./cmd/mqflux-device
 	@ls -l dist/
 
+# mqflux vs Mosquitto + Telegraf on this machine, one after the other, RUNS
+# times (BENCHMARKS.md). Needs bin/telegraf:
+#   GOBIN=$(BIN) go install -tags custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2 \
+#     github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
+bench-compare: build tools
+	@test -x $(BIN)/telegraf || { echo "bin/telegraf missing: see the go install line above this recipe in the Makefile"; exit 1; }
+	bench/compare/compare.sh compare
+
 clean:
 	rm -rf $(BIN) dist var

@@ -16,10 +16,9 @@ require (
 	periph.io/x/host/v3 v3.8.5
 )
 
-require (
-	github.com/kylelemons/godebug v1.1.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
-)
+require github.com/kylelemons/godebug v1.1.0 // indirect
+
+require golang.org/x/sync v0.24.0
 
 require (
 	github.com/DataDog/zstd v1.4.5 // indirect

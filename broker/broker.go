@@ -116,7 +116,7 @@ func capabilities(c config.Broker) *mqtt.Capabilities {
 
 func (b *Broker) addListeners(c config.Broker) error {
 	if c.TCP != "" {
-		if err := b.srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: c.TCP})); err != nil {
+		if err := b.srv.AddListener(newTCPListener("tcp", c.TCP, nil)); err != nil {
 			return fmt.Errorf("broker.tcp %s: %w", c.TCP, err)
 		}
 	}
@@ -126,7 +126,7 @@ func (b *Broker) addListeners(c config.Broker) error {
 			return fmt.Errorf("broker.tls: loading cert %s and key %s: %w", c.TLS.Cert, c.TLS.Key, err)
 		}
 		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if err := b.srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: c.TLS.Address, TLSConfig: tc})); err != nil {
+		if err := b.srv.AddListener(newTCPListener("tls", c.TLS.Address, tc)); err != nil {
 			return fmt.Errorf("broker.tls.address %s: %w", c.TLS.Address, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // DefaultCost is bcrypt's default; a check costs tens of milliseconds, which
@@ -51,15 +52,22 @@ func ValidHash(hash string) error {
 // config change builds a new Checker, so nothing outlives the hash it was
 // checked against. Failures are not remembered: a wrong password always pays
 // the full bcrypt cost.
+//
+// Concurrent checks of the same hash and secret share one bcrypt: after a
+// restart every device reconnects at once, and without this each of them
+// would pay bcrypt before the first success is remembered (100 gateways'
+// connections cost 7 CPU seconds on a 2-core machine).
 type Checker struct {
-	salt [32]byte
-	mu   sync.RWMutex
-	ok   map[[32]byte]struct{}
+	salt     [32]byte
+	mu       sync.RWMutex
+	ok       map[[32]byte]struct{}
+	inFlight singleflight.Group
+	compare  func(hash, secret []byte) error // bcrypt's; tests count calls
 }
 
 // NewChecker returns a Checker with an empty memory and a fresh salt.
 func NewChecker() *Checker {
-	c := &Checker{ok: make(map[[32]byte]struct{})}
+	c := &Checker{ok: make(map[[32]byte]struct{}), compare: bcrypt.CompareHashAndPassword}
 	// crypto/rand.Read never returns an error: it would rather stop the
 	// process than hand out predictable bytes.
 	_, _ = rand.Read(c.salt[:])
@@ -75,13 +83,16 @@ func (c *Checker) Check(hash string, secret []byte) bool {
 	if seen {
 		return true
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), secret) != nil {
-		return false
-	}
-	c.mu.Lock()
-	c.ok[key] = struct{}{}
-	c.mu.Unlock()
-	return true
+	v, _, _ := c.inFlight.Do(string(key[:]), func() (any, error) {
+		if c.compare([]byte(hash), secret) != nil {
+			return false, nil
+		}
+		c.mu.Lock()
+		c.ok[key] = struct{}{}
+		c.mu.Unlock()
+		return true, nil
+	})
+	return v.(bool)
 }
 
 func (c *Checker) key(hash string, secret []byte) [32]byte {

@@ -2,6 +2,8 @@ package passwd
 
 import (
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -71,5 +73,42 @@ func BenchmarkCheckRemembered(b *testing.B) {
 		if !c.Check(h, []byte("correct horse")) {
 			b.Fatal("check failed")
 		}
+	}
+}
+
+// A crowd reconnecting with one password pays bcrypt about once, not once
+// per connection.
+func TestConcurrentChecksShareBcrypt(t *testing.T) {
+	h, err := Hash([]byte("correct horse"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	c := NewChecker()
+	var calls atomic.Int64
+	var started sync.WaitGroup
+	started.Add(n)
+	allStarted := make(chan struct{})
+	go func() { started.Wait(); close(allStarted) }()
+	c.compare = func(hash, secret []byte) error {
+		if calls.Add(1) == 1 {
+			<-allStarted // hold the first check until every caller has begun
+		}
+		return bcrypt.CompareHashAndPassword(hash, secret)
+	}
+	var done sync.WaitGroup
+	for range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			started.Done()
+			if !c.Check(h, []byte("correct horse")) {
+				t.Error("a right password was refused")
+			}
+		}()
+	}
+	done.Wait()
+	if got := calls.Load(); got*2 > n {
+		t.Errorf("%d concurrent checks ran bcrypt %d times; want them to share", n, got)
 	}
 }

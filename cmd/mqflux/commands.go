@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/mqflux/mqflux/bench"
@@ -115,6 +116,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 func runServe(p program, ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	path := fs.String("config", "", "configuration file (default: built-in defaults)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,7 +132,28 @@ func runServe(p program, ctx context.Context, args []string, stdout, stderr io.W
 	if err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return srv.Run(ctx, nil)
+}
+
+// startCPUProfile profiles the process until the returned stop is called;
+// the profile is how the hot path in BENCHMARKS.md was found.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpuprofile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func runBench(_ program, ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -1,0 +1,144 @@
+package broker
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// tcpPair is a real loopback connection: the server end wrapped as the
+// broker wraps it, the client end plain.
+func tcpPair(t *testing.T) (*coalescingConn, net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := &coalescingConn{Conn: <-accepted}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// countingConn counts the writes that reach the network.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+func TestCoalescingConnAnswersAReadInOneWrite(t *testing.T) {
+	server, client := tcpPair(t)
+	counter := &countingConn{Conn: server.Conn}
+	server.Conn = counter
+
+	if _, err := client.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(server, buf); err != nil {
+		t.Fatal(err)
+	}
+	// Three answers while processing what was read: held back.
+	for _, a := range []string{"1", "22", "333"} {
+		if _, err := server.Write([]byte(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counter.writes != 0 {
+		t.Fatalf("%d writes reached the network while the reader was busy, want 0", counter.writes)
+	}
+	// The reader asks for more: the answers go out first, in order, in one write.
+	readDone := make(chan error, 1)
+	go func() {
+		_, err := server.Read(make([]byte, 1))
+		readDone <- err
+	}()
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "122333" {
+		t.Fatalf("client got %q, want %q", got, "122333")
+	}
+	// The reader is blocked now: a write from elsewhere goes out at once.
+	if _, err := server.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(client, got[:1]); err != nil || got[0] != 'x' {
+		t.Fatalf("client got %q, %v; want x", got[:1], err)
+	}
+	if _, err := client.Write([]byte("d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
+	}
+	if counter.writes != 2 {
+		t.Errorf("%d writes reached the network, want 2 (the held answers, then x)", counter.writes)
+	}
+}
+
+func TestCoalescingConnSendsHeldBytesOnClose(t *testing.T) {
+	server, client := tcpPair(t)
+	if _, err := client.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Write([]byte("last words")); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang fails, not stalls, the test
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, []byte("last words")) {
+		t.Fatalf("client got %q after close, want %q", got, "last words")
+	}
+}
+
+func TestCoalescingConnWritesWhenHoldingTooMuch(t *testing.T) {
+	server, client := tcpPair(t)
+	counter := &countingConn{Conn: server.Conn}
+	server.Conn = counter
+	if _, err := client.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	chunk := make([]byte, 1024)
+	for i := 0; i < maxHeld/len(chunk); i++ {
+		if _, err := server.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counter.writes != 1 {
+		t.Fatalf("%d writes after holding %d bytes, want 1", counter.writes, maxHeld)
+	}
+}
