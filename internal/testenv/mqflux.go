@@ -42,7 +42,7 @@ type Server struct {
 	Config   string
 	Env      []string // MQFLUX_* overrides, KEY=value
 	cmd      *exec.Cmd
-	log      *syncBuffer
+	log      *SyncBuffer
 	exited   chan struct{}
 	exitErr  error
 	lastLogs []string
@@ -103,7 +103,7 @@ func (s *Server) Start(t testing.TB) {
 	if s.log != nil {
 		s.lastLogs = append(s.lastLogs, s.log.String())
 	}
-	s.log = &syncBuffer{}
+	s.log = &SyncBuffer{}
 	s.cmd = exec.Command(s.Bin, "serve", "-config", s.Config)
 	s.cmd.Env = append(cleanEnv(), s.Env...)
 	s.cmd.Stdout = s.log
@@ -228,13 +228,7 @@ func (s *Server) HTTPGet(t testing.TB, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (s *Server) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(s.log.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) tail(n int) string { return s.log.Tail(n) }
 
 func containsAll(s string, subs []string) bool {
 	for _, sub := range subs {
@@ -245,21 +239,31 @@ func containsAll(s string, subs []string) bool {
 	return true
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's
-// reads at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process's writes and the test's
+// reads at once; its zero value is ready to use.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String is everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Tail is the last n lines written, for failure messages.
+func (b *SyncBuffer) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
