@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,7 +29,7 @@ type bridgeProc struct {
 	bin, dataDir, http, clientID string
 	env                          []string
 	cmd                          *exec.Cmd
-	log                          *logBuffer
+	log                          *testenv.SyncBuffer
 	exited                       chan struct{}
 	exitErr                      error
 }
@@ -61,7 +60,7 @@ func startBridge(t *testing.T, bin, brokerAddr string, connected bool, influx *t
 	t.Cleanup(func() {
 		b.signal(syscall.SIGKILL)
 		if t.Failed() {
-			t.Logf("--- mqflux bridge %s log ---\n%s", clientID, b.log.tail(60))
+			t.Logf("--- mqflux bridge %s log ---\n%s", clientID, b.log.Tail(60))
 		}
 	})
 	b.start(t, connected)
@@ -72,7 +71,7 @@ func startBridge(t *testing.T, bin, brokerAddr string, connected bool, influx *t
 // (connected to the broker) when connected is true, else anything.
 func (b *bridgeProc) start(t *testing.T, connected bool) {
 	t.Helper()
-	b.log = &logBuffer{}
+	b.log = &testenv.SyncBuffer{}
 	b.cmd = exec.Command(b.bin, "bridge", "-config", filepath.Join(testenv.ModuleRoot(t), "config.yaml"))
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "MQFLUX_") {
@@ -94,14 +93,14 @@ func (b *bridgeProc) start(t *testing.T, connected bool) {
 	for {
 		select {
 		case <-b.exited:
-			t.Fatalf("mqflux bridge %s exited while starting: %v\n%s", b.clientID, b.exitErr, b.log.tail(40))
+			t.Fatalf("mqflux bridge %s exited while starting: %v\n%s", b.clientID, b.exitErr, b.log.Tail(40))
 		default:
 		}
 		if code, _, err := b.get("/healthz"); err == nil && (code == http.StatusOK || !connected) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mqflux bridge %s not ready after 60s\n%s", b.clientID, b.log.tail(40))
+			t.Fatalf("mqflux bridge %s not ready after 60s\n%s", b.clientID, b.log.Tail(40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -111,7 +110,7 @@ func (b *bridgeProc) start(t *testing.T, connected bool) {
 func (b *bridgeProc) stop(t *testing.T) {
 	t.Helper()
 	if err := b.signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("mqflux bridge %s did not stop cleanly: %v\n%s", b.clientID, err, b.log.tail(30))
+		t.Fatalf("mqflux bridge %s did not stop cleanly: %v\n%s", b.clientID, err, b.log.Tail(30))
 	}
 }
 
@@ -174,27 +173,6 @@ func (b *bridgeProc) metric(t *testing.T, sample string) int {
 }
 
 const spooledSample = `mqflux_bridge_messages_acked_total{result="spooled"}`
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(l.b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // load publishes devices×messages QoS 1 readings with the load tool, each
 // with a value unique in the run (0 to n-1) and its own timestamp.
@@ -378,7 +356,7 @@ func TestBridgeWithoutBroker(t *testing.T) {
 		t.Errorf("/healthz = %d %v %s, want 503 disconnected", code, err, body)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(br.log.tail(20), "broker unreachable, retrying") {
+	for !strings.Contains(br.log.Tail(20), "broker unreachable, retrying") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no retry logged within 30s")
 		}
