@@ -67,15 +67,7 @@ func simRun(t *testing.T, b *testenv.Mosquitto, qemu, bin, id string) {
     - {kind: disk, path: %s, interval: 200ms}
 `, id, "tcp://"+b.Addr, filepath.Join(dir, "queue"), dir)), 0o644)
 	sub := subscribe(t, b, "devices/"+id+"/#")
-	logPath := filepath.Join(dir, "agent.log")
-	cmd := exec.Command(qemu, bin, "-config", cfg)
-	logf, _ := os.Create(logPath)
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	agent := testenv.StartProcess(t, nil, qemu, bin, "-config", cfg)
 	waitFor(t, "5 readings of each sensor from the emulated binary", func() bool {
 		var temp, disk int
 		for _, l := range sub.Lines() {
@@ -84,10 +76,8 @@ func simRun(t *testing.T, b *testenv.Mosquitto, qemu, bin, id string) {
 		}
 		return temp >= 5 && disk >= 5
 	})
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		log, _ := os.ReadFile(logPath)
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, log)
+	if err := kill(t, agent, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, agent.Log.String())
 	}
 	if got := retained(t, b, "devices/"+id+"/status"); got != "offline" {
 		t.Fatalf("retained status after SIGTERM: %q", got)

@@ -56,39 +56,21 @@ func retained(t *testing.T, b *testenv.Mosquitto, topic string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// agent is mqflux-device running as a child process.
-type agent struct {
-	cmd  *exec.Cmd
-	done chan error
-	log  string
+// startAgent runs main() with args in a child process (see TestMain), so
+// a test can SIGKILL a real agent.
+func startAgent(t *testing.T, args string) *testenv.Process {
+	t.Helper()
+	return testenv.StartProcess(t, []string{childArgsEnv + "=" + args}, os.Args[0], "-test.run=^$")
 }
 
-func startAgent(t *testing.T, args string, logPath string) *agent {
+// kill sends sig to a still running agent, waits for it to end and returns
+// its exit error (nil after SIGKILL).
+func kill(t *testing.T, a *testenv.Process, sig syscall.Signal) error {
 	t.Helper()
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-a.Exited():
+		t.Fatalf("the agent exited before %v: %v\n%s", sig, a.Err(), a.Log.Tail(30))
+	default:
 	}
-	defer logf.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childArgsEnv+"="+args)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a := &agent{cmd: cmd, done: make(chan error, 1), log: logPath}
-	go func() { a.done <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-a.done; a.done <- nil })
-	return a
-}
-
-// kill sends sig and waits for the process to end.
-func (a *agent) kill(t *testing.T, sig syscall.Signal) error {
-	t.Helper()
-	if err := a.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	err := <-a.done
-	a.done <- err
-	return err
+	return a.Signal(sig)
 }
