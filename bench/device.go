@@ -247,7 +247,10 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 		}
 		return nil
 	}
-	lost := func() error { return fmt.Errorf("%s: connection lost: %w", d.name, readErr) }
+	wait := &sessionWait{
+		ctx: ctx, readDone: readDone, tick: tick.C, housekeep: housekeep,
+		lost: func() error { return fmt.Errorf("%s: connection lost: %w", d.name, readErr) },
+	}
 
 	for {
 		if d.sendingDone() {
@@ -258,35 +261,18 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			select {
-			case <-d.notify:
-			case <-readDone:
-				return lost()
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
-				if err := housekeep(); err != nil {
-					return err
-				}
+			if _, _, err := await(wait, d.notify, nil); err != nil {
+				return err
 			}
 			continue
 		}
-		if wait := d.untilNext(); wait > 0 {
+		if delay := d.untilNext(); delay > 0 {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-readDone:
-				return lost()
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-tick.C:
-				if err := housekeep(); err != nil {
-					return err
-				}
-			case <-d.stop:
+			timer.Reset(delay)
+			if _, _, err := await(wait, timer.C, d.stop); err != nil {
+				return err
 			}
 			continue
 		}
@@ -302,40 +288,53 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 					return err
 				}
 				if len(d.free) < d.refill() {
-					select {
-					case <-d.notify:
-					case <-readDone:
-						return lost()
-					case <-ctx.Done():
-						return ctx.Err()
-					case <-tick.C:
-						if err := housekeep(); err != nil {
-							return err
-						}
-					case <-d.stop:
-					}
-					continue
-				}
-				select {
-				case id = <-d.free:
-				case <-readDone:
-					return lost()
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-tick.C:
-					if err := housekeep(); err != nil {
+					if _, _, err := await(wait, d.notify, d.stop); err != nil {
 						return err
 					}
 					continue
-				case <-d.stop:
+				}
+				free, got, err := await(wait, d.free, d.stop)
+				if err != nil {
+					return err
+				}
+				if !got {
 					continue
 				}
+				id = free
 			}
 		}
 		if err := d.publish(w, id); err != nil {
 			return err
 		}
 		lastWrite = time.Now()
+	}
+}
+
+// sessionWait is what every wait of a session's sender gives way to.
+type sessionWait struct {
+	ctx       context.Context
+	readDone  <-chan struct{} // closed when the connection failed
+	tick      <-chan time.Time
+	housekeep func() error
+	lost      func() error
+}
+
+// await waits for wake and returns what it delivered with got true. A tick
+// (after housekeeping) or stop (nil: never) ends the wait with got false,
+// so the sender looks again; a lost connection, the end of ctx or a failed
+// housekeeping end it with the error that ends the session.
+func await[T any](s *sessionWait, wake <-chan T, stop <-chan struct{}) (v T, got bool, err error) {
+	select {
+	case v = <-wake:
+		return v, true, nil
+	case <-s.readDone:
+		return v, false, s.lost()
+	case <-s.ctx.Done():
+		return v, false, s.ctx.Err()
+	case <-s.tick:
+		return v, false, s.housekeep()
+	case <-stop:
+		return v, false, nil
 	}
 }
 

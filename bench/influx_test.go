@@ -12,14 +12,15 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 // TestInfluxCounting checks the queries the storage check relies on against
 // a real InfluxDB 1.8, with points written straight to /write.
 func TestInfluxCounting(t *testing.T) {
-	db := startInfluxd(t)
+	db := testenv.StartInflux(t, testenv.WithoutFlux())
 	ctx := context.Background()
-	c := newInfluxQL(db.url, "telemetry/autogen", "")
+	c := newInfluxQL(db.URL, "telemetry/autogen", "")
 	if err := c.ping(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestInfluxCounting(t *testing.T) {
 	lines = append(lines, fmt.Sprintf("%s_probe,device=d2 value=100 %d", m, base+2000))
 	// Another run's measurement must not be counted.
 	lines = append(lines, fmt.Sprintf("bench_counter,device=d1 value=1 %d", base))
-	db.write(t, lines...)
+	db.WriteLines(t, strings.Join(lines, "\n"))
 
 	n, err := c.count(ctx, m)
 	if err != nil || n != 102 {
@@ -76,9 +77,9 @@ func TestInfluxCounting(t *testing.T) {
 			defer close(done)
 			pollProbes(pctx, c, "bench_poll", probes, 20*time.Millisecond, func(err error) { t.Errorf("poll: %v", err) })
 		}()
-		db.write(t, fmt.Sprintf("bench_poll_probe,device=d0 value=1001 %d", ts))
+		db.WriteLines(t, fmt.Sprintf("bench_poll_probe,device=d0 value=1001 %d", ts))
 		waitFor(t, "the first probe to be seen", func() bool { _, seen := probes.result(); return len(seen) == 1 })
-		db.write(t, fmt.Sprintf("bench_poll_probe,device=d0 value=1002 %d", ts+1))
+		db.WriteLines(t, fmt.Sprintf("bench_poll_probe,device=d0 value=1002 %d", ts+1))
 		waitFor(t, "the second probe to be seen", func() bool { _, seen := probes.result(); return len(seen) == 2 })
 		cancel()
 		<-done
@@ -91,7 +92,7 @@ func TestInfluxCounting(t *testing.T) {
 		}
 	})
 	t.Run("query errors name the query", func(t *testing.T) {
-		bad := newInfluxQL(db.url, "nosuchdb/autogen", "")
+		bad := newInfluxQL(db.URL, "nosuchdb/autogen", "")
 		if _, err := bad.count(ctx, m); err == nil || !strings.Contains(err.Error(), "nosuchdb") {
 			t.Fatalf("count on a missing database = %v, want an error naming it", err)
 		}
@@ -101,7 +102,7 @@ func TestInfluxCounting(t *testing.T) {
 // forwarder stands in for the pipeline: a paho subscriber that writes every
 // line-protocol reading it receives into InfluxDB, dropping every dropEvery-th
 // ordinary reading (0: none) so a test can provoke loss.
-func startForwarder(t *testing.T, brokerAddr string, db *influxd, dropEvery int) {
+func startForwarder(t *testing.T, brokerAddr string, db *testenv.Influx, dropEvery int) {
 	t.Helper()
 	lines := make(chan string, 1<<16)
 	var mu sync.Mutex
@@ -141,7 +142,7 @@ func startForwarder(t *testing.T, brokerAddr string, db *influxd, dropEvery int)
 			case <-tick.C:
 			}
 			if len(batch) > 0 {
-				if err := db.writeBody(ctx, strings.Join(batch, "\n")); err != nil && ctx.Err() == nil {
+				if err := db.TryWriteLines(ctx, strings.Join(batch, "\n")); err != nil && ctx.Err() == nil {
 					t.Errorf("forwarder: %v", err)
 				}
 				batch = batch[:0]
@@ -162,16 +163,16 @@ func TestLoadWithInflux(t *testing.T) {
 		{"everything stored", 0, false},
 		{"every 50th reading dropped", 50, true},
 	}
-	db := startInfluxd(t)
+	db := testenv.StartInflux(t, testenv.WithoutFlux())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			broker := startMosquitto(t)
-			startForwarder(t, broker.addr, db, tt.dropEvery)
+			broker := testenv.StartMosquitto(t, "")
+			startForwarder(t, broker.Addr, db, tt.dropEvery)
 			const devices, messages = 4, 250
-			cfg, err := parseFlags([]string{"-broker", broker.addr, "-devices", strconv.Itoa(devices),
-				"-messages", strconv.Itoa(messages), "-rate", "500", "-payload", "line", "-influx", db.url,
+			cfg, err := parseFlags([]string{"-broker", broker.Addr, "-devices", strconv.Itoa(devices),
+				"-messages", strconv.Itoa(messages), "-rate", "500", "-payload", "line", "-influx", db.URL,
 				"-bucket", "telemetry/autogen", "-timeout", "20s", "-settle", "1s", "-probe-every", "20ms",
-				"-pid", "mosquitto=" + strconv.Itoa(broker.cmd.Process.Pid)}, io.Discard)
+				"-pid", "mosquitto=" + strconv.Itoa(broker.Pid())}, io.Discard)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 // parseReading checks one "topic payload" line from mosquitto_sub -v and
@@ -72,7 +74,7 @@ func runJSON(t *testing.T, args ...string) (Report, error) {
 // mosquitto and checks that a real mosquitto_sub receives exactly the
 // published readings: every device, every value, once.
 func TestRunMosquittoSubscriberSeesEveryReading(t *testing.T) {
-	broker := startMosquitto(t)
+	broker := testenv.StartMosquitto(t, "")
 	tests := []struct {
 		payload string
 		qos     string
@@ -85,8 +87,8 @@ func TestRunMosquittoSubscriberSeesEveryReading(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.payload+"/qos"+tt.qos, func(t *testing.T) {
 			measurement := "bench_test_" + tt.payload
-			sub := startSubscriber(t, broker.addr, "devices/+/sensors/"+measurement)
-			rep, err := runJSON(t, "-broker", "tcp://"+broker.addr, "-devices", strconv.Itoa(devices),
+			sub := startSubscriber(t, broker.Addr, "devices/+/sensors/"+measurement)
+			rep, err := runJSON(t, "-broker", "tcp://"+broker.Addr, "-devices", strconv.Itoa(devices),
 				"-messages", strconv.Itoa(messages), "-inflight", "8", "-qos", tt.qos, "-payload", tt.payload,
 				"-measurement", measurement)
 			if err != nil {
@@ -102,7 +104,7 @@ func TestRunMosquittoSubscriberSeesEveryReading(t *testing.T) {
 			var got []string
 			waitFor(t, fmt.Sprintf("%d readings at mosquitto_sub", want), func() bool {
 				got = got[:0]
-				for _, l := range sub.snapshot() {
+				for _, l := range sub.Lines() {
 					if strings.HasPrefix(l, "devices/") {
 						got = append(got, l)
 					}
@@ -135,8 +137,8 @@ func TestRunMosquittoSubscriberSeesEveryReading(t *testing.T) {
 // TestRunSurvivesBrokerRestart stops mosquitto mid-run and starts it again
 // on the same port: every reading must still be acknowledged.
 func TestRunSurvivesBrokerRestart(t *testing.T) {
-	broker := startMosquitto(t)
-	cfg, err := parseFlags([]string{"-broker", broker.addr, "-devices", "4", "-messages", "150",
+	broker := testenv.StartMosquitto(t, "")
+	cfg, err := parseFlags([]string{"-broker", broker.Addr, "-devices", "4", "-messages", "150",
 		"-rate", "50", "-inflight", "4", "-ack-timeout", "2s", "-give-up", "30s", "-connect-rate", "0"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -152,9 +154,9 @@ func TestRunSurvivesBrokerRestart(t *testing.T) {
 	}()
 	// 150 readings at 50/s take 3 s; restart the broker in the middle.
 	time.Sleep(time.Second)
-	broker.stop()
+	broker.Kill()
 	time.Sleep(300 * time.Millisecond)
-	broker.start()
+	broker.Start(t)
 	var res result
 	select {
 	case res = <-done:

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mqflux/mqflux/device/queue"
 	"github.com/mqflux/mqflux/device/sensor"
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 // flaky fails its first reads, then returns NaN once, then works. A fake
@@ -37,30 +37,13 @@ func (f *flaky) Read(ctx context.Context) ([]sensor.Reading, error) {
 	return []sensor.Reading{{Measurement: "t", Value: float64(f.calls), Time: time.Now()}}, nil
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSamplerLogsStateChangesAndRecovers(t *testing.T) {
 	q, err := queue.Open(queue.Options{Dir: t.TempDir(), MaxBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	h := newHealth()
 	app := &appender{q: q, id: "pi", log: log}

@@ -9,12 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,10 +27,7 @@ import (
 type bridgeProc struct {
 	bin, dataDir, http, clientID string
 	env                          []string
-	cmd                          *exec.Cmd
-	log                          *logBuffer
-	exited                       chan struct{}
-	exitErr                      error
+	proc                         *testenv.Process
 }
 
 func startBridge(t *testing.T, bin, brokerAddr string, connected bool, influx *testenv.Influx, clientID string, filters ...string) *bridgeProc {
@@ -58,12 +53,6 @@ func startBridge(t *testing.T, bin, brokerAddr string, connected bool, influx *t
 		"MQFLUX_BRIDGE_FILTERS=[" + strings.Join(quoted, ", ") + "]",
 		"MQFLUX_BRIDGE_MAX_RECONNECT_INTERVAL=1s",
 	}
-	t.Cleanup(func() {
-		b.signal(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("--- mqflux bridge %s log ---\n%s", clientID, b.log.tail(60))
-		}
-	})
 	b.start(t, connected)
 	return b
 }
@@ -72,36 +61,20 @@ func startBridge(t *testing.T, bin, brokerAddr string, connected bool, influx *t
 // (connected to the broker) when connected is true, else anything.
 func (b *bridgeProc) start(t *testing.T, connected bool) {
 	t.Helper()
-	b.log = &logBuffer{}
-	b.cmd = exec.Command(b.bin, "bridge", "-config", filepath.Join(testenv.ModuleRoot(t), "config.yaml"))
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MQFLUX_") {
-			b.cmd.Env = append(b.cmd.Env, kv)
-		}
-	}
-	b.cmd.Env = append(b.cmd.Env, b.env...)
-	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
-	if err := b.cmd.Start(); err != nil {
-		t.Fatalf("start mqflux bridge: %v", err)
-	}
-	b.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		b.exitErr = cmd.Wait()
-		close(done)
-	}(b.cmd, b.exited)
+	b.proc = testenv.StartProcess(t, b.env, b.bin, "bridge", "-config", filepath.Join(testenv.ModuleRoot(t), "config.yaml"))
 	// /healthz answers 200 only once the bridge is connected to the broker.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
-		case <-b.exited:
-			t.Fatalf("mqflux bridge %s exited while starting: %v\n%s", b.clientID, b.exitErr, b.log.tail(40))
+		case <-b.proc.Exited():
+			t.Fatalf("mqflux bridge %s exited while starting: %v\n%s", b.clientID, b.proc.Err(), b.proc.Log.Tail(40))
 		default:
 		}
 		if code, _, err := b.get("/healthz"); err == nil && (code == http.StatusOK || !connected) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mqflux bridge %s not ready after 60s\n%s", b.clientID, b.log.tail(40))
+			t.Fatalf("mqflux bridge %s not ready after 60s\n%s", b.clientID, b.proc.Log.Tail(40))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -110,36 +83,13 @@ func (b *bridgeProc) start(t *testing.T, connected bool) {
 // stop sends SIGTERM and fails the test unless the bridge exits 0.
 func (b *bridgeProc) stop(t *testing.T) {
 	t.Helper()
-	if err := b.signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("mqflux bridge %s did not stop cleanly: %v\n%s", b.clientID, err, b.log.tail(30))
+	if err := b.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("mqflux bridge %s did not stop cleanly: %v\n%s", b.clientID, err, b.proc.Log.Tail(30))
 	}
 }
 
 // kill is a crash: SIGKILL, no chance to flush or disconnect.
-func (b *bridgeProc) kill() { _ = b.signal(syscall.SIGKILL) }
-
-func (b *bridgeProc) signal(sig syscall.Signal) error {
-	if b.cmd == nil || b.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-b.exited:
-		return nil
-	default:
-	}
-	_ = b.cmd.Process.Signal(sig)
-	select {
-	case <-b.exited:
-	case <-time.After(90 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.exited
-		return fmt.Errorf("no exit 90s after %v", sig)
-	}
-	if sig == syscall.SIGKILL {
-		return nil
-	}
-	return b.exitErr
-}
+func (b *bridgeProc) kill() { _ = b.proc.Signal(syscall.SIGKILL) }
 
 func (b *bridgeProc) get(path string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -174,27 +124,6 @@ func (b *bridgeProc) metric(t *testing.T, sample string) int {
 }
 
 const spooledSample = `mqflux_bridge_messages_acked_total{result="spooled"}`
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) tail(n int) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	lines := strings.Split(strings.TrimRight(l.b.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
 
 // load publishes devices×messages QoS 1 readings with the load tool, each
 // with a value unique in the run (0 to n-1) and its own timestamp.
@@ -378,7 +307,7 @@ func TestBridgeWithoutBroker(t *testing.T) {
 		t.Errorf("/healthz = %d %v %s, want 503 disconnected", code, err, body)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(br.log.tail(20), "broker unreachable, retrying") {
+	for !strings.Contains(br.proc.Log.Tail(20), "broker unreachable, retrying") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no retry logged within 30s")
 		}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -13,43 +12,10 @@ import (
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
-// agent is a real mqflux-device process.
-type agent struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-}
-
-func startAgent(t *testing.T, bin, config string, n int) *agent {
+// startAgent runs a real mqflux-device process.
+func startAgent(t *testing.T, bin, config string) *testenv.Process {
 	t.Helper()
-	a := &agent{log: filepath.Join(filepath.Dir(config), fmt.Sprintf("agent-%d.log", n)), done: make(chan struct{})}
-	f, err := os.Create(a.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.cmd = exec.Command(bin, "-config", config)
-	a.cmd.Stdout, a.cmd.Stderr = f, f
-	if err := a.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.cmd.Wait(); f.Close(); close(a.done) }()
-	t.Cleanup(func() { a.signal(syscall.SIGKILL) })
-	return a
-}
-
-func (a *agent) signal(sig syscall.Signal) {
-	select {
-	case <-a.done:
-		return
-	default:
-	}
-	_ = a.cmd.Process.Signal(sig)
-	select {
-	case <-a.done:
-	case <-time.After(30 * time.Second):
-		_ = a.cmd.Process.Kill()
-		<-a.done
-	}
+	return testenv.StartProcess(t, nil, bin, "-config", config)
 }
 
 type point struct {
@@ -110,7 +76,7 @@ func TestDeviceAgentThroughServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	first := startAgent(t, bin, config, 1)
+	first := startAgent(t, bin, config)
 	waitDevicePoints(t, in, "a", 10)
 
 	// The broker goes away: the agent keeps sampling into its queue.
@@ -124,13 +90,13 @@ func TestDeviceAgentThroughServer(t *testing.T) {
 	srv.Stop(t)
 	queuedFrom := time.Now()
 	time.Sleep(2 * time.Second)
-	first.signal(syscall.SIGKILL)
+	_ = first.Signal(syscall.SIGKILL)
 	killedAt := time.Now()
 	srv.Start(t)
-	second := startAgent(t, bin, config, 2)
+	second := startAgent(t, bin, config)
 	before = len(stored(t, in, "a"))
 	waitDevicePoints(t, in, "a", before+20)
-	second.signal(syscall.SIGTERM) // drains what it can, then exits
+	_ = second.Signal(syscall.SIGTERM) // drains what it can, then exits
 
 	// Everything taken is stored: in time order the values count up without
 	// a gap, restarting from the base once, where the second agent began.

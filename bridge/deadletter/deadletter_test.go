@@ -13,24 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/testenv"
 )
-
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 func readAll(t *testing.T, path string) []Entry {
 	t.Helper()
@@ -163,7 +148,7 @@ func TestRotation(t *testing.T) {
 	maxBytes := 4 * fi.Size()
 
 	path := filepath.Join(t.TempDir(), "deadletter.jsonl")
-	var logs logBuffer
+	var logs testenv.SyncBuffer
 	d, err := Open(path, maxBytes, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +195,7 @@ func TestReopenEndsPartialLine(t *testing.T) {
 	f.WriteString(`{"time":"2026-`)
 	f.Close()
 
-	var logs logBuffer
+	var logs testenv.SyncBuffer
 	d, err = Open(path, 0, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 // writeSegments builds a closed spool holding records 0..n-1 and returns the
@@ -55,8 +56,8 @@ func TestTornTailEveryOffset(t *testing.T) {
 	for cut := last + 1; cut < len(whole); cut++ {
 		t.Run(fmt.Sprint(cut), func(t *testing.T) {
 			dir := spoolWith(t, whole[:cut])
-			var logs logBuffer
-			s := openSpool(t, Options{Dir: dir, Logger: logs.logger()})
+			var logs testenv.SyncBuffer
+			s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
 			wantRecords(t, drainAll(t, s), 0, n-1)
 			if !strings.Contains(logs.String(), fmt.Sprintf(`"offset":%d`, last)) || !strings.Contains(logs.String(), "torn tail") {
 				t.Fatalf("log does not report the torn tail at offset %d:\n%s", last, logs.String())
@@ -83,8 +84,8 @@ func TestDamagedLastRecord(t *testing.T) {
 			data := bytes.Clone(segs[0])
 			data[last+tt.at] ^= 0x40
 			dir := spoolWith(t, data)
-			var logs logBuffer
-			s := openSpool(t, Options{Dir: dir, Logger: logs.logger()})
+			var logs testenv.SyncBuffer
+			s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
 			wantRecords(t, drainAll(t, s), 0, n-1)
 			if !strings.Contains(logs.String(), fmt.Sprintf(`"offset":%d`, last)) {
 				t.Fatalf("log does not report offset %d:\n%s", last, logs.String())
@@ -127,8 +128,8 @@ func TestCorruptionMidSegment(t *testing.T) {
 			off := tt.record * frame
 			damaged[tt.seg][off+frameHeader+1] ^= 0xff
 			dir := spoolWith(t, damaged...)
-			var logs logBuffer
-			s := openSpool(t, Options{Dir: dir, Logger: logs.logger()})
+			var logs testenv.SyncBuffer
+			s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
 			got := drainAll(t, s)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d records, want %d", len(got), len(tt.want))
@@ -167,8 +168,8 @@ func TestUnreadableCursorIsIgnored(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, cursorName), []byte(c), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		var logs logBuffer
-		s, err := Open(Options{Dir: dir, Logger: logs.logger()})
+		var logs testenv.SyncBuffer
+		s, err := Open(Options{Dir: dir, Logger: jsonLogger(&logs)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,8 +189,8 @@ func TestUnreadableCursorIsIgnored(t *testing.T) {
 // still flow, and the next Open moves the damaged bytes aside.
 func TestDamageWhileRunning(t *testing.T) {
 	dir := t.TempDir()
-	var logs logBuffer
-	s := openSpool(t, Options{Dir: dir, Logger: logs.logger()})
+	var logs testenv.SyncBuffer
+	s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
 	appendN(t, s, 0, 10)
 	frame := frameHeader + len(record(0))
 	seg := filepath.Join(dir, segmentName(1))
@@ -238,8 +239,8 @@ func TestDamageWhileRunning(t *testing.T) {
 
 func TestFullIsLoggedOnce(t *testing.T) {
 	size := int64(frameHeader + len(record(0)))
-	var logs logBuffer
-	s := openSpool(t, Options{Dir: t.TempDir(), SegmentBytes: 2 * size, MaxBytes: 4 * size, Logger: logs.logger()})
+	var logs testenv.SyncBuffer
+	s := openSpool(t, Options{Dir: t.TempDir(), SegmentBytes: 2 * size, MaxBytes: 4 * size, Logger: jsonLogger(&logs)})
 	appendN(t, s, 0, 4)
 	for range 3 {
 		if err := s.Append(record(4)); !errors.Is(err, ingest.ErrFull) {

@@ -1,19 +1,14 @@
 package subscriber
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,7 +80,7 @@ func options(addr, clientID string, sink *recordingSink, filters ...string) Opti
 // testLogger keeps the log in memory and prints it if the test failed
 // (paho's callbacks may still log after the test returned).
 func testLogger(t *testing.T) *slog.Logger {
-	var b syncBuffer
+	var b testenv.SyncBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("--- subscriber log ---\n%s", b.String())
@@ -96,23 +91,6 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func slogTo(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // startSub starts a subscriber and stops it when the test ends.
@@ -134,13 +112,7 @@ func startSub(t *testing.T, o Options) *Subscriber {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 60s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 60*time.Second, what, cond)
 }
 
 func acked(s *Subscriber, result string) int {
@@ -173,68 +145,4 @@ func received(s *Subscriber) int { return int(testutil.ToFloat64(s.m.received)) 
 func connects(s *Subscriber) int { return int(testutil.ToFloat64(s.m.connects)) }
 func retries(s *Subscriber, reason string) int {
 	return int(testutil.ToFloat64(s.m.retries.WithLabelValues(reason)))
-}
-
-// ownMosquitto is a mosquitto this test stops and starts again on the same
-// port (testenv's broker picks a new port for every start).
-type ownMosquitto struct {
-	addr, conf string
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	log        syncBuffer
-}
-
-func startOwnMosquitto(t *testing.T, extraConf string) *ownMosquitto {
-	t.Helper()
-	m := &ownMosquitto{addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), conf: filepath.Join(t.TempDir(), "mosquitto.conf")}
-	_, port, _ := strings.Cut(m.addr, ":")
-	conf := fmt.Sprintf("listener %s 127.0.0.1\npersistence false\n%s", port, extraConf)
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.stop(t)
-		if t.Failed() {
-			t.Logf("--- mosquitto log ---\n%s", m.log.String())
-		}
-	})
-	m.start(t)
-	return m
-}
-
-func (m *ownMosquitto) start(t *testing.T) {
-	t.Helper()
-	m.cmd = exec.Command(testenv.MosquittoPath(t), "-c", m.conf)
-	m.cmd.Stdout, m.cmd.Stderr = &m.log, &m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	exited := make(chan struct{})
-	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(m.cmd)
-	m.exited = exited
-	waitFor(t, "mosquitto listening on "+m.addr, func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited: %s", m.log.String())
-		default:
-		}
-		c, err := net.Dial("tcp", m.addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-}
-
-func (m *ownMosquitto) stop(t *testing.T) {
-	if m.cmd == nil || m.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-m.exited:
-		return
-	default:
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	<-m.exited
 }

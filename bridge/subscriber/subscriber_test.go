@@ -113,15 +113,15 @@ func TestUnacknowledgedMessagesAreRedelivered(t *testing.T) {
 // A broker that restarted without its sessions gets the subscriptions
 // again: messages published after the reconnect arrive.
 func TestResubscribesAfterBrokerRestart(t *testing.T) {
-	broker := startOwnMosquitto(t, "allow_anonymous true\n")
+	broker := testenv.StartMosquitto(t, "")
 	sink := &recordingSink{}
-	s := startSub(t, options(broker.addr, "bridge-restart", sink, "$share/mqflux/devices/#"))
-	publishLines(t, broker.addr, "devices/c/sensors/t", []string{"before"})
+	s := startSub(t, options(broker.Addr, "bridge-restart", sink, "$share/mqflux/devices/#"))
+	publishLines(t, broker.Addr, "devices/c/sensors/t", []string{"before"})
 	waitFor(t, "message before the restart", func() bool { return len(sink.Stored()) == 1 })
 
-	broker.stop(t)
+	broker.Stop()
 	waitFor(t, "connection loss noticed", func() bool { return !s.Connected() })
-	broker.start(t)
+	broker.Start(t)
 	waitFor(t, "reconnected", func() bool { return s.Connected() && connects(s) >= 2 })
 
 	// The new broker has no session: until the subscription is back a
@@ -130,7 +130,7 @@ func TestResubscribesAfterBrokerRestart(t *testing.T) {
 		if i == 300 {
 			t.Fatalf("nothing published after the restart arrived; stored %q", sink.Stored())
 		}
-		publishLines(t, broker.addr, "devices/c/sensors/t", []string{"after"})
+		publishLines(t, broker.Addr, "devices/c/sensors/t", []string{"after"})
 		time.Sleep(100 * time.Millisecond)
 	}
 	if got := sink.Stored(); got[0] != "devices/c/sensors/t before" || got[1] != "devices/c/sensors/t after" {
@@ -141,8 +141,8 @@ func TestResubscribesAfterBrokerRestart(t *testing.T) {
 // A broker that refuses the connection is an error at start, not a quiet
 // retry loop.
 func TestRefusedConnectionFailsStart(t *testing.T) {
-	broker := startOwnMosquitto(t, "allow_anonymous false\n")
-	o := options(broker.addr, "bridge-refused", &recordingSink{}, "devices/#")
+	broker := testenv.StartMosquitto(t, "allow_anonymous false")
+	o := options(broker.Addr, "bridge-refused", &recordingSink{}, "devices/#")
 	o.Logger = testLogger(t)
 	s, err := New(o)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 // TestCrossBuildsRunUnderQemu builds the Pi binaries the README tells
@@ -26,7 +28,7 @@ func TestCrossBuildsRunUnderQemu(t *testing.T) {
 	b := newBroker(t)
 	for _, tc := range targets {
 		t.Run(tc.name, func(t *testing.T) {
-			qemu := need(t, tc.qemu)
+			qemu := testenv.RequireCommand(t, tc.qemu)
 			bin := crossBuild(t, tc.goarch, tc.goarm)
 			out, err := exec.Command(qemu, bin, "version").CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "mqflux-device cross-test ") || !strings.Contains(string(out), tc.want) {
@@ -53,7 +55,7 @@ func crossBuild(t *testing.T, goarch, goarm string) string {
 }
 
 // simRun runs the binary for a few sim readings and stops it with SIGTERM.
-func simRun(t *testing.T, b *broker, qemu, bin, id string) {
+func simRun(t *testing.T, b *testenv.Mosquitto, qemu, bin, id string) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "device.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`device:
@@ -63,29 +65,19 @@ func simRun(t *testing.T, b *broker, qemu, bin, id string) {
   sensors:
     - {kind: sim, measurement: temperature, interval: 200ms, seed: 3}
     - {kind: disk, path: %s, interval: 200ms}
-`, id, b.url(), filepath.Join(dir, "queue"), dir)), 0o644)
+`, id, "tcp://"+b.Addr, filepath.Join(dir, "queue"), dir)), 0o644)
 	sub := subscribe(t, b, "devices/"+id+"/#")
-	logPath := filepath.Join(dir, "agent.log")
-	cmd := exec.Command(qemu, bin, "-config", cfg)
-	logf, _ := os.Create(logPath)
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	agent := testenv.StartProcess(t, nil, qemu, bin, "-config", cfg)
 	waitFor(t, "5 readings of each sensor from the emulated binary", func() bool {
 		var temp, disk int
-		for _, l := range sub.snapshot() {
+		for _, l := range sub.Lines() {
 			temp += b2i(strings.HasPrefix(l, "devices/"+id+"/sensors/temperature {\"value\":"))
 			disk += b2i(strings.HasPrefix(l, "devices/"+id+"/sensors/disk_used_percent {\"value\":"))
 		}
 		return temp >= 5 && disk >= 5
 	})
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		log, _ := os.ReadFile(logPath)
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, log)
+	if err := kill(t, agent, syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, agent.Log.String())
 	}
 	if got := retained(t, b, "devices/"+id+"/status"); got != "offline" {
 		t.Fatalf("retained status after SIGTERM: %q", got)

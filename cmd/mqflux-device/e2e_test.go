@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/device/queue"
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 const e2eID = "e2e-pi"
 
 // e2eConfig has two counting sim sensors: reading n of "a" is n, of "b"
 // 1000+n, so the set of values a run must deliver is known exactly.
-func e2eConfig(t *testing.T, b *broker, dir string) string {
+func e2eConfig(t *testing.T, b *testenv.Mosquitto, dir string) string {
 	t.Helper()
 	cfg := fmt.Sprintf(`device:
   id: %s
@@ -28,7 +29,7 @@ func e2eConfig(t *testing.T, b *broker, dir string) string {
   sensors:
     - {kind: sim, measurement: a, interval: 100ms, base: 0, step: 1, amplitude: 0, noise: 0}
     - {kind: sim, measurement: b, interval: 150ms, base: 1000, step: 1, amplitude: 0, noise: 0}
-`, e2eID, b.url(), filepath.Join(dir, "queue"))
+`, e2eID, "tcp://"+b.Addr, filepath.Join(dir, "queue"))
 	path := filepath.Join(dir, "device.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -117,8 +118,8 @@ func statuses(lines []string) []string {
 	return out
 }
 
-func lastStatus(s *subscriber) string {
-	st := statuses(s.snapshot())
+func lastStatus(s *testenv.Sub) string {
+	st := statuses(s.Lines())
 	if len(st) == 0 {
 		return ""
 	}
@@ -130,39 +131,37 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 	sub := subscribe(t, b, "devices/#")
 	dir := t.TempDir()
 	cfg := e2eConfig(t, b, dir)
-	logPath := filepath.Join(dir, "agent.log")
 	t.Cleanup(func() {
 		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("agent log:\n%s\nmosquitto_sub saw:\n%s", log, strings.Join(sub.snapshot(), "\n"))
+			t.Logf("mosquitto_sub saw:\n%s", strings.Join(sub.Lines(), "\n"))
 		}
 	})
 	started := time.Now()
-	a1 := startAgent(t, "-config "+cfg, logPath)
+	a1 := startAgent(t, "-config "+cfg)
 
 	// (a) readings arrive with their timestamps, and the device is online.
 	waitFor(t, "status online and 10 readings of a", func() bool {
-		return lastStatus(sub) == "online" && len(readings(t, sub.snapshot())) >= 10
+		return lastStatus(sub) == "online" && len(readings(t, sub.Lines())) >= 10
 	})
-	for _, r := range readings(t, sub.snapshot()) {
+	for _, r := range readings(t, sub.Lines()) {
 		if r.time.Before(started) || r.time.After(time.Now()) {
 			t.Fatalf("reading %+v has a time outside the run", r)
 		}
 	}
-	checkContiguous(t, readings(t, sub.snapshot()), "a", 0)
+	checkContiguous(t, readings(t, sub.Lines()), "a", 0)
 
 	// (b) a broker outage: what is read meanwhile arrives afterwards with
 	// its original timestamp, none missing.
-	b.stop(t)
+	b.Stop()
 	outageFrom := time.Now()
 	time.Sleep(2 * time.Second) // let the agent take readings with no broker
 	outageTo := time.Now()
-	b.start(t)
+	b.Start(t)
 	waitFor(t, "readings taken after the outage", func() bool {
-		return count(readings(t, sub.snapshot()), "a", outageTo, time.Now().Add(time.Hour)) > 0 &&
-			count(readings(t, sub.snapshot()), "b", outageTo, time.Now().Add(time.Hour)) > 0
+		return count(readings(t, sub.Lines()), "a", outageTo, time.Now().Add(time.Hour)) > 0 &&
+			count(readings(t, sub.Lines()), "b", outageTo, time.Now().Add(time.Hour)) > 0
 	})
-	rs := readings(t, sub.snapshot())
+	rs := readings(t, sub.Lines())
 	topA, topB := checkContiguous(t, rs, "a", 0), checkContiguous(t, rs, "b", 1000)
 	if n := count(rs, "a", outageFrom, outageTo); n < 3 {
 		t.Fatalf("only %d readings of a were taken during the outage; the test needs several", n)
@@ -171,19 +170,19 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 		count(rs, "a", outageFrom, outageTo), count(rs, "b", outageFrom, outageTo), topA, topB)
 
 	// (c) the agent is killed while readings are queued; a new agent sends them.
-	b.stop(t)
+	b.Stop()
 	time.Sleep(1500 * time.Millisecond) // readings accumulate in the queue
-	a1.kill(t, syscall.SIGKILL)
+	kill(t, a1, syscall.SIGKILL)
 	killedAt := time.Now()
 	queued := queuedLines(t, filepath.Join(dir, "queue"))
 	if len(queued) < 3 {
 		t.Fatalf("only %d readings were queued at the kill; the test needs several", len(queued))
 	}
-	b.start(t)
-	a2 := startAgent(t, "-config "+cfg, logPath)
+	b.Start(t)
+	a2 := startAgent(t, "-config "+cfg)
 	waitFor(t, fmt.Sprintf("the %d readings queued before SIGKILL", len(queued)), func() bool {
 		seen := map[string]bool{}
-		for _, l := range sub.snapshot() {
+		for _, l := range sub.Lines() {
 			seen[l] = true
 		}
 		for _, q := range queued {
@@ -195,7 +194,7 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 	})
 	// The first agent's whole sequence, queued part included, arrived.
 	var first []reading
-	for _, r := range readings(t, sub.snapshot()) {
+	for _, r := range readings(t, sub.Lines()) {
 		if r.time.Before(killedAt) {
 			first = append(first, r)
 		}
@@ -206,20 +205,20 @@ func TestAgentAgainstMosquitto(t *testing.T) {
 	// (d) presence: SIGKILL fires the will, "offline" retained; a restart
 	// says "online" again; SIGTERM says "offline" itself before leaving.
 	waitFor(t, "online after the restart", func() bool { return lastStatus(sub) == "online" })
-	a2.kill(t, syscall.SIGKILL)
+	kill(t, a2, syscall.SIGKILL)
 	waitFor(t, "the will: offline", func() bool { return lastStatus(sub) == "offline" })
 	if got := retained(t, b, "devices/"+e2eID+"/status"); got != "offline" {
 		t.Fatalf("retained status after SIGKILL: %q, want offline", got)
 	}
-	a3 := startAgent(t, "-config "+cfg, logPath)
+	a3 := startAgent(t, "-config "+cfg)
 	waitFor(t, "online retained", func() bool { return retained(t, b, "devices/"+e2eID+"/status") == "online" })
-	if err := a3.kill(t, syscall.SIGTERM); err != nil {
+	if err := kill(t, a3, syscall.SIGTERM); err != nil {
 		t.Fatalf("agent exit after SIGTERM: %v", err)
 	}
 	if got := retained(t, b, "devices/"+e2eID+"/status"); got != "offline" {
 		t.Fatalf("retained status after SIGTERM: %q, want offline", got)
 	}
-	t.Logf("status sequence seen by mosquitto_sub: %v", statuses(sub.snapshot()))
+	t.Logf("status sequence seen by mosquitto_sub: %v", statuses(sub.Lines()))
 }
 
 // queuedLines reads what the killed agent left in its queue, as the lines

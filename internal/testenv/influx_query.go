@@ -113,10 +113,16 @@ func (i *Influx) Count(t testing.TB, measurement, field string) int {
 // the 1.x /write endpoint, for tests that need known data in the database.
 func (i *Influx) WriteLines(t testing.TB, lines string) {
 	t.Helper()
-	path := "/write?" + url.Values{"db": {i.Database}, "precision": {"ns"}}.Encode()
-	if _, err := i.post(context.Background(), path, "text/plain", strings.NewReader(lines), http.StatusNoContent); err != nil {
+	if err := i.TryWriteLines(context.Background(), lines); err != nil {
 		t.Fatalf("influx write: %v", err)
 	}
+}
+
+// TryWriteLines is WriteLines for callers off the test's goroutine.
+func (i *Influx) TryWriteLines(ctx context.Context, lines string) error {
+	path := "/write?" + url.Values{"db": {i.Database}, "precision": {"ns"}}.Encode()
+	_, err := i.post(ctx, path, "text/plain", strings.NewReader(lines), http.StatusNoContent)
+	return err
 }
 
 func (i *Influx) post(ctx context.Context, path, contentType string, body io.Reader, want int) ([]byte, error) {

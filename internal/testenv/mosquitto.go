@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +57,7 @@ type Sub struct {
 	cmd   *exec.Cmd
 	mu    sync.Mutex
 	lines []string
-	errb  syncBuffer
+	errb  SyncBuffer
 	done  chan struct{}
 	err   error
 }
@@ -157,7 +158,7 @@ type Mosquitto struct {
 	Addr string
 	conf string
 	cmd  *exec.Cmd
-	log  syncBuffer
+	log  SyncBuffer
 	done chan struct{}
 }
 
@@ -176,48 +177,110 @@ func MosquittoPath(t testing.TB) string {
 	return ""
 }
 
+// MosquittoOption changes how StartMosquitto configures the broker.
+type MosquittoOption func(*mosquittoSettings)
+
+type mosquittoSettings struct{ persistent bool }
+
+// WithPersistence keeps sessions, their queued messages and retained
+// messages on disk in the broker's own directory, so they survive Stop (or
+// Kill) and Start.
+func WithPersistence() MosquittoOption {
+	return func(s *mosquittoSettings) { s.persistent = true }
+}
+
 // StartMosquitto starts mosquitto on a free loopback port with anonymous
-// access and in-memory persistence; extraConf is appended to its config.
-func StartMosquitto(t testing.TB, extraConf string) *Mosquitto {
+// access, unlimited queues and in-memory persistence; extraConf is appended
+// to its config (after the listener line, so listener settings such as
+// certfile apply to it, and a repeated setting overrides the default).
+func StartMosquitto(t testing.TB, extraConf string, opts ...MosquittoOption) *Mosquitto {
 	t.Helper()
-	bin := MosquittoPath(t)
+	var s mosquittoSettings
+	for _, o := range opts {
+		o(&s)
+	}
 	dir := t.TempDir()
 	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", FreePort(t)), conf: filepath.Join(dir, "mosquitto.conf")}
 	_, port := hostPort(m.Addr)
-	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n%s\n", port, extraConf)
-	if err := os.WriteFile(m.conf, []byte(conf), 0o600); err != nil {
+	persistence := "persistence false\n"
+	if s.persistent {
+		persistence = fmt.Sprintf("persistence true\npersistence_location %s/\n", dir)
+	}
+	conf := fmt.Sprintf("listener %s 127.0.0.1\nallow_anonymous true\n%smax_queued_messages 0\nmax_inflight_messages 0\n", port, persistence)
+	if os.Geteuid() == 0 {
+		// As root mosquitto drops to its own user, which can neither write
+		// the persistence nor read certificates in the test's private dir.
+		conf += "user root\n"
+	}
+	if err := os.WriteFile(m.conf, []byte(conf+extraConf+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.cmd = exec.Command(bin, "-c", m.conf)
-	m.cmd.Stdout, m.cmd.Stderr = &m.log, &m.log
-	if err := m.cmd.Start(); err != nil {
+	t.Cleanup(func() {
+		m.Stop()
+		if t.Failed() {
+			t.Logf("--- mosquitto log ---\n%s", m.log.Tail(60))
+		}
+	})
+	m.Start(t)
+	return m
+}
+
+// Start runs the broker on its port and config, the first time or again
+// after Stop or Kill, and waits until it accepts connections.
+func (m *Mosquitto) Start(t testing.TB) {
+	t.Helper()
+	if m.running() {
+		t.Fatalf("mosquitto start: already running at %s", m.Addr)
+	}
+	cmd := exec.Command(MosquittoPath(t), "-c", m.conf)
+	cmd.Stdout, cmd.Stderr = &m.log, &m.log
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("start mosquitto: %v", err)
 	}
-	m.done = make(chan struct{})
-	go func() { _ = m.cmd.Wait(); close(m.done) }()
-	t.Cleanup(func() { m.Stop() })
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	m.cmd, m.done = cmd, done
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, err := Pub(t, m.Addr, Login{}, "mqflux/test/ping", "1"); err == nil {
-			return m
+		if c, err := net.DialTimeout("tcp", m.Addr, time.Second); err == nil {
+			c.Close()
+			return
 		}
 		select {
-		case <-m.done:
+		case <-done:
 			t.Fatalf("mosquitto exited: %s", m.log.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	t.Fatalf("mosquitto not answering at %s: %s", m.Addr, m.log.String())
-	return nil
 }
 
-// Stop ends the broker.
-func (m *Mosquitto) Stop() {
+func (m *Mosquitto) running() bool {
+	if m.cmd == nil {
+		return false
+	}
 	select {
 	case <-m.done:
-		return
+		return false
 	default:
+		return true
 	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+}
+
+// Stop ends the broker with SIGTERM: it disconnects its clients and writes
+// its persistence.
+func (m *Mosquitto) Stop() { m.signal(syscall.SIGTERM) }
+
+// Kill ends the broker with SIGKILL: a crash.
+func (m *Mosquitto) Kill() { m.signal(syscall.SIGKILL) }
+
+func (m *Mosquitto) signal(sig syscall.Signal) {
+	if !m.running() {
+		return
+	}
+	_ = m.cmd.Process.Signal(sig)
 	<-m.done
 }
+
+// Pid is the running broker's process id.
+func (m *Mosquitto) Pid() int { return m.cmd.Process.Pid }

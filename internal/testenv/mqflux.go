@@ -35,17 +35,13 @@ func Build(t testing.TB, pkg string) string {
 // config.yaml (its demo users and defaults), with the settings a test needs
 // given as MQFLUX_ environment overrides.
 type Server struct {
-	Bin      string
-	DataDir  string
-	MQTT     string // host:port of the TCP listener
-	HTTP     string // host:port of the HTTP listener
-	Config   string
-	Env      []string // MQFLUX_* overrides, KEY=value
-	cmd      *exec.Cmd
-	log      *syncBuffer
-	exited   chan struct{}
-	exitErr  error
-	lastLogs []string
+	Bin     string
+	DataDir string
+	MQTT    string // host:port of the TCP listener
+	HTTP    string // host:port of the HTTP listener
+	Config  string
+	Env     []string // MQFLUX_* overrides, KEY=value
+	proc    *Process
 }
 
 // ServerOptions are what a test may change.
@@ -86,12 +82,6 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 	if o.Influx != nil && o.Influx.User != "" {
 		s.Env = append(s.Env, "MQFLUX_INFLUX_TOKEN="+o.Influx.Token())
 	}
-	t.Cleanup(func() {
-		s.stop(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("--- mqflux serve log (last lines) ---\n%s", s.tail(60))
-		}
-	})
 	s.Start(t)
 	return s
 }
@@ -100,35 +90,8 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 // it is ready.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
-	if s.log != nil {
-		s.lastLogs = append(s.lastLogs, s.log.String())
-	}
-	s.log = &syncBuffer{}
-	s.cmd = exec.Command(s.Bin, "serve", "-config", s.Config)
-	s.cmd.Env = append(cleanEnv(), s.Env...)
-	s.cmd.Stdout = s.log
-	s.cmd.Stderr = s.log
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start mqflux: %v", err)
-	}
-	s.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		s.exitErr = cmd.Wait()
-		close(done)
-	}(s.cmd, s.exited)
+	s.proc = StartProcess(t, s.Env, s.Bin, "serve", "-config", s.Config)
 	s.waitReady(t)
-}
-
-// cleanEnv drops MQFLUX_ variables of the test's own environment, so that
-// a developer's shell does not change what the test runs.
-func cleanEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MQFLUX_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func (s *Server) waitReady(t testing.TB) {
@@ -136,8 +99,8 @@ func (s *Server) waitReady(t testing.TB) {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.exited:
-			t.Fatalf("mqflux serve exited while starting: %v\n%s", s.exitErr, s.tail(40))
+		case <-s.proc.Exited():
+			t.Fatalf("mqflux serve exited while starting: %v\n%s", s.proc.Err(), s.tail(40))
 		default:
 		}
 		resp, err := http.Get("http://" + s.HTTP + "/healthz")
@@ -156,7 +119,7 @@ func (s *Server) waitReady(t testing.TB) {
 // the exit was not clean.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	if err := s.stop(syscall.SIGTERM); err != nil {
+	if err := s.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("mqflux serve did not stop cleanly: %v\n%s", err, s.tail(30))
 	}
 }
@@ -164,37 +127,14 @@ func (s *Server) Stop(t testing.TB) {
 // Kill sends SIGKILL: a crash, with no chance to flush anything.
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
-	_ = s.stop(syscall.SIGKILL)
-}
-
-func (s *Server) stop(sig syscall.Signal) error {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return nil
-	}
-	select {
-	case <-s.exited:
-		return nil
-	default:
-	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.exited:
-	case <-time.After(90 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("no exit 90s after %v", sig)
-	}
-	if sig == syscall.SIGKILL {
-		return nil
-	}
-	return s.exitErr
+	_ = s.proc.Signal(syscall.SIGKILL)
 }
 
 // Pid is the running process's id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+func (s *Server) Pid() int { return s.proc.Pid() }
 
 // Log is everything the current process has logged so far.
-func (s *Server) Log() string { return s.log.String() }
+func (s *Server) Log() string { return s.proc.Log.String() }
 
 // WaitLog waits until the current process logs a line containing all of
 // the given substrings, and returns that line.
@@ -228,13 +168,7 @@ func (s *Server) HTTPGet(t testing.TB, path string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func (s *Server) tail(n int) string {
-	lines := strings.Split(strings.TrimRight(s.log.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (s *Server) tail(n int) string { return s.proc.Log.Tail(n) }
 
 func containsAll(s string, subs []string) bool {
 	for _, sub := range subs {
@@ -245,21 +179,31 @@ func containsAll(s string, subs []string) bool {
 	return true
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writes and the test's
-// reads at once.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process's writes and the test's
+// reads at once; its zero value is ready to use.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String is everything written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// Tail is the last n lines written, for failure messages.
+func (b *SyncBuffer) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // InCI reports whether the tests run in CI, where nothing may be skipped for a
@@ -68,4 +69,18 @@ func RequireCommand(t testing.TB, name string) string {
 		Missing(t, name, "install it (see the README: make tools, or its Debian package)")
 	}
 	return path
+}
+
+// WaitFor polls cond until it holds, failing the test if within passes
+// first. Deadlines are generous: a loaded CI machine is slow, and passing
+// never depends on speed.
+func WaitFor(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestModuleRoot(t *testing.T) {
@@ -31,5 +33,26 @@ func TestFreePortBinds(t *testing.T) {
 func TestRequireCommandFindsSh(t *testing.T) {
 	if p := RequireCommand(t, "sh"); !filepath.IsAbs(p) {
 		t.Fatalf("RequireCommand(sh) = %q, want an absolute path", p)
+	}
+}
+
+func TestProcess(t *testing.T) {
+	t.Setenv("MQFLUX_FROM_SHELL", "x")
+	sh := RequireCommand(t, "sh")
+	p := StartProcess(t, []string{"MQFLUX_GIVEN=y"}, sh, "-c", `echo "[$MQFLUX_FROM_SHELL][$MQFLUX_GIVEN]"; exec sleep 60`)
+	WaitFor(t, 10*time.Second, "the output", func() bool { return p.Log.String() != "" })
+	if got := p.Log.Tail(1); got != "[][y]" {
+		t.Errorf("output %q, want the given variable only", got)
+	}
+	if err := p.Signal(syscall.SIGTERM); err == nil {
+		t.Error("Signal(SIGTERM) = nil, want the exit error of the killed sleep")
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("Signal after the exit = %v, want nil", err)
+	}
+	done := StartProcess(t, nil, sh, "-c", "exit 0")
+	<-done.Exited()
+	if done.Err() != nil {
+		t.Errorf("exit 0: %v", done.Err())
 	}
 }
