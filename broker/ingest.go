@@ -60,9 +60,22 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 
 // pushBack refuses a publish without losing it: a QoS 1 publisher keeps
 // it and resends. (QoS 0 promises nothing; the refusal is still counted.)
+//
+// An MQTT 3.1.1 client resends an unacknowledged PUBLISH only after it
+// reconnects (MQTT-4.4.0-1), so withholding the PUBACK alone would leave
+// the reading in flight for as long as the connection stays healthy —
+// for ever, if later publishes keep getting PUBACKs. The connection is
+// closed as well, which makes every 3.1.1 client resend what has no PUBACK.
 func (h *ingestHook) pushBack(cl *mqtt.Client, pk packets.Packet) error {
-	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+	if pk.FixedHeader.Qos == 0 {
+		return packets.ErrRejectPacket
+	}
+	if cl.Properties.ProtocolVersion == 5 {
 		return packets.ErrQuotaExceeded
 	}
+	cl.Stop(errPushedBack)
 	return packets.ErrRejectPacket
 }
+
+// errPushedBack is why a 3.1.1 publisher's connection was closed.
+var errPushedBack = errors.New("publish not acknowledged (spool full or draining): closing the connection so the client resends")
