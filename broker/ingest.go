@@ -3,7 +3,7 @@ package broker
 import (
 	"errors"
 	"log/slog"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -23,11 +23,23 @@ import (
 //   - spool write failed: no PUBACK either, the publisher resends.
 type ingestHook struct {
 	mqtt.HookBase
-	sink     ingest.Sink
-	wants    func(topic string) bool
-	log      *slog.Logger
-	draining atomic.Bool
-	refused  *prometheus.CounterVec // {reason}
+	sink    ingest.Sink
+	wants   func(topic string) bool
+	log     *slog.Logger
+	refused *prometheus.CounterVec // {reason}
+
+	// gate is held for reading around each spool append and for writing
+	// by drain, so that once drain returns no append is under way: the
+	// pipeline's drain then sees every acknowledged reading in the spool.
+	gate     sync.RWMutex
+	draining bool
+}
+
+// drain stops acknowledging readings and waits for appends under way.
+func (h *ingestHook) drain() {
+	h.gate.Lock()
+	h.draining = true
+	h.gate.Unlock()
 }
 
 func (h *ingestHook) ID() string { return "mqflux-ingest" }
@@ -40,11 +52,14 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		// itself and publishes only so that subscribers see it.
 		return pk, nil
 	}
-	if h.draining.Load() {
+	h.gate.RLock()
+	if h.draining {
+		h.gate.RUnlock()
 		h.refused.WithLabelValues("draining").Inc()
 		return pk, h.pushBack(cl, pk)
 	}
 	err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now())
+	h.gate.RUnlock()
 	switch {
 	case err == nil, ingest.IsReject(err):
 		return pk, nil
