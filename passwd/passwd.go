@@ -51,15 +51,30 @@ func ValidHash(hash string) error {
 // config change builds a new Checker, so nothing outlives the hash it was
 // checked against. Failures are not remembered: a wrong password always pays
 // the full bcrypt cost.
+//
+// Concurrent checks of the same hash and secret share one bcrypt
+// comparison: after a restart every device of a gateway, or every device
+// sharing a password, reconnects at once, and each would otherwise pay
+// bcrypt before the first success was remembered.
 type Checker struct {
-	salt [32]byte
-	mu   sync.RWMutex
+	salt    [32]byte
+	compare func(hash, secret []byte) error // bcrypt; tests count the calls
+
+	mu   sync.Mutex
 	ok   map[[32]byte]struct{}
+	busy map[[32]byte]*comparison // under way, shared by concurrent checks
+}
+
+type comparison struct {
+	done    chan struct{} // closed once ok is set
+	ok      bool
+	waiters int // checks sharing it; guarded by Checker.mu
 }
 
 // NewChecker returns a Checker with an empty memory and a fresh salt.
 func NewChecker() *Checker {
-	c := &Checker{ok: make(map[[32]byte]struct{})}
+	c := &Checker{compare: bcrypt.CompareHashAndPassword,
+		ok: make(map[[32]byte]struct{}), busy: make(map[[32]byte]*comparison)}
 	// crypto/rand.Read never returns an error: it would rather stop the
 	// process than hand out predictable bytes.
 	_, _ = rand.Read(c.salt[:])
@@ -69,19 +84,30 @@ func NewChecker() *Checker {
 // Check reports whether secret matches the bcrypt hash.
 func (c *Checker) Check(hash string, secret []byte) bool {
 	key := c.key(hash, secret)
-	c.mu.RLock()
-	_, seen := c.ok[key]
-	c.mu.RUnlock()
-	if seen {
+	c.mu.Lock()
+	if _, seen := c.ok[key]; seen {
+		c.mu.Unlock()
 		return true
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), secret) != nil {
-		return false
+	if cmp, running := c.busy[key]; running {
+		cmp.waiters++
+		c.mu.Unlock()
+		<-cmp.done
+		return cmp.ok
 	}
-	c.mu.Lock()
-	c.ok[key] = struct{}{}
+	cmp := &comparison{done: make(chan struct{})}
+	c.busy[key] = cmp
 	c.mu.Unlock()
-	return true
+
+	cmp.ok = c.compare([]byte(hash), secret) == nil
+	c.mu.Lock()
+	if cmp.ok {
+		c.ok[key] = struct{}{}
+	}
+	delete(c.busy, key)
+	c.mu.Unlock()
+	close(cmp.done)
+	return cmp.ok
 }
 
 func (c *Checker) key(hash string, secret []byte) [32]byte {

@@ -2,7 +2,9 @@ package passwd
 
 import (
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -71,5 +73,52 @@ func BenchmarkCheckRemembered(b *testing.B) {
 		if !c.Check(h, []byte("correct horse")) {
 			b.Fatal("check failed")
 		}
+	}
+}
+
+// Many connections with one password at once (a gateway's devices after a
+// restart) pay one bcrypt comparison between them, right or wrong.
+func TestConcurrentChecksShareOneComparison(t *testing.T) {
+	hash, err := Hash([]byte("gateway-secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		secret string
+		want   bool
+	}{{"gateway-secret", true}, {"wrong-secret", false}} {
+		t.Run(tc.secret, func(t *testing.T) {
+			c := NewChecker()
+			var calls atomic.Int32
+			release := make(chan struct{})
+			c.compare = func(h, s []byte) error {
+				calls.Add(1)
+				<-release // hold the comparison until every check has started
+				return bcrypt.CompareHashAndPassword(h, s)
+			}
+			const n = 50
+			results := make(chan bool, n)
+			for range n {
+				go func() { results <- c.Check(hash, []byte(tc.secret)) }()
+			}
+			// Hold the comparison until the other n-1 checks wait for it.
+			for joined := 0; joined < n-1; time.Sleep(time.Millisecond) {
+				c.mu.Lock()
+				joined = 0
+				for _, cmp := range c.busy {
+					joined = cmp.waiters
+				}
+				c.mu.Unlock()
+			}
+			close(release)
+			for range n {
+				if got := <-results; got != tc.want {
+					t.Fatalf("Check = %v, want %v", got, tc.want)
+				}
+			}
+			if k := calls.Load(); k != 1 {
+				t.Errorf("%d bcrypt comparisons for %d concurrent checks of one secret, want 1", k, n)
+			}
+		})
 	}
 }
