@@ -112,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.Username, "username", "", "MQTT user name (e.g. demo-gateway, a gateway-role user)")
 	fs.StringVar(&c.Password, "password", "", "MQTT password")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 500, "new connections per second over all devices, reconnects included (0 = unlimited)")
-	fs.DurationVar(&c.AckTimeout, "ack-timeout", 10*time.Second, "reconnect and resend when readings in flight see no PUBACK for this long")
+	fs.DurationVar(&c.AckTimeout, "ack-timeout", 10*time.Second, "reconnect and resend when a reading in flight has had no PUBACK for this long")
 	fs.DurationVar(&c.GiveUp, "give-up", time.Minute, "a device that makes no progress (no CONNACK, no PUBACK) for this long stops; its unacked readings count as failed")
 	fs.DurationVar(&c.KeepAlive, "keepalive", time.Minute, "MQTT keep alive")
 	fs.DurationVar(&c.ProbeEvery, "probe-every", 100*time.Millisecond, "with -influx: send one latency probe reading this often")

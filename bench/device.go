@@ -71,6 +71,21 @@ type slot struct {
 	// What the reading was, for Config.Ledger.
 	value, ts int64
 	probe     bool
+	sentAt    int64 // unix ns of the last send, first or resend
+}
+
+// oldestSent is when the oldest reading in flight was last sent; now when
+// none is in flight.
+func (d *device) oldestSent() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	oldest := time.Now().UnixNano()
+	for i := range d.slots {
+		if s := &d.slots[i]; s.inUse && s.sentAt < oldest {
+			oldest = s.sentAt
+		}
+	}
+	return time.Unix(0, oldest)
 }
 
 func newDevice(sh *shared, index int) *device {
@@ -227,11 +242,14 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 
 	housekeep := func() error {
 		now := time.Now()
-		last := time.Unix(0, d.lastAck.Load())
-		if last.Before(started) {
-			last = started
+		// The oldest reading in flight, not the last PUBACK: a broker may
+		// withhold one PUBACK and go on acknowledging later readings, and
+		// an MQTT 3.1.1 client resends only after reconnecting.
+		oldest := d.oldestSent()
+		if oldest.Before(started) {
+			oldest = started
 		}
-		since := now.Sub(last)
+		since := now.Sub(oldest)
 		if d.inflight() > 0 && now.Sub(time.Unix(0, d.lastProgress.Load())) > d.cfg.GiveUp {
 			return fmt.Errorf("%s: no PUBACK within -give-up %s", d.name, d.cfg.GiveUp)
 		}
@@ -362,6 +380,12 @@ func (d *device) resend(w *bufio.Writer) error {
 	}
 	d.mu.Unlock()
 	slices.SortFunc(pending, func(a, b *slot) int { return int(a.seq - b.seq) })
+	now := time.Now().UnixNano()
+	d.mu.Lock()
+	for _, s := range pending {
+		s.sentAt = now
+	}
+	d.mu.Unlock()
 	for _, s := range pending {
 		s.buf[0] |= 0x08 // DUP
 		if _, err := w.Write(s.buf); err != nil {
@@ -397,7 +421,7 @@ func (d *device) publish(w *bufio.Writer, id uint16) error {
 		}
 		d.mu.Lock()
 		s.seq, s.inUse = seq, true
-		s.value, s.ts, s.probe = value, ts, isProbe
+		s.value, s.ts, s.probe, s.sentAt = value, ts, isProbe, now.UnixNano()
 		d.inuse++
 		d.mu.Unlock()
 		out = s.buf

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -170,5 +171,64 @@ func TestUnackedReadingsFail(t *testing.T) {
 	}
 	if rep.Acked != 0 || rep.Failed != 2 || rep.DevicesGaveUp != 1 {
 		t.Fatalf("acked %d failed %d gave up %d, want 0, 2, 1", rep.Acked, rep.Failed, rep.DevicesGaveUp)
+	}
+}
+
+// TestResendWhenOnePubackIsWithheld: the broker acknowledges every reading
+// but the first, as mqflux does when the spool is full for one reading and
+// has room again for the next. The device must notice the old reading and
+// reconnect to resend it while the stream goes on, not only once it ends.
+func TestResendWhenOnePubackIsWithheld(t *testing.T) {
+	const messages = 40
+	firstConn := make(chan int, 1)
+	addr := scriptedBroker(t,
+		func(conn net.Conn, r *mqttwire.Reader) error {
+			if _, err := expectConnect(r); err != nil {
+				return err
+			}
+			conn.Write(mqttwire.AppendConnack(nil, mqttwire.Connack{}))
+			n := 0
+			for {
+				pubs, err := readPublishes(r, 1)
+				if err != nil {
+					firstConn <- n // the client left to resend
+					return nil
+				}
+				if n++; n > 1 {
+					conn.Write(mqttwire.AppendPuback(nil, pubs[0].PacketID))
+				}
+			}
+		},
+		func(conn net.Conn, r *mqttwire.Reader) error {
+			if _, err := expectConnect(r); err != nil {
+				return err
+			}
+			conn.Write(mqttwire.AppendConnack(nil, mqttwire.Connack{}))
+			for {
+				p, err := r.Next()
+				if err != nil || p.Type == mqttwire.DISCONNECT {
+					return nil
+				}
+				pub, err := mqttwire.DecodePublish(p)
+				if err != nil {
+					return err
+				}
+				conn.Write(mqttwire.AppendPuback(nil, pub.PacketID))
+			}
+		},
+	)
+	// 40 readings at 10/s: four seconds of stream, PUBACKs every 100 ms.
+	rep, err := runJSON(t, "-broker", addr, "-devices", "1", "-messages", fmt.Sprint(messages), "-rate", "10",
+		"-inflight", "8", "-ack-timeout", "500ms", "-connect-rate", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := <-firstConn; n >= messages {
+		t.Errorf("the device sent all %d readings before resending the one without PUBACK", n)
+	}
+	// The withheld reading is resent, and with it any whose PUBACK was
+	// still on its way when the connection closed.
+	if rep.Acked != messages || rep.Reconnects != 1 || rep.Resent < 1 {
+		t.Errorf("acked %d, reconnects %d, resent %d; want %d, 1, at least 1", rep.Acked, rep.Reconnects, rep.Resent, messages)
 	}
 }

@@ -147,8 +147,9 @@ func (b *Broker) Serve() error {
 }
 
 // Drain stops acknowledging readings: from now on publishers keep what
-// they send, for the next start or another server.
-func (b *Broker) Drain() { b.ingest.draining.Store(true) }
+// they send, for the next start or another server. When it returns, every
+// reading acknowledged or about to be is in the spool.
+func (b *Broker) Drain() { b.ingest.drain() }
 
 // Publish sends a message from the server itself (the HTTP shim's
 // readings, already spooled) to the subscribers.

@@ -3,7 +3,7 @@ package broker
 import (
 	"errors"
 	"log/slog"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -23,11 +23,23 @@ import (
 //   - spool write failed: no PUBACK either, the publisher resends.
 type ingestHook struct {
 	mqtt.HookBase
-	sink     ingest.Sink
-	wants    func(topic string) bool
-	log      *slog.Logger
-	draining atomic.Bool
-	refused  *prometheus.CounterVec // {reason}
+	sink    ingest.Sink
+	wants   func(topic string) bool
+	log     *slog.Logger
+	refused *prometheus.CounterVec // {reason}
+
+	// gate is held for reading around each spool append and for writing
+	// by drain, so that once drain returns no append is under way: the
+	// pipeline's drain then sees every acknowledged reading in the spool.
+	gate     sync.RWMutex
+	draining bool
+}
+
+// drain stops acknowledging readings and waits for appends under way.
+func (h *ingestHook) drain() {
+	h.gate.Lock()
+	h.draining = true
+	h.gate.Unlock()
 }
 
 func (h *ingestHook) ID() string { return "mqflux-ingest" }
@@ -40,11 +52,14 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		// itself and publishes only so that subscribers see it.
 		return pk, nil
 	}
-	if h.draining.Load() {
+	h.gate.RLock()
+	if h.draining {
+		h.gate.RUnlock()
 		h.refused.WithLabelValues("draining").Inc()
 		return pk, h.pushBack(cl, pk)
 	}
 	err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now())
+	h.gate.RUnlock()
 	switch {
 	case err == nil, ingest.IsReject(err):
 		return pk, nil
@@ -60,9 +75,22 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 
 // pushBack refuses a publish without losing it: a QoS 1 publisher keeps
 // it and resends. (QoS 0 promises nothing; the refusal is still counted.)
+//
+// An MQTT 3.1.1 client resends an unacknowledged PUBLISH only after it
+// reconnects (MQTT-4.4.0-1), so withholding the PUBACK alone would leave
+// the reading in flight for as long as the connection stays healthy —
+// for ever, if later publishes keep getting PUBACKs. The connection is
+// closed as well, which makes every 3.1.1 client resend what has no PUBACK.
 func (h *ingestHook) pushBack(cl *mqtt.Client, pk packets.Packet) error {
-	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
+	if pk.FixedHeader.Qos == 0 {
+		return packets.ErrRejectPacket
+	}
+	if cl.Properties.ProtocolVersion == 5 {
 		return packets.ErrQuotaExceeded
 	}
+	cl.Stop(errPushedBack)
 	return packets.ErrRejectPacket
 }
+
+// errPushedBack is why a 3.1.1 publisher's connection was closed.
+var errPushedBack = errors.New("publish not acknowledged (spool full or draining): closing the connection so the client resends")

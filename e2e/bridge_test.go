@@ -178,7 +178,7 @@ func TestBridgeStoresEveryReading(t *testing.T) {
 
 	const devices, messages = 4, 500
 	publishLoad(t, broker, "bench_bridge", devices, messages, 0)
-	waitStored(t, influx, "bench_bridge", int64(devices*messages), 3*time.Minute)
+	waitStored(t, influx, "bench_bridge", devices*messages, 3*time.Minute)
 
 	for influx.Count(t, "climate", "humidity") < 1 {
 		time.Sleep(100 * time.Millisecond)
@@ -234,7 +234,7 @@ func TestSharedSubscriptionSplitsTheStream(t *testing.T) {
 
 	const devices, messages = 4, 2500
 	publishLoad(t, broker, "bench_shared", devices, messages, 0)
-	waitStored(t, influx, "bench_shared", int64(devices*messages), 3*time.Minute)
+	waitStored(t, influx, "bench_shared", devices*messages, 3*time.Minute)
 
 	na, nb := a.metric(t, spooledSample), b.metric(t, spooledSample)
 	t.Logf("bridge a spooled %d, bridge b %d", na, nb)
@@ -275,7 +275,7 @@ func TestBridgeKilledMidway(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitStored(t, influx, "bench_kill", int64(devices*messages), 3*time.Minute)
+	waitStored(t, influx, "bench_kill", devices*messages, 3*time.Minute)
 	got := a.metric(t, spooledSample)
 	t.Logf("before the kill bridge a spooled at least 2000; after its restart %d (its session's share), bridge b %d", got, b.metric(t, spooledSample))
 	if got == 0 {

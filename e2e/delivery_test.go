@@ -107,16 +107,31 @@ func TestServerKilled(t *testing.T) {
 }
 
 // TestFullSpoolPushesBack: with InfluxDB down and a 1 MiB spool, publishers
-// fill the spool; then an MQTT 3.1.1 publisher gets no PUBACK and an MQTT 5
-// publisher gets PUBACK reason 0x97 (quota exceeded), and the pushed-back
-// counter grows. Once InfluxDB is back the spool drains, the resent
+// fill the spool; then an MQTT 3.1.1 publisher gets no PUBACK (and its
+// connection is closed, so that it resends), an MQTT 5 publisher gets
+// PUBACK reason 0x97 (quota exceeded), and the pushed-back counter grows. Once InfluxDB is back the spool drains, the resent
 // readings are acknowledged, and every acknowledged reading is stored once.
 func TestFullSpoolPushesBack(t *testing.T) {
-	const devices, messages = 10, 2000 // about twice what 1 MiB of spool holds
+	for _, tc := range []struct {
+		name, maxBytes, segmentBytes string
+		limit                        float64
+		devices, messages            int
+	}{
+		{"1MiB in 64KiB segments", "1MiB", "64KiB", 1 << 20, 10, 2000}, // about twice what the spool holds
+		// One segment as large as the spool: it must still drain and take more.
+		{"one 1MiB segment", "1MiB", "1MiB", 1 << 20, 10, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testFullSpool(t, tc.maxBytes, tc.segmentBytes, tc.limit, tc.devices, tc.messages)
+		})
+	}
+}
+
+func testFullSpool(t *testing.T, maxBytes, segmentBytes string, limit float64, devices, messages int) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	in.Stop(t)
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{
-		"MQFLUX_SPOOL_MAX_BYTES=1MiB", "MQFLUX_SPOOL_SEGMENT_BYTES=64KiB",
+		"MQFLUX_SPOOL_MAX_BYTES=" + maxBytes, "MQFLUX_SPOOL_SEGMENT_BYTES=" + segmentBytes,
 	}})
 	cfg := gatewayLoad(t, srv, devices, messages)
 	cfg.AckTimeout = 2 * time.Second // resend soon after a withheld PUBACK
@@ -124,8 +139,8 @@ func TestFullSpoolPushesBack(t *testing.T) {
 
 	pushedBack := func() float64 { return metric(t, srv, "mqflux_readings_pushed_back_total", `source="mqtt"`) }
 	waitFor(t, 2*time.Minute, "readings pushed back by a full spool", func() bool { return pushedBack() > 0 })
-	if spool := metric(t, srv, "mqflux_spool_bytes"); spool > 1<<20 || spool < 1<<19 {
-		t.Errorf("mqflux_spool_bytes = %.0f with a full 1 MiB spool", spool)
+	if spool := metric(t, srv, "mqflux_spool_bytes"); spool > limit || spool < limit/2 {
+		t.Errorf("mqflux_spool_bytes = %.0f with a full %s spool", spool, maxBytes)
 	}
 	if acked := cfg.Ledger.Len(); acked >= devices*messages {
 		t.Fatalf("all %d readings acknowledged with a full spool", acked)
@@ -142,8 +157,10 @@ func TestFullSpoolPushesBack(t *testing.T) {
 	topic4 := "devices/raw-v4/sensors/" + raw
 	payload4 := []byte(`{"value": 4, "time": "2026-11-23T18:00:04.25Z"}`)
 	v4 := dialRaw(t, srv.MQTT, 4, "raw-v4", testenv.DemoGateway.User, testenv.DemoGateway.Password)
-	if code, err := v4.publish(t, 1, topic4, payload4, false, 3*time.Second); err != errNoPuback {
-		t.Fatalf("MQTT 3.1.1 publish into a full spool: PUBACK %#x, %v; want none", code, err)
+	// A 3.1.1 client resends only after reconnecting, so the server closes
+	// the connection instead of answering.
+	if code, err := v4.publish(t, 1, topic4, payload4, false, 30*time.Second); err != errClosed {
+		t.Fatalf("MQTT 3.1.1 publish into a full spool: PUBACK %#x, %v; want no PUBACK and the connection closed", code, err)
 	}
 	before := pushedBack()
 	waitFor(t, time.Minute, "pushed-back counter growing while publishers resend", func() bool { return pushedBack() > before })
@@ -168,7 +185,7 @@ func TestFullSpoolPushesBack(t *testing.T) {
 			if err == nil && code == 0 {
 				break
 			}
-			if err != nil && err != errNoPuback {
+			if err != nil && err != errNoPuback && err != errClosed {
 				t.Fatalf("MQTT %d resend: %v", c.version, err)
 			}
 			if time.Now().After(deadline) {

@@ -151,12 +151,12 @@ func count(in *testenv.Influx, measurement string) int64 {
 }
 
 // waitStored waits until InfluxDB holds want points of the measurement.
-func waitStored(t *testing.T, in *testenv.Influx, measurement string, want int64, within time.Duration) {
+func waitStored(t *testing.T, in *testenv.Influx, measurement string, want int, within time.Duration) {
 	t.Helper()
 	var last int64
 	deadline := time.Now().Add(within)
 	for {
-		if last = count(in, measurement); last >= want {
+		if last = count(in, measurement); last >= int64(want) {
 			return
 		}
 		if time.Now().After(deadline) {

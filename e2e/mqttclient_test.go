@@ -3,8 +3,10 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,8 +23,12 @@ type rawClient struct {
 	r       *mqttwire.Reader
 }
 
-// errNoPuback is returned by publish when no PUBACK came in time.
-var errNoPuback = errors.New("no PUBACK")
+// errNoPuback is returned by publish when no PUBACK came in time;
+// errClosed when the broker closed the connection instead of answering.
+var (
+	errNoPuback = errors.New("no PUBACK")
+	errClosed   = errors.New("connection closed by the broker without a PUBACK")
+)
 
 func dialRaw(t *testing.T, addr string, version byte, clientID, user, password string) *rawClient {
 	t.Helper()
@@ -79,8 +85,8 @@ func (c *rawClient) next(t *testing.T, within time.Duration) mqttwire.Packet {
 }
 
 // publish sends one QoS 1 PUBLISH (with DUP when resending) and returns the
-// PUBACK's reason code (0 for a 3.1.1 PUBACK), or errNoPuback when none came
-// within wait.
+// PUBACK's reason code (0 for a 3.1.1 PUBACK), errNoPuback when none came
+// within wait, or errClosed.
 func (c *rawClient) publish(t *testing.T, id uint16, topic string, payload []byte, dup bool, wait time.Duration) (byte, error) {
 	t.Helper()
 	var body []byte
@@ -101,6 +107,9 @@ func (c *rawClient) publish(t *testing.T, id uint16, topic string, payload []byt
 		p, err := c.r.Next()
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, errNoPuback
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			return 0, errClosed
 		}
 		if err != nil {
 			return 0, fmt.Errorf("MQTT %d read: %w", c.version, err)

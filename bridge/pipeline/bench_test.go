@@ -1,0 +1,89 @@
+package pipeline
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/spool"
+)
+
+// openBench opens a pipeline whose writers never start: the benchmarks
+// measure what happens before a PUBACK (decode, map, spool append), the
+// path every reading takes on the broker's goroutine.
+func openBench(b *testing.B, durability spool.Durability) *Pipeline {
+	b.Helper()
+	p, err := Open(Options{
+		DataDir: b.TempDir(),
+		Mapping: mapping.DefaultConfig(),
+		Spool:   spool.Options{MaxBytes: 1 << 40, Durability: durability},
+		Influx:  influxwriter.DefaultConfig("http://127.0.0.1:1", "telemetry/autogen"),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = p.Stop(0) })
+	return p
+}
+
+func benchIngest(b *testing.B, durability spool.Durability, topic, payload string) {
+	p := openBench(b, durability)
+	sink := p.Sink("mqtt")
+	pl := []byte(payload)
+	rx := time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(pl)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := sink.Ingest(topic, pl, rx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIngestNumber(b *testing.B) {
+	benchIngest(b, spool.Write, "devices/pi-1/sensors/temperature", "21.5")
+}
+
+func BenchmarkIngestJSON(b *testing.B) {
+	benchIngest(b, spool.Write, "devices/pi-1/sensors/temperature", `{"value": 21.5, "time": "2026-11-23T18:00:00.123Z"}`)
+}
+
+func BenchmarkIngestJSONMulti(b *testing.B) {
+	benchIngest(b, spool.Write, "devices/pi-1/sensors/env",
+		`{"temperature": 21.5, "humidity": 40.1, "pressure": 1013.25, "door": false, "note": "ok", "time": 1795456800}`)
+}
+
+// BenchmarkIngestJSONParallel: many connections ingesting at once, as the
+// broker does with one goroutine per client; they share the spool's lock.
+func BenchmarkIngestJSONParallel(b *testing.B) {
+	p := openBench(b, spool.Write)
+	sink := p.Sink("mqtt")
+	pl := []byte(`{"value": 21.5, "time": "2026-11-23T18:00:00.123Z"}`)
+	rx := time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(pl)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := sink.Ingest("devices/pi-1/sensors/temperature", pl, rx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkIngestRejected: a reading that can never be stored costs a
+// dead-letter line (written and fsynced) instead of a spool append.
+func BenchmarkIngestRejected(b *testing.B) {
+	p := openBench(b, spool.Write)
+	sink := p.Sink("mqtt")
+	pl := []byte(`{"value": NaN}`)
+	rx := time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := sink.Ingest("devices/pi-1/sensors/temperature", pl, rx); err == nil {
+			b.Fatal("NaN was accepted")
+		}
+	}
+}
