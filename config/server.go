@@ -76,7 +76,11 @@ type Influx struct {
 	Concurrency   int           `yaml:"concurrency"`
 	Gzip          bool          `yaml:"gzip"`
 	Timeout       time.Duration `yaml:"timeout"`
-	DrainTimeout  time.Duration `yaml:"drain_timeout"`
+	// MaxBackoff caps the wait between retries while InfluxDB is down or
+	// overloaded: a longer cap spares a struggling server, a shorter one
+	// resumes sooner once it is back.
+	MaxBackoff   time.Duration `yaml:"max_backoff"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // Spool is the on-disk queue between acknowledgement and storage.
@@ -149,6 +153,7 @@ func Default() Server {
 			Concurrency:   2,
 			Gzip:          true,
 			Timeout:       10 * time.Second,
+			MaxBackoff:    5 * time.Second,
 			DrainTimeout:  10 * time.Second,
 		},
 		Spool: Spool{

@@ -96,6 +96,7 @@ func (in *Influx) validate(v *validator) {
 	v.durationBetween("influx.flush_interval", in.FlushInterval, 10*time.Millisecond, time.Minute)
 	v.between("influx.concurrency", in.Concurrency, 1, 64)
 	v.durationBetween("influx.timeout", in.Timeout, 100*time.Millisecond, 10*time.Minute)
+	v.durationBetween("influx.max_backoff", in.MaxBackoff, 100*time.Millisecond, 10*time.Minute)
 	v.durationBetween("influx.drain_timeout", in.DrainTimeout, 0, time.Hour)
 }
 

@@ -18,7 +18,7 @@ func OpenPipeline(cfg config.Server, log *slog.Logger) (*pipeline.Pipeline, erro
 	}
 	wc := influxwriter.DefaultConfig(cfg.Influx.URL, cfg.Influx.Bucket)
 	wc.Token, wc.Org = cfg.Influx.Token, cfg.Influx.Org
-	wc.Gzip, wc.Timeout = cfg.Influx.Gzip, cfg.Influx.Timeout
+	wc.Gzip, wc.Timeout, wc.MaxBackoff = cfg.Influx.Gzip, cfg.Influx.Timeout, cfg.Influx.MaxBackoff
 	return pipeline.Open(pipeline.Options{
 		DataDir: cfg.DataDir,
 		Mapping: cfg.Mapping,
