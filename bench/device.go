@@ -57,6 +57,10 @@ type device struct {
 	mu     sync.Mutex
 	slots  []slot // by packet id - 1
 	inuse  int
+	// busySince is when the window last went from empty to non-empty (unix
+	// ns): a slow device's PUBACK is late only counting from its publish,
+	// not from the previous PUBACK many seconds earlier.
+	busySince int64
 
 	published, acked, resent, reconnects atomic.Int64
 	firstPub, lastPub, lastAck           atomic.Int64 // unix ns; 0 = never
@@ -97,6 +101,12 @@ func (d *device) inflight() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.inuse
+}
+
+func (d *device) waitingSince() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.busySince
 }
 
 func (d *device) sendingDone() bool {
@@ -227,7 +237,7 @@ func (d *device) session(ctx context.Context, conn net.Conn, r *mqttwire.Reader)
 
 	housekeep := func() error {
 		now := time.Now()
-		last := time.Unix(0, d.lastAck.Load())
+		last := time.Unix(0, max(d.lastAck.Load(), d.waitingSince()))
 		if last.Before(started) {
 			last = started
 		}
@@ -399,6 +409,9 @@ func (d *device) publish(w *bufio.Writer, id uint16) error {
 		d.mu.Lock()
 		s.seq, s.inUse = seq, true
 		s.value, s.ts, s.probe = value, ts, isProbe
+		if d.inuse == 0 {
+			d.busySince = now.UnixNano()
+		}
 		d.inuse++
 		d.mu.Unlock()
 		out = s.buf
