@@ -48,6 +48,7 @@ type Config struct {
 	PIDs     []NamedPID
 	JSON     bool
 	Progress time.Duration // 0 disables the live line
+	Debug    bool          // log every failed connect and lost connection with its reason
 
 	// Ledger, if set, records every acknowledged reading (for tests that
 	// check storage reading by reading). No flag sets it.
@@ -124,6 +125,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Var(pidFlag{&c.PIDs}, "pid", "`name=pid` of a process whose CPU seconds and peak RSS to report (repeatable)")
 	fs.BoolVar(&c.JSON, "json", false, "print the final report as JSON")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "interval of the live progress line on stderr (0 = off)")
+	fs.BoolVar(&c.Debug, "debug", false, "log on stderr why each connect failed and each connection was lost")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 
@@ -11,21 +12,125 @@ import (
 )
 
 // sessionStore is mochi's pebble storage in Sync mode — the only storage
-// hook that redelivers inflight messages after a restart — minus the
-// inbound acknowledgements. mochi records the PUBACK of every inbound QoS 1
-// publish as an inflight message and deletes it a moment later: two synced
-// writes per reading, for a state that never needs to survive a crash (the
-// reading is in the spool before the PUBACK, and an unacknowledged publisher
-// resends). Only outbound messages queued for subscribers are kept, and only
-// what was kept is deleted.
+// hook that redelivers inflight messages after a restart — minus two kinds
+// of writes that protect nothing:
+//
+//   - Inbound acknowledgements. mochi records the PUBACK of every inbound
+//     QoS 1 publish as an inflight message and deletes it a moment later: two
+//     synced writes per reading, for a state that never needs to survive a
+//     crash (the reading is in the spool before the PUBACK, and an
+//     unacknowledged publisher resends). Only outbound messages queued for
+//     subscribers are kept, and only what was kept is deleted.
+//   - Sessions that end with their connection: MQTT 3.1.1 clean sessions and
+//     MQTT 5 sessions with no expiry interval. mochi writes such a client at
+//     connect, again at disconnect, then deletes it — three synced writes per
+//     connection, plus its subscriptions and queued messages, all for a
+//     session that a restart discards anyway. With ten thousand devices
+//     reconnecting after a restart or a network outage that was a write
+//     storm on the connect path. Persistent sessions are stored as before.
 type sessionStore struct {
 	*pebble.Hook
 	mu   sync.Mutex
-	kept map[string]struct{}
+	kept map[string]struct{} // outbound QoS messages in the store, by keptKey
+	// stored holds the ids of clients with a session record in the store:
+	// loaded at start, added when a persistent session is written.
+	stored map[string]struct{}
 }
 
 func newSessionStore() *sessionStore {
-	return &sessionStore{Hook: new(pebble.Hook), kept: map[string]struct{}{}}
+	return &sessionStore{Hook: new(pebble.Hook), kept: map[string]struct{}{}, stored: map[string]struct{}{}}
+}
+
+// ephemeral reports whether cl's session ends when it disconnects (mochi's
+// own rule for expiring a session at disconnect).
+func ephemeral(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval == 0
+	}
+	return cl.Properties.Clean
+}
+
+func (s *sessionStore) has(client string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.stored[client]
+	return ok
+}
+
+func (s *sessionStore) setStored(client string, stored bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stored {
+		s.stored[client] = struct{}{}
+	} else {
+		delete(s.stored, client)
+	}
+}
+
+// OnSessionEstablished stores a persistent session. A clean start ends any
+// session stored under the same id, so its record goes.
+func (s *sessionStore) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
+	if !ephemeral(cl) {
+		s.setStored(cl.ID, true)
+		s.Hook.OnSessionEstablished(cl, pk)
+		return
+	}
+	if s.has(cl.ID) {
+		s.Hook.OnClientExpired(cl) // deletes the client record
+		s.setStored(cl.ID, false)
+	}
+}
+
+func (s *sessionStore) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	if !expire {
+		s.setStored(cl.ID, true)
+		s.Hook.OnDisconnect(cl, err, expire)
+		return
+	}
+	// A session that ends here: delete its record if there is one, unless a
+	// newer connection took the id over — the record is the newcomer's then.
+	if !s.has(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
+		return
+	}
+	s.Hook.OnDisconnect(cl, err, expire)
+	s.setStored(cl.ID, false)
+}
+
+func (s *sessionStore) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	if ephemeral(cl) && !s.has(cl.ID) {
+		return
+	}
+	s.Hook.OnWillSent(cl, pk)
+}
+
+func (s *sessionStore) OnClientExpired(cl *mqtt.Client) {
+	s.Hook.OnClientExpired(cl)
+	s.setStored(cl.ID, false)
+}
+
+func (s *sessionStore) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes []byte) {
+	if ephemeral(cl) {
+		return
+	}
+	s.Hook.OnSubscribed(cl, pk, reasonCodes)
+}
+
+func (s *sessionStore) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
+	if ephemeral(cl) && !s.has(cl.ID) {
+		return
+	}
+	s.Hook.OnUnsubscribed(cl, pk)
+}
+
+// StoredClients remembers which sessions the store holds.
+func (s *sessionStore) StoredClients() ([]storage.Client, error) {
+	clients, err := s.Hook.StoredClients()
+	s.mu.Lock()
+	for _, c := range clients {
+		s.stored[c.ID] = struct{}{}
+	}
+	s.mu.Unlock()
+	return clients, err
 }
 
 func keptKey(client string, id uint16) string { return client + "\x00" + strconv.Itoa(int(id)) }
@@ -33,6 +138,9 @@ func keptKey(client string, id uint16) string { return client + "\x00" + strconv
 func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
 	if pk.FixedHeader.Type != packets.Publish {
 		return // an inbound PUBACK/PUBREC: see the type comment
+	}
+	if ephemeral(cl) {
+		return // lost with the session anyway: see the type comment
 	}
 	s.mu.Lock()
 	s.kept[keptKey(cl.ID, pk.PacketID)] = struct{}{}

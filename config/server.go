@@ -37,6 +37,15 @@ type Broker struct {
 	// 0 keeps them until they are delivered or replaced.
 	MessageExpiry time.Duration `yaml:"message_expiry"`
 	MaxInflight   int           `yaml:"max_inflight"`
+	// MaxQueued is how many packets may wait to be written to one connected
+	// client (deliveries to a subscriber); past it mochi drops them and
+	// counts them in $SYS/broker/messages/dropped. mochi allocates this queue
+	// for every connection when it is accepted, before it knows whether the
+	// client will ever subscribe: 8 bytes per slot, so 8192 slots were 64 KiB
+	// per connection and 640 MiB for 10,000 devices that only publish
+	// (BENCHMARKS.md, "10,000 devices"). 1024 is 8 KiB per connection, and
+	// still lets a reader of devices/# fall 1024 readings behind (a 20 ms
+	// pause at 50,000 readings per second) before anything is dropped.
 	MaxQueued     int           `yaml:"max_queued"`
 	MaxPacketSize Size          `yaml:"max_packet_size"`
 	MaxClients    int           `yaml:"max_clients"`
@@ -140,7 +149,7 @@ func Default() Server {
 		Broker: Broker{
 			TCP:           "127.0.0.1:1883",
 			MaxInflight:   65535,
-			MaxQueued:     8192,
+			MaxQueued:     1024,
 			MaxPacketSize: 256 << 10,
 			MaxClients:    20000,
 			SessionExpiry: 7 * 24 * time.Hour,

@@ -10,8 +10,10 @@
 #
 # Environment: RUNS (3), LOADS ("100x2000 1000x200": devices x readings per
 # device), PORT_BASE (27000), KEEP=1 keeps the work directory, PROFILE_DIR=dir
-# writes a CPU profile of every mqflux serve there, MQFLUX_BIN=path runs another
-# build of the server (before/after comparisons).
+# writes a CPU profile of every mqflux serve there (and a heap profile: at exit,
+# in mode 10k PROFILE_AT seconds (60) into the run), MQFLUX_BIN=path runs another
+# build of the server (before/after comparisons), BENCH_FLAGS adds flags to the
+# load tool in mode 10k (e.g. -debug: why each connection was lost).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -98,7 +100,7 @@ start_mqflux() {
   mkdir -p "$dir"
   if [ -n "${PROFILE_DIR:-}" ]; then
     mkdir -p "$PROFILE_DIR"
-    prof=(-cpuprofile "$PROFILE_DIR/$(basename "$dir").prof")
+    prof=(-cpuprofile "$PROFILE_DIR/$(basename "$dir").prof" -memprofile "$PROFILE_DIR/$(basename "$dir").heap")
   fi
   env MQFLUX_DATA_DIR="$dir/var" MQFLUX_BROKER_TCP=127.0.0.1:$MQTT_PORT \
     MQFLUX_HTTP_ADDRESS=127.0.0.1:$HTTP_PORT MQFLUX_INFLUX_URL="$url" \
@@ -318,9 +320,11 @@ latency() {
 tenk() {
   local d=$work/10k
   start_influx "$d/influxd"; start_mqflux "$d"
+  # With PROFILE_DIR: the heap profile while every device is connected.
+  if [ -n "${PROFILE_DIR:-}" ]; then (sleep "${PROFILE_AT:-60}"; kill -USR1 "$mqflux_pid") & fi
   bench "10k" -broker "tcp://127.0.0.1:$MQTT_PORT" -username $GATEWAY_USER -password $GATEWAY_PASS \
     -devices 10000 -rate 0.1 -duration "${DURATION:-2m}" -connect-rate 1000 -inflight 4 -influx "$INFLUX_URL" \
-    -timeout 2m -pid "mqflux=$mqflux_pid" -pid "influxd=$influx_pid"
+    -timeout 2m -pid "mqflux=$mqflux_pid" -pid "influxd=$influx_pid" ${BENCH_FLAGS:-}
   echo "   broker clients at the end: $(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_clients_connected' || true)" >&2
   stop "$mqflux_pid"; stop "$influx_pid"
   echo

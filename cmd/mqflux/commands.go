@@ -8,10 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/mqflux/mqflux/bench"
 	"github.com/mqflux/mqflux/config"
@@ -117,6 +120,7 @@ func runServe(p program, ctx context.Context, args []string, stdout, stderr io.W
 	fs := newFlags("serve", stderr)
 	path := fs.String("config", "", "configuration file (default: built-in defaults)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile (go tool pprof) to this file on SIGUSR1 (e.g. while\nthousands of clients are connected) and, if none was written, when the server stops")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -139,7 +143,54 @@ func runServe(p program, ctx context.Context, args []string, stdout, stderr io.W
 		}
 		defer stop()
 	}
+	if *memProfile != "" {
+		stop := startHeapProfile(*memProfile, log)
+		defer stop()
+	}
 	return srv.Run(ctx, nil)
+}
+
+// startHeapProfile writes a heap profile to path on every SIGUSR1, and once
+// more from the returned stop unless a signal already wrote one: memory is
+// interesting while clients are connected, not after they left.
+func startHeapProfile(path string, log *slog.Logger) (stop func()) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	done := make(chan struct{})
+	var wrote atomic.Bool
+	write := func() {
+		runtime.GC() // the profile shows the heap as of the last GC
+		f, err := os.Create(path)
+		if err == nil {
+			err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+		}
+		if err != nil {
+			log.Error("memprofile", "path", path, "err", err)
+			return
+		}
+		wrote.Store(true)
+		log.Info("heap profile written", "path", path)
+	}
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-sig:
+				write()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+		<-exited
+		if !wrote.Load() {
+			write()
+		}
+	}
 }
 
 // startCPUProfile profiles the process until the returned stop is called;
