@@ -1,6 +1,7 @@
 package influxwriter
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -76,4 +77,22 @@ func hint(reason string) string {
 	default:
 		return "influx.url points at an InfluxDB write API"
 	}
+}
+
+// Probe asks InfluxDB whether it answers at all (its /ping), so that a
+// server started while InfluxDB is away says so at once — in the log and in
+// Up — instead of at the first write. A success only means reachable: the
+// first write still proves the token and the bucket.
+func (w *Writer) Probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
+	defer cancel()
+	if ok, err := w.client.Ping(ctx); !ok {
+		msg := "no answer"
+		if err != nil {
+			msg = err.Error()
+		}
+		w.health.failed("network", msg)
+		return
+	}
+	w.health.reached()
 }

@@ -172,3 +172,30 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// Probe marks a writer up or down before any write.
+func TestProbe(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	up, err := New(DefaultConfig(ts.URL, "db/rp"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if up.Up() {
+		t.Fatal("up before any answer")
+	}
+	up.Probe(context.Background())
+	if !up.Up() {
+		t.Error("a server answering /ping is not up")
+	}
+	ts.Close()
+	down, err := New(DefaultConfig(ts.URL, "db/rp"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	down.Probe(context.Background())
+	if down.Up() {
+		t.Error("a closed server is up")
+	}
+}

@@ -185,6 +185,7 @@ func (p *Pipeline) deadLetter(e deadletter.Entry) {
 func (p *Pipeline) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	go p.writer.Probe(ctx)
 	for i := 0; i < p.o.Concurrency; i++ {
 		p.wg.Add(1)
 		go func() {
