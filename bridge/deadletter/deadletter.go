@@ -49,6 +49,8 @@ type File struct {
 	maxBytes int64
 	log      *slog.Logger
 
+	noSync bool // written to the OS only, as the spool's durability "write"
+
 	mu     sync.Mutex
 	f      *os.File
 	size   int64
@@ -59,7 +61,7 @@ type File struct {
 // Open opens (creating it and its directory if needed) the dead-letter file
 // at path. Once the file passes maxBytes (0: DefaultMaxBytes) it is renamed
 // to <path>.1, replacing the previous one, and a new file is started.
-func Open(path string, maxBytes int64, logger *slog.Logger) (*File, error) {
+func Open(path string, maxBytes int64, logger *slog.Logger, opts ...Option) (*File, error) {
 	if path == "" {
 		return nil, errors.New("dead-letter open: path is empty")
 	}
@@ -76,11 +78,25 @@ func Open(path string, maxBytes int64, logger *slog.Logger) (*File, error) {
 		return nil, fmt.Errorf("dead-letter open: %w", err)
 	}
 	d := &File{path: path, maxBytes: maxBytes, log: logger}
+	for _, o := range opts {
+		o(d)
+	}
 	if err := d.open(); err != nil {
 		return nil, err
 	}
 	return d, nil
 }
+
+// Option changes how Open sets up the file.
+type Option func(*File)
+
+// WithoutSync writes each entry to the operating system without an fsync,
+// the guarantee the spool gives with durability "write": an entry survives
+// the process crashing, not the machine losing power. Every entry is
+// fsynced otherwise, which caps a flood of bad readings at what the disk
+// can sync (about a thousand a second on a small SSD, far less on an SD
+// card) and slows the connections sending them.
+func WithoutSync() Option { return func(d *File) { d.noSync = true } }
 
 // open opens the file for appending. A crash mid-write can leave a partial
 // last line; it is ended with a newline so the next entry stays readable.
@@ -156,7 +172,9 @@ func (d *File) Add(e Entry) error {
 func (d *File) write(p []byte) error {
 	n, err := d.f.Write(p)
 	if err == nil {
-		err = d.f.Sync()
+		if !d.noSync {
+			err = d.f.Sync()
+		}
 		d.size += int64(n)
 	} else if n > 0 {
 		if terr := d.f.Truncate(d.size); terr != nil {

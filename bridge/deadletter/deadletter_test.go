@@ -93,8 +93,17 @@ func TestPayloadEncodings(t *testing.T) {
 }
 
 func TestConcurrentAdds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{{"fsync each entry", nil}, {"without sync", []Option{WithoutSync()}}} {
+		t.Run(tc.name, func(t *testing.T) { concurrentAdds(t, tc.opts...) })
+	}
+}
+
+func concurrentAdds(t *testing.T, opts ...Option) {
 	path := filepath.Join(t.TempDir(), "deadletter.jsonl")
-	d, err := Open(path, 0, nil)
+	d, err := Open(path, 0, nil, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

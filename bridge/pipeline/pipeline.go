@@ -84,7 +84,11 @@ func Open(o Options) (*Pipeline, error) {
 		return nil, fmt.Errorf("open spool %s: %w", o.Spool.Dir, err)
 	}
 	deadPath := filepath.Join(o.DataDir, "dead-letter.jsonl")
-	dead, err := deadletter.Open(deadPath, o.DeadLetterMax, o.Logger)
+	var deadOpts []deadletter.Option
+	if o.Spool.Durability != spool.Fsync {
+		deadOpts = append(deadOpts, deadletter.WithoutSync()) // as durable as the spool, no more
+	}
+	dead, err := deadletter.Open(deadPath, o.DeadLetterMax, o.Logger, deadOpts...)
 	if err != nil {
 		_ = sp.Close()
 		return nil, fmt.Errorf("open dead-letter file %s: %w", deadPath, err)
