@@ -109,7 +109,10 @@ type HTTP struct {
 	Address           string        `yaml:"address"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
-	Legacy            Legacy        `yaml:"legacy"`
+	// LatestMaxSeries bounds the series (device and measurement) that
+	// /v1/latest remembers; readings of further series are counted, not kept.
+	LatestMaxSeries int    `yaml:"latest_max_series"`
+	Legacy          Legacy `yaml:"legacy"`
 }
 
 // Legacy is the original HTTP POST API kept for loggers in the field.
@@ -175,6 +178,7 @@ func Default() Server {
 			Address:           "127.0.0.1:8080",
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       5 * time.Minute,
+			LatestMaxSeries:   100_000,
 			Legacy: Legacy{
 				Parameters:     []string{"temperature", "humidity", "pressure"},
 				MaxBodyBytes:   64 << 10,

@@ -104,6 +104,7 @@ func (h *HTTP) validate(v *validator) {
 	v.address("http.address", h.Address, true)
 	v.durationBetween("http.read_header_timeout", h.ReadHeaderTimeout, 100*time.Millisecond, time.Hour)
 	v.durationBetween("http.read_timeout", h.ReadTimeout, 100*time.Millisecond, 24*time.Hour)
+	v.between("http.latest_max_series", h.LatestMaxSeries, 0, 100_000_000)
 	seen := map[string]bool{}
 	for i, p := range h.Legacy.Parameters {
 		key := fmt.Sprintf("http.legacy.parameters[%d]", i)

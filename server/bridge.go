@@ -27,7 +27,7 @@ type Bridge struct {
 // Run. cfg must have passed Validate and ValidateBridge.
 func NewBridge(cfg config.Server, log *slog.Logger) (*Bridge, error) {
 	b := &Bridge{cfg: cfg, log: log, front: newFront(cfg.HTTP, log)}
-	pipe, err := OpenPipeline(cfg, log)
+	pipe, err := OpenPipeline(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}

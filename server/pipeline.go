@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/pipeline"
@@ -11,7 +12,8 @@ import (
 
 // OpenPipeline builds the spool, mapping and InfluxDB writer from the
 // configuration; `mqflux serve` and `mqflux bridge` share it.
-func OpenPipeline(cfg config.Server, log *slog.Logger) (*pipeline.Pipeline, error) {
+// spooled, if not nil, is told of every record the spool accepted.
+func OpenPipeline(cfg config.Server, log *slog.Logger, spooled func(rec []byte, received time.Time)) (*pipeline.Pipeline, error) {
 	dur, err := spool.ParseDurability(cfg.Spool.Durability)
 	if err != nil {
 		return nil, err
@@ -33,5 +35,6 @@ func OpenPipeline(cfg config.Server, log *slog.Logger) (*pipeline.Pipeline, erro
 		FlushInterval: cfg.Influx.FlushInterval,
 		Concurrency:   cfg.Influx.Concurrency,
 		Logger:        log,
+		Spooled:       spooled,
 	})
 }

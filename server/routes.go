@@ -14,6 +14,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/v1/healthcheck", legacyHealthcheck)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.Handle("GET /metrics", s.front.metrics())
+	// The newest reading of every device and measurement, and the readings
+	// live as Server-Sent Events; both take ?device= and ?measurement=.
+	mux.HandleFunc("GET /v1/latest", s.getLatest)
+	mux.HandleFunc("GET /v1/stream", s.getStream)
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/latest"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
@@ -25,6 +26,7 @@ type Server struct {
 	pipe    *pipeline.Pipeline
 	shim    *shim.Shim
 	front   *front
+	latest  *latest.Store
 	started time.Time
 }
 
@@ -36,8 +38,13 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, checker: checker, front: newFront(cfg.HTTP, log)}
 	reg := s.front.reg
+	s.latest = latest.New(cfg.HTTP.LatestMaxSeries)
+	reg.MustRegister(s.latest.Collectors()...)
+	// Live streams end when the HTTP server starts shutting down, instead
+	// of holding it up.
+	s.front.http.RegisterOnShutdown(s.latest.Close)
 
-	pipe, err := OpenPipeline(cfg, log)
+	pipe, err := OpenPipeline(cfg, log, s.latest.Spooled)
 	if err != nil {
 		return nil, err
 	}

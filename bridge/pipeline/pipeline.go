@@ -35,6 +35,11 @@ type Options struct {
 	FlushInterval time.Duration // write a partial batch after this long
 	Concurrency   int           // write requests in flight
 	Logger        *slog.Logger
+	// Spooled, if set, is told of every record the spool accepted: its
+	// line protocol (one or more lines) and the time it was received. It
+	// runs on the ingest path, before the publisher's answer, and must be
+	// quick and never block; rec is valid only during the call.
+	Spooled func(rec []byte, received time.Time)
 }
 
 // Pipeline is the spool with its writers. It is an ingest.Sink.
@@ -164,6 +169,9 @@ func (p *Pipeline) ingest(source string, c sourceCounters, topic string, payload
 		return fmt.Errorf("spool append: %w", err)
 	}
 	c.spooled.Inc()
+	if p.o.Spooled != nil {
+		p.o.Spooled(rec, received)
+	}
 	return nil
 }
 

@@ -1,0 +1,125 @@
+package latest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+var received = time.Date(2026, 11, 23, 18, 0, 5, 0, time.UTC)
+
+func spool(s *Store, rec string) { s.Spooled([]byte(rec), received) }
+
+func TestNewestTimeWins(t *testing.T) {
+	s := New(10)
+	spool(s, "temperature,device=pi-1 value=21.5 1795456800000000000\n")
+	// A replayed offline buffer arrives later with an older reading.
+	spool(s, "temperature,device=pi-1 value=19 1795453200000000000\n")
+	got := s.Latest(Filter{})
+	if len(got) != 1 || got[0].Fields["value"] != 21.5 || got[0].Time.UnixNano() != 1795456800000000000 {
+		t.Fatalf("latest after an older reading: %+v", got[0])
+	}
+	spool(s, "temperature,device=pi-1 value=22.25,ok=true,fw=\"1.2\",n=3i 1795456800000000001\n")
+	got = s.Latest(Filter{})
+	want := map[string]any{"value": 22.25, "ok": true, "fw": "1.2", "n": int64(3)}
+	for k, v := range want {
+		if got[0].Fields[k] != v {
+			t.Errorf("field %s = %#v, want %#v", k, got[0].Fields[k], v)
+		}
+	}
+	b, err := json.Marshal(got[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wantJSON = `{"device":"pi-1","measurement":"temperature","fields":{"fw":"1.2","n":3,"ok":true,"value":22.25},` +
+		`"time":"2026-11-23T18:00:00.000000001Z","received":"2026-11-23T18:00:05Z"}`
+	if string(b) != wantJSON {
+		t.Errorf("JSON\n got %s\nwant %s", b, wantJSON)
+	}
+}
+
+func TestSortedAndFiltered(t *testing.T) {
+	s := New(10)
+	spool(s, "humidity,device=b value=40 1000000000\n"+
+		"temperature,device=b value=20 1000000000\n"+
+		"temperature,device=a,room=attic value=21 1000000000\n")
+	spool(s, "device_status,device=a online=true 1000000000\n")
+	var order []string
+	for _, r := range s.Latest(Filter{}) {
+		order = append(order, r.Device+"/"+r.Measurement)
+	}
+	if got, want := strings.Join(order, " "), "a/device_status a/temperature b/humidity b/temperature"; got != want {
+		t.Errorf("order %s, want %s", got, want)
+	}
+	if got := s.Latest(Filter{Device: "b"}); len(got) != 2 || got[0].Measurement != "humidity" {
+		t.Errorf("device=b: %v", got)
+	}
+	if got := s.Latest(Filter{Measurement: "temperature"}); len(got) != 2 || got[0].Device != "a" {
+		t.Errorf("measurement=temperature: %v", got)
+	}
+	if got := s.Latest(Filter{Device: "a", Measurement: "humidity"}); len(got) != 0 {
+		t.Errorf("device=a&measurement=humidity: %v", got)
+	}
+}
+
+func TestBound(t *testing.T) {
+	s := New(2)
+	spool(s, "t,device=a value=1 1\nt,device=b value=1 1\nt,device=c value=1 1\n")
+	spool(s, "t,device=a value=2 2\n") // a tracked series is still updated
+	got := s.Latest(Filter{})
+	if len(got) != 2 || got[0].Device != "a" || got[0].Fields["value"] != 2.0 || got[1].Device != "b" {
+		t.Errorf("bounded store holds %v", got)
+	}
+	if n := testutil.ToFloat64(s.untracked); n != 1 {
+		t.Errorf("untracked readings counted %v, want 1", n)
+	}
+}
+
+func TestUndecodableLineCounted(t *testing.T) {
+	s := New(10)
+	spool(s, "t,device=a value=1 1\nnot line protocol\n")
+	if len(s.Latest(Filter{})) != 1 || testutil.ToFloat64(s.undecoded) != 1 {
+		t.Errorf("latest %v, undecoded %v", s.Latest(Filter{}), testutil.ToFloat64(s.undecoded))
+	}
+}
+
+func TestSubscribers(t *testing.T) {
+	s := New(10)
+	all := s.Subscribe(Filter{}, 2)
+	onlyB := s.Subscribe(Filter{Device: "b"}, 10)
+	defer onlyB.Unsubscribe()
+	spool(s, "t,device=a value=1 1\nt,device=b value=2 2\nt,device=a value=3 3\n")
+	if r := <-onlyB.C(); r.Device != "b" || r.Fields["value"] != 2.0 {
+		t.Errorf("filtered subscriber got %+v", r)
+	}
+	// The slow one kept two and lost one, without blocking.
+	if r := <-all.C(); r.Fields["value"] != 1.0 {
+		t.Errorf("first reading %+v", r)
+	}
+	if n := all.Dropped(); n != 1 {
+		t.Errorf("dropped %d, want 1", n)
+	}
+	if n := all.Dropped(); n != 0 {
+		t.Errorf("dropped count not reset: %d", n)
+	}
+	all.Unsubscribe()
+	spool(s, "t,device=a value=4 4\n")
+	if len(all.C()) != 1 { // the one left from before
+		t.Errorf("unsubscribed still receives: %d buffered", len(all.C()))
+	}
+	s.Close()
+	select {
+	case <-s.Done():
+	default:
+		t.Error("Done not closed by Close")
+	}
+	s.Close() // twice is fine
+	late := s.Subscribe(Filter{}, 1)
+	spool(s, "t,device=a value=5 5\n")
+	if len(late.C()) != 0 {
+		t.Error("a subscription after Close receives readings")
+	}
+}
