@@ -24,21 +24,7 @@ elif [ "$host" = "127.0.0.1" ] || [ "$host" = "localhost" ]; then
   [ -x "$bin/influxd" ] || make --no-print-directory tools
   mkdir -p "$data_dir/influxd"
   dir=$(cd "$data_dir/influxd" && pwd)   # influxd hangs at start on relative paths
-  cat > "$dir/influxd.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:0"
-[meta]
-  dir = "$dir/meta"
-[data]
-  dir = "$dir/data"
-  wal-dir = "$dir/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "$host:$port"
-  log-enabled = false
-[logging]
-  level = "warn"
-CONF
+  "$(dirname "$0")/influxd-conf.sh" "$dir" "$host:$port" "127.0.0.1:0" > "$dir/influxd.conf"
   echo "starting InfluxDB 1.8 on $host:$port, data in $dir (log: $dir/influxd.log)"
   "$bin/influxd" run -config "$dir/influxd.conf" >"$dir/influxd.log" 2>&1 &
   influx_pid=$!

@@ -71,21 +71,7 @@ wait_for() {
 start_influx() {
   local dir=$1
   mkdir -p "$dir"
-  cat >"$dir/influxd.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$INFLUX_RPC_PORT"
-[meta]
-  dir = "$dir/meta"
-[data]
-  dir = "$dir/data"
-  wal-dir = "$dir/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$INFLUX_PORT"
-  log-enabled = false
-[logging]
-  level = "warn"
-CONF
+  "$root/deploy/influxd-conf.sh" "$dir" "127.0.0.1:$INFLUX_PORT" "127.0.0.1:$INFLUX_RPC_PORT" >"$dir/influxd.conf"
   "$bin/influxd" run -config "$dir/influxd.conf" >"$dir/influxd.log" 2>&1 &
   influx_pid=$!
   pids+=("$influx_pid")
