@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/spool"
 	"github.com/mqflux/mqflux/config"
@@ -18,9 +19,10 @@ func OpenPipeline(cfg config.Server, log *slog.Logger, spooled func(rec []byte, 
 	if err != nil {
 		return nil, err
 	}
-	wc := influxwriter.DefaultConfig(cfg.Influx.URL, cfg.Influx.Bucket)
-	wc.Token, wc.Org = cfg.Influx.Token, cfg.Influx.Org
-	wc.Gzip, wc.Timeout, wc.MaxBackoff = cfg.Influx.Gzip, cfg.Influx.Timeout, cfg.Influx.MaxBackoff
+	w, err := openInfluxWriter(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	return pipeline.Open(pipeline.Options{
 		DataDir: cfg.DataDir,
 		Mapping: cfg.Mapping,
@@ -30,11 +32,24 @@ func OpenPipeline(cfg config.Server, log *slog.Logger, spooled func(rec []byte, 
 			Durability:   dur,
 		},
 		DeadLetterMax: int64(cfg.DeadLetter.MaxBytes),
-		Influx:        wc,
+		Output:        w,
+		OutputName:    "influx",
+		Backoff:       output.Backoff{Max: cfg.Influx.MaxBackoff},
 		BatchSize:     cfg.Influx.BatchSize,
 		FlushInterval: cfg.Influx.FlushInterval,
 		Concurrency:   cfg.Influx.Concurrency,
 		Logger:        log,
 		Spooled:       spooled,
 	})
+}
+
+// openInfluxWriter builds the one output today's configuration describes.
+func openInfluxWriter(cfg config.Server, log *slog.Logger) (*influxwriter.Writer, error) {
+	wc := influxwriter.DefaultConfig(cfg.Influx.URL, cfg.Influx.Bucket)
+	wc.Token, wc.Org = cfg.Influx.Token, cfg.Influx.Org
+	wc.Gzip, wc.Timeout, wc.MaxBackoff = cfg.Influx.Gzip, cfg.Influx.Timeout, cfg.Influx.MaxBackoff
+	if log != nil {
+		log = log.With("component", "influx")
+	}
+	return influxwriter.New(wc, log)
 }

@@ -32,7 +32,7 @@ func newTestWriter(t *testing.T, url, token, bucket string, edit func(*Config)) 
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	t.Cleanup(w.Close)
+	t.Cleanup(func() { _ = w.Close() })
 	return w
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	http2 "github.com/influxdata/influxdb-client-go/v2/api/http"
+
+	"github.com/mqflux/mqflux/bridge/output"
 )
 
 // batch is a run of the caller's records; idx maps each to its index in the
@@ -75,7 +77,7 @@ func (w *Writer) store(ctx context.Context, b batch, rejected *[]Rejected) error
 		case cancelled:
 			return ctx.Err()
 		case retry:
-			if err := sleep(ctx, w.delay(attempt, res.retryAfter)); err != nil {
+			if err := output.Sleep(ctx, w.delay(attempt, res.retryAfter)); err != nil {
 				return err
 			}
 			continue

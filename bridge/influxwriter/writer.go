@@ -3,6 +3,12 @@
 // malformed; everything else (outages, throttling, timeouts, bad credentials)
 // is retried with backoff until it succeeds or the caller gives up.
 //
+// A Writer is an output.Output (and a Prober, Checker, Instrumented and
+// io.Closer). It retries inside Write rather than leaving that to the caller,
+// so its Write returns an error only when ctx is done: a retry while it
+// bisects a refused batch resends only the half in flight, keeping the halves
+// already stored and the rejections already found.
+//
 // It uses the blocking write API of influxdb-client-go and owns the retries,
 // because the library's non-blocking WriteAPI discards batches when its retry
 // buffer fills or its retries run out.
@@ -12,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -21,6 +28,8 @@ import (
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/bridge/output"
 )
 
 // Config says where to write and how patiently.
@@ -44,11 +53,18 @@ func DefaultConfig(url, bucket string) Config {
 // ErrClosed is returned by Write after Close.
 var ErrClosed = errors.New("influx writer closed")
 
-// Rejected names a record InfluxDB refused as malformed, with its reason.
-type Rejected struct {
-	Index  int    // into the records given to Write
-	Reason string // InfluxDB's own message
-}
+// Rejected names a record InfluxDB refused as malformed, with InfluxDB's own
+// message as the reason.
+type Rejected = output.Rejected
+
+// A Writer is one output of the pipeline.
+var (
+	_ output.Output       = (*Writer)(nil)
+	_ output.Prober       = (*Writer)(nil)
+	_ output.Checker      = (*Writer)(nil)
+	_ output.Instrumented = (*Writer)(nil)
+	_ io.Closer           = (*Writer)(nil)
+)
 
 // Writer writes records to one InfluxDB bucket. It is safe for concurrent use.
 type Writer struct {
@@ -150,10 +166,12 @@ func (w *Writer) Up() bool { return w.health.isUp() }
 func (w *Writer) Collectors() []prometheus.Collector { return w.metrics.collectors() }
 
 // Close releases idle connections. Writes in progress should be cancelled
-// through their contexts first; later Writes return ErrClosed.
-func (w *Writer) Close() {
+// through their contexts first; later Writes return ErrClosed. It never
+// fails; the error is io.Closer's.
+func (w *Writer) Close() error {
 	if w.closed.Swap(true) {
-		return
+		return nil
 	}
 	w.client.Close()
+	return nil
 }

@@ -14,11 +14,15 @@ import (
 // path every reading takes on the broker's goroutine.
 func openBench(b *testing.B, durability spool.Durability) *Pipeline {
 	b.Helper()
+	w, err := influxwriter.New(influxwriter.DefaultConfig("http://127.0.0.1:1", "telemetry/autogen"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	p, err := Open(Options{
 		DataDir: b.TempDir(),
 		Mapping: mapping.DefaultConfig(),
 		Spool:   spool.Options{MaxBytes: 1 << 40, Durability: durability},
-		Influx:  influxwriter.DefaultConfig("http://127.0.0.1:1", "telemetry/autogen"),
+		Output:  w,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -8,6 +8,7 @@ type metrics struct {
 	deadLettered                  *prometheus.CounterVec // {source}
 	deadLetterErrors              prometheus.Counter
 	influxRejected                prometheus.Counter
+	writeRetries                  prometheus.Counter
 	written                       prometheus.Counter
 	batchSeconds                  prometheus.Histogram
 	spoolRecords, spoolBytes      prometheus.GaugeFunc
@@ -28,6 +29,7 @@ func newMetrics(p *Pipeline) *metrics {
 		deadLettered:     cv("mqflux_dead_letters_total", "Entries written to the dead-letter file, by where the rejection came from.", "source"),
 		deadLetterErrors: c("mqflux_dead_letter_errors_total", "Dead-letter entries that could not be written (the reading was still counted and logged)."),
 		influxRejected:   c("mqflux_readings_influx_rejected_total", "Spooled readings InfluxDB refused as malformed (dead-lettered)."),
+		writeRetries:     c("mqflux_write_retries_total", "Batches the output answered with an error, offered again after a backoff (the InfluxDB writer retries inside its writes and never adds to this)."),
 		written:          c("mqflux_readings_written_total", "Readings stored in InfluxDB and removed from the spool."),
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mqflux_write_batch_seconds",
@@ -45,5 +47,5 @@ func newMetrics(p *Pipeline) *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.received, m.spooled, m.pushedBack, m.rejected, m.deadLettered,
-		m.deadLetterErrors, m.influxRejected, m.written, m.batchSeconds, m.spoolRecords, m.spoolBytes}
+		m.deadLetterErrors, m.influxRejected, m.writeRetries, m.written, m.batchSeconds, m.spoolRecords, m.spoolBytes}
 }

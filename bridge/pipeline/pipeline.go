@@ -1,8 +1,9 @@
 // Package pipeline is the path every reading takes inside mqflux: decode
 // and map it to line protocol, append it to the spool (the answer to the
-// publisher waits for this), then batch it from the spool into InfluxDB,
-// acknowledging the spool only for what InfluxDB stored or refused as
-// malformed. Readings that can never be stored go to the dead-letter file.
+// publisher waits for this), then batch it from the spool into an
+// output.Output (InfluxDB), acknowledging the spool only for what the output
+// stored or refused for good. Readings that can never be stored go to the
+// dead-letter file.
 package pipeline
 
 import (
@@ -17,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
-	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
 )
 
@@ -29,7 +30,16 @@ type Options struct {
 	Mapping       mapping.Config
 	Spool         spool.Options // Dir is set from DataDir when empty
 	DeadLetterMax int64
-	Influx        influxwriter.Config
+	// Output stores what the spool holds; the pipeline owns it from Open
+	// on and closes it (if it is an io.Closer) in Stop, or in Open when
+	// Open fails.
+	Output output.Output
+	// OutputName names the output in dead letters ("<name>" as the source,
+	// "<name>_rejected" as the reason) and logs; "influx" when empty.
+	OutputName string
+	// Backoff spaces the attempts at a batch the output answered with an
+	// error; zero fields take output's defaults.
+	Backoff       output.Backoff
 	BatchSize     int           // records per write request
 	BatchBytes    int           // bytes per write request
 	FlushInterval time.Duration // write a partial batch after this long
@@ -50,7 +60,7 @@ type Pipeline struct {
 	filters []string
 	spool   *spool.Spool
 	dead    *deadletter.File
-	writer  *influxwriter.Writer
+	out     output.Output
 	m       *metrics
 	bufs    sync.Pool
 
@@ -59,8 +69,16 @@ type Pipeline struct {
 }
 
 // Open builds the mapper, recovers the spool and opens the dead-letter
-// file. Nothing is written to InfluxDB until Start.
-func Open(o Options) (*Pipeline, error) {
+// file. Nothing is written to the output until Start.
+func Open(o Options) (p *Pipeline, err error) {
+	if o.Output == nil {
+		return nil, errors.New("pipeline open: no output")
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, closeOutput(o.Output))
+		}
+	}()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -75,6 +93,9 @@ func Open(o Options) (*Pipeline, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 2
+	}
+	if o.OutputName == "" {
+		o.OutputName = "influx"
 	}
 	mapper, err := mapping.New(o.Mapping)
 	if err != nil {
@@ -98,13 +119,7 @@ func Open(o Options) (*Pipeline, error) {
 		_ = sp.Close()
 		return nil, fmt.Errorf("open dead-letter file %s: %w", deadPath, err)
 	}
-	w, err := influxwriter.New(o.Influx, o.Logger.With("component", "influx"))
-	if err != nil {
-		_ = sp.Close()
-		_ = dead.Close()
-		return nil, err
-	}
-	p := &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, writer: w}
+	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, out: o.Output}
 	p.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
 	p.m = newMetrics(p)
 	return p, nil
@@ -193,57 +208,6 @@ func (p *Pipeline) deadLetter(e deadletter.Entry) {
 	p.m.deadLettered.WithLabelValues(e.Source).Inc()
 }
 
-// Start launches the writers: batches from the spool into InfluxDB.
-func (p *Pipeline) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	go p.writer.Probe(ctx)
-	for i := 0; i < p.o.Concurrency; i++ {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.writeLoop(ctx)
-		}()
-	}
-}
-
-func (p *Pipeline) writeLoop(ctx context.Context) {
-	for {
-		b, err := p.spool.Next(ctx, p.o.BatchSize, p.o.BatchBytes, p.o.FlushInterval)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, spool.ErrClosed) {
-				p.log.Error("spool read failed", "err", err)
-			}
-			return
-		}
-		start := time.Now()
-		rejected, err := p.writer.Write(ctx, b.Records)
-		if err != nil {
-			return // ctx done: the batch stays in the spool for the next start
-		}
-		for _, r := range rejected {
-			p.m.influxRejected.Inc()
-			p.log.Warn("point refused by InfluxDB", "reason", r.Reason, "line", firstLine(b.Records[r.Index]))
-			p.deadLetter(deadletter.Entry{Time: time.Now(), Source: "influx", Reason: "influx_rejected", Detail: r.Reason, Payload: b.Records[r.Index]})
-		}
-		if err := p.spool.Ack(b); err != nil {
-			p.log.Error("spool ack failed", "err", err)
-			return
-		}
-		p.m.written.Add(float64(len(b.Records) - len(rejected)))
-		p.m.batchSeconds.Observe(time.Since(start).Seconds())
-	}
-}
-
-func firstLine(rec []byte) string {
-	for i, c := range rec {
-		if c == '\n' {
-			return string(rec[:i])
-		}
-	}
-	return string(rec)
-}
-
 // Stop drains then closes: the writers keep going until the spool is empty
 // or drain has passed, then stop; what is left stays on disk for the next
 // start. Call it after the inputs stopped acknowledging.
@@ -259,13 +223,12 @@ func (p *Pipeline) Stop(drain time.Duration) error {
 		p.cancel()
 		p.wg.Wait()
 	}
-	p.writer.Close()
-	return errors.Join(p.spool.Close(), p.dead.Close())
+	return errors.Join(closeOutput(p.out), p.spool.Close(), p.dead.Close())
 }
 
 // Health is what /healthz reports of the pipeline.
 type Health struct {
-	InfluxUp     bool
+	InfluxUp     bool // the output takes writes (output.Up)
 	SpoolRecords int64
 	SpoolBytes   int64
 }
@@ -273,10 +236,10 @@ type Health struct {
 // Health reports the state of the pipeline now.
 func (p *Pipeline) Health() Health {
 	st := p.spool.Stats()
-	return Health{InfluxUp: p.writer.Up(), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes}
+	return Health{InfluxUp: output.Up(p.out), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes}
 }
 
-// Collectors are the pipeline's metrics, the writer's included.
+// Collectors are the pipeline's metrics, the output's included.
 func (p *Pipeline) Collectors() []prometheus.Collector {
-	return append(p.m.collectors(), p.writer.Collectors()...)
+	return append(p.m.collectors(), output.Collectors(p.out)...)
 }
