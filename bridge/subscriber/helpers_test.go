@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mqflux/mqflux/bridge/ingest"
+
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -48,7 +50,7 @@ func (s *recordingSink) Stored() []string {
 
 // publishLines publishes every line as one QoS 1 message with the real
 // mosquitto_pub, which exits 0 only once the broker acknowledged them all.
-func publishLines(t *testing.T, addr, topic string, lines []string) {
+func publishLines(t testing.TB, addr, topic string, lines []string) {
 	t.Helper()
 	bin := testenv.RequireCommand(t, "mosquitto_pub")
 	host, port, _ := strings.Cut(addr, ":")
@@ -69,7 +71,7 @@ func numbered(prefix string, n int) []string {
 	return out
 }
 
-func options(addr, clientID string, sink *recordingSink, filters ...string) Options {
+func options(addr, clientID string, sink ingest.Sink, filters ...string) Options {
 	return Options{
 		URL: "tcp://" + addr, ClientID: clientID, Filters: filters,
 		KeepAlive: 30 * time.Second, MaxReconnect: time.Second,
