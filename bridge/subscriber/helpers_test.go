@@ -52,15 +52,22 @@ func (s *recordingSink) Stored() []string {
 // mosquitto_pub, which exits 0 only once the broker acknowledged them all.
 func publishLines(t testing.TB, addr, topic string, lines []string) {
 	t.Helper()
-	bin := testenv.RequireCommand(t, "mosquitto_pub")
+	if err := tryPublishLines(testenv.RequireCommand(t, "mosquitto_pub"), addr, topic, lines); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPublishLines is publishLines for a goroutine other than the test's.
+func tryPublishLines(bin, addr, topic string, lines []string) error {
 	host, port, _ := strings.Cut(addr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-h", host, "-p", port, "-q", "1", "-t", topic, "-l")
 	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_pub -l to %s: %v: %s", topic, err, out)
+		return fmt.Errorf("mosquitto_pub -l to %s: %v: %s", topic, err, out)
 	}
+	return nil
 }
 
 func numbered(prefix string, n int) []string {
