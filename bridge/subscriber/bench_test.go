@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,4 +83,34 @@ func benchSub(b *testing.B, o Options) *Subscriber {
 	}
 	b.Cleanup(s.Stop)
 	return s
+}
+
+type nopAck struct{}
+
+func (nopAck) Ack() {}
+
+// BenchmarkAckOrder is what the ack order adds to every message: its add
+// on the router and its settle by one of four workers finishing in
+// whatever order they happen to.
+func BenchmarkAckOrder(b *testing.B) {
+	o := newAckOrder(func(bool, string) {})
+	work := make(chan uint64, 1024)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range work {
+				o.ack(seq, "spooled")
+			}
+		}()
+	}
+	for range b.N {
+		work <- o.add(nopAck{})
+	}
+	close(work)
+	wg.Wait()
+	if n := o.unreleased(); n != 0 {
+		b.Fatalf("%d unreleased", n)
+	}
 }

@@ -153,6 +153,8 @@ func (s *Subscriber) clientOptions() (*mqtt.ClientOptions, error) {
 		SetCleanSession(false).
 		SetResumeSubs(true).
 		SetAutoAckDisabled(true).
+		// One message at a time, in arrival order: onMessage numbers them
+		// for the ack order, and must not block.
 		SetOrderMatters(true).
 		SetStore(mqtt.NewMemoryStore()). // FileStore panics on an I/O error
 		SetKeepAlive(o.KeepAlive).
