@@ -31,12 +31,12 @@
 // its ack order: no PUBACK, and none for any later message of that
 // connection. MQTT 3.1.1 has the broker resend every unacknowledged QoS 1
 // message of the session, in order, when the client reconnects (section
-// 4.4: the only time it is required to resend); a PUBACK sent on the new connection
-// would carry a packet id that no longer means the message, and paho drops
-// the acknowledgements of a connection that is gone. Each connection so
-// has its own ack order, and a message the spool took twice because of a
-// redelivery is one point in InfluxDB. Stop does the same: the messages
-// that were not released stay with the broker for the next start.
+// 4.4: the only time it is required to resend). A PUBACK sent on the new
+// connection would carry a packet id that no longer means the message, and
+// paho drops the acknowledgements of a connection that is gone, so every
+// connection has its own ack order. A message the spool took twice because
+// of a redelivery is one point in InfluxDB. Stop does the same: the
+// messages not acknowledged yet stay with the broker for the next start.
 package subscriber
 
 import (
