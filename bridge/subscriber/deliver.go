@@ -17,28 +17,31 @@ func (s *Subscriber) work() {
 	}
 }
 
-// deliver spools one message and acknowledges it, or leaves it to the
-// broker. It retries a full or failing spool for as long as the message's
-// connection lives: the writer empties the spool into InfluxDB meanwhile.
+// deliver spools one message and settles it in its connection's ack order:
+// acknowledged once the spool took it (or dead-lettered it) and every
+// earlier message is settled, or left to the broker. It retries a full or
+// failing spool for as long as the message's connection lives, holding the
+// acknowledgement of every later message meanwhile: the writer empties the
+// spool into InfluxDB, and the broker stops sending once its in-flight
+// window is used up.
 func (s *Subscriber) deliver(d delivery) {
 	wait := firstRetry
 	for {
 		if s.stopping.Load() {
-			s.m.notAcked.WithLabelValues("shutdown").Inc()
+			d.acks.drop(d.seq, "shutdown")
 			return
 		}
-		if d.conn != s.conn.Load() || !s.client.IsConnectionOpen() {
-			s.m.notAcked.WithLabelValues("connection_lost").Inc()
+		if d.acks != s.conn.Load() || !s.client.IsConnectionOpen() {
+			d.acks.drop(d.seq, "connection_lost")
 			return
 		}
 		err := s.o.Sink.Ingest(d.msg.Topic(), d.msg.Payload(), d.received)
 		if err == nil || ingest.IsReject(err) {
-			d.msg.Ack()
-			if err == nil {
-				s.m.acked.WithLabelValues("spooled").Inc()
-			} else {
-				s.m.acked.WithLabelValues("rejected").Inc() // counted, logged and dead-lettered by the sink
+			result := "spooled"
+			if err != nil {
+				result = "rejected" // counted, logged and dead-lettered by the sink
 			}
+			d.acks.ack(d.seq, result)
 			if s.pushedBack.CompareAndSwap(true, false) {
 				s.log.Info("spool takes messages again; acknowledging")
 			}
@@ -50,7 +53,7 @@ func (s *Subscriber) deliver(d delivery) {
 		}
 		s.m.retries.WithLabelValues(reason).Inc()
 		if !s.pushedBack.Swap(true) {
-			s.log.Warn("spool refuses messages; holding them unacknowledged and retrying",
+			s.log.Warn("spool refuses messages; holding them and every later one unacknowledged and retrying",
 				"reason", reason, "err", err, "topic", d.msg.Topic())
 		}
 		select {

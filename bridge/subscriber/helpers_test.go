@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mqflux/mqflux/bridge/ingest"
+
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -48,17 +50,24 @@ func (s *recordingSink) Stored() []string {
 
 // publishLines publishes every line as one QoS 1 message with the real
 // mosquitto_pub, which exits 0 only once the broker acknowledged them all.
-func publishLines(t *testing.T, addr, topic string, lines []string) {
+func publishLines(t testing.TB, addr, topic string, lines []string) {
 	t.Helper()
-	bin := testenv.RequireCommand(t, "mosquitto_pub")
+	if err := tryPublishLines(testenv.RequireCommand(t, "mosquitto_pub"), addr, topic, lines); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPublishLines is publishLines for a goroutine other than the test's.
+func tryPublishLines(bin, addr, topic string, lines []string) error {
 	host, port, _ := strings.Cut(addr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-h", host, "-p", port, "-q", "1", "-t", topic, "-l")
 	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_pub -l to %s: %v: %s", topic, err, out)
+		return fmt.Errorf("mosquitto_pub -l to %s: %v: %s", topic, err, out)
 	}
+	return nil
 }
 
 func numbered(prefix string, n int) []string {
@@ -69,7 +78,7 @@ func numbered(prefix string, n int) []string {
 	return out
 }
 
-func options(addr, clientID string, sink *recordingSink, filters ...string) Options {
+func options(addr, clientID string, sink ingest.Sink, filters ...string) Options {
 	return Options{
 		URL: "tcp://" + addr, ClientID: clientID, Filters: filters,
 		KeepAlive: 30 * time.Second, MaxReconnect: time.Second,

@@ -11,7 +11,8 @@ import (
 type delivery struct {
 	msg      mqtt.Message
 	received time.Time
-	conn     uint64 // the connection it arrived on; its ack is useless on any other
+	acks     *ackOrder // of the connection it arrived on; its ack is useless on any other
+	seq      uint64    // its place in acks
 }
 
 // queue hands messages from paho's handler to the workers. push never
@@ -80,18 +81,19 @@ func (q *queue) pop() (delivery, bool) {
 	}
 }
 
-// close stops the queue and returns how many deliveries it still held.
-func (q *queue) close() int {
+// close stops the queue and returns the deliveries it still held, for
+// the caller to settle.
+func (q *queue) close() []delivery {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return 0
+		return nil
 	}
 	q.closed = true
-	n := len(q.items) - q.head
+	left := q.items[q.head:]
 	q.items, q.head = nil, 0
 	close(q.ready)
-	return n
+	return left
 }
 
 func (q *queue) len() int {

@@ -7,17 +7,36 @@
 // InfluxDB.
 //
 // How a message travels: paho's router (OrderMatters(true)) calls onMessage,
-// which only appends the message to an in-memory queue and returns, so the
-// router never blocks and keeps reading PINGRESPs and acknowledgements even
-// while the spool is full. A few workers take messages from the queue in
-// order, hand each to the Sink and acknowledge it when the Sink has spooled
-// it or dead-lettered it. When the spool is full (or failing) a worker keeps
-// the message unacknowledged and retries it with a capped backoff until the
-// writer has made room: nothing is dropped, and the broker stops sending once
-// its in-flight window for this client is used up, which bounds the queue.
-// A message whose connection broke before it was spooled is left to the
-// broker, which redelivers it on the next connection (its ack on a new
-// connection would carry a packet id that no longer means it).
+// which gives the message the next place in its connection's ack order,
+// appends it to an in-memory queue and returns, so the router never blocks
+// and keeps reading PINGRESPs and acknowledgements even while the spool is
+// full. A few workers take messages from the queue in order and hand them
+// to the Sink in parallel. When the Sink has spooled a message (or
+// dead-lettered it) the worker settles it in the ack order.
+//
+// PUBACKs leave in the order the PUBLISHes arrived, as MQTT 3.1.1 section
+// 4.6 requires of a client, even though the workers finish out of order:
+// a settled message waits for every earlier one, and whichever worker
+// settles the oldest sends the PUBACKs of the whole settled run behind it,
+// in sequence (see ackOrder). Messages the bridge ignores (a topic no
+// mapping wants, a retained replay) take their place in the order too.
+//
+// When the spool is full (or failing) a worker keeps its message
+// unacknowledged and retries it with a capped backoff until the writer has
+// made room. Every later message is spooled meanwhile but not acknowledged
+// either; the broker stops sending once its in-flight window for this client
+// is used up, which bounds the queue and the ack order. Nothing is dropped.
+//
+// A message whose connection broke before it was spooled is dropped from
+// its ack order: no PUBACK, and none for any later message of that
+// connection. MQTT 3.1.1 has the broker resend every unacknowledged QoS 1
+// message of the session, in order, when the client reconnects (section
+// 4.4: the only time it is required to resend). A PUBACK sent on the new
+// connection would carry a packet id that no longer means the message, and
+// paho drops the acknowledgements of a connection that is gone, so every
+// connection has its own ack order. A message the spool took twice because
+// of a redelivery is one point in InfluxDB. Stop does the same: the
+// messages not acknowledged yet stay with the broker for the next start.
 package subscriber
 
 import (
@@ -71,7 +90,7 @@ type Subscriber struct {
 	q      *queue
 	m      *metrics
 
-	conn       atomic.Uint64 // incremented before every connection attempt
+	conn       atomic.Pointer[ackOrder] // replaced before every connection attempt
 	stopping   atomic.Bool
 	stop       chan struct{}
 	wg         sync.WaitGroup
@@ -115,6 +134,7 @@ func New(o Options) (*Subscriber, error) {
 	}
 	s := &Subscriber{o: o, log: o.Logger, q: newQueue(), stop: make(chan struct{}), firstSub: make(chan error, 1)}
 	s.m = newMetrics(func() float64 { return float64(s.q.len()) })
+	s.conn.Store(s.newAckOrder())
 	opts, err := s.clientOptions()
 	if err != nil {
 		return nil, err
@@ -133,6 +153,8 @@ func (s *Subscriber) clientOptions() (*mqtt.ClientOptions, error) {
 		SetCleanSession(false).
 		SetResumeSubs(true).
 		SetAutoAckDisabled(true).
+		// One message at a time, in arrival order: onMessage numbers them
+		// for the ack order, and must not block.
 		SetOrderMatters(true).
 		SetStore(mqtt.NewMemoryStore()). // FileStore panics on an I/O error
 		SetKeepAlive(o.KeepAlive).
@@ -224,8 +246,21 @@ func refused(rc byte) bool { return rc == 1 || rc == 2 || rc == 4 || rc == 5 }
 // the previous connection's router: every message of that connection is in
 // the queue by now, and none of the next one is.
 func (s *Subscriber) onAttempt(_ *url.URL, tc *tls.Config) *tls.Config {
-	s.conn.Add(1)
+	s.conn.Store(s.newAckOrder())
 	return tc
+}
+
+// newAckOrder starts the ack order of a connection. The previous one's
+// messages still settle into theirs, whose PUBACKs paho drops: their packet
+// ids mean nothing on the new connection.
+func (s *Subscriber) newAckOrder() *ackOrder {
+	return newAckOrder(func(acked bool, label string) {
+		if acked {
+			s.m.acked.WithLabelValues(label).Inc()
+		} else {
+			s.m.notAcked.WithLabelValues(label).Inc()
+		}
+	})
 }
 
 func (s *Subscriber) onConnect(mqtt.Client) {
@@ -304,25 +339,27 @@ func (s *Subscriber) onLost(_ mqtt.Client, err error) {
 }
 
 // onMessage is paho's handler: it must not block (OrderMatters(true)).
+// It runs on paho's router, one message at a time in the order they came
+// off the network, so this is where each takes its place in the ack order.
 func (s *Subscriber) onMessage(_ mqtt.Client, msg mqtt.Message) {
 	s.m.received.Inc()
+	acks := s.conn.Load()
+	seq := acks.add(msg)
 	switch {
 	case msg.Retained():
 		// Brokers set retain only on the copy sent because of a
 		// (re)subscription: a replay of state the bridge has already
 		// seen live, or that predates it. Spooling it would write a
 		// receive-time-stamped point again at every reconnect.
-		s.m.acked.WithLabelValues("ignored_retained").Inc()
 		s.log.Debug("retained message ignored", "topic", msg.Topic())
-		msg.Ack()
+		acks.ack(seq, "ignored_retained")
 	case !s.o.Wants(msg.Topic()):
-		s.m.acked.WithLabelValues("ignored_topic").Inc()
 		s.log.Debug("message on a topic no mapping wants, ignored", "topic", msg.Topic())
-		msg.Ack()
+		acks.ack(seq, "ignored_topic")
 	default:
-		d := delivery{msg: msg, received: time.Now(), conn: s.conn.Load()}
+		d := delivery{msg: msg, received: time.Now(), acks: acks, seq: seq}
 		if !s.q.push(d) {
-			s.m.notAcked.WithLabelValues("shutdown").Inc()
+			acks.drop(seq, "shutdown")
 		}
 	}
 }
@@ -337,9 +374,11 @@ func (s *Subscriber) Stop() {
 		return
 	}
 	close(s.stop)
-	if n := s.q.close(); n > 0 {
-		s.m.notAcked.WithLabelValues("shutdown").Add(float64(n))
-		s.log.Info("messages left to the broker for redelivery", "count", n)
+	if left := s.q.close(); len(left) > 0 {
+		for _, d := range left {
+			d.acks.drop(d.seq, "shutdown")
+		}
+		s.log.Info("messages left to the broker for redelivery", "count", len(left))
 	}
 	s.wg.Wait()
 	s.client.Disconnect(uint(disconnectQuiet / time.Millisecond))
