@@ -34,6 +34,13 @@ func (t *Template) Match(name string, dst []string) ([]string, bool) {
 	return dst, true
 }
 
+// Matches reports whether the topic name matches t.
+func (t *Template) Matches(name string) bool {
+	var buf [16]string
+	_, ok := t.Match(name, buf[:0])
+	return ok
+}
+
 // MatchAs reports whether the topic name matches t with the capture pin.Name
 // equal to pin.Value. A template without that capture never matches.
 func (t *Template) MatchAs(name string, pin Pin) bool {

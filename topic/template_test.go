@@ -118,6 +118,9 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	buf := make([]string, 0, 8)
 	allocs := testing.AllocsPerRun(100, func() {
 		vals, ok := tp.Match("devices/pi-1/sensors/temperature", buf[:0])
+		if tp.Matches("devices/pi-1/sensors/temperature/x") || !tp.Matches("devices/pi-1/sensors/t") {
+			t.Fatal("Matches is wrong")
+		}
 		if !ok || len(vals) != 4 {
 			t.Fatal("no match")
 		}
