@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 
@@ -11,26 +10,29 @@ import (
 
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // authHook lets in the configured users and allows each role only what
-// DESIGN.md grants it; whatever no rule allows is denied. It replaces
+// the role table (roles.allowed) grants it; whatever no rule allows is
+// denied. It replaces
 // mochi's Ledger, which allows what no rule matches and keeps passwords in
 // plain text.
 type authHook struct {
 	mqtt.HookBase
 	users   map[string]config.User
 	checker *passwd.Checker
+	roles   roles
 	log     *slog.Logger
 	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
 }
 
-func newAuthHook(users []config.User, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
+func newAuthHook(users []config.User, layout []topic.Template, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
 	m := make(map[string]config.User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
-	return &authHook{users: m, checker: checker, log: log, denied: denied}
+	return &authHook{users: m, roles: roles{layout: layout}, checker: checker, log: log, denied: denied}
 }
 
 func (h *authHook) ID() string { return "mqflux-auth" }
@@ -68,7 +70,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	u, ok := h.users[string(cl.Properties.Username)]
-	if ok && allowed(u, topic, write) {
+	if ok && h.roles.allowed(u, topic, write) {
 		return true
 	}
 	what := "subscribe"
@@ -84,31 +86,85 @@ func (h *authHook) deny(what, reason string, cl *mqtt.Client, msg string, args .
 	h.log.Warn(msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
 }
 
-// allowed is the role table of DESIGN.md. topic is a topic name for a
-// publish and a topic filter for a subscribe.
-func allowed(u config.User, topic string, write bool) bool {
+// roles decides what each role may do, from the topic layout: the
+// templates the mapping reads, its status template included. A topic is a
+// topic name for a publish and a topic filter for a subscribe.
+type roles struct {
+	layout []topic.Template
+}
+
+// allowed is the role table. $ topics ($SYS, $share) are for admins only.
+func (r roles) allowed(u config.User, name string, write bool) bool {
 	if u.Role == config.RoleAdmin {
 		return true
 	}
-	if strings.HasPrefix(topic, "$") {
-		return false // $SYS and $share are for admins; shared subscriptions below
+	if strings.HasPrefix(name, "$") {
+		return false
 	}
 	switch u.Role {
 	case config.RoleDevice:
-		own := "devices/" + u.Name + "/"
-		// A device may also subscribe to its own subtree (commands, its
-		// own retained status), never to another's.
-		return strings.HasPrefix(topic, own) && !hasWildcardBefore(topic, len(own))
+		if write {
+			return r.any(func(t *topic.Template) bool { return t.MatchAs(name, topic.Pin{Name: topic.Device, Value: u.Name}) })
+		}
+		return r.deviceSubscribes(u.Name, name)
 	case config.RoleGateway:
-		return write && strings.HasPrefix(topic, "devices/")
+		return write && r.any(func(t *topic.Template) bool { return t.Matches(name) })
 	case config.RoleReader:
-		return !write && (topic == "devices/#" || strings.HasPrefix(topic, "devices/"))
+		return !write && r.readerSubscribes(name)
 	}
 	return false
 }
 
-// hasWildcardBefore reports a + or # inside the first n bytes, where a
-// filter like devices/+/ would otherwise pass a prefix check.
-func hasWildcardBefore(topic string, n int) bool {
-	return bytes.ContainsAny([]byte(topic[:n]), "+#")
+func (r roles) any(f func(t *topic.Template) bool) bool {
+	for i := range r.layout {
+		if f(&r.layout[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// deviceSubscribes: a device may subscribe to its own template topics, and
+// to anything under its own level of the layout (devices/pi-1/... for
+// commands and its own retained status), never to another device's.
+func (r roles) deviceSubscribes(device, filter string) bool {
+	pin := topic.Pin{Name: topic.Device, Value: device}
+	return r.any(func(t *topic.Template) bool {
+		if t.Covers(filter, pin) {
+			return true
+		}
+		// The levels up to {device} must be spelt out, or devices/+/
+		// would reach every device's subtree.
+		own, rest, ok := cutLevels(filter, t.Index(topic.Device)+1)
+		return ok && rest != "" && !strings.ContainsAny(own, "+#") && t.CoversPrefix(own, pin)
+	})
+}
+
+// readerSubscribes: a reader may subscribe to a filter a template covers,
+// or to everything under a level of the layout (devices/#,
+// devices/+/sensors/#); nothing outside the layout.
+func (r roles) readerSubscribes(filter string) bool {
+	return r.any(func(t *topic.Template) bool {
+		if t.Covers(filter, topic.Pin{}) {
+			return true
+		}
+		under, ok := strings.CutSuffix(filter, "/#")
+		return ok && t.CoversPrefix(under, topic.Pin{})
+	})
+}
+
+// cutLevels splits filter after its first n levels; ok is false when it
+// has fewer than n levels or n is not positive.
+func cutLevels(filter string, n int) (head, rest string, ok bool) {
+	if n <= 0 {
+		return "", "", false
+	}
+	parts := strings.SplitN(filter, "/", n+1)
+	if len(parts) < n {
+		return "", "", false
+	}
+	if len(parts) == n+1 {
+		rest = parts[n]
+	}
+	return strings.Join(parts[:n], "/"), rest, true
 }

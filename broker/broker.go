@@ -22,6 +22,7 @@ import (
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Options wires a Broker.
@@ -30,8 +31,12 @@ type Options struct {
 	DataDir string // sessions and retained messages live in DataDir/broker
 	// Sink receives every publish whose topic Wants accepts; nil runs a
 	// plain broker.
-	Sink    ingest.Sink
-	Wants   func(topic string) bool
+	Sink  ingest.Sink
+	Wants func(topic string) bool
+	// Layout is the topic layout the roles are drawn from: the mapping's
+	// templates, status template included (mapping.Mapper.Templates). Nil
+	// means the default layout.
+	Layout  []topic.Template
 	Checker *passwd.Checker
 	Logger  *slog.Logger
 	// MochiLogger receives the MQTT library's own log; it reports each
@@ -58,6 +63,9 @@ func New(o Options) (*Broker, error) {
 	if o.Checker == nil {
 		o.Checker = passwd.NewChecker()
 	}
+	if o.Layout == nil {
+		o.Layout = []topic.Template{topic.MustParse(topic.DefaultReadings), topic.MustParse(topic.DefaultStatus)}
+	}
 	if o.Wants == nil {
 		o.Wants = func(string) bool { return true }
 	}
@@ -81,7 +89,7 @@ func New(o Options) (*Broker, error) {
 
 	b := &Broker{srv: srv, log: o.Logger}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Checker, o.Logger, denied), nil); err != nil {
+	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied), nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {

@@ -30,10 +30,38 @@ func (c *Server) Validate() error {
 	}
 	v.atLeast("dead_letter.max_bytes", int64(c.DeadLetter.MaxBytes), 64<<10, "64KiB")
 	c.HTTP.validate(&v)
-	if _, err := mapping.New(c.Mapping); err != nil {
+	if m, err := mapping.New(c.Mapping); err != nil {
 		v.problems = append(v.problems, err)
+	} else {
+		c.validateLegacyTopics(&v, m)
 	}
 	return v.err()
+}
+
+// legacySampleDevice and legacySampleSensor stand for the device and sensor
+// names a legacy request brings, which are known only then.
+const (
+	legacySampleDevice = "legacy-device"
+	legacySampleSensor = "reading"
+)
+
+// validateLegacyTopics refuses a layout in which the legacy HTTP API, once
+// it has keys to take readings with, cannot publish a reading where the
+// mapping reads it as one.
+func (c *Server) validateLegacyTopics(v *validator, m *mapping.Mapper) {
+	if c.HTTP.Address == "" || len(c.HTTP.Legacy.Keys) == 0 {
+		return
+	}
+	sensors := c.HTTP.Legacy.Parameters
+	if len(sensors) == 0 {
+		sensors = []string{legacySampleSensor} // POST /ingest names its own
+	}
+	for _, s := range sensors {
+		if _, err := m.ReadingTopic(legacySampleDevice, s); err != nil {
+			v.add("mapping.topics", "the legacy HTTP API (http.legacy) has no topic for its readings: %v", err)
+			return
+		}
+	}
 }
 
 func (b *Broker) validate(v *validator) {

@@ -20,6 +20,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("device.queue.fsync: %w", err)
 	}
+	tp, err := cfg.topics()
+	if err != nil {
+		return err
+	}
 	password, err := cfg.password()
 	if err != nil {
 		return err
@@ -47,8 +51,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	buses := sensor.NewBuses()
 	defer buses.Close()
 	health := newHealth()
-	app := &appender{q: q, id: cfg.ID, log: log}
-	pub := &publisher{cfg: cfg, password: password, tls: tlsConfig, q: q, log: log.With("component", "mqtt")}
+	app := &appender{q: q, topics: tp, log: log}
+	pub := &publisher{cfg: cfg, status: tp.status, password: password, tls: tlsConfig, q: q, log: log.With("component", "mqtt")}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // File is the device configuration file: everything sits under `device:`,
@@ -19,7 +20,11 @@ type File struct {
 // Config is the agent's configuration. deploy/device.example.yaml shows
 // every key with its default.
 type Config struct {
-	ID                   string        `yaml:"id"`
+	ID string `yaml:"id"`
+	// Topic and StatusTopic are templates of the server's topic layout
+	// (its mapping.topics and mapping.status_template), {device} being ID.
+	Topic                string        `yaml:"topic"`
+	StatusTopic          string        `yaml:"status_topic"`
 	Broker               string        `yaml:"broker"`
 	ClientID             string        `yaml:"client_id"` // "" means mqflux-device-{id}
 	Username             string        `yaml:"username"`
@@ -89,6 +94,8 @@ const DefaultMaxQueueBytes = 64 << 20
 // Default is the configuration with nothing set.
 func Default() Config {
 	return Config{
+		Topic:                topic.DefaultReadings,
+		StatusTopic:          topic.DefaultStatus,
 		Broker:               "tcp://127.0.0.1:1883",
 		KeepAlive:            30 * time.Second,
 		MaxInflight:          16,

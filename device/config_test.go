@@ -140,3 +140,19 @@ func TestExampleConfigShowsTheDefaults(t *testing.T) {
 		}
 	}
 }
+
+// Every key of device: is shown in the shipped example, so a new key is
+// documented where users look.
+func TestExampleConfigListsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../deploy/device.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := reflect.TypeOf(Config{})
+	for i := range rt.NumField() {
+		key, _, _ := strings.Cut(rt.Field(i).Tag.Get("yaml"), ",")
+		if !strings.Contains(string(data), "\n  "+key+":") {
+			t.Errorf("deploy/device.example.yaml does not show device.%s", key)
+		}
+	}
+}

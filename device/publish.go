@@ -27,6 +27,7 @@ import (
 // duplicates, which the receiver absorbs (each reading carries its time).
 type publisher struct {
 	cfg      Config
+	status   string // the presence topic
 	password string
 	tls      *tls.Config
 	q        *queue.Queue
@@ -96,7 +97,7 @@ func (p *publisher) session(ctx context.Context, onConnect func()) error {
 	p.connects.Add(1)
 	p.connected.Store(true)
 	defer p.connected.Store(false)
-	status := statusTopic(p.cfg.ID)
+	status := p.status
 	if err := wait(ctx, lost, c.Publish(status, 1, true, "online")); err != nil {
 		c.Disconnect(0)
 		return fmt.Errorf("publish online to %s: %w", status, err)
@@ -132,7 +133,7 @@ func (p *publisher) options(onLost mqtt.ConnectionLostHandler) *mqtt.ClientOptio
 		SetPingTimeout(10*time.Second).
 		SetConnectTimeout(15*time.Second).
 		SetWriteTimeout(15*time.Second).
-		SetWill(statusTopic(p.cfg.ID), "offline", 1, true).
+		SetWill(p.status, "offline", 1, true).
 		SetConnectionLostHandler(onLost)
 	if p.tls != nil {
 		o.SetTLSConfig(p.tls)

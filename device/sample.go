@@ -89,9 +89,9 @@ func read(ctx context.Context, s sensor.Sensor) ([]sensor.Reading, error) {
 // appender turns readings into queue records and counts those the queue
 // refused; it logs when refusing starts and when it stops.
 type appender struct {
-	q   *queue.Queue
-	id  string
-	log *slog.Logger
+	q      *queue.Queue
+	topics topics
+	log    *slog.Logger
 
 	read    atomic.Uint64
 	mu      sync.Mutex
@@ -99,7 +99,7 @@ type appender struct {
 	lost    uint64 // readings refused in the current run of failures
 }
 
-// payload is the JSON body of a reading, as DESIGN.md specifies.
+// payload is the JSON body of a reading: its value and the time it was read.
 type payload struct {
 	Value float64 `json:"value"`
 	Time  string  `json:"time"`
@@ -112,7 +112,12 @@ func (a *appender) append(r sensor.Reading) {
 		a.log.Error("encode reading", "measurement", r.Measurement, "err", err)
 		return
 	}
-	_, err = a.q.Append(encodeRecord(topicOf(a.id, r.Measurement), body))
+	name, err := a.topics.reading(r.Measurement)
+	if err != nil { // Validate checks the template and the measurement names
+		a.log.Error("no topic for reading", "measurement", r.Measurement, "err", err)
+		return
+	}
+	_, err = a.q.Append(encodeRecord(name, body))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch {
@@ -134,12 +139,6 @@ func refusal(err error) string {
 	}
 	return "write failed (disk full or failing?)"
 }
-
-func topicOf(id, measurement string) string {
-	return "devices/" + id + "/sensors/" + measurement
-}
-
-func statusTopic(id string) string { return "devices/" + id + "/status" }
 
 // A queue record is the topic, a newline, and the payload: the topic is
 // fixed when the reading is taken, so a reading keeps the id it was read

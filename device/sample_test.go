@@ -46,7 +46,13 @@ func TestSamplerLogsStateChangesAndRecovers(t *testing.T) {
 	var logs testenv.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	h := newHealth()
-	app := &appender{q: q, id: "pi", log: log}
+	cfg := Default()
+	cfg.ID = "pi"
+	tp, err := cfg.topics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &appender{q: q, topics: tp, log: log}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

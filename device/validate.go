@@ -36,6 +36,11 @@ func (c *Config) Validate() error {
 	if !validName.MatchString(c.ID) {
 		v.add("device.id", "%q is not a device id: use letters, digits, '-', '_', '.', 1 to 64 characters (it is a topic level)", c.ID)
 	}
+	if validName.MatchString(c.ID) {
+		if _, err := c.topics(); err != nil {
+			v = append(v, err)
+		}
+	}
 	c.validateBroker(&v)
 	if !validName.MatchString(c.ClientID) && c.ClientID != "" {
 		v.add("device.client_id", "%q: use letters, digits, '-', '_', '.'", c.ClientID)

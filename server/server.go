@@ -56,6 +56,7 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 		DataDir:     cfg.DataDir,
 		Sink:        pipe.Sink("mqtt"),
 		Wants:       pipe.Wants,
+		Layout:      pipe.Mapper().Templates(),
 		Checker:     checker,
 		Logger:      log,
 		MochiLogger: slog.New(levelAtLeast{log.Handler(), slog.LevelError}).With("component", "mqtt"),
@@ -67,7 +68,8 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	s.broker = b
 	reg.MustRegister(b.Collectors()...)
 
-	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log}, log.With("component", "http"))
+	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log},
+		pipe.Mapper().ReadingTopic, log.With("component", "http"))
 	if err != nil {
 		_ = b.Close()
 		_ = pipe.Stop(0)

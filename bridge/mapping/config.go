@@ -1,5 +1,7 @@
 package mapping
 
+import "github.com/mqflux/mqflux/topic"
+
 // Config is the `mapping:` section of config.yaml.
 type Config struct {
 	// Topics are tried in order; the first template that matches a topic
@@ -36,16 +38,16 @@ const (
 	FormatLine = "line"
 )
 
-// DefaultConfig is the mapping described in DESIGN.md: readings under
+// DefaultConfig is the default layout: readings under
 // devices/{device}/sensors/{measurement}, presence under devices/{device}/status.
 func DefaultConfig() Config {
 	return Config{
 		Topics: []TopicRule{{
-			Template: "devices/{device}/sensors/{measurement}",
+			Template: topic.DefaultReadings,
 			Format:   FormatAuto,
 			Tags:     map[string]string{},
 		}},
-		StatusTemplate:  "devices/{device}/status",
+		StatusTemplate:  topic.DefaultStatus,
 		TimePrecision:   "s",
 		MaxPayloadBytes: 65536,
 		MaxFields:       64,

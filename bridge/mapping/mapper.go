@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Mapper maps messages to line protocol. It is safe for concurrent use.
 type Mapper struct {
 	rules      []rule
-	status     *template // nil: presence disabled
+	status     *topic.Template // nil: presence disabled
 	maxPayload int
 	maxFields  int
 	maxTags    int
@@ -26,7 +27,7 @@ type Mapper struct {
 }
 
 type rule struct {
-	tpl         template
+	tpl         topic.Template
 	line        bool
 	measurement string // fixed measurement when the template has none
 	static      []tag
@@ -80,16 +81,16 @@ func New(cfg Config) (*Mapper, error) {
 	return m, nil
 }
 
-func newStatusTemplate(src string) (template, error) {
+func newStatusTemplate(src string) (topic.Template, error) {
 	t, err := parseTemplate(src)
 	if err != nil {
-		return template{}, err
+		return topic.Template{}, err
 	}
-	if t.has(levelMeasurement) || t.has(levelField) {
-		return template{}, fmt.Errorf("{measurement} and {field} have no meaning here (presence goes to %s)", StatusMeasurement)
+	if t.Has(topic.Measurement) || t.Has(topic.Field) {
+		return topic.Template{}, fmt.Errorf("{measurement} and {field} have no meaning here (presence goes to %s)", StatusMeasurement)
 	}
-	if !strings.Contains(src, "{device}") {
-		return template{}, fmt.Errorf("must capture {device}")
+	if t.Index(topic.Device) < 0 {
+		return topic.Template{}, fmt.Errorf("must capture {device}")
 	}
 	return t, nil
 }
@@ -118,7 +119,7 @@ func newRule(tr TopicRule, prec, maxTags int) (rule, error) {
 		return rule{}, err
 	}
 	captured := map[string]bool{}
-	for _, n := range t.tagNames() {
+	for _, n := range t.Tags() {
 		captured[n] = true
 	}
 	for k, v := range tr.Tags {
@@ -143,9 +144,9 @@ func ruleExp(p string) (int, error) {
 }
 
 func (r *rule) checkMeasurement() error {
-	hasMeas := r.tpl.has(levelMeasurement)
+	hasMeas := r.tpl.Has(topic.Measurement)
 	switch {
-	case r.line && (hasMeas || r.tpl.has(levelField) || r.measurement != ""):
+	case r.line && (hasMeas || r.tpl.Has(topic.Field) || r.measurement != ""):
 		return fmt.Errorf("template: with format line the payload names measurement and fields; drop {measurement}, {field} and measurement")
 	case r.line:
 		return nil
@@ -209,10 +210,10 @@ func (m *Mapper) Filters() []string {
 		out = append(out, f)
 	}
 	for i := range m.rules {
-		add(m.rules[i].tpl.filter())
+		add(m.rules[i].tpl.Filter())
 	}
 	if m.status != nil {
-		add(m.status.filter())
+		add(m.status.Filter())
 	}
 	return out
 }
@@ -241,10 +242,10 @@ func (m *Mapper) append(sc *scratch, dst []byte, topic string, payload []byte, r
 		return nil, rej
 	}
 	var c capture
-	if m.status != nil && m.status.match(topic, &c, &sc.caps) {
+	if m.status != nil && match(m.status, topic, &c, sc) {
 		return m.appendStatus(sc, dst, topic, payload, received)
 	}
-	r := m.findRule(topic, &c, &sc.caps)
+	r := m.findRule(topic, &c, sc)
 	if r == nil {
 		return nil, reject("topic", "no template matches topic %q", topic)
 	}
@@ -274,9 +275,9 @@ func (m *Mapper) append(sc *scratch, dst []byte, topic string, payload []byte, r
 	return m.appendNumber(sc, dst, r, meas, c.field, payload, body, received)
 }
 
-func (m *Mapper) findRule(topic string, c *capture, caps *[]tag) *rule {
+func (m *Mapper) findRule(name string, c *capture, sc *scratch) *rule {
 	for i := range m.rules {
-		if m.rules[i].tpl.match(topic, c, caps) {
+		if match(&m.rules[i].tpl, name, c, sc) {
 			return &m.rules[i]
 		}
 	}

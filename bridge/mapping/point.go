@@ -43,7 +43,8 @@ type field struct {
 // scratch holds one reading's tags and fields while it is decoded; Mapper
 // pools them so a reading costs no allocations for them.
 type scratch struct {
-	caps   []tag // captured from the topic
+	caps   []tag    // captured from the topic
+	levels []string // the topic's levels while it is matched
 	tags   []tag
 	fields []field
 	buf    []byte // unescaped strings; grows only by appending within one reading
@@ -52,6 +53,7 @@ type scratch struct {
 func newScratch() any {
 	return &scratch{
 		caps:   make([]tag, 0, 8),
+		levels: make([]string, 0, 8),
 		tags:   make([]tag, 0, 16),
 		fields: make([]field, 0, 16),
 		buf:    make([]byte, 0, 512),

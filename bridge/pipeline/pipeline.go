@@ -22,6 +22,7 @@ import (
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Options wires a Pipeline.
@@ -127,14 +128,18 @@ func Open(o Options) (p *Pipeline, err error) {
 
 // Wants reports whether a topic is one the mapping turns into points;
 // other topics only pass through the broker.
-func (p *Pipeline) Wants(topic string) bool {
+func (p *Pipeline) Wants(name string) bool {
 	for _, f := range p.filters {
-		if MatchFilter(f, topic) {
+		if topic.MatchFilter(f, name) {
 			return true
 		}
 	}
 	return false
 }
+
+// Mapper is the mapping the pipeline applies; the broker's ACL and the
+// legacy HTTP API take the topic layout from it.
+func (p *Pipeline) Mapper() *mapping.Mapper { return p.mapper }
 
 // Sink is the pipeline as seen by one input; source names it in metrics
 // and dead letters ("mqtt", "http").

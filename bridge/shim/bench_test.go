@@ -28,7 +28,7 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 
 func benchMux(b *testing.B) *http.ServeMux {
-	s, err := shim.New(testConfig(), nopSink{}, slog.New(slog.DiscardHandler))
+	s, err := shim.New(testConfig(), nopSink{}, defaultTopics(b), slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

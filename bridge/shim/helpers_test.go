@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
@@ -95,9 +96,17 @@ func newHarness(t testing.TB, cfg config.Legacy, sink interface {
 	Ingest(string, []byte, time.Time) error
 }) *harness {
 	t.Helper()
+	return newHarnessTopics(t, cfg, sink, defaultTopics(t))
+}
+
+// newHarnessTopics is newHarness with readings given topics by topics.
+func newHarnessTopics(t testing.TB, cfg config.Legacy, sink interface {
+	Ingest(string, []byte, time.Time) error
+}, topics shim.Topics) *harness {
+	t.Helper()
 	h := &harness{log: new(bytes.Buffer), mu: new(sync.Mutex), reg: prometheus.NewRegistry()}
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: h.log, mu: h.mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := shim.New(cfg, sink, logger)
+	s, err := shim.New(cfg, sink, topics, logger)
 	if err != nil {
 		t.Fatalf("shim.New: %v", err)
 	}
@@ -192,3 +201,14 @@ func gzipped(s string) string {
 }
 
 func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+
+// defaultTopics gives readings their topics as the server's default
+// mapping does.
+func defaultTopics(t testing.TB) shim.Topics {
+	t.Helper()
+	m, err := mapping.New(mapping.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.ReadingTopic
+}

@@ -58,7 +58,11 @@ func (e *logEndpoint) read(w http.ResponseWriter, r *http.Request) (string, read
 	if err != nil {
 		return "", reading{}, &problem{status: http.StatusBadRequest, reason: "bad_body", detail: err.Error(), badBody: true}
 	}
-	return topic(dev, e.param), rd, nil
+	tp, p := e.shim.topic(dev, e.param)
+	if p != nil {
+		return "", reading{}, p
+	}
+	return tp, rd, nil
 }
 
 func (e *logEndpoint) store(topic string, rd reading, received time.Time) *problem {

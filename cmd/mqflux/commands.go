@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/mqflux/mqflux/bench"
+	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/server"
 )
@@ -215,12 +216,22 @@ func runCheckConfig(p program, _ context.Context, args []string, stdout, stderr 
 	fs := newFlags("check-config", stderr)
 	path := fs.String("config", "config.yaml", "configuration file")
 	key := fs.String("print", "", "print the value of one key (e.g. influx.url) instead of ok")
+	agent := fs.String("device", "", "also check that a device agent's configuration (its device.topic and\ndevice.status_topic) publishes where this configuration's mapping reads")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg, err := p.loadConfig(*path, stderr)
 	if err != nil {
 		return err
+	}
+	if *agent != "" {
+		m, err := mapping.New(cfg.Mapping)
+		if err != nil {
+			return err
+		}
+		if err := checkAgent(*agent, m); err != nil {
+			return err
+		}
 	}
 	if *key != "" {
 		v, err := config.Lookup(&cfg, *key)

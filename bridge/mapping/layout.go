@@ -1,0 +1,63 @@
+package mapping
+
+import (
+	"fmt"
+
+	"github.com/mqflux/mqflux/topic"
+)
+
+// Templates is the topic layout the mapping reads: every rule's template
+// in configuration order, then the status template if presence is on. The
+// broker's ACL is drawn from it, so a changed layout needs no ACL edit.
+func (m *Mapper) Templates() []topic.Template {
+	out := make([]topic.Template, 0, len(m.rules)+1)
+	for i := range m.rules {
+		out = append(out, m.rules[i].tpl)
+	}
+	if m.status != nil {
+		out = append(out, *m.status)
+	}
+	return out
+}
+
+// ReadingTopic is the topic under which a reading of device and
+// measurement is mapped as such: the topic of the first template that can
+// be built from the two (literals, {device}, {measurement}; no other
+// capture, + or #; not format line) and that, built, is mapped by that same
+// template and not taken for presence. Inputs that are not MQTT clients,
+// such as the legacy HTTP API, publish their readings there.
+func (m *Mapper) ReadingTopic(device, measurement string) (string, error) {
+	var built error
+	for i := range m.rules {
+		r := &m.rules[i]
+		if r.line || !r.tpl.Has(topic.Measurement) || !r.tpl.CanBuild() {
+			continue
+		}
+		name, err := r.tpl.Build(device, measurement)
+		if err != nil {
+			built = err
+			continue
+		}
+		if m.mapsAs(name, r) {
+			return name, nil
+		}
+	}
+	if built != nil {
+		return "", fmt.Errorf("device %q, measurement %q: %w", device, measurement, built)
+	}
+	return "", fmt.Errorf("no template in mapping.topics gives device %q and measurement %q a topic that it maps as a reading "+
+		"(a template needs {device} and {measurement}, no other capture, + or #, and format auto)", device, measurement)
+}
+
+// mapsAs reports whether name is mapped by rule r: no earlier rule and not
+// the status template takes it first.
+func (m *Mapper) mapsAs(name string, r *rule) bool {
+	sc := m.pool.Get().(*scratch)
+	defer m.pool.Put(sc)
+	sc.reset()
+	var c capture
+	if m.status != nil && match(m.status, name, &c, sc) {
+		return false
+	}
+	return m.findRule(name, &c, sc) == r
+}

@@ -1,0 +1,71 @@
+package mapping
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mqflux/mqflux/topic"
+)
+
+func TestReadingTopic(t *testing.T) {
+	layout := func(status string, templates ...string) Config {
+		c := DefaultConfig()
+		c.Topics = nil
+		for _, tpl := range templates {
+			c.Topics = append(c.Topics, TopicRule{Template: tpl})
+		}
+		c.StatusTemplate = status
+		return c
+	}
+	cases := []struct {
+		name                string
+		cfg                 Config
+		device, measurement string
+		want, wantErr       string
+	}{
+		{"default", DefaultConfig(), "pi-1", "temperature", "devices/pi-1/sensors/temperature", ""},
+		{"another layout", layout("site/{device}/status", "site/{device}/{measurement}"), "pi-1", "temperature", "site/pi-1/temperature", ""},
+		{"first buildable template", testConfig(), "pi-1", "t", "devices/pi-1/sensors/t", ""},
+		{"skips what cannot be built", layout("", "farm/{site}/{measurement}", "a/+/{measurement}", "b/{device}/{measurement}"), "pi", "t", "b/pi/t", ""},
+		{"skips a topic an earlier template takes", layout("", "x/{site}/{measurement}", "x/{device}/{measurement}"), "pi", "t", "", "no template in mapping.topics"},
+		{"skips a topic taken for presence", layout("s/{device}/status", "s/{device}/{measurement}"), "pi", "status", "", "no template in mapping.topics"},
+		{"nothing buildable", layout("", "farm/{site}/{measurement}"), "pi", "t", "", "no template in mapping.topics gives device \"pi\""},
+		{"bad value", DefaultConfig(), "a/b", "t", "", `device "a/b", measurement "t": template devices/{device}/sensors/{measurement}: level 2 {device}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mustNew(t, tc.cfg)
+			got, err := m.ReadingTopic(tc.device, tc.measurement)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("ReadingTopic = %q, %v; want an error containing %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ReadingTopic = %q, %v; want %q", got, err, tc.want)
+			}
+			// The topic must map to a point of that device and measurement.
+			line, err := m.Append(nil, got, []byte("1"), receivedAt())
+			if err != nil || !strings.HasPrefix(string(line), tc.measurement+",device="+tc.device+" ") {
+				t.Fatalf("%s maps to %q, %v", got, line, err)
+			}
+		})
+	}
+}
+
+func TestTemplatesIncludeStatus(t *testing.T) {
+	var got []string
+	for _, tp := range mustNew(t, DefaultConfig()).Templates() {
+		got = append(got, tp.String())
+	}
+	if want := []string{topic.DefaultReadings, topic.DefaultStatus}; !slices.Equal(got, want) {
+		t.Fatalf("Templates() = %q, want %q", got, want)
+	}
+	c := DefaultConfig()
+	c.StatusTemplate = ""
+	if n := len(mustNew(t, c).Templates()); n != 1 {
+		t.Fatalf("without presence Templates() has %d entries, want 1", n)
+	}
+}

@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"testing"
+
+	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/topic"
+)
+
+func layoutOf(templates ...string) roles {
+	var r roles
+	for _, s := range templates {
+		r.layout = append(r.layout, topic.MustParse(s))
+	}
+	return r
+}
+
+func TestRoleTable(t *testing.T) {
+	def := layoutOf(topic.DefaultReadings, topic.DefaultStatus)
+	site := layoutOf("site/{device}/{measurement}", "site/{device}/status")
+	dev := config.User{Name: "pi-1", Role: config.RoleDevice}
+	gw := config.User{Name: "gw", Role: config.RoleGateway}
+	rd := config.User{Name: "rd", Role: config.RoleReader}
+	adm := config.User{Name: "adm", Role: config.RoleAdmin}
+	cases := []struct {
+		name   string
+		roles  roles
+		user   config.User
+		topic  string
+		write  bool
+		wanted bool
+	}{
+		{"device publishes its reading", def, dev, "devices/pi-1/sensors/t", true, true},
+		{"device publishes its status", def, dev, "devices/pi-1/status", true, true},
+		{"device publishes as another", def, dev, "devices/pi-2/sensors/t", true, false},
+		{"device publishes off the layout", def, dev, "devices/pi-1/other", true, false},
+		{"device subscribes to its subtree", def, dev, "devices/pi-1/commands/#", false, true},
+		{"device subscribes to its status", def, dev, "devices/pi-1/status", false, true},
+		{"device subscribes to its level only", def, dev, "devices/pi-1", false, false},
+		{"device subscribes to another's", def, dev, "devices/pi-2/#", false, false},
+		{"device subscribes with + before its level", def, dev, "devices/+/status", false, false},
+		{"device subscribes to everything", def, dev, "#", false, false},
+		{"gateway publishes for any device", def, gw, "devices/pi-9/sensors/t", true, true},
+		{"gateway publishes off the layout", def, gw, "other/topic", true, false},
+		{"gateway subscribes", def, gw, "devices/#", false, false},
+		{"reader subscribes to devices/#", def, rd, "devices/#", false, true},
+		{"reader subscribes to readings", def, rd, "devices/+/sensors/#", false, true},
+		{"reader subscribes to a template filter", def, rd, "devices/+/sensors/+", false, true},
+		{"reader subscribes to one status", def, rd, "devices/pi-1/status", false, true},
+		{"reader subscribes to everything", def, rd, "#", false, false},
+		{"reader subscribes off the layout", def, rd, "other/#", false, false},
+		{"reader subscribes to $SYS", def, rd, "$SYS/#", false, false},
+		{"reader publishes", def, rd, "devices/rd/sensors/t", true, false},
+		{"admin does anything", def, adm, "$SYS/#", false, true},
+		{"device publishes in another layout", site, dev, "site/pi-1/temperature", true, true},
+		{"device publishes as another in another layout", site, dev, "site/pi-2/temperature", true, false},
+		{"device publishes the old layout", site, dev, "devices/pi-1/sensors/t", true, false},
+		{"reader subscribes to another layout", site, rd, "site/#", false, true},
+		{"reader subscribes to the old layout", site, rd, "devices/#", false, false},
+		{"gateway publishes in another layout", site, gw, "site/x/y", true, true},
+		{"unknown role", def, config.User{Name: "x", Role: "visitor"}, "devices/x/sensors/t", true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.roles.allowed(tc.user, tc.topic, tc.write); got != tc.wanted {
+				t.Fatalf("%s (%s) write=%v on %q: allowed=%v, want %v", tc.user.Name, tc.user.Role, tc.write, tc.topic, got, tc.wanted)
+			}
+		})
+	}
+}
+
+func TestCutLevels(t *testing.T) {
+	cases := []struct {
+		filter     string
+		n          int
+		head, rest string
+		ok         bool
+	}{
+		{"devices/pi-1/commands/#", 2, "devices/pi-1", "commands/#", true},
+		{"devices/pi-1", 2, "devices/pi-1", "", true},
+		{"devices", 2, "", "", false},
+		{"a/b", 0, "", "", false},
+	}
+	for _, tc := range cases {
+		head, rest, ok := cutLevels(tc.filter, tc.n)
+		if head != tc.head || rest != tc.rest || ok != tc.ok {
+			t.Errorf("cutLevels(%q, %d) = %q, %q, %v; want %q, %q, %v", tc.filter, tc.n, head, rest, ok, tc.head, tc.rest, tc.ok)
+		}
+	}
+}
