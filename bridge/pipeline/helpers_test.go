@@ -148,7 +148,7 @@ func reading(i int) (payload []byte, line string) {
 		fmt.Sprintf("temperature,device=d1 value=%d %d\n", i, ts)
 }
 
-const topic = "devices/d1/sensors/temperature"
+const testTopic = "devices/d1/sensors/temperature"
 
 var rx = time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
 
@@ -159,7 +159,7 @@ func ingestN(t *testing.T, p *Pipeline, from, n int) []string {
 	var lines []string
 	for i := from; i < from+n; i++ {
 		pl, line := reading(i)
-		if err := sink.Ingest(topic, pl, rx); err != nil {
+		if err := sink.Ingest(testTopic, pl, rx); err != nil {
 			t.Fatalf("Ingest %d: %v", i, err)
 		}
 		lines = append(lines, line)

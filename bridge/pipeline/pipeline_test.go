@@ -24,7 +24,7 @@ func TestMappingRejectIsDeadLettered(t *testing.T) {
 	out := &fakeOutput{}
 	p := openTest(t, dir, out, nil)
 	p.Start()
-	err := p.Sink("mqtt").Ingest(topic, []byte("NaN"), rx)
+	err := p.Sink("mqtt").Ingest(testTopic, []byte("NaN"), rx)
 	var re *ingest.RejectError
 	if !errors.As(err, &re) || re.Reason != "nan_inf" {
 		t.Fatalf("Ingest(NaN) = %v, want a nan_inf RejectError", err)
@@ -44,7 +44,7 @@ func TestMappingRejectIsDeadLettered(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1: %+v", len(letters), letters)
 	}
 	e := letters[0]
-	if e.Source != "mqtt" || e.Topic != topic || e.Reason != "nan_inf" || e.Detail == "" || string(e.Payload) != "NaN" {
+	if e.Source != "mqtt" || e.Topic != testTopic || e.Reason != "nan_inf" || e.Detail == "" || string(e.Payload) != "NaN" {
 		t.Errorf("dead letter %+v, want source mqtt, the topic, reason nan_inf, a detail, payload NaN", e)
 	}
 	if out.callCount() != 0 {
@@ -67,7 +67,7 @@ func TestOutputRejectIsDeadLettered(t *testing.T) {
 	p := openTest(t, dir, out, nil)
 	sink := p.Sink("mqtt")
 	good := ingestN(t, p, 0, 2)
-	if err := sink.Ingest(topic, []byte(`{"value": "hot", "time": 1795456900}`), rx); err != nil {
+	if err := sink.Ingest(testTopic, []byte(`{"value": "hot", "time": 1795456900}`), rx); err != nil {
 		t.Fatalf("Ingest hot: %v", err)
 	}
 	good = append(good, ingestN(t, p, 2, 2)...)
@@ -134,7 +134,7 @@ func TestFullSpoolPushesBack(t *testing.T) {
 	var accepted []string
 	for i := 0; ; i++ {
 		pl, line := reading(i)
-		err := sink.Ingest(topic, pl, rx)
+		err := sink.Ingest(testTopic, pl, rx)
 		if errors.Is(err, ingest.ErrFull) {
 			break
 		}
@@ -164,7 +164,7 @@ func TestFullSpoolPushesBack(t *testing.T) {
 	}
 	// The pushed-back reading is sent again by its publisher; now it fits.
 	pl, line := reading(len(accepted))
-	if err := sink.Ingest(topic, pl, rx); err != nil {
+	if err := sink.Ingest(testTopic, pl, rx); err != nil {
 		t.Fatalf("Ingest after the drain: %v", err)
 	}
 	waitStoredLine(t, out, line)
