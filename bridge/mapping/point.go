@@ -49,7 +49,7 @@ type scratch struct {
 	caps   []tag // captured from the topic
 	tags   []tag
 	fields []field
-	buf    []byte // unescaped strings; grows only by appending within one reading
+	buf    []byte     // unescaped strings; grows only by appending within one reading
 	pts    *point.Set // nil, or where the points written are also kept as values
 }
 
