@@ -6,6 +6,7 @@
 package point
 
 import (
+	"slices"
 	"time"
 	"unsafe"
 )
@@ -164,4 +165,17 @@ func (s *Set) Keep(v string) string {
 	n := len(s.buf)
 	s.buf = append(s.buf, v...)
 	return unsafe.String(&s.buf[n], len(v))
+}
+
+// Grow makes room for one point of up to tags tags, fields fields and
+// bytes bytes of strings, so that the first readings to fill the set do not
+// allocate either.
+func (s *Set) Grow(tags, fields, bytes int) {
+	if len(s.pts) == 0 {
+		s.pts = append(s.pts, Point{})
+	}
+	p := &s.pts[0]
+	p.Tags = slices.Grow(p.Tags[:0], tags)
+	p.Fields = slices.Grow(p.Fields[:0], fields)
+	s.buf = slices.Grow(s.buf[:0], bytes)
 }
