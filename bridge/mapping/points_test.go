@@ -76,23 +76,6 @@ func TestAppendPointsCopies(t *testing.T) {
 	}
 }
 
-func TestAppendPointsAllocatesNothing(t *testing.T) {
-	m := mustNew(t, testConfig())
-	var set point.Set
-	dst := make([]byte, 0, 4096)
-	payload := []byte(`{"temperature": 21.5, "humidity": 40.1, "door": false, "note": "ok", "time": 1795456800}`)
-	run := func() {
-		set.Reset()
-		if _, err := m.AppendPoints(dst[:0], &set, "devices/pi-1/sensors/env", payload, receivedAt()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	run()
-	if n := testing.AllocsPerRun(1000, run); n != 0 {
-		t.Errorf("%v allocations per reading, want 0", n)
-	}
-}
-
 // A decoded reading becomes what its fields published as JSON to its topic
 // would become: the same line, or a refusal for the same reason.
 func TestAppendReadingAsJSON(t *testing.T) {

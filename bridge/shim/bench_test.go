@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/shim"
 )
 
 type nopSink struct{}
 
-func (nopSink) Ingest(string, []byte, time.Time) error { return nil }
+func (nopSink) IngestReading(ingest.Reading, time.Time) error { return nil }
 
 // discardWriter is the cheapest http.ResponseWriter that still checks the
 // status, so the benchmarks measure the shim and not a recorder.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/bridge/point"
 )
 
 var fuzzNow = time.Date(2026, 11, 23, 18, 0, 0, 123456789, time.UTC)
@@ -16,7 +18,8 @@ var fuzzNow = time.Date(2026, 11, 23, 18, 0, 0, 123456789, time.UTC)
 // value written as a finite float.
 func checkOutput(t *testing.T, device string, r reading) {
 	t.Helper()
-	tp := topic(device, r.sensor)
+	in := r.forDevice(device)
+	tp := "devices/" + in.Device + "/sensors/" + in.Measurement
 	levels := strings.Split(tp, "/")
 	if len(levels) != 4 || levels[0] != "devices" || levels[2] != "sensors" || strings.ContainsAny(tp, "+#\x00") {
 		t.Fatalf("topic %q is not devices/{device}/sensors/{sensor}", tp)
@@ -26,7 +29,11 @@ func checkOutput(t *testing.T, device string, r reading) {
 			t.Fatalf("topic %q has level %q", tp, l)
 		}
 	}
-	p := payload(r, fuzzNow)
+	at := in.Time
+	if at.IsZero() {
+		at = fuzzNow
+	}
+	p := point.AppendJSON(nil, in.Fields, at)
 	var got struct {
 		Value  json.Number `json:"value"`
 		Time   time.Time   `json:"time"`

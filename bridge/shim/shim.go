@@ -1,8 +1,8 @@
 // Package shim serves the legacy HTTP POST API that loggers in the field
 // still speak: POST /v1/log-{parameter} (one JSON reading, X-authorization
 // key) and POST /ingest (a newline-delimited JSON stream, basic-auth key).
-// Every reading is handed to the same ingest.Sink as an MQTT publish would
-// be, and a 2xx goes out only once the sink holds it.
+// Every reading is handed, decoded, to the same pipeline as an MQTT publish
+// (an ingest.ReadingSink), and a 2xx goes out only once the sink holds it.
 package shim
 
 import (
@@ -26,7 +26,7 @@ const defaultMaxLine = 64 << 10
 // Shim is the legacy HTTP API. It is safe for concurrent use.
 type Shim struct {
 	params    []string
-	sink      ingest.Sink
+	sink      ingest.ReadingSink
 	log       *slog.Logger
 	keys      *keyring
 	maxBody   int64 // 0: no limit
@@ -39,7 +39,7 @@ type Shim struct {
 
 // New checks cfg and returns a Shim that hands readings to sink. A nil logger
 // discards the log.
-func New(cfg config.Legacy, sink ingest.Sink, logger *slog.Logger) (*Shim, error) {
+func New(cfg config.Legacy, sink ingest.ReadingSink, logger *slog.Logger) (*Shim, error) {
 	if sink == nil {
 		return nil, errors.New("legacy http api: no sink to hand readings to")
 	}
@@ -161,8 +161,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func topic(device, sensor string) string {
-	return "devices/" + device + "/sensors/" + sensor
 }

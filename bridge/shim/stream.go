@@ -108,7 +108,7 @@ func (e *streamEndpoint) one(dev string, raw []byte, line int) *problem {
 		return &problem{status: http.StatusBadRequest, reason: "bad_line", detail: fmt.Sprintf("line %d: %v", line, err)}
 	}
 	received := time.Now()
-	if err := e.shim.sink.Ingest(topic(dev, rd.sensor), payload(rd, received), received); err != nil {
+	if err := e.shim.sink.IngestReading(rd.forDevice(dev), received); err != nil {
 		p := fromSink(err)
 		p.detail = fmt.Sprintf("line %d: %s", line, p.detail)
 		return p
