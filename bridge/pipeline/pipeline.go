@@ -3,6 +3,9 @@
 // publisher waits for this), then batch it from the spool into InfluxDB,
 // acknowledging the spool only for what InfluxDB stored or refused as
 // malformed. Readings that can never be stored go to the dead-letter file.
+//
+// Once the spool holds a reading, its points go to the observers (package
+// observe), which watch without ever delaying the answer to the sender.
 package pipeline
 
 import (
