@@ -90,6 +90,8 @@ func TestLegacyLoggerEndToEnd(t *testing.T) {
 		"devices/" + node + "/sensors/temperature {",
 		`"value":21.5`,
 		"devices/" + node + "/sensors/humidity {",
+		// The payload subscribers have always seen, byte for byte.
+		"devices/" + node + `/sensors/temperature {"value":21.5,"time":"2025-03-18T10:00:00.123Z","status":"ok"}`,
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("mosquitto_sub output lacks %q:\n%s", want, joined)

@@ -2,9 +2,9 @@ package server
 
 import (
 	"log/slog"
-	"time"
 
 	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/spool"
@@ -13,8 +13,8 @@ import (
 
 // OpenPipeline builds the spool, mapping and InfluxDB writer from the
 // configuration; `mqflux serve` and `mqflux bridge` share it.
-// spooled, if not nil, is told of every record the spool accepted.
-func OpenPipeline(cfg config.Server, log *slog.Logger, spooled func(rec []byte, received time.Time)) (*pipeline.Pipeline, error) {
+// observers watch every reading the spool accepted (none for a bridge).
+func OpenPipeline(cfg config.Server, log *slog.Logger, observers []observe.Observer) (*pipeline.Pipeline, error) {
 	dur, err := spool.ParseDurability(cfg.Spool.Durability)
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func OpenPipeline(cfg config.Server, log *slog.Logger, spooled func(rec []byte, 
 		FlushInterval: cfg.Influx.FlushInterval,
 		Concurrency:   cfg.Influx.Concurrency,
 		Logger:        log,
-		Spooled:       spooled,
+		Observers:     observers,
 	})
 }
 

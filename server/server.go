@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/latest"
+	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
@@ -30,8 +31,27 @@ type Server struct {
 	started time.Time
 }
 
+// Option changes how New builds a server.
+type Option func(*options)
+
+type options struct {
+	wrap func(observe.Observer) observe.Observer
+}
+
+// WrapObservers has every observer of the pipeline (the live views, the
+// republish of HTTP readings) replaced by wrap(observer) before the
+// pipeline starts. Tests use it to stall an observer behind the real
+// hand-off; a server has no reason to.
+func WrapObservers(wrap func(observe.Observer) observe.Observer) Option {
+	return func(o *options) { o.wrap = wrap }
+}
+
 // New checks what must hold before anything listens and builds the parts.
-func New(cfg config.Server, log *slog.Logger) (*Server, error) {
+func New(cfg config.Server, log *slog.Logger, opts ...Option) (*Server, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	checker := passwd.NewChecker()
 	if err := refuseExposedDemo(cfg, checker); err != nil {
 		return nil, err
@@ -44,7 +64,17 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	// of holding it up.
 	s.front.http.RegisterOnShutdown(s.latest.Close)
 
-	pipe, err := OpenPipeline(cfg, log, s.latest.Spooled)
+	// Everything that only watches readings is an observer, off the path
+	// that answers their senders: /v1/latest, /v1/stream, the republish of
+	// HTTP readings into the broker (alerting, when it comes, is one more).
+	rp := &republish{log: log}
+	observers := append(s.latest.Observers(), rp)
+	if o.wrap != nil {
+		for i := range observers {
+			observers[i] = o.wrap(observers[i])
+		}
+	}
+	pipe, err := OpenPipeline(cfg, log, observers)
 	if err != nil {
 		return nil, err
 	}
@@ -66,10 +96,10 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.broker = b
+	rp.broker = b
 	reg.MustRegister(b.Collectors()...)
 
-	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log},
-		pipe.Mapper().ReadingTopic, log.With("component", "http"))
+	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink("http"), log.With("component", "http"))
 	if err != nil {
 		_ = b.Close()
 		_ = pipe.Stop(0)

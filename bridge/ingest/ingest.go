@@ -1,7 +1,8 @@
 // Package ingest names the one seam every input of mqflux feeds: the MQTT
-// broker hook, the external-broker subscriber and the legacy HTTP shim all
-// hand a message to a Sink, and a Sink answers only once the reading is in the
-// spool (or in the dead-letter file, for a reading that can never be stored).
+// broker hook and the external-broker subscriber hand a message to a Sink,
+// the legacy HTTP shim hands the reading it decoded to a ReadingSink, and
+// either answers only once the reading is in the spool (or in the
+// dead-letter file, for a reading that can never be stored).
 package ingest
 
 import (

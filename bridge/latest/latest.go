@@ -1,21 +1,24 @@
 // Package latest keeps the newest reading of every device and measurement
 // in memory, for GET /v1/latest, and passes every spooled reading on to
-// live subscribers, for GET /v1/stream. It is fed the line protocol the
-// mapper produced, after the spool accepted it.
+// live subscribers, for GET /v1/stream. Both are observers of the pipeline
+// (package observe): they see each reading as a value after the spool
+// accepted it, off the path that answers its sender.
 //
 // "Newest" is by the reading's own time, not by arrival: a device replaying
 // its offline buffer does not overwrite the values it sent since.
 package latest
 
 import (
-	"bytes"
 	"encoding/json"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/influxdata/line-protocol/v2/lineprotocol"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/bridge/observe"
+	"github.com/mqflux/mqflux/bridge/point"
 )
 
 // Reading is one point: its measurement, its device tag, its fields and
@@ -48,11 +51,21 @@ type Filter struct {
 }
 
 // Match reports whether r passes the filter.
-func (f Filter) Match(r *Reading) bool {
-	return (f.Device == "" || f.Device == r.Device) && (f.Measurement == "" || f.Measurement == r.Measurement)
+func (f Filter) Match(r *Reading) bool { return f.match(r.Device, r.Measurement) }
+
+func (f Filter) match(device, measurement string) bool {
+	return (f.Device == "" || f.Device == device) && (f.Measurement == "" || f.Measurement == measurement)
 }
 
 type key struct{ device, measurement string }
+
+// entry is the newest reading of one series, in storage reused for the
+// next: remembering a newer reading allocates nothing.
+type entry struct {
+	pt       *point.Point // in set
+	set      point.Set
+	received time.Time
+}
 
 // Store is the latest reading per series and the live subscribers. The
 // zero value is not usable; call New.
@@ -60,7 +73,7 @@ type Store struct {
 	max int
 
 	mu     sync.RWMutex
-	series map[key]*Reading
+	series map[key]*entry
 
 	subMu  sync.Mutex
 	subs   map[*Subscription]struct{}
@@ -68,7 +81,6 @@ type Store struct {
 	done   chan struct{}
 
 	untracked prometheus.Counter
-	undecoded prometheus.Counter
 	dropped   prometheus.Counter
 	tracked   prometheus.GaugeFunc
 	streams   prometheus.GaugeFunc
@@ -78,16 +90,12 @@ type Store struct {
 func New(maxSeries int) *Store {
 	s := &Store{
 		max:    maxSeries,
-		series: map[key]*Reading{},
+		series: map[key]*entry{},
 		subs:   map[*Subscription]struct{}{},
 		done:   make(chan struct{}),
 		untracked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqflux_latest_untracked_readings_total",
 			Help: "Readings of series /v1/latest does not remember because http.latest_max_series series are already tracked.",
-		}),
-		undecoded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqflux_latest_undecoded_lines_total",
-			Help: "Spooled lines /v1/latest and /v1/stream could not decode (they are still stored in InfluxDB).",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqflux_stream_dropped_events_total",
@@ -107,78 +115,82 @@ func New(maxSeries int) *Store {
 
 // Collectors are the store's metrics.
 func (s *Store) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{s.untracked, s.undecoded, s.dropped, s.tracked, s.streams}
+	return []prometheus.Collector{s.untracked, s.dropped, s.tracked, s.streams}
 }
 
-// Spooled takes a record of line protocol (one or more lines, timestamps
-// in nanoseconds) the spool accepted, remembers each point if it is the
-// newest of its series and passes it to the subscribers. It never blocks on
-// a subscriber.
-func (s *Store) Spooled(rec []byte, received time.Time) {
-	dec := lineprotocol.NewDecoderWithBytes(rec)
-	for dec.Next() {
-		r, err := decode(dec, received)
-		if err != nil {
-			s.undecoded.Inc()
-			continue
-		}
-		s.Add(r)
-	}
+// Observers are what the pipeline feeds: "latest" remembers the newest
+// reading of each series, "stream" passes readings to the subscribers.
+// They are two so that each falls behind (and drops) on its own.
+func (s *Store) Observers() []observe.Observer {
+	return []observe.Observer{keeper{s}, streamer{s}}
 }
 
-func decode(dec *lineprotocol.Decoder, received time.Time) (*Reading, error) {
-	m, err := dec.Measurement()
-	if err != nil {
-		return nil, err
-	}
-	r := &Reading{Measurement: string(m), Received: received, Fields: map[string]any{}}
-	for {
-		k, v, err := dec.NextTag()
-		if err != nil {
-			return nil, err
-		}
-		if k == nil {
-			break
-		}
-		if bytes.Equal(k, []byte("device")) {
-			r.Device = string(v)
-		}
-	}
-	for {
-		k, v, err := dec.NextField()
-		if err != nil {
-			return nil, err
-		}
-		if k == nil {
-			break
-		}
-		r.Fields[string(k)] = v.Interface()
-	}
-	t, err := dec.Time(lineprotocol.Nanosecond, received)
-	if err != nil {
-		return nil, err
-	}
-	r.Time = t
-	return r, nil
-}
+// keeper is the observer behind /v1/latest.
+type keeper struct{ s *Store }
 
-// Add remembers r if it is the newest reading of its series (a reading
-// with the same time replaces the one held, as it does in InfluxDB) and
-// passes it to the subscribers. r must not change afterwards.
-func (s *Store) Add(r *Reading) {
-	k := key{r.Device, r.Measurement}
+// Name labels its metrics.
+func (keeper) Name() string { return "latest" }
+
+// Wants readings from every input.
+func (keeper) Wants(string) bool { return true }
+
+// Observe remembers r if it is the newest reading of its series (a reading
+// with the same time replaces the one held, as it does in InfluxDB).
+func (k keeper) Observe(r *observe.Reading) { k.s.remember(r) }
+
+// streamer is the observer behind /v1/stream.
+type streamer struct{ s *Store }
+
+// Name labels its metrics.
+func (streamer) Name() string { return "stream" }
+
+// Wants readings from every input.
+func (streamer) Wants(string) bool { return true }
+
+// Observe passes r to the subscribers whose filter it matches, never
+// waiting for one.
+func (st streamer) Observe(r *observe.Reading) { st.s.publish(r) }
+
+func (s *Store) remember(r *observe.Reading) {
+	dev := r.Device()
 	s.mu.Lock()
-	old, ok := s.series[k]
+	defer s.mu.Unlock()
+	e, ok := s.series[key{dev, r.Measurement}]
 	switch {
-	case ok && !r.Time.Before(old.Time):
-		s.series[k] = r
-	case !ok && len(s.series) < s.max:
-		s.series[k] = r
-	case !ok:
+	case ok && r.Time < e.pt.Time:
+		return
+	case !ok && len(s.series) >= s.max:
 		s.untracked.Inc()
+		return
+	case !ok:
+		e = &entry{}
+		// The reading's strings live only as long as Observe: the key
+		// gets its own.
+		s.series[key{strings.Clone(dev), strings.Clone(r.Measurement)}] = e
 	}
-	s.mu.Unlock()
-	s.publish(r)
+	e.set.Reset()
+	e.pt = e.set.Add(&r.Point)
+	e.received = r.Received
+}
+
+// reading builds what /v1/latest and /v1/stream show of a point.
+func reading(p *point.Point, received time.Time) *Reading {
+	r := &Reading{
+		Device:      strings.Clone(p.Tag("device")),
+		Measurement: strings.Clone(p.Measurement),
+		Fields:      make(map[string]any, len(p.Fields)),
+		Time:        p.At(),
+		Received:    received,
+	}
+	for i := range p.Fields {
+		f := &p.Fields[i]
+		v := f.Value()
+		if s, ok := v.(string); ok {
+			v = strings.Clone(s)
+		}
+		r.Fields[strings.Clone(f.Key)] = v
+	}
+	return r
 }
 
 // Latest is the newest reading of every series that passes f, sorted by
@@ -186,9 +198,9 @@ func (s *Store) Add(r *Reading) {
 func (s *Store) Latest(f Filter) []*Reading {
 	s.mu.RLock()
 	out := make([]*Reading, 0, min(len(s.series), 1024))
-	for _, r := range s.series {
-		if f.Match(r) {
-			out = append(out, r)
+	for k, e := range s.series {
+		if f.match(k.device, k.measurement) {
+			out = append(out, reading(e.pt, e.received))
 		}
 	}
 	s.mu.RUnlock()

@@ -3,15 +3,46 @@ package latest
 import (
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/observe"
+	"github.com/mqflux/mqflux/bridge/point"
 )
 
 var received = time.Date(2026, 11, 23, 18, 0, 5, 0, time.UTC)
 
-func spool(s *Store, rec string) { s.Spooled([]byte(rec), received) }
+// lineMapper reads records as line protocol, with nanosecond times and
+// no tags of its own: what the tests spool is what the store sees.
+var lineMapper = sync.OnceValue(func() *mapping.Mapper {
+	c := mapping.DefaultConfig()
+	c.Topics = []mapping.TopicRule{{Template: "lp", Format: mapping.FormatLine, TimePrecision: "ns"}}
+	c.StatusTemplate = ""
+	m, err := mapping.New(c)
+	if err != nil {
+		panic(err)
+	}
+	return m
+})
+
+// spool maps a record of line protocol as the pipeline does and hands each
+// point to the store's observers, in order, as the pipeline's hand-off would.
+func spool(s *Store, rec string) error {
+	var set point.Set
+	if _, err := lineMapper().AppendPoints(nil, &set, "lp", []byte(rec), received); err != nil {
+		return err
+	}
+	for i := 0; i < set.Len(); i++ {
+		for _, o := range s.Observers() {
+			o.Observe(&observe.Reading{Point: *set.At(i), Received: received, Source: "mqtt", Topic: "lp"})
+		}
+	}
+	return nil
+}
 
 func TestNewestTimeWins(t *testing.T) {
 	s := New(10)
@@ -78,11 +109,56 @@ func TestBound(t *testing.T) {
 	}
 }
 
-func TestUndecodableLineCounted(t *testing.T) {
+// The store sees only what the mapping accepted: a record it refuses (and
+// dead-letters) never reaches /v1/latest, in part or in whole.
+func TestRefusedRecordNotSeen(t *testing.T) {
 	s := New(10)
-	spool(s, "t,device=a value=1 1\nnot line protocol\n")
-	if len(s.Latest(Filter{})) != 1 || testutil.ToFloat64(s.undecoded) != 1 {
-		t.Errorf("latest %v, undecoded %v", s.Latest(Filter{}), testutil.ToFloat64(s.undecoded))
+	if err := spool(s, "t,device=a value=1 1\nnot line protocol\n"); err == nil {
+		t.Fatal("the mapping accepted a record with a line that is not line protocol")
+	}
+	if got := s.Latest(Filter{}); len(got) != 0 {
+		t.Errorf("latest holds %v from a refused record", got)
+	}
+}
+
+// What the store keeps is its own copy: the reading handed to Observe may
+// be reused as soon as Observe returns.
+func TestKeepsItsOwnCopy(t *testing.T) {
+	s := New(10)
+	var set point.Set
+	set.Begin("temperature", 5)
+	set.Tag("device", "pi-1")
+	set.Field(point.StringField("note", "kept"))
+	r := &observe.Reading{Point: *set.At(0), Received: received}
+	s.Observers()[0].Observe(r)
+	set.Reset()
+	set.Begin("xxxxxxxxxxx", 6)
+	set.Tag("xxxxxx", "xxxx")
+	set.Field(point.StringField("xxxx", "xxxx"))
+	got := s.Latest(Filter{})
+	if len(got) != 1 || got[0].Device != "pi-1" || got[0].Measurement != "temperature" || got[0].Fields["note"] != "kept" {
+		t.Errorf("latest %+v after the observed reading's storage was reused", got)
+	}
+}
+
+// Remembering a newer reading of a known series allocates nothing: the
+// observer keeps up with ingest without feeding the garbage collector.
+func TestRememberAllocatesNothing(t *testing.T) {
+	s := New(10)
+	var set point.Set
+	set.Begin("temperature", 5)
+	set.Tag("device", "pi-1")
+	set.Field(point.FloatField("value", 21.5))
+	r := &observe.Reading{Point: *set.At(0), Received: received}
+	obs := s.Observers()
+	obs[0].Observe(r)
+	if n := testing.AllocsPerRun(1000, func() {
+		r.Time++
+		for _, o := range obs {
+			o.Observe(r)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per reading with no stream client, want 0", n)
 	}
 }
 

@@ -1,6 +1,10 @@
 package latest
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/mqflux/mqflux/bridge/observe"
+)
 
 // Subscription is one live client: the readings that pass its filter, in a
 // bounded buffer. When the client reads too slowly, readings are dropped
@@ -56,12 +60,17 @@ func (s *Store) Close() {
 	close(s.done)
 }
 
-func (s *Store) publish(r *Reading) {
+func (s *Store) publish(or *observe.Reading) {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
+	dev := or.Device()
+	var r *Reading // built once, for the first subscriber that wants it
 	for sub := range s.subs {
-		if !sub.filter.Match(r) {
+		if !sub.filter.match(dev, or.Measurement) {
 			continue
+		}
+		if r == nil {
+			r = reading(&or.Point, or.Received)
 		}
 		select {
 		case sub.c <- r:

@@ -84,7 +84,7 @@ func (lr *lineReader) next(dst []byte, received time.Time) ([]byte, *ingest.Reje
 	if i := dupField(sc.fields); i >= 0 {
 		return nil, reject("bad_field", "%s: field %q is given twice", lr.where(), sc.fields[i].key)
 	}
-	return appendPoint(dst, meas, sc.tags, sc.fields, ts), nil
+	return sc.emit(dst, meas, sc.tags, sc.fields, ts), nil
 }
 
 func (lr *lineReader) readTags() *ingest.RejectError {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/bridge/point"
 	"github.com/mqflux/mqflux/topic"
 )
 
@@ -223,8 +224,16 @@ func (m *Mapper) Filters() []string {
 // returned unchanged (same length) and the error is a *ingest.RejectError.
 // A reading without its own time is stamped with received.
 func (m *Mapper) Append(dst []byte, topic string, payload []byte, received time.Time) ([]byte, error) {
+	return m.AppendPoints(dst, nil, topic, payload, received)
+}
+
+// AppendPoints is Append that also adds every point it writes to pts (when
+// not nil) as a value, for whatever watches readings after the spool took
+// them. On error what pts holds means nothing.
+func (m *Mapper) AppendPoints(dst []byte, pts *point.Set, topic string, payload []byte, received time.Time) ([]byte, error) {
 	sc := m.pool.Get().(*scratch)
 	sc.reset()
+	sc.pts = pts
 	out, rej := m.append(sc, dst, topic, payload, received)
 	m.pool.Put(sc)
 	if rej != nil {
@@ -351,7 +360,7 @@ func (m *Mapper) finish(sc *scratch, dst []byte, r *rule, meas string, ts int64)
 			return nil, reject("bad_field", "field %q is given twice (byte %d and byte %d)", sc.fields[i].key, sc.fields[i-1].at, sc.fields[i].at)
 		}
 	}
-	return appendPoint(dst, meas, sc.tags, sc.fields, ts), nil
+	return sc.emit(dst, meas, sc.tags, sc.fields, ts), nil
 }
 
 func srcName(s uint8) string {

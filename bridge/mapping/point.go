@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
+
+	"github.com/mqflux/mqflux/bridge/point"
 )
 
 // Where a tag came from, for messages about clashes.
@@ -22,12 +24,13 @@ type tag struct {
 
 type fieldKind uint8
 
+// The kinds are point's, so that a field converts without a table.
 const (
-	kindFloat fieldKind = iota
-	kindInt
-	kindUint
-	kindBool
-	kindString
+	kindFloat  = fieldKind(point.Float)
+	kindInt    = fieldKind(point.Int)
+	kindUint   = fieldKind(point.Uint)
+	kindBool   = fieldKind(point.Bool)
+	kindString = fieldKind(point.String)
 )
 
 type field struct {
@@ -47,7 +50,8 @@ type scratch struct {
 	levels []string // the topic's levels while it is matched
 	tags   []tag
 	fields []field
-	buf    []byte // unescaped strings; grows only by appending within one reading
+	buf    []byte     // unescaped strings; grows only by appending within one reading
+	pts    *point.Set // nil, or where the points written are also kept as values
 }
 
 func newScratch() any {
@@ -65,6 +69,7 @@ func (s *scratch) reset() {
 	s.tags = s.tags[:0]
 	s.fields = s.fields[:0]
 	s.buf = s.buf[:0]
+	s.pts = nil
 }
 
 // keep copies b into the scratch buffer and returns it as a string that
@@ -131,4 +136,20 @@ func appendPoint(dst []byte, measurement string, tags []tag, fields []field, ts 
 	dst = append(dst, ' ')
 	dst = strconv.AppendInt(dst, ts, 10)
 	return append(dst, '\n')
+}
+
+// emit writes one point as line protocol and, when the caller asked for
+// them, keeps it as a value too. Tags and fields as for appendPoint.
+func (s *scratch) emit(dst []byte, measurement string, tags []tag, fields []field, ts int64) []byte {
+	if s.pts != nil {
+		s.pts.Begin(measurement, ts)
+		for i := range tags {
+			s.pts.Tag(tags[i].key, tags[i].value)
+		}
+		for i := range fields {
+			f := &fields[i]
+			s.pts.Field(point.Field{Key: f.key, Kind: point.Kind(f.kind), F: f.f, N: f.n, B: f.b, S: f.s})
+		}
+	}
+	return appendPoint(dst, measurement, tags, fields, ts)
 }

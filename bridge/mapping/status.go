@@ -37,5 +37,5 @@ func (m *Mapper) appendStatus(sc *scratch, dst []byte, topic string, payload []b
 	sc.fields = append(sc.fields,
 		field{key: "online", kind: kindBool, b: online},
 		field{key: "state", kind: kindString, s: state})
-	return appendPoint(dst, StatusMeasurement, sc.tags, sc.fields, ts), nil
+	return sc.emit(dst, StatusMeasurement, sc.tags, sc.fields, ts), nil
 }

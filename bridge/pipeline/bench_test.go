@@ -5,24 +5,30 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/latest"
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/spool"
 )
 
 // openBench opens a pipeline whose writers never start: the benchmarks
-// measure what happens before a PUBACK (decode, map, spool append), the
-// path every reading takes on the broker's goroutine.
+// measure what happens before a PUBACK (decode, map, spool append, the
+// hand-off to the observers), the path every reading takes on the broker's
+// goroutine. The observers are those `mqflux serve` attaches, /v1/latest
+// and /v1/stream (without stream clients), running on their goroutines as
+// they do there: allocs/op counts every goroutine, theirs included.
 func openBench(b *testing.B, durability spool.Durability) *Pipeline {
 	b.Helper()
 	w, err := influxwriter.New(influxwriter.DefaultConfig("http://127.0.0.1:1", "telemetry/autogen"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
+	store := latest.New(10000)
 	p, err := Open(Options{
-		DataDir: b.TempDir(),
-		Mapping: mapping.DefaultConfig(),
-		Spool:   spool.Options{MaxBytes: 1 << 40, Durability: durability},
-		Output:  w,
+		Observers: store.Observers(),
+		DataDir:   b.TempDir(),
+		Mapping:   mapping.DefaultConfig(),
+		Spool:     spool.Options{MaxBytes: 1 << 40, Durability: durability},
+		Output:    w,
 	})
 	if err != nil {
 		b.Fatal(err)

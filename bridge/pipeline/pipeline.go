@@ -4,6 +4,9 @@
 // output.Output (InfluxDB), acknowledging the spool only for what the output
 // stored or refused for good. Readings that can never be stored go to the
 // dead-letter file.
+//
+// Once the spool holds a reading, its points go to the observers (package
+// observe), which watch without ever delaying the answer to the sender.
 package pipeline
 
 import (
@@ -20,7 +23,9 @@ import (
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/bridge/point"
 	"github.com/mqflux/mqflux/bridge/spool"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -46,14 +51,16 @@ type Options struct {
 	FlushInterval time.Duration // write a partial batch after this long
 	Concurrency   int           // write requests in flight
 	Logger        *slog.Logger
-	// Spooled, if set, is told of every record the spool accepted: its
-	// line protocol (one or more lines) and the time it was received. It
-	// runs on the ingest path, before the publisher's answer, and must be
-	// quick and never block; rec is valid only during the call.
-	Spooled func(rec []byte, received time.Time)
+	// Observers watch every reading the spool accepted, as values, each on
+	// its own goroutine behind a queue of ObserverQueue readings
+	// (observe.DefaultQueue when 0): a slow one misses readings, it never
+	// delays an answer to a sender.
+	Observers     []observe.Observer
+	ObserverQueue int
 }
 
-// Pipeline is the spool with its writers. It is an ingest.Sink.
+// Pipeline is the spool with its writers and its observers; inputs feed
+// it through Sink.
 type Pipeline struct {
 	o       Options
 	log     *slog.Logger
@@ -63,7 +70,8 @@ type Pipeline struct {
 	dead    *deadletter.File
 	out     output.Output
 	m       *metrics
-	bufs    sync.Pool
+	bufs    sync.Pool // *work
+	hub     *observe.Hub
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -121,8 +129,11 @@ func Open(o Options) (p *Pipeline, err error) {
 		return nil, fmt.Errorf("open dead-letter file %s: %w", deadPath, err)
 	}
 	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, out: o.Output}
-	p.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
+	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
 	p.m = newMetrics(p)
+	if len(o.Observers) > 0 {
+		p.hub = observe.New(o.Logger.With("component", "observe"), o.ObserverQueue, o.Observers...)
+	}
 	return p, nil
 }
 
@@ -143,16 +154,19 @@ func (p *Pipeline) Mapper() *mapping.Mapper { return p.mapper }
 
 // Sink is the pipeline as seen by one input; source names it in metrics
 // and dead letters ("mqtt", "http").
-func (p *Pipeline) Sink(source string) ingest.Sink {
+func (p *Pipeline) Sink(source string) Sink {
 	// The counters every reading touches are looked up once here: by
 	// label on each reading they cost 8% of the ingest path.
-	return sink{p: p, source: source, counters: sourceCounters{
+	return Sink{p: p, source: source, counters: sourceCounters{
 		received: p.m.received.WithLabelValues(source),
 		spooled:  p.m.spooled.WithLabelValues(source),
 	}}
 }
 
-type sink struct {
+// Sink feeds one input's readings to the pipeline: messages as MQTT
+// carries them (an ingest.Sink) and readings an input decoded itself (an
+// ingest.ReadingSink).
+type Sink struct {
 	p        *Pipeline
 	source   string
 	counters sourceCounters
@@ -163,35 +177,77 @@ type sourceCounters struct {
 	received, spooled prometheus.Counter
 }
 
-func (s sink) Ingest(topic string, payload []byte, received time.Time) error {
-	return s.p.ingest(s.source, s.counters, topic, payload, received)
+// work is one reading's buffers, pooled: its line protocol and its points.
+type work struct {
+	rec []byte
+	pts point.Set
 }
 
-func (p *Pipeline) ingest(source string, c sourceCounters, topic string, payload []byte, received time.Time) error {
-	c.received.Inc()
-	bp := p.bufs.Get().(*[]byte)
-	defer p.bufs.Put(bp)
-	rec, err := p.mapper.Append((*bp)[:0], topic, payload, received)
-	*bp = rec[:0]
+// Ingest maps one message, spools it and hands it to the observers.
+func (s Sink) Ingest(topic string, payload []byte, received time.Time) error {
+	p := s.p
+	s.counters.received.Inc()
+	w := p.bufs.Get().(*work)
+	defer p.bufs.Put(w)
+	w.pts.Reset()
+	rec, err := p.mapper.AppendPoints(w.rec[:0], &w.pts, topic, payload, received)
+	w.rec = rec[:0]
 	if err != nil {
-		var re *ingest.RejectError
-		if !errors.As(err, &re) {
-			re = &ingest.RejectError{Reason: "internal", Detail: err.Error()}
-		}
-		p.rejectReading(source, topic, payload, re, received)
+		re := asReject(err)
+		p.rejectReading(s.source, topic, payload, re, received)
 		return re
 	}
+	return s.spool(rec, topic, &w.pts, received)
+}
+
+// IngestReading maps a decoded reading, spools it and hands it to the
+// observers under the topic the mapping files it under.
+func (s Sink) IngestReading(r ingest.Reading, received time.Time) error {
+	p := s.p
+	s.counters.received.Inc()
+	w := p.bufs.Get().(*work)
+	defer p.bufs.Put(w)
+	w.pts.Reset()
+	// A reading no template gives a topic is refused by AppendReading
+	// (no_topic) and dead-lettered without one.
+	topic, _ := p.mapper.ReadingTopic(r.Device, r.Measurement)
+	rec, err := p.mapper.AppendReading(w.rec[:0], &w.pts, r, received)
+	w.rec = rec[:0]
+	if err != nil {
+		// The dead letter holds the reading as its device would have
+		// published it, so that it can be replayed like any other.
+		at := r.Time
+		if at.IsZero() {
+			at = received
+		}
+		re := asReject(err)
+		p.rejectReading(s.source, topic, point.AppendJSON(nil, r.Fields, at), re, received)
+		return re
+	}
+	return s.spool(rec, topic, &w.pts, received)
+}
+
+func asReject(err error) *ingest.RejectError {
+	var re *ingest.RejectError
+	if !errors.As(err, &re) {
+		re = &ingest.RejectError{Reason: "internal", Detail: err.Error()}
+	}
+	return re
+}
+
+// spool appends a mapped record; the observers see it only once the spool
+// holds it, and after the answer to the sender no longer depends on them.
+func (s Sink) spool(rec []byte, topic string, pts *point.Set, received time.Time) error {
+	p := s.p
 	if err := p.spool.Append(rec); err != nil {
 		if errors.Is(err, ingest.ErrFull) {
-			p.m.pushedBack.WithLabelValues(source).Inc()
+			p.m.pushedBack.WithLabelValues(s.source).Inc()
 			return ingest.ErrFull
 		}
 		return fmt.Errorf("spool append: %w", err)
 	}
-	c.spooled.Inc()
-	if p.o.Spooled != nil {
-		p.o.Spooled(rec, received)
-	}
+	s.counters.spooled.Inc()
+	p.hub.Publish(s.source, topic, received, pts)
 	return nil
 }
 
@@ -228,8 +284,16 @@ func (p *Pipeline) Stop(drain time.Duration) error {
 		p.cancel()
 		p.wg.Wait()
 	}
-	return errors.Join(closeOutput(p.out), p.spool.Close(), p.dead.Close())
+	// The inputs have stopped: the observers get what is queued, but a
+	// stuck one does not hold up the shutdown.
+	ctx, cancel := context.WithTimeout(context.Background(), observerStopTimeout)
+	defer cancel()
+	return errors.Join(p.hub.Stop(ctx), closeOutput(p.out), p.spool.Close(), p.dead.Close())
 }
+
+// observerStopTimeout bounds how long Stop waits for observers to finish
+// their queues.
+const observerStopTimeout = 5 * time.Second
 
 // Health is what /healthz reports of the pipeline.
 type Health struct {
@@ -246,5 +310,5 @@ func (p *Pipeline) Health() Health {
 
 // Collectors are the pipeline's metrics, the output's included.
 func (p *Pipeline) Collectors() []prometheus.Collector {
-	return append(p.m.collectors(), output.Collectors(p.out)...)
+	return append(append(p.m.collectors(), output.Collectors(p.out)...), p.hub.Collectors()...)
 }

@@ -9,12 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/shim"
 )
 
 type nopSink struct{}
 
-func (nopSink) Ingest(string, []byte, time.Time) error { return nil }
+func (nopSink) IngestReading(ingest.Reading, time.Time) error { return nil }
 
 // discardWriter is the cheapest http.ResponseWriter that still checks the
 // status, so the benchmarks measure the shim and not a recorder.
@@ -28,7 +29,7 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(s int)           { w.status = s }
 
 func benchMux(b *testing.B) *http.ServeMux {
-	s, err := shim.New(testConfig(), nopSink{}, defaultTopics(b), slog.New(slog.DiscardHandler))
+	s, err := shim.New(testConfig(), nopSink{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

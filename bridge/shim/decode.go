@@ -10,9 +10,12 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/bridge/point"
 )
 
-// reading is one decoded legacy reading, ready to become a payload.
+// reading is one decoded legacy reading.
 type reading struct {
 	sensor    string
 	value     float64
@@ -219,49 +222,16 @@ func describeJSON(err error, what string) error {
 	return fmt.Errorf("%s is not valid JSON: %w", what, err)
 }
 
-// payload writes the reading as the JSON payload devices publish:
-// {"value":21.5,"time":"..."} plus "status" when there is one. The value is
-// always written as a float (21 becomes 21.0) because the original stored
-// float64: an integer-looking literal must not give InfluxDB an integer
-// field that the next 21.5 would then conflict with.
-func payload(r reading, received time.Time) []byte {
-	t := r.time
-	if t.IsZero() {
-		t = received
-	}
-	b := make([]byte, 0, 64+len(r.status))
-	b = append(b, `{"value":`...)
-	b = appendFloat(b, r.value)
-	b = append(b, `,"time":"`...)
-	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
+// forDevice is the reading as the pipeline takes it: a float field "value"
+// and, when sent, a string field "status". The value is always a float (21
+// becomes 21.0) because the original stored float64: an integer-looking
+// literal must not give InfluxDB an integer field that the next 21.5 would
+// then conflict with. A zero time is stamped with the time of receipt.
+func (r reading) forDevice(device string) ingest.Reading {
+	fields := make([]point.Field, 1, 2)
+	fields[0] = point.FloatField("value", r.value)
 	if r.hasStatus {
-		s, _ := json.Marshal(r.status) // a string always marshals
-		b = append(b, `,"status":`...)
-		b = append(b, s...)
+		fields = append(fields, point.StringField("status", r.status))
 	}
-	return append(b, '}')
-}
-
-// appendFloat formats v as encoding/json does, then makes sure the literal
-// reads as a float.
-func appendFloat(b []byte, v float64) []byte {
-	format := byte('f')
-	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) {
-		format = 'e'
-	}
-	start := len(b)
-	b = strconv.AppendFloat(b, v, format, -1, 64)
-	if format == 'e' {
-		// 1e-07 becomes 1e-7, as in encoding/json.
-		if n := len(b); n-start >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-		return b
-	}
-	if !bytes.ContainsAny(b[start:], ".e") {
-		b = append(b, ".0"...)
-	}
-	return b
+	return ingest.Reading{Device: device, Measurement: r.sensor, Fields: fields, Time: r.time}
 }

@@ -8,31 +8,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/point"
 )
 
 var fuzzNow = time.Date(2026, 11, 23, 18, 0, 0, 123456789, time.UTC)
-
-// defaultLayout is the mapping of the default configuration, which gives
-// readings their topics as the server does.
-func defaultLayout(t testing.TB) *mapping.Mapper {
-	t.Helper()
-	m, err := mapping.New(mapping.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // checkOutput asserts what every accepted reading must become: a topic of
 // four plain levels and a JSON payload that says exactly what was read, its
 // value written as a finite float.
 func checkOutput(t *testing.T, device string, r reading) {
 	t.Helper()
-	tp, err := defaultLayout(t).ReadingTopic(device, r.sensor)
-	if err != nil {
-		t.Fatalf("no topic for device %q, sensor %q: %v", device, r.sensor, err)
-	}
+	in := r.forDevice(device)
+	tp := "devices/" + in.Device + "/sensors/" + in.Measurement
 	levels := strings.Split(tp, "/")
 	if len(levels) != 4 || levels[0] != "devices" || levels[2] != "sensors" || strings.ContainsAny(tp, "+#\x00") {
 		t.Fatalf("topic %q is not devices/{device}/sensors/{sensor}", tp)
@@ -42,7 +29,11 @@ func checkOutput(t *testing.T, device string, r reading) {
 			t.Fatalf("topic %q has level %q", tp, l)
 		}
 	}
-	p := payload(r, fuzzNow)
+	at := in.Time
+	if at.IsZero() {
+		at = fuzzNow
+	}
+	p := point.AppendJSON(nil, in.Fields, at)
 	var got struct {
 		Value  json.Number `json:"value"`
 		Time   time.Time   `json:"time"`

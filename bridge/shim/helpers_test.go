@@ -15,7 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/bridge/point"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
@@ -68,14 +69,25 @@ type recordingSink struct {
 	failAfter int
 }
 
-func (s *recordingSink) Ingest(topic string, payload []byte, received time.Time) error {
+func (s *recordingSink) IngestReading(r ingest.Reading, received time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil && len(s.msgs) >= s.failAfter {
 		return s.err
 	}
+	topic, payload := published(r, received)
 	s.msgs = append(s.msgs, message{topic, string(payload), received})
 	return nil
+}
+
+// published is what a reading the shim hands over looks like to an MQTT
+// subscriber: the topic and payload the broker passes it on with.
+func published(r ingest.Reading, received time.Time) (string, []byte) {
+	at := r.Time
+	if at.IsZero() {
+		at = received
+	}
+	return "devices/" + r.Device + "/sensors/" + r.Measurement, point.AppendJSON(nil, r.Fields, at)
 }
 
 func (s *recordingSink) messages() []message {
@@ -92,21 +104,11 @@ type harness struct {
 	mu  *sync.Mutex
 }
 
-func newHarness(t testing.TB, cfg config.Legacy, sink interface {
-	Ingest(string, []byte, time.Time) error
-}) *harness {
-	t.Helper()
-	return newHarnessTopics(t, cfg, sink, defaultTopics(t))
-}
-
-// newHarnessTopics is newHarness with readings given topics by topics.
-func newHarnessTopics(t testing.TB, cfg config.Legacy, sink interface {
-	Ingest(string, []byte, time.Time) error
-}, topics shim.Topics) *harness {
+func newHarness(t testing.TB, cfg config.Legacy, sink ingest.ReadingSink) *harness {
 	t.Helper()
 	h := &harness{log: new(bytes.Buffer), mu: new(sync.Mutex), reg: prometheus.NewRegistry()}
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: h.log, mu: h.mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := shim.New(cfg, sink, topics, logger)
+	s, err := shim.New(cfg, sink, logger)
 	if err != nil {
 		t.Fatalf("shim.New: %v", err)
 	}
@@ -201,14 +203,3 @@ func gzipped(s string) string {
 }
 
 func lines(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
-
-// defaultTopics gives readings their topics as the server's default
-// mapping does.
-func defaultTopics(t testing.TB) shim.Topics {
-	t.Helper()
-	m, err := mapping.New(mapping.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.ReadingTopic
-}

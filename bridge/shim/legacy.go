@@ -17,9 +17,9 @@ type logEndpoint struct {
 
 func (e *logEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	received := time.Now()
-	topic, rd, p := e.read(w, r)
+	dev, rd, p := e.read(w, r)
 	if p == nil {
-		p = e.store(topic, rd, received)
+		p = e.store(dev, rd, received)
 	}
 	if p != nil {
 		e.refuse(w, r, p)
@@ -32,7 +32,7 @@ func (e *logEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, e.okBody)
 }
 
-// read authenticates the request and decodes its reading.
+// read authenticates the request and decodes its reading and device.
 func (e *logEndpoint) read(w http.ResponseWriter, r *http.Request) (string, reading, *problem) {
 	secret := r.Header.Get("X-authorization")
 	if secret == "" {
@@ -58,15 +58,11 @@ func (e *logEndpoint) read(w http.ResponseWriter, r *http.Request) (string, read
 	if err != nil {
 		return "", reading{}, &problem{status: http.StatusBadRequest, reason: "bad_body", detail: err.Error(), badBody: true}
 	}
-	tp, p := e.shim.topic(dev, e.param)
-	if p != nil {
-		return "", reading{}, p
-	}
-	return tp, rd, nil
+	return dev, rd, nil
 }
 
-func (e *logEndpoint) store(topic string, rd reading, received time.Time) *problem {
-	if err := e.shim.sink.Ingest(topic, payload(rd, received), received); err != nil {
+func (e *logEndpoint) store(dev string, rd reading, received time.Time) *problem {
+	if err := e.shim.sink.IngestReading(rd.forDevice(dev), received); err != nil {
 		return fromSink(err)
 	}
 	return nil

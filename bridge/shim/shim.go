@@ -1,8 +1,8 @@
 // Package shim serves the legacy HTTP POST API that loggers in the field
 // still speak: POST /v1/log-{parameter} (one JSON reading, X-authorization
 // key) and POST /ingest (a newline-delimited JSON stream, basic-auth key).
-// Every reading is handed to the same ingest.Sink as an MQTT publish would
-// be, and a 2xx goes out only once the sink holds it.
+// Every reading is handed, decoded, to the same pipeline as an MQTT publish
+// (an ingest.ReadingSink), and a 2xx goes out only once the sink holds it.
 package shim
 
 import (
@@ -23,16 +23,10 @@ import (
 // a line must fit in memory, so "no limit" is not on offer.
 const defaultMaxLine = 64 << 10
 
-// Topics gives the topic a reading of device and measurement is published
-// under: the mapping's (*mapping.Mapper).ReadingTopic, so that the legacy
-// API follows the configured topic layout.
-type Topics func(device, measurement string) (string, error)
-
 // Shim is the legacy HTTP API. It is safe for concurrent use.
 type Shim struct {
 	params    []string
-	sink      ingest.Sink
-	topics    Topics
+	sink      ingest.ReadingSink
 	log       *slog.Logger
 	keys      *keyring
 	maxBody   int64 // 0: no limit
@@ -43,14 +37,11 @@ type Shim struct {
 	readings *prometheus.CounterVec
 }
 
-// New checks cfg and returns a Shim that hands readings to sink under the
-// topics topics gives. A nil logger discards the log.
-func New(cfg config.Legacy, sink ingest.Sink, topics Topics, logger *slog.Logger) (*Shim, error) {
+// New checks cfg and returns a Shim that hands readings to sink. A nil logger
+// discards the log.
+func New(cfg config.Legacy, sink ingest.ReadingSink, logger *slog.Logger) (*Shim, error) {
 	if sink == nil {
 		return nil, errors.New("legacy http api: no sink to hand readings to")
-	}
-	if topics == nil {
-		return nil, errors.New("legacy http api: nothing gives readings a topic")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -70,7 +61,6 @@ func New(cfg config.Legacy, sink ingest.Sink, topics Topics, logger *slog.Logger
 	s := &Shim{
 		params:    slices.Clone(cfg.Parameters),
 		sink:      sink,
-		topics:    topics,
 		log:       logger,
 		keys:      keys,
 		maxBody:   int64(cfg.MaxBodyBytes),
@@ -171,14 +161,4 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-// topic asks the layout for a reading's topic; a reading it has none for
-// is refused rather than published where the mapping would not read it.
-func (s *Shim) topic(device, sensor string) (string, *problem) {
-	t, err := s.topics(device, sensor)
-	if err != nil {
-		return "", &problem{status: http.StatusBadRequest, reason: "no_topic", detail: err.Error()}
-	}
-	return t, nil
 }

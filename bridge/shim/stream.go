@@ -107,13 +107,8 @@ func (e *streamEndpoint) one(dev string, raw []byte, line int) *problem {
 	if err != nil {
 		return &problem{status: http.StatusBadRequest, reason: "bad_line", detail: fmt.Sprintf("line %d: %v", line, err)}
 	}
-	tp, p := e.shim.topic(dev, rd.sensor)
-	if p != nil {
-		p.detail = fmt.Sprintf("line %d: %s", line, p.detail)
-		return p
-	}
 	received := time.Now()
-	if err := e.shim.sink.Ingest(tp, payload(rd, received), received); err != nil {
+	if err := e.shim.sink.IngestReading(rd.forDevice(dev), received); err != nil {
 		p := fromSink(err)
 		p.detail = fmt.Sprintf("line %d: %s", line, p.detail)
 		return p

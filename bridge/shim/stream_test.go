@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
 )
 
 // countingSink checks that readings arrive one by one, in order, each with
@@ -25,7 +27,8 @@ type countingSink struct {
 	errors []string
 }
 
-func (s *countingSink) Ingest(topic string, payload []byte, _ time.Time) error {
+func (s *countingSink) IngestReading(r ingest.Reading, received time.Time) error {
+	topic, payload := published(r, received)
 	want := s.n.Add(1)
 	v, ok := strings.CutPrefix(string(payload), `{"value":`)
 	v, _, _ = strings.Cut(v, ",")
