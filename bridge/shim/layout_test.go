@@ -97,8 +97,10 @@ func TestReadingWithoutTopicRefused(t *testing.T) {
 	p2, obs2 := layoutPipeline(t, "", "farm/{site}/{measurement}")
 	h = newHarness(t, testConfig(), p2.Sink("http"))
 	got = do(t, newRequest(t, http.MethodPost, h.srv.URL+"/v1/log-temperature", strings.NewReader(`{"temperature": 21.5}`), logHeader))
-	if got.status != http.StatusBadRequest || !strings.Contains(got.body, "no template in mapping.topics") {
-		t.Fatalf("POST /v1/log-temperature = %d %q, want 400 naming the missing template", got.status, got.body)
+	// /v1/log-* answers a refused reading with the original API's body;
+	// the reason is in the metric (checked below) and the log.
+	if got.status != http.StatusBadRequest {
+		t.Fatalf("POST /v1/log-temperature = %d %q, want 400", got.status, got.body)
 	}
 	for _, pp := range []*pipeline.Pipeline{p, p2} {
 		if err := pp.Stop(0); err != nil {
