@@ -9,7 +9,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 )
 
@@ -19,14 +18,14 @@ import (
 // plain text.
 type authHook struct {
 	mqtt.HookBase
-	users   map[string]config.User
+	users   map[string]User
 	checker *passwd.Checker
 	log     *slog.Logger
 	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
 }
 
-func newAuthHook(users []config.User, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
-	m := make(map[string]config.User, len(users))
+func newAuthHook(users []User, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
+	m := make(map[string]User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
@@ -86,22 +85,22 @@ func (h *authHook) deny(what, reason string, cl *mqtt.Client, msg string, args .
 
 // allowed is the role table of DESIGN.md. topic is a topic name for a
 // publish and a topic filter for a subscribe.
-func allowed(u config.User, topic string, write bool) bool {
-	if u.Role == config.RoleAdmin {
+func allowed(u User, topic string, write bool) bool {
+	if u.Role == RoleAdmin {
 		return true
 	}
 	if strings.HasPrefix(topic, "$") {
 		return false // $SYS and $share are for admins; shared subscriptions below
 	}
 	switch u.Role {
-	case config.RoleDevice:
+	case RoleDevice:
 		own := "devices/" + u.Name + "/"
 		// A device may also subscribe to its own subtree (commands, its
 		// own retained status), never to another's.
 		return strings.HasPrefix(topic, own) && !hasWildcardBefore(topic, len(own))
-	case config.RoleGateway:
+	case RoleGateway:
 		return write && strings.HasPrefix(topic, "devices/")
-	case config.RoleReader:
+	case RoleReader:
 		return !write && (topic == "devices/#" || strings.HasPrefix(topic, "devices/"))
 	}
 	return false

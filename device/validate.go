@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 )
 
 // validName keeps device ids and measurement names usable as one MQTT
@@ -73,7 +73,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if len(v) > 0 {
-		return config.Problems(v)
+		return configfile.Problems(v)
 	}
 	return nil
 }

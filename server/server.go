@@ -13,13 +13,12 @@ import (
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 )
 
 // Server is one `mqflux serve`.
 type Server struct {
-	cfg     config.Server
+	cfg     Config
 	log     *slog.Logger
 	checker *passwd.Checker
 	broker  *broker.Broker
@@ -31,7 +30,7 @@ type Server struct {
 }
 
 // New checks what must hold before anything listens and builds the parts.
-func New(cfg config.Server, log *slog.Logger) (*Server, error) {
+func New(cfg Config, log *slog.Logger) (*Server, error) {
 	checker := passwd.NewChecker()
 	if err := refuseExposedDemo(cfg, checker); err != nil {
 		return nil, err

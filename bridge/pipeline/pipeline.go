@@ -65,16 +65,16 @@ func Open(o Options) (*Pipeline, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 5000
+		o.BatchSize = influxwriter.DefaultBatchSize
 	}
 	if o.BatchBytes <= 0 {
 		o.BatchBytes = 8 << 20
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = time.Second
+		o.FlushInterval = influxwriter.DefaultFlushInterval
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 2
+		o.Concurrency = influxwriter.DefaultConcurrency
 	}
 	mapper, err := mapping.New(o.Mapping)
 	if err != nil {

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mqflux/mqflux/bridge/shim"
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 )
 
@@ -40,11 +39,11 @@ var hashes = sync.OnceValue(func() [2]string {
 	return h
 })
 
-func testConfig() config.Legacy {
+func testConfig() shim.Config {
 	h := hashes()
-	return config.Legacy{
+	return shim.Config{
 		Parameters:     []string{"temperature", "humidity", "pressure"},
-		Keys:           []config.Key{{KeyHash: h[0], Device: "*"}, {KeyHash: h[1], Device: pumpName}},
+		Keys:           []shim.Key{{KeyHash: h[0], Device: "*"}, {KeyHash: h[1], Device: pumpName}},
 		MaxBodyBytes:   4 << 10,
 		MaxStreamBytes: 1 << 30,
 		MaxLineBytes:   1 << 10,
@@ -91,7 +90,7 @@ type harness struct {
 	mu  *sync.Mutex
 }
 
-func newHarness(t testing.TB, cfg config.Legacy, sink interface {
+func newHarness(t testing.TB, cfg shim.Config, sink interface {
 	Ingest(string, []byte, time.Time) error
 }) *harness {
 	t.Helper()
