@@ -17,7 +17,7 @@ const (
 	DefaultTimeout       = 10 * time.Second
 	DefaultMinBackoff    = 100 * time.Millisecond
 	// DefaultMaxBackoff is short so that the writer resumes within seconds
-	// of an outage ending; the jitter already spares a struggling server.
+	// of an outage ending rather than after up to half a minute.
 	DefaultMaxBackoff   = 5 * time.Second
 	DefaultDrainTimeout = 10 * time.Second
 )
