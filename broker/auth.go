@@ -8,7 +8,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -20,15 +19,15 @@ import (
 // plain text.
 type authHook struct {
 	mqtt.HookBase
-	users   map[string]config.User
+	users   map[string]User
 	checker *passwd.Checker
 	roles   roles
 	log     *slog.Logger
 	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
 }
 
-func newAuthHook(users []config.User, layout []topic.Template, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
-	m := make(map[string]config.User, len(users))
+func newAuthHook(users []User, layout []topic.Template, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
+	m := make(map[string]User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
@@ -94,22 +93,22 @@ type roles struct {
 }
 
 // allowed is the role table. $ topics ($SYS, $share) are for admins only.
-func (r roles) allowed(u config.User, name string, write bool) bool {
-	if u.Role == config.RoleAdmin {
+func (r roles) allowed(u User, name string, write bool) bool {
+	if u.Role == RoleAdmin {
 		return true
 	}
 	if strings.HasPrefix(name, "$") {
 		return false
 	}
 	switch u.Role {
-	case config.RoleDevice:
+	case RoleDevice:
 		if write {
 			return r.any(func(t *topic.Template) bool { return t.MatchAs(name, topic.Pin{Name: topic.Device, Value: u.Name}) })
 		}
 		return r.deviceSubscribes(u.Name, name)
-	case config.RoleGateway:
+	case RoleGateway:
 		return write && r.any(func(t *topic.Template) bool { return t.Matches(name) })
-	case config.RoleReader:
+	case RoleReader:
 		return !write && r.readerSubscribes(name)
 	}
 	return false

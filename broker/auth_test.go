@@ -3,7 +3,6 @@ package broker
 import (
 	"testing"
 
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/topic"
 )
 
@@ -18,14 +17,14 @@ func layoutOf(templates ...string) roles {
 func TestRoleTable(t *testing.T) {
 	def := layoutOf(topic.DefaultReadings, topic.DefaultStatus)
 	site := layoutOf("site/{device}/{measurement}", "site/{device}/status")
-	dev := config.User{Name: "pi-1", Role: config.RoleDevice}
-	gw := config.User{Name: "gw", Role: config.RoleGateway}
-	rd := config.User{Name: "rd", Role: config.RoleReader}
-	adm := config.User{Name: "adm", Role: config.RoleAdmin}
+	dev := User{Name: "pi-1", Role: RoleDevice}
+	gw := User{Name: "gw", Role: RoleGateway}
+	rd := User{Name: "rd", Role: RoleReader}
+	adm := User{Name: "adm", Role: RoleAdmin}
 	cases := []struct {
 		name   string
 		roles  roles
-		user   config.User
+		user   User
 		topic  string
 		write  bool
 		wanted bool
@@ -58,7 +57,7 @@ func TestRoleTable(t *testing.T) {
 		{"reader subscribes to another layout", site, rd, "site/#", false, true},
 		{"reader subscribes to the old layout", site, rd, "devices/#", false, false},
 		{"gateway publishes in another layout", site, gw, "site/x/y", true, true},
-		{"unknown role", def, config.User{Name: "x", Role: "visitor"}, "devices/x/sensors/t", true, false},
+		{"unknown role", def, User{Name: "x", Role: "visitor"}, "devices/x/sensors/t", true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

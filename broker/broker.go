@@ -20,14 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
 
 // Options wires a Broker.
 type Options struct {
-	Config  config.Broker
+	Config  Config
 	DataDir string // sessions and retained messages live in DataDir/broker
 	// Sink receives every publish whose topic Wants accepts; nil runs a
 	// plain broker.
@@ -111,7 +110,7 @@ func New(o Options) (*Broker, error) {
 	return b, nil
 }
 
-func capabilities(c config.Broker) *mqtt.Capabilities {
+func capabilities(c Config) *mqtt.Capabilities {
 	caps := mqtt.NewDefaultServerCapabilities()
 	// mochi deletes retained and queued messages after a day by default.
 	caps.MaximumMessageExpiryInterval = int64(c.MessageExpiry.Seconds())
@@ -122,7 +121,7 @@ func capabilities(c config.Broker) *mqtt.Capabilities {
 	return caps
 }
 
-func (b *Broker) addListeners(c config.Broker) error {
+func (b *Broker) addListeners(c Config) error {
 	if c.TCP != "" {
 		if err := b.srv.AddListener(newTCPListener("tcp", c.TCP, nil)); err != nil {
 			return fmt.Errorf("broker.tcp %s: %w", c.TCP, err)

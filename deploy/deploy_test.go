@@ -11,7 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/server"
@@ -331,15 +331,15 @@ func TestEnvDocumented(t *testing.T) {
 // file itself ships no demo user or key.
 func TestComposeConfig(t *testing.T) {
 	path := deployPath(t, "config.docker.yaml")
-	bare := config.Default()
-	if _, err := config.LoadFile(path, &bare, nil); err != nil {
+	bare := server.DefaultConfig()
+	if _, err := configfile.LoadFile(path, &bare, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(bare.Broker.Users) != 0 || len(bare.HTTP.Legacy.Keys) != 0 {
 		t.Errorf("config.docker.yaml listens beyond loopback, so it must ship no users or keys; has %d users, %d keys",
 			len(bare.Broker.Users), len(bare.HTTP.Legacy.Keys))
 	}
-	if config.IsLoopback(bare.Broker.TCP) || config.IsLoopback(bare.HTTP.Address) || bare.DataDir != "/var/lib/mqflux" {
+	if configfile.IsLoopback(bare.Broker.TCP) || configfile.IsLoopback(bare.HTTP.Address) || bare.DataDir != "/var/lib/mqflux" {
 		t.Errorf("config.docker.yaml: broker.tcp %q, http.address %q, data_dir %q: want all interfaces and /var/lib/mqflux",
 			bare.Broker.TCP, bare.HTTP.Address, bare.DataDir)
 	}
@@ -369,8 +369,8 @@ func TestComposeConfig(t *testing.T) {
 		}
 		environ = append(environ, k+"="+val)
 	}
-	cfg := config.Default()
-	warnings, err := config.LoadFile(path, &cfg, environ)
+	cfg := server.DefaultConfig()
+	warnings, err := configfile.LoadFile(path, &cfg, environ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestComposeConfig(t *testing.T) {
 		"influx.org": dotenv["INFLUX_ORG"], "influx.bucket": dotenv["INFLUX_BUCKET"],
 	}
 	for key, w := range want {
-		if got, _ := config.Lookup(&cfg, key); got != w {
+		if got, _ := configfile.Lookup(&cfg, key); got != w {
 			t.Errorf("%s = %q, want %q", key, got, w)
 		}
 	}

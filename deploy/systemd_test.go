@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/server"
 )
 
 // unit is a systemd unit file: section → key → every value given, in order.
@@ -122,14 +122,14 @@ func TestSystemdUnit(t *testing.T) {
 
 	// The stop timeout leaves room for the drain and the HTTP shutdown (5 s).
 	stop, _ := u.last(svc, "TimeoutStopSec")
-	drain := config.Default().Influx.DrainTimeout
+	drain := server.DefaultConfig().Influx.DrainTimeout
 	if systemdSeconds(t, stop) <= drain+5*time.Second {
 		t.Errorf("TimeoutStopSec=%s must exceed influx.drain_timeout (%s) + 5s", stop, drain)
 	}
 	// One descriptor per MQTT connection: room for max_clients and then some.
 	nofile, _ := u.last(svc, "LimitNOFILE")
-	if n, err := strconv.Atoi(nofile); err != nil || n < config.Default().Broker.MaxClients+1024 {
-		t.Errorf("LimitNOFILE=%s: want at least broker.max_clients (%d) + 1024", nofile, config.Default().Broker.MaxClients)
+	if n, err := strconv.Atoi(nofile); err != nil || n < server.DefaultConfig().Broker.MaxClients+1024 {
+		t.Errorf("LimitNOFILE=%s: want at least broker.max_clients (%d) + 1024", nofile, server.DefaultConfig().Broker.MaxClients)
 	}
 	if w, _ := u.last("Install", "WantedBy"); w != "multi-user.target" {
 		t.Errorf("WantedBy=%q, want multi-user.target", w)

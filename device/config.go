@@ -7,7 +7,7 @@ package device
 import (
 	"time"
 
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/topic"
 )
 
@@ -48,9 +48,9 @@ type TLS struct {
 
 // Queue is the offline queue on the SD card.
 type Queue struct {
-	Dir      string      `yaml:"dir"`
-	MaxBytes config.Size `yaml:"max_bytes"`
-	Fsync    string      `yaml:"fsync"` // always | batch | never
+	Dir      string          `yaml:"dir"`
+	MaxBytes configfile.Size `yaml:"max_bytes"`
+	Fsync    string          `yaml:"fsync"` // always | batch | never
 }
 
 // Log sets up the structured log on stderr (the journal under systemd).
@@ -111,7 +111,7 @@ func Default() Config {
 // validates. Warnings do not stop a start.
 func Load(path string, environ []string) (Config, []string, error) {
 	f := File{Device: Default()}
-	warnings, err := config.LoadFile(path, &f, environ)
+	warnings, err := configfile.LoadFile(path, &f, environ)
 	if err != nil {
 		return Config{}, warnings, err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/observe"
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 	"github.com/mqflux/mqflux/server"
 )
@@ -100,8 +100,8 @@ func startInProcess(t *testing.T, in *testenv.Influx, opts ...server.Option) (*t
 		"MQFLUX_INFLUX_BUCKET=" + in.Bucket(),
 		"MQFLUX_INFLUX_DRAIN_TIMEOUT=30s",
 	}
-	cfg := config.Default()
-	if _, err := config.LoadFile(srv.Config, &cfg, env); err != nil {
+	cfg := server.DefaultConfig()
+	if _, err := configfile.LoadFile(srv.Config, &cfg, env); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {

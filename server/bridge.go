@@ -9,13 +9,12 @@ import (
 
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/subscriber"
-	"github.com/mqflux/mqflux/config"
 )
 
 // Bridge is one `mqflux bridge`: the pipeline fed by a subscriber to an
 // external broker, with /healthz and /metrics.
 type Bridge struct {
-	cfg     config.Server
+	cfg     Config
 	log     *slog.Logger
 	pipe    *pipeline.Pipeline
 	sub     *subscriber.Subscriber
@@ -25,20 +24,15 @@ type Bridge struct {
 
 // NewBridge builds the pipeline and the subscriber; nothing connects until
 // Run. cfg must have passed Validate and ValidateBridge.
-func NewBridge(cfg config.Server, log *slog.Logger) (*Bridge, error) {
+func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 	b := &Bridge{cfg: cfg, log: log, front: newFront(cfg.HTTP, log)}
 	pipe, err := OpenPipeline(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}
-	bc := cfg.Bridge
-	sub, err := subscriber.New(subscriber.Options{
-		URL: bc.URL, ClientID: bc.ClientID, Username: bc.Username, Password: bc.Password,
-		Filters: bc.Filters, CAFile: bc.CAFile, KeepAlive: bc.KeepAlive, MaxReconnect: bc.MaxReconnect,
-		Sink:   pipe.Sink("mqtt"),
-		Wants:  pipe.Wants,
-		Logger: log.With("component", "subscriber"),
-	})
+	so := cfg.Bridge.Options()
+	so.Sink, so.Wants, so.Logger = pipe.Sink("mqtt"), pipe.Wants, log.With("component", "subscriber")
+	sub, err := subscriber.New(so)
 	if err != nil {
 		return nil, errors.Join(err, pipe.Stop(0))
 	}

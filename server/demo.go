@@ -5,7 +5,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/passwd"
 )
 
@@ -25,13 +25,13 @@ const DemoLegacyKey = "demo-legacy-key"
 
 // refuseExposedDemo stops a start that would listen beyond loopback while
 // anyone who read the README could log in.
-func refuseExposedDemo(cfg config.Server, checker *passwd.Checker) error {
+func refuseExposedDemo(cfg Config, checker *passwd.Checker) error {
 	var exposed []string
 	for key, addr := range map[string]string{
 		"broker.tcp": cfg.Broker.TCP, "broker.tls.address": cfg.Broker.TLS.Address,
 		"broker.websocket": cfg.Broker.Websocket, "http.address": cfg.HTTP.Address,
 	} {
-		if !config.IsLoopback(addr) {
+		if !configfile.IsLoopback(addr) {
 			exposed = append(exposed, fmt.Sprintf("%s %s", key, addr))
 		}
 	}

@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/mqflux/mqflux/config"
 )
 
 // front is the HTTP side `mqflux serve` and `mqflux bridge` share: one
@@ -27,7 +25,7 @@ type front struct {
 	addr string
 }
 
-func newFront(cfg config.HTTP, log *slog.Logger) *front {
+func newFront(cfg HTTP, log *slog.Logger) *front {
 	f := &front{log: log, reg: prometheus.NewRegistry(), addr: cfg.Address}
 	f.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f.http = &http.Server{

@@ -7,15 +7,13 @@ import (
 	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
-	"github.com/mqflux/mqflux/bridge/spool"
-	"github.com/mqflux/mqflux/config"
 )
 
 // OpenPipeline builds the spool, mapping and InfluxDB writer from the
 // configuration; `mqflux serve` and `mqflux bridge` share it.
 // observers watch every reading the spool accepted (none for a bridge).
-func OpenPipeline(cfg config.Server, log *slog.Logger, observers []observe.Observer) (*pipeline.Pipeline, error) {
-	dur, err := spool.ParseDurability(cfg.Spool.Durability)
+func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*pipeline.Pipeline, error) {
+	sp, err := cfg.Spool.Options()
 	if err != nil {
 		return nil, err
 	}
@@ -24,13 +22,9 @@ func OpenPipeline(cfg config.Server, log *slog.Logger, observers []observe.Obser
 		return nil, err
 	}
 	return pipeline.Open(pipeline.Options{
-		DataDir: cfg.DataDir,
-		Mapping: cfg.Mapping,
-		Spool: spool.Options{
-			MaxBytes:     int64(cfg.Spool.MaxBytes),
-			SegmentBytes: int64(cfg.Spool.SegmentBytes),
-			Durability:   dur,
-		},
+		DataDir:       cfg.DataDir,
+		Mapping:       cfg.Mapping,
+		Spool:         sp,
 		DeadLetterMax: int64(cfg.DeadLetter.MaxBytes),
 		Output:        w,
 		OutputName:    "influx",
@@ -44,12 +38,9 @@ func OpenPipeline(cfg config.Server, log *slog.Logger, observers []observe.Obser
 }
 
 // openInfluxWriter builds the one output today's configuration describes.
-func openInfluxWriter(cfg config.Server, log *slog.Logger) (*influxwriter.Writer, error) {
-	wc := influxwriter.DefaultConfig(cfg.Influx.URL, cfg.Influx.Bucket)
-	wc.Token, wc.Org = cfg.Influx.Token, cfg.Influx.Org
-	wc.Gzip, wc.Timeout, wc.MaxBackoff = cfg.Influx.Gzip, cfg.Influx.Timeout, cfg.Influx.MaxBackoff
+func openInfluxWriter(cfg Config, log *slog.Logger) (*influxwriter.Writer, error) {
 	if log != nil {
 		log = log.With("component", "influx")
 	}
-	return influxwriter.New(wc, log)
+	return influxwriter.New(cfg.Influx.Config(), log)
 }

@@ -14,13 +14,12 @@ import (
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 )
 
 // Server is one `mqflux serve`.
 type Server struct {
-	cfg     config.Server
+	cfg     Config
 	log     *slog.Logger
 	checker *passwd.Checker
 	broker  *broker.Broker
@@ -47,7 +46,7 @@ func WrapObservers(wrap func(observe.Observer) observe.Observer) Option {
 }
 
 // New checks what must hold before anything listens and builds the parts.
-func New(cfg config.Server, log *slog.Logger, opts ...Option) (*Server, error) {
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)

@@ -18,8 +18,9 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultMaxBytes is the rotation size used when Open is given 0.
-const DefaultMaxBytes = 64 << 20
+// DefaultMaxBytes is the rotation size used when Open is given 0: with the
+// previous file kept, about 200MiB of dead letters at most sit on disk.
+const DefaultMaxBytes = 100 << 20
 
 // Entry is one rejected reading.
 type Entry struct {

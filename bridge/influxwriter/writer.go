@@ -39,15 +39,15 @@ type Config struct {
 	// there.
 	URL, Token, Org, Bucket string
 	Gzip                    bool          // compress request bodies; New's callers normally want true (see DefaultConfig)
-	Timeout                 time.Duration // per request; 0 means 10s
-	MinBackoff, MaxBackoff  time.Duration // jittered exponential; 0 means 100ms and 30s
+	Timeout                 time.Duration // per request; 0 means DefaultTimeout
+	MinBackoff, MaxBackoff  time.Duration // jittered exponential; 0 means DefaultMinBackoff and DefaultMaxBackoff
 }
 
 // DefaultConfig returns a Config with the documented defaults for url and
-// bucket: gzip on, 10s timeout, 100ms..30s backoff.
+// bucket: gzip on, DefaultTimeout, DefaultMinBackoff..DefaultMaxBackoff.
 func DefaultConfig(url, bucket string) Config {
-	return Config{URL: url, Bucket: bucket, Gzip: true, Timeout: 10 * time.Second,
-		MinBackoff: 100 * time.Millisecond, MaxBackoff: 30 * time.Second}
+	return Config{URL: url, Bucket: bucket, Gzip: true, Timeout: DefaultTimeout,
+		MinBackoff: DefaultMinBackoff, MaxBackoff: DefaultMaxBackoff}
 }
 
 // ErrClosed is returned by Write after Close.
@@ -84,13 +84,13 @@ func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 		return nil, err
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = 10 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.MinBackoff == 0 {
-		cfg.MinBackoff = 100 * time.Millisecond
+		cfg.MinBackoff = DefaultMinBackoff
 	}
 	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = 30 * time.Second
+		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = cfg.MinBackoff

@@ -30,6 +30,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// How an output is fed from the spool when nothing else is configured: up
+// to DefaultBatchSize records per Write, a partial batch after
+// DefaultFlushInterval, DefaultConcurrency Writes in flight.
+const (
+	DefaultBatchSize     = 5000
+	DefaultFlushInterval = time.Second
+	DefaultConcurrency   = 2
+)
+
 // Output stores batches of records. Each record is one or more
 // '\n'-terminated lines of line protocol with nanosecond timestamps.
 //

@@ -92,16 +92,16 @@ func Open(o Options) (p *Pipeline, err error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 5000
+		o.BatchSize = output.DefaultBatchSize
 	}
 	if o.BatchBytes <= 0 {
 		o.BatchBytes = 8 << 20
 	}
 	if o.FlushInterval <= 0 {
-		o.FlushInterval = time.Second
+		o.FlushInterval = output.DefaultFlushInterval
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 2
+		o.Concurrency = output.DefaultConcurrency
 	}
 	if o.OutputName == "" {
 		o.OutputName = "influx"

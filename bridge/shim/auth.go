@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 )
 
@@ -20,7 +19,7 @@ const anyDevice = "*"
 // remembers which key each verified secret matched (by a salted digest, never
 // the secret), and asks the Checker about that key first.
 type keyring struct {
-	keys    []config.Key
+	keys    []Key
 	checker *passwd.Checker
 	salt    [32]byte
 
@@ -28,7 +27,7 @@ type keyring struct {
 	index map[[32]byte]int
 }
 
-func newKeyring(keys []config.Key, checker *passwd.Checker) (*keyring, error) {
+func newKeyring(keys []Key, checker *passwd.Checker) (*keyring, error) {
 	for i, k := range keys {
 		if err := passwd.ValidHash(k.KeyHash); err != nil {
 			return nil, fmt.Errorf("http.legacy.keys[%d].key_hash: %w", i, err)
@@ -44,9 +43,9 @@ func newKeyring(keys []config.Key, checker *passwd.Checker) (*keyring, error) {
 }
 
 // lookup returns the key secret matches.
-func (kr *keyring) lookup(secret string) (config.Key, bool) {
+func (kr *keyring) lookup(secret string) (Key, bool) {
 	if secret == "" {
-		return config.Key{}, false
+		return Key{}, false
 	}
 	digest := kr.digest(secret)
 	kr.mu.RLock()
@@ -63,7 +62,7 @@ func (kr *keyring) lookup(secret string) (config.Key, bool) {
 			return k, true
 		}
 	}
-	return config.Key{}, false
+	return Key{}, false
 }
 
 func (kr *keyring) digest(secret string) [32]byte {
@@ -80,7 +79,7 @@ func (kr *keyring) digest(secret string) [32]byte {
 // a key mapped to one device makes that device the answer and the claim
 // optional, but a claim naming another device is refused rather than
 // silently rewritten: it means a logger was given the wrong key.
-func device(key config.Key, claimed, where string) (string, *problem) {
+func device(key Key, claimed, where string) (string, *problem) {
 	if key.Device != anyDevice {
 		if claimed != "" && claimed != key.Device {
 			return "", &problem{status: 403, reason: "device_mismatch",

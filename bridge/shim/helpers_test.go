@@ -18,7 +18,6 @@ import (
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/point"
 	"github.com/mqflux/mqflux/bridge/shim"
-	"github.com/mqflux/mqflux/config"
 	"github.com/mqflux/mqflux/passwd"
 )
 
@@ -42,11 +41,11 @@ var hashes = sync.OnceValue(func() [2]string {
 	return h
 })
 
-func testConfig() config.Legacy {
+func testConfig() shim.Config {
 	h := hashes()
-	return config.Legacy{
+	return shim.Config{
 		Parameters:     []string{"temperature", "humidity", "pressure"},
-		Keys:           []config.Key{{KeyHash: h[0], Device: "*"}, {KeyHash: h[1], Device: pumpName}},
+		Keys:           []shim.Key{{KeyHash: h[0], Device: "*"}, {KeyHash: h[1], Device: pumpName}},
 		MaxBodyBytes:   4 << 10,
 		MaxStreamBytes: 1 << 30,
 		MaxLineBytes:   1 << 10,
@@ -104,7 +103,7 @@ type harness struct {
 	mu  *sync.Mutex
 }
 
-func newHarness(t testing.TB, cfg config.Legacy, sink ingest.ReadingSink) *harness {
+func newHarness(t testing.TB, cfg shim.Config, sink ingest.ReadingSink) *harness {
 	t.Helper()
 	h := &harness{log: new(bytes.Buffer), mu: new(sync.Mutex), reg: prometheus.NewRegistry()}
 	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: h.log, mu: h.mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/bridge/shim"
 )
 
 func basic(user, pass string) string {
@@ -44,7 +44,7 @@ type refusal struct {
 	path    string
 	header  map[string]string
 	body    string
-	cfg     func(*config.Legacy)
+	cfg     func(*shim.Config)
 	sinkErr error
 	after   int // messages the sink accepts before answering sinkErr
 
@@ -128,7 +128,7 @@ func TestRefusals(t *testing.T) {
 		{name: "ingest: huge line", path: "/ingest", header: ingHeader, body: lines(goodLine, `{"sensor": "speed", "value": 1, "pad": "`+strings.Repeat("x", 2000)+`"}`),
 			status: 413, detail: "line 2 is longer than the limit of 1024 bytes", reason: "line_too_long", line: 2, stored: 1},
 		{name: "ingest: stream over the limit", path: "/ingest", header: ingHeader, body: lines(goodLine, goodLine, goodLine, goodLine),
-			cfg:    func(c *config.Legacy) { c.MaxStreamBytes = 256; c.MaxLineBytes = 256 },
+			cfg:    func(c *shim.Config) { c.MaxStreamBytes = 256; c.MaxLineBytes = 256 },
 			status: 413, detail: "larger than the limit of 256 bytes", reason: "body_too_large", line: 4, stored: 3},
 		{name: "ingest: overflowing value", path: "/ingest", header: ingHeader, body: lines(`{"sensor": "speed", "value": -1e400, "timestamp": "2012-04-23T18:25:43.511Z"}`),
 			status: 400, detail: `line 1: "value": -1e400 is out of range`, reason: "bad_line", line: 1},

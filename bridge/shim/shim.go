@@ -15,13 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/passwd"
 )
-
-// defaultMaxLine bounds an /ingest line when the configuration leaves it at 0:
-// a line must fit in memory, so "no limit" is not on offer.
-const defaultMaxLine = 64 << 10
 
 // Shim is the legacy HTTP API. It is safe for concurrent use.
 type Shim struct {
@@ -39,7 +35,7 @@ type Shim struct {
 
 // New checks cfg and returns a Shim that hands readings to sink. A nil logger
 // discards the log.
-func New(cfg config.Legacy, sink ingest.ReadingSink, logger *slog.Logger) (*Shim, error) {
+func New(cfg Config, sink ingest.ReadingSink, logger *slog.Logger) (*Shim, error) {
 	if sink == nil {
 		return nil, errors.New("legacy http api: no sink to hand readings to")
 	}
@@ -53,7 +49,7 @@ func New(cfg config.Legacy, sink ingest.ReadingSink, logger *slog.Logger) (*Shim
 	if err != nil {
 		return nil, err
 	}
-	for name, v := range map[string]config.Size{"max_body_bytes": cfg.MaxBodyBytes, "max_stream_bytes": cfg.MaxStreamBytes, "max_line_bytes": cfg.MaxLineBytes} {
+	for name, v := range map[string]configfile.Size{"max_body_bytes": cfg.MaxBodyBytes, "max_stream_bytes": cfg.MaxStreamBytes, "max_line_bytes": cfg.MaxLineBytes} {
 		if v < 0 {
 			return nil, fmt.Errorf("http.legacy.%s: %d is negative", name, v)
 		}
@@ -76,7 +72,7 @@ func New(cfg config.Legacy, sink ingest.ReadingSink, logger *slog.Logger) (*Shim
 		}, []string{"endpoint"}),
 	}
 	if s.maxLine == 0 {
-		s.maxLine = defaultMaxLine
+		s.maxLine = DefaultMaxLineBytes
 	}
 	if len(cfg.Keys) == 0 {
 		logger.Warn("legacy http api has no keys configured: every request will be refused with 401", "config", "http.legacy.keys")

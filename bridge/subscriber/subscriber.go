@@ -121,10 +121,10 @@ func New(o Options) (*Subscriber, error) {
 		o.Workers = defaultWorkers
 	}
 	if o.KeepAlive <= 0 {
-		o.KeepAlive = 30 * time.Second
+		o.KeepAlive = DefaultKeepAlive
 	}
 	if o.MaxReconnect <= 0 {
-		o.MaxReconnect = 30 * time.Second
+		o.MaxReconnect = DefaultMaxReconnect
 	}
 	if o.Wants == nil {
 		o.Wants = func(string) bool { return true }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/mqflux/mqflux/bench"
 	"github.com/mqflux/mqflux/bridge/mapping"
-	"github.com/mqflux/mqflux/config"
+	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/server"
 )
 
@@ -82,14 +82,14 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 
 // loadConfig reads path (or only the defaults when path is "") and the
 // environment, then validates.
-func (p program) loadConfig(path string, stderr io.Writer) (config.Server, error) {
-	cfg := config.Default()
+func (p program) loadConfig(path string, stderr io.Writer) (server.Config, error) {
+	cfg := server.DefaultConfig()
 	var warnings []string
 	var err error
 	if path == "" {
-		warnings, err = config.Load(nil, "(defaults)", &cfg, p.environ)
+		warnings, err = configfile.Load(nil, "(defaults)", &cfg, p.environ)
 	} else {
-		warnings, err = config.LoadFile(path, &cfg, p.environ)
+		warnings, err = configfile.LoadFile(path, &cfg, p.environ)
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(stderr, "mqflux: warning:", w)
@@ -107,7 +107,7 @@ func (p program) loadConfig(path string, stderr io.Writer) (config.Server, error
 	return cfg, nil
 }
 
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
+func newLogger(c server.Log, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -234,7 +234,7 @@ func runCheckConfig(p program, _ context.Context, args []string, stdout, stderr 
 		}
 	}
 	if *key != "" {
-		v, err := config.Lookup(&cfg, *key)
+		v, err := configfile.Lookup(&cfg, *key)
 		if err != nil {
 			return err
 		}

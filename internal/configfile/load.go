@@ -1,9 +1,14 @@
-// Package config reads mqflux's YAML configuration strictly: every key must
-// be known, every value must fit its type, and every problem names the file,
-// the line and the key path. Any key can be overridden from the environment
-// as MQFLUX_ followed by its path in upper case with "_" between levels
-// (MQFLUX_INFLUX_URL, MQFLUX_BROKER_TCP, MQFLUX_DATA_DIR).
-package config
+// Package configfile reads a YAML configuration file strictly into a struct
+// of defaults: every key must be known, every value must fit its type, and
+// every problem names the file, the line, the column and the key path. Any
+// key can be overridden from the environment as MQFLUX_ followed by its path
+// in upper case with "_" between levels (MQFLUX_INFLUX_URL, MQFLUX_DATA_DIR).
+//
+// It knows nothing of any schema: the server and the device agent each
+// declare theirs from the sections their packages own, and those packages
+// check their own values with a Validator, so that every program links only
+// the packages it runs.
+package configfile
 
 import (
 	"bytes"

@@ -1,9 +1,11 @@
-package config
+package server
 
 import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/mqflux/mqflux/internal/configfile"
 )
 
 // The README's configuration table and the shipped config.yaml must name
@@ -17,8 +19,8 @@ func TestDocsNameEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := Default()
-	for _, k := range Keys(&c) {
+	c := DefaultConfig()
+	for _, k := range configfile.Keys(&c) {
 		if !strings.Contains(string(readme), "`"+k.Path+"`") {
 			t.Errorf("README.md does not document %s", k.Path)
 		}
@@ -32,13 +34,13 @@ func TestDocsNameEveryKey(t *testing.T) {
 // The shipped config.yaml holds exactly the defaults, apart from its demo
 // users and key.
 func TestShippedConfigIsTheDefaults(t *testing.T) {
-	got := Default()
-	if _, err := LoadFile("../config.yaml", &got, nil); err != nil {
+	got := DefaultConfig()
+	if _, err := configfile.LoadFile("../config.yaml", &got, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := Default()
+	want := DefaultConfig()
 	got.Broker.Users, got.HTTP.Legacy.Keys = nil, nil
-	gk, wk := Keys(&got), Keys(&want)
+	gk, wk := configfile.Keys(&got), configfile.Keys(&want)
 	for i := range wk {
 		if gk[i] != wk[i] {
 			t.Errorf("config.yaml has %s = %s, the default is %s", gk[i].Path, gk[i].Value, wk[i].Value)

@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/mqflux/mqflux/internal/configfile"
+	"github.com/mqflux/mqflux/passwd"
+)
+
+// Config is the `broker:` section of the server's configuration: the
+// listeners, the users and the limits of the embedded broker.
+type Config struct {
+	TCP       string `yaml:"tcp"`
+	TLS       TLS    `yaml:"tls"`
+	Websocket string `yaml:"websocket"`
+	Users     []User `yaml:"users"`
+	// MessageExpiry bounds how long retained and queued messages live;
+	// 0 keeps them until they are delivered or replaced.
+	MessageExpiry time.Duration `yaml:"message_expiry"`
+	MaxInflight   int           `yaml:"max_inflight"`
+	// MaxQueued is how many packets may wait to be written to one connected
+	// client (deliveries to a subscriber); past it mochi drops them and
+	// counts them in $SYS/broker/messages/dropped. mochi allocates this queue
+	// for every connection when it is accepted, before it knows whether the
+	// client will ever subscribe: 8 bytes per slot, so 8192 slots were 64 KiB
+	// per connection and 640 MiB for 10,000 devices that only publish
+	// (BENCHMARKS.md, "10,000 devices"). 1024 is 8 KiB per connection, and
+	// still lets a reader of devices/# fall 1024 readings behind (a 20 ms
+	// pause at 50,000 readings per second) before anything is dropped.
+	MaxQueued     int             `yaml:"max_queued"`
+	MaxPacketSize configfile.Size `yaml:"max_packet_size"`
+	MaxClients    int             `yaml:"max_clients"`
+	SessionExpiry time.Duration   `yaml:"session_expiry"`
+}
+
+// TLS is a listener with a certificate.
+type TLS struct {
+	Address string `yaml:"address"`
+	Cert    string `yaml:"cert"`
+	Key     string `yaml:"key"`
+}
+
+// User may connect to the broker.
+type User struct {
+	Name         string `yaml:"name"`
+	PasswordHash string `yaml:"password_hash"`
+	Role         string `yaml:"role"`
+}
+
+// The roles a user may have; allowed says what each may publish and
+// subscribe to.
+const (
+	RoleDevice  = "device"
+	RoleGateway = "gateway"
+	RoleReader  = "reader"
+	RoleAdmin   = "admin"
+)
+
+// DefaultConfig is a plain-TCP broker on loopback with no users, sized for
+// tens of thousands of devices.
+func DefaultConfig() Config {
+	return Config{
+		TCP:           "127.0.0.1:1883",
+		MaxInflight:   65535,
+		MaxQueued:     1024,
+		MaxPacketSize: 256 << 10,
+		MaxClients:    20000,
+		SessionExpiry: 7 * 24 * time.Hour,
+	}
+}
+
+// Validate reports every problem of c to v, keys relative to v's section.
+func (c *Config) Validate(v *configfile.Validator) {
+	v.Address("tcp", c.TCP, true)
+	v.Address("tls.address", c.TLS.Address, true)
+	v.Address("websocket", c.Websocket, true)
+	if c.TCP == "" && c.TLS.Address == "" && c.Websocket == "" {
+		v.Add("", "every listener is disabled; set at least one of tcp, tls.address, websocket")
+	}
+	if c.TLS.Address != "" && (c.TLS.Cert == "" || c.TLS.Key == "") {
+		v.Add("tls", "address is set, so cert and key (PEM file paths) are required")
+	}
+	if c.MessageExpiry < 0 {
+		v.Add("message_expiry", "must be 0 (never) or positive, got %s", c.MessageExpiry)
+	}
+	v.Between("max_inflight", c.MaxInflight, 1, 65535)
+	v.Between("max_queued", c.MaxQueued, 1, 10_000_000)
+	v.AtLeast("max_packet_size", c.MaxPacketSize, 1<<10)
+	if c.MaxPacketSize > 256<<20 {
+		v.Add("max_packet_size", "at most 256MiB (the MQTT limit), got %s", c.MaxPacketSize)
+	}
+	v.Between("max_clients", c.MaxClients, 1, 10_000_000)
+	c.validateUsers(v)
+}
+
+func (c *Config) validateUsers(v *configfile.Validator) {
+	seen := map[string]int{}
+	for i, u := range c.Users {
+		key := fmt.Sprintf("users[%d]", i)
+		if !configfile.IsName(u.Name) {
+			v.Add(key+".name", "%q is not a user name: use letters, digits, '-', '_', '.', 1 to 64 characters", u.Name)
+		}
+		if j, dup := seen[u.Name]; dup {
+			v.Add(key+".name", "%q is also %s", u.Name, v.Key(fmt.Sprintf("users[%d]", j)))
+		}
+		seen[u.Name] = i
+		if err := passwd.ValidHash(u.PasswordHash); err != nil {
+			v.Add(key+".password_hash", "%v", err)
+		}
+		v.OneOf(key+".role", u.Role, RoleDevice, RoleGateway, RoleReader, RoleAdmin)
+	}
+}

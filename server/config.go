@@ -1,0 +1,133 @@
+package server
+
+import (
+	"time"
+
+	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/latest"
+	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/bridge/shim"
+	"github.com/mqflux/mqflux/bridge/spool"
+	"github.com/mqflux/mqflux/bridge/subscriber"
+	"github.com/mqflux/mqflux/broker"
+	"github.com/mqflux/mqflux/internal/configfile"
+)
+
+// Config is the configuration of `mqflux serve` and `mqflux bridge`, read
+// with configfile. Each section but log and http belongs to the package
+// that uses it, with its defaults and its checks. config.yaml at the root
+// of the repository shows every key with its default; keep the two in step
+// (a test compares them).
+type Config struct {
+	DataDir    string               `yaml:"data_dir"`
+	Log        Log                  `yaml:"log"`
+	Broker     broker.Config        `yaml:"broker"`
+	Influx     influxwriter.Options `yaml:"influx"`
+	Spool      spool.Config         `yaml:"spool"`
+	DeadLetter deadletter.Config    `yaml:"dead_letter"`
+	HTTP       HTTP                 `yaml:"http"`
+	Bridge     subscriber.Config    `yaml:"bridge"`
+	Mapping    mapping.Config       `yaml:"mapping"`
+}
+
+// Log sets up the structured log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+// HTTP serves health, metrics, the latest readings and the legacy POST API.
+type HTTP struct {
+	Address           string        `yaml:"address"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	// LatestMaxSeries bounds the series (device and measurement) that
+	// /v1/latest remembers; readings of further series are counted, not kept.
+	LatestMaxSeries int         `yaml:"latest_max_series"`
+	Legacy          shim.Config `yaml:"legacy"`
+}
+
+// DefaultConfig is the configuration with nothing set: a broker on loopback
+// and InfluxDB on this machine, ready for `make run`.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:    "./var",
+		Log:        Log{Level: "info", Format: "text"},
+		Broker:     broker.DefaultConfig(),
+		Influx:     influxwriter.DefaultOptions(),
+		Spool:      spool.DefaultConfig(),
+		DeadLetter: deadletter.DefaultConfig(),
+		HTTP: HTTP{
+			Address:           "127.0.0.1:8080",
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       5 * time.Minute,
+			LatestMaxSeries:   latest.DefaultMaxSeries,
+			Legacy:            shim.DefaultConfig(),
+		},
+		Bridge:  subscriber.DefaultConfig(),
+		Mapping: mapping.DefaultConfig(),
+	}
+}
+
+// Validate checks what `mqflux serve` and `mqflux bridge` need: ranges and
+// cross-key rules. Each problem names the key, what is wrong and what is
+// allowed.
+func (c *Config) Validate() error {
+	var v configfile.Validator
+	v.NonEmpty("data_dir", c.DataDir)
+	v.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.OneOf("log.format", c.Log.Format, "text", "json")
+	c.Broker.Validate(v.Section("broker"))
+	c.Influx.Validate(v.Section("influx"))
+	c.Spool.Validate(v.Section("spool"))
+	c.DeadLetter.Validate(v.Section("dead_letter"))
+	c.HTTP.validate(v.Section("http"))
+	if m, err := mapping.New(c.Mapping); err != nil {
+		v.Report(err) // its messages name the mapping.* keys already
+	} else {
+		c.validateLegacyTopics(&v, m)
+	}
+	return v.Err()
+}
+
+// legacySampleDevice and legacySampleSensor stand for the device and sensor
+// names a legacy request brings, which are known only then.
+const (
+	legacySampleDevice = "legacy-device"
+	legacySampleSensor = "reading"
+)
+
+// validateLegacyTopics refuses a layout in which the legacy HTTP API, once
+// it has keys to take readings with, cannot file a reading where the
+// mapping reads it as one.
+func (c *Config) validateLegacyTopics(v *configfile.Validator, m *mapping.Mapper) {
+	if c.HTTP.Address == "" || len(c.HTTP.Legacy.Keys) == 0 {
+		return
+	}
+	sensors := c.HTTP.Legacy.Parameters
+	if len(sensors) == 0 {
+		sensors = []string{legacySampleSensor} // POST /ingest names its own
+	}
+	for _, s := range sensors {
+		if _, err := m.ReadingTopic(legacySampleDevice, s); err != nil {
+			v.Add("mapping.topics", "the legacy HTTP API (http.legacy) has no topic for its readings: %v", err)
+			return
+		}
+	}
+}
+
+func (h *HTTP) validate(v *configfile.Validator) {
+	v.Address("address", h.Address, true)
+	v.DurationBetween("read_header_timeout", h.ReadHeaderTimeout, 100*time.Millisecond, time.Hour)
+	v.DurationBetween("read_timeout", h.ReadTimeout, 100*time.Millisecond, 24*time.Hour)
+	v.Between("latest_max_series", h.LatestMaxSeries, 0, 100_000_000)
+	h.Legacy.Validate(v.Section("legacy"))
+}
+
+// ValidateBridge checks the keys `mqflux bridge` needs on top of Validate.
+func (c *Config) ValidateBridge() error {
+	var v configfile.Validator
+	c.Bridge.Validate(v.Section("bridge"))
+	return v.Err()
+}
