@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mqflux/mqflux/internal/segment"
 )
 
 // FuzzRecover feeds arbitrary bytes to Open as a segment file. Open must
@@ -16,7 +18,7 @@ import (
 func FuzzRecover(f *testing.F) {
 	var valid []byte
 	for i := range 4 {
-		valid = appendFrame(valid, record(i))
+		valid = segment.AppendFrame(valid, record(i))
 	}
 	f.Add(valid, false)
 	f.Add(valid, true)
@@ -31,7 +33,7 @@ func FuzzRecover(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, middle bool) {
 		segs := [][]byte{data}
 		if middle { // then the fuzzed segment is not the last one
-			segs = append(segs, appendFrame(nil, []byte("after\n")))
+			segs = append(segs, segment.AppendFrame(nil, []byte("after\n")))
 		}
 		dir := spoolWith(t, segs...)
 		s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -60,8 +62,8 @@ func FuzzRecover(f *testing.F) {
 
 		var want [][]byte
 		for rest := kept; len(rest) > 0; {
-			rec, size, st := decodeFrame(rest)
-			if st != frameOK {
+			rec, size, st := segment.DecodeFrame(rest)
+			if st != segment.OK {
 				t.Fatalf("the kept segment has a %v at offset %d", st, len(kept)-len(rest))
 			}
 			want = append(want, rec)
