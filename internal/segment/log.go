@@ -233,3 +233,37 @@ func (l *Log) closeRetired() error {
 
 // MaxBytes is the bound on the segment files' size.
 func (l *Log) MaxBytes() int64 { return l.maxBytes }
+
+// Roll seals the active segment and starts a new one, so nothing is
+// appended behind a record the owner found unreadable.
+func (l *Log) Roll() error {
+	if l.active == nil {
+		return fmt.Errorf("%s roll: %w", l.what, ErrClosed)
+	}
+	return l.roll()
+}
+
+// SyncAll fsyncs the active segment and the directory whatever the
+// durability: for an owner that is about to delete the only other copy of
+// what it wrote.
+func (l *Log) SyncAll() error {
+	if l.w != nil {
+		if err := l.w.Sync(); err != nil {
+			return fmt.Errorf("%s sync %s: %w", l.what, l.active.Path, err)
+		}
+		if l.syncErr == nil {
+			l.synced = l.written
+		}
+	}
+	if err := SyncDir(l.dir); err != nil {
+		return fmt.Errorf("%s sync: %w", l.what, err)
+	}
+	l.dirDirty = false
+	return nil
+}
+
+// IsName says whether name is the file name of a segment.
+func IsName(name string) bool {
+	_, ok := parseName(name)
+	return ok
+}
