@@ -52,8 +52,13 @@ func (s *Spool) Append(rec []byte) error {
 	if s.notify != nil && (s.unreadRecs >= s.waitRecs || s.unreadBytes >= s.waitBytes) {
 		s.wake()
 	}
-	if s.dur == Fsync {
-		return s.sl.WaitSynced(pos)
+	if s.dur != Fsync {
+		return nil
+	}
+	if err := s.sl.WaitSynced(pos); errors.Is(err, segment.ErrClosed) {
+		return fmt.Errorf("spool append: %w before the record was fsynced", ErrClosed)
+	} else if err != nil {
+		return err
 	}
 	return nil
 }

@@ -128,7 +128,7 @@ func Open(opts Options) (*Spool, error) {
 	}
 	sl, err := segment.Open(segment.Options{
 		Dir: opts.Dir, What: "spool", Durability: opts.Durability, Logger: s.log, Mu: &s.mu,
-		MaxBytes: cmp(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: cmp(opts.SegmentBytes, DefaultSegmentBytes),
+		MaxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: orDefault(opts.SegmentBytes, DefaultSegmentBytes),
 	})
 	if err != nil {
 		return nil, err
@@ -148,8 +148,8 @@ func Open(opts Options) (*Spool, error) {
 	return s, nil
 }
 
-// cmp returns v, or def when v is zero.
-func cmp(v, def int64) int64 {
+// orDefault returns v, or def when v is zero.
+func orDefault(v, def int64) int64 {
 	if v == 0 {
 		return def
 	}

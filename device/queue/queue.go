@@ -219,7 +219,9 @@ func (q *Queue) Append(data []byte) (uint64, error) {
 	default:
 	}
 	if q.sl.Durability() == segment.Fsync {
-		if err := q.sl.WaitSynced(pos); err != nil {
+		if err := q.sl.WaitSynced(pos); errors.Is(err, segment.ErrClosed) {
+			return 0, fmt.Errorf("queue append: %w before the record was synced", ErrClosed)
+		} else if err != nil {
 			return 0, err
 		}
 	}

@@ -8,10 +8,6 @@ import (
 	"sync"
 )
 
-// ErrFull is returned by Write when the record would take the segment files
-// past MaxBytes.
-var ErrFull = errors.New("log full")
-
 // Options configure a Log.
 type Options struct {
 	Dir string // created if missing
