@@ -56,7 +56,7 @@ func BenchmarkAppendFsyncParallel(b *testing.B) {
 		}
 	})
 	s.mu.Lock()
-	b.ReportMetric(float64(b.N)/float64(max(s.fsyncs, 1)), "records/fsync")
+	b.ReportMetric(float64(b.N)/float64(max(s.sl.Fsyncs(), 1)), "records/fsync")
 	s.mu.Unlock()
 }
 

@@ -8,8 +8,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/internal/segment"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
+
+// The on-disk names and framing the tests build files with.
+const (
+	frameHeader = segment.FrameHeader
+	cursorName  = "cursor"
+)
+
+func segmentName(id uint64) string { return segment.Name(id) }
 
 // jsonLogger logs JSON lines into b so tests can check what was reported.
 func jsonLogger(b *testenv.SyncBuffer) *slog.Logger {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/segment"
 )
 
 // Batch is a run of consecutive records handed out by Next. Records point
@@ -28,7 +29,7 @@ type handout struct {
 }
 
 type span struct {
-	seg     *segment
+	seg     *segment.Segment
 	records int64
 	bytes   int64 // framed
 }
@@ -112,16 +113,18 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 			break
 		}
 		g := s.readCursor()
-		if g == nil || g.readOff >= g.size {
+		if g == nil || g.ReadOff >= g.Size {
 			s.mu.Unlock()
 			break
 		}
-		off, end := g.readOff, g.size
-		avg := s.unreadBytes / max(s.unreadRecs, 1)
+		off, end := g.ReadOff, g.Size
+		lim := segment.Limits{Records: maxRecords - len(b.Records), Bytes: maxBytes - payload,
+			First: len(b.Records) == 0, Avg: max(s.unreadBytes/max(s.unreadRecs, 1), 1)}
 		s.mu.Unlock()
 
-		c, err := s.readChunk(g.id, g.path, off, end, avg, maxRecords-len(b.Records), maxBytes-payload, len(b.Records) == 0)
+		c, err := s.rd.Read(g, off, end, lim)
 		if err != nil {
+			err = fmt.Errorf("spool %w", err)
 			if len(b.Records) > 0 {
 				break // hand out what we have; the error recurs on the next call
 			}
@@ -129,13 +132,13 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 		}
 		s.mu.Lock()
 		s.commit(b, g, off, c)
-		if c.damage != frameOK {
-			s.skipDamage(g, off+c.consumed, c.damage)
+		if c.Damage != segment.OK {
+			s.skipDamage(g, off+c.Consumed, c.Damage)
 		}
 		s.mu.Unlock()
-		b.Records = append(b.Records, c.recs...)
-		payload += c.payload
-		if len(c.recs) == 0 && c.damage == frameOK {
+		b.Records = append(b.Records, c.Records...)
+		payload += c.Payload
+		if len(c.Records) == 0 && c.Damage == segment.OK {
 			break // the next record does not fit this batch
 		}
 	}
@@ -148,148 +151,53 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 	return b, nil
 }
 
-type chunk struct {
-	recs     [][]byte
-	consumed int64 // framed bytes of recs
-	payload  int
-	damage   frameStatus // frameOK, or why reading stopped at consumed
-}
-
-// readChunk reads whole records of segment id from off (below end, the
-// segment's visible size) with one pread, within the limits left. avg is
-// the mean payload size of unread records, to size the read.
-func (s *Spool) readChunk(id uint64, path string, off, end, avg int64, recsLeft, bytesLeft int, first bool) (chunk, error) {
-	f, err := s.readerFile(id, path)
-	if err != nil {
-		return chunk{}, err
-	}
-	avail := end - off
-	// Enough for the limits with records of the usual size, and a little
-	// slack; a shortfall only costs another pread.
-	byBytes := int64(bytesLeft) + int64(bytesLeft)/4 + frameHeader
-	byRecs := int64(recsLeft) * (avg + frameHeader)
-	want := min(avail, byBytes, byRecs+byRecs/8+frameHeader)
-	for {
-		buf := make([]byte, want)
-		if _, err := f.ReadAt(buf, off); err != nil {
-			return chunk{}, fmt.Errorf("spool read %s at offset %d: %w", path, off, err)
-		}
-		c := parseChunk(buf, avail, recsLeft, bytesLeft, first)
-		if c.needed > 0 && want < c.needed {
-			want = c.needed // a lone record larger than the first read
-			continue
-		}
-		return c.chunk, nil
-	}
-}
-
-type parsed struct {
-	chunk
-	needed int64 // bytes to read to get the first record whole
-}
-
-func parseChunk(buf []byte, avail int64, recsLeft, bytesLeft int, first bool) parsed {
-	var p parsed
-	pos := 0
-	for pos < len(buf) && len(p.recs) < recsLeft {
-		rec, size, st := decodeFrame(buf[pos:])
-		if st == frameShort && int64(pos+size) <= avail {
-			if len(p.recs) == 0 && first {
-				p.needed = int64(size)
-			}
-			break // whole on disk, only cut by our read
-		}
-		if st != frameOK {
-			p.damage = st
-			if st == frameShort {
-				p.damage = frameBadLength // runs past the end of what was written
-			}
-			break
-		}
-		if p.payload+len(rec) > bytesLeft && (len(p.recs) > 0 || !first) {
-			break
-		}
-		p.recs = append(p.recs, rec)
-		p.payload += len(rec)
-		pos += size
-	}
-	p.consumed = int64(pos)
-	return p
-}
-
-// readerFile returns a read handle on segment id, reusing the last one.
-func (s *Spool) readerFile(id uint64, path string) (*os.File, error) {
-	if s.rf != nil && s.rfID == id {
-		return s.rf, nil
-	}
-	if s.rf != nil {
-		s.rf.Close() // read-only: nothing to lose
-		s.rf = nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("spool read: %w", err)
-	}
-	s.rf, s.rfID = f, id
-	return f, nil
-}
-
 // commit records that c, read from g at off, now belongs to b. mu held.
-func (s *Spool) commit(b *Batch, g *segment, off int64, c chunk) {
-	n := int64(len(c.recs))
+func (s *Spool) commit(b *Batch, g *segment.Segment, off int64, c segment.Chunk) {
+	n := int64(len(c.Records))
 	if n == 0 {
 		return
 	}
-	g.readOff += c.consumed
-	g.readRecs += n
+	g.ReadOff += c.Consumed
+	g.ReadRecs += n
 	s.unreadRecs -= n
-	s.unreadBytes -= int64(c.payload)
+	s.unreadBytes -= int64(c.Payload)
 	if b.mark == nil {
-		b.mark = &handout{seg: g.id, off: off}
+		b.mark = &handout{seg: g.ID, off: off}
 	}
 	if k := len(b.spans) - 1; k >= 0 && b.spans[k].seg == g {
 		b.spans[k].records += n
-		b.spans[k].bytes += c.consumed
+		b.spans[k].bytes += c.Consumed
 		return
 	}
-	b.spans = append(b.spans, span{seg: g, records: n, bytes: c.consumed})
+	b.spans = append(b.spans, span{seg: g, records: n, bytes: c.Consumed})
 }
 
 // skipDamage steps over bytes written by this process that no longer read
 // back whole (failing storage). They stay on disk, unacked, so the segment
 // is kept and the next Open moves them to a .corrupt file. mu held.
-func (s *Spool) skipDamage(g *segment, at int64, why frameStatus) {
-	n := g.records - g.readRecs
+func (s *Spool) skipDamage(g *segment.Segment, at int64, why segment.Status) {
+	n := g.Records - g.ReadRecs
 	s.log.Error("spool: unreadable record; skipping the rest of the segment until the next start moves it aside",
-		"file", g.path, "offset", at, "bytes", g.size-at, "records", n, "cause", why.String())
+		"file", g.Path, "offset", at, "bytes", g.Size-at, "records", n, "cause", why.String())
 	s.unreadRecs -= n
-	s.unreadBytes -= g.size - at - frameHeader*n
-	g.readOff = g.size
-	g.readRecs = g.records
+	s.unreadBytes -= g.Size - at - segment.FrameHeader*n
+	g.ReadOff = g.Size
+	g.ReadRecs = g.Records
 }
 
 // readCursor returns the segment holding the oldest record not handed out,
 // stepping over finished segments; nil when every segment is finished.
 // s.readSeg stays on the last segment read, so its position is where reading
 // resumes. mu held.
-func (s *Spool) readCursor() *segment {
+func (s *Spool) readCursor() *segment.Segment {
 	g := s.readSeg
-	for g != nil && g.sealed && g.readOff >= g.size {
-		g = s.segmentAfter(g.id)
+	for g != nil && g.Sealed && g.ReadOff >= g.Size {
+		g = s.sl.After(g.ID)
 		if g != nil {
 			s.readSeg = g
 		}
 	}
 	return g
-}
-
-func (s *Spool) segmentAfter(id uint64) *segment {
-	for _, g := range s.segs {
-		if g.id > id {
-			return g
-		}
-	}
-	return nil
 }
 
 // Ack marks every record of b stored. Batches may be acked in any order; a
@@ -310,11 +218,11 @@ func (s *Spool) Ack(b *Batch) error {
 	b.mark.acked = true
 	var errs []error
 	for _, sp := range b.spans {
-		sp.seg.ackedRecs += sp.records
+		sp.seg.Acked += sp.records
 		s.pendingRecs -= sp.records
 		s.pendingBytes -= sp.bytes
-		if sp.seg.done() {
-			errs = append(errs, s.removeSegment(sp.seg))
+		if sp.seg.Done() {
+			errs = append(errs, s.sl.Remove(sp.seg))
 		}
 	}
 	for len(s.outstanding) > 0 && s.outstanding[0].acked {

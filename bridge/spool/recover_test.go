@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -35,132 +34,8 @@ func writeSegments(t *testing.T, n int, segBytes int64) (string, [][]byte) {
 	return dir, segs
 }
 
-// spoolWith writes segs as segment files 1, 2, ... of a new directory.
-func spoolWith(t *testing.T, segs ...[]byte) string {
-	t.Helper()
-	dir := t.TempDir()
-	for i, data := range segs {
-		if err := os.WriteFile(filepath.Join(dir, segmentName(uint64(i+1))), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func TestTornTailEveryOffset(t *testing.T) {
-	const n = 5
-	_, segs := writeSegments(t, n, 0)
-	whole := segs[0]
-	frame := frameHeader + len(record(0))
-	last := len(whole) - frame
-	for cut := last + 1; cut < len(whole); cut++ {
-		t.Run(fmt.Sprint(cut), func(t *testing.T) {
-			dir := spoolWith(t, whole[:cut])
-			var logs testenv.SyncBuffer
-			s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
-			wantRecords(t, drainAll(t, s), 0, n-1)
-			if !strings.Contains(logs.String(), fmt.Sprintf(`"offset":%d`, last)) || !strings.Contains(logs.String(), "torn tail") {
-				t.Fatalf("log does not report the torn tail at offset %d:\n%s", last, logs.String())
-			}
-		})
-	}
-}
-
-func TestDamagedLastRecord(t *testing.T) {
-	const n = 5
-	_, segs := writeSegments(t, n, 0)
-	frame := frameHeader + len(record(0))
-	last := len(segs[0]) - frame
-	tests := []struct {
-		name string
-		at   int // byte flipped, relative to the last record
-	}{
-		{"checksum", 5},
-		{"payload", frameHeader + 3},
-		{"length", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			data := bytes.Clone(segs[0])
-			data[last+tt.at] ^= 0x40
-			dir := spoolWith(t, data)
-			var logs testenv.SyncBuffer
-			s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
-			wantRecords(t, drainAll(t, s), 0, n-1)
-			if !strings.Contains(logs.String(), fmt.Sprintf(`"offset":%d`, last)) {
-				t.Fatalf("log does not report offset %d:\n%s", last, logs.String())
-			}
-		})
-	}
-}
-
-func TestZeroFilledTail(t *testing.T) {
-	_, segs := writeSegments(t, 3, 0)
-	dir := spoolWith(t, append(bytes.Clone(segs[0]), make([]byte, 4096)...))
-	s := openSpool(t, Options{Dir: dir})
-	wantRecords(t, drainAll(t, s), 0, 3)
-	if _, err := os.Stat(filepath.Join(dir, segmentName(1)+".corrupt")); !os.IsNotExist(err) {
-		t.Fatalf("a zero-filled tail was treated as corruption: %v", err)
-	}
-}
-
-func TestCorruptionMidSegment(t *testing.T) {
-	frame := frameHeader + len(record(0))
-	_, segs := writeSegments(t, 20, int64(10*frame))
-	if len(segs) != 2 {
-		t.Fatalf("%d segments, want 2", len(segs))
-	}
-	tests := []struct {
-		name    string
-		seg     int // which segment is damaged
-		record  int // which record in it
-		want    []int
-		corrupt string
-	}{
-		// Records 3..9 are behind the damage in segment 1: they go to the .corrupt file.
-		{"older segment", 0, 3, append(seq(0, 3), seq(10, 10)...), segmentName(1) + ".corrupt"},
-		// In the last segment, damage followed by whole records is no torn tail either.
-		{"last segment", 1, 4, seq(0, 14), segmentName(2) + ".corrupt"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			damaged := [][]byte{bytes.Clone(segs[0]), bytes.Clone(segs[1])}
-			off := tt.record * frame
-			damaged[tt.seg][off+frameHeader+1] ^= 0xff
-			dir := spoolWith(t, damaged...)
-			var logs testenv.SyncBuffer
-			s := openSpool(t, Options{Dir: dir, Logger: jsonLogger(&logs)})
-			got := drainAll(t, s)
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d records, want %d", len(got), len(tt.want))
-			}
-			for i, r := range got {
-				if !bytes.Equal(r, record(tt.want[i])) {
-					t.Fatalf("record %d = %q, want %q", i, r, record(tt.want[i]))
-				}
-			}
-			corrupt, err := os.ReadFile(filepath.Join(dir, tt.corrupt))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(corrupt, damaged[tt.seg][off:]) {
-				t.Fatalf(".corrupt holds %d bytes, want the %d bytes from offset %d", len(corrupt), len(damaged[tt.seg])-off, off)
-			}
-			logged := logs.String()
-			if !strings.Contains(logged, fmt.Sprintf(`"offset":%d`, off)) || !strings.Contains(logged, fmt.Sprintf(`"bytes":%d`, len(corrupt))) {
-				t.Fatalf("log does not report offset %d and size %d:\n%s", off, len(corrupt), logged)
-			}
-		})
-	}
-}
-
-func seq(from, n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = from + i
-	}
-	return out
-}
+// The recovery of segment files (torn tails, damage, the fuzz target) is
+// tested in internal/segment; these tests cover what the spool adds.
 
 func TestUnreadableCursorIsIgnored(t *testing.T) {
 	dir, _ := writeSegments(t, 4, 0)

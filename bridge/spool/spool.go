@@ -6,47 +6,36 @@
 // the next Open (at-least-once; every point carries its source timestamp, so
 // a duplicate overwrites itself in InfluxDB).
 //
-// Records live in append-only segment files (000000000001.seg, ...), each
-// record framed with its length and a CRC-32C checksum. Open recovers
-// whatever it finds: a torn tail is truncated, damage in the middle of a
-// segment is moved to <segment>.corrupt, and every repair is logged.
+// The records live in an internal/segment log (CRC-32C framed records in
+// segment files, recovered on Open: a torn tail is truncated, damage in the
+// middle of a segment is moved to <segment>.corrupt, every repair logged).
+// The spool adds its policy on top: group commit, push-back when full, and
+// batches handed to several writers that may ack out of order.
 package spool
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
-	"syscall"
+
+	"github.com/mqflux/mqflux/internal/segment"
 )
 
 // ErrClosed is returned by every method called after Close.
 var ErrClosed = errors.New("spool closed")
 
 // Durability says what Append guarantees before it returns.
-type Durability int
+type Durability = segment.Durability
 
 const (
 	// Write: the record was handed to the operating system with one write(2),
 	// so it survives a crash of the process (not of the machine).
-	Write Durability = iota
+	Write = segment.Write
 	// Fsync: the record was fsynced; concurrent Appends share one fsync
 	// (group commit), so it survives a power loss too.
-	Fsync
+	Fsync = segment.Fsync
 )
-
-func (d Durability) String() string {
-	switch d {
-	case Write:
-		return "write"
-	case Fsync:
-		return "fsync"
-	}
-	return fmt.Sprintf("Durability(%d)", int(d))
-}
 
 // ParseDurability reads the configuration spelling of a Durability.
 func ParseDurability(s string) (Durability, error) {
@@ -58,6 +47,9 @@ func ParseDurability(s string) (Durability, error) {
 	}
 	return 0, fmt.Errorf("durability %q: want \"write\" or \"fsync\"", s)
 }
+
+// MaxRecordBytes bounds one record.
+const MaxRecordBytes = segment.MaxRecordBytes
 
 // Defaults for zero Options fields.
 const (
@@ -88,52 +80,27 @@ type Stats struct {
 	DiskBytes int64
 }
 
-// segment is the bookkeeping of one segment file; the records themselves stay
-// on disk. Every field is guarded by Spool.mu.
-type segment struct {
-	id        uint64
-	path      string
-	size      int64 // bytes of whole records, all visible to readers
-	records   int64
-	readOff   int64 // offset of the first record not yet handed out
-	readRecs  int64 // records before readOff
-	ackedRecs int64
-	sealed    bool // no longer appended to
-	deleted   bool
-}
-
-func (g *segment) done() bool { return g.sealed && g.ackedRecs == g.records }
-
 // Spool is an on-disk queue of opaque records. It is safe for concurrent use.
 type Spool struct {
-	dir      string
-	maxBytes int64
-	segBytes int64
-	dur      Durability
-	log      *slog.Logger
-	lock     *os.File // flock'd so two processes never share a directory
+	dir string
+	dur Durability
+	log *slog.Logger
 
 	// readTurn serialises Next callers so their batches are disjoint; the
-	// reader file below belongs to whoever holds it.
+	// reader below belongs to whoever holds it.
 	readTurn chan struct{}
-	rf       *os.File
-	rfID     uint64
+	rd       segment.Reader
 
 	mu     sync.Mutex
 	closed bool
-	full   bool       // the last Append was refused for room; logged once per episode
-	segs   []*segment // by id
-	active *segment
-	w      *os.File // write handle of active
-	wbuf   []byte
-	nextID uint64
+	full   bool // the last Append was refused for room; logged once per episode
+	sl     *segment.Log
 
-	diskBytes    int64 // sum of segment file sizes
 	pendingRecs  int64
 	pendingBytes int64
 	unreadRecs   int64 // appended, not yet handed out
 	unreadBytes  int64 // payload bytes of those
-	readSeg      *segment
+	readSeg      *segment.Segment
 	outstanding  []*handout // of batches handed out, oldest first; acked ones leave from the front
 
 	// A Next caller waiting for data parks on notify; Append closes it once
@@ -141,15 +108,6 @@ type Spool struct {
 	notify    chan struct{}
 	waitRecs  int64
 	waitBytes int64
-
-	// Group commit (Fsync): positions count every byte ever written.
-	syncCond *sync.Cond
-	written  int64
-	synced   int64
-	syncing  bool
-	fsyncs   int64      // group commits run, for tests and benchmarks
-	syncErr  error      // sticky: after a failed fsync nothing is promised
-	retired  []*os.File // write handles of rolled segments, closed when no fsync runs
 }
 
 // Open opens (creating if needed) the spool in opts.Dir and recovers every
@@ -164,66 +122,45 @@ func Open(opts Options) (*Spool, error) {
 	if opts.Durability != Write && opts.Durability != Fsync {
 		return nil, fmt.Errorf("spool open %s: unknown durability %d", opts.Dir, opts.Durability)
 	}
-	s := &Spool{
-		dir:      opts.Dir,
-		maxBytes: opts.MaxBytes,
-		segBytes: opts.SegmentBytes,
-		dur:      opts.Durability,
-		log:      opts.Logger,
-		readTurn: make(chan struct{}, 1),
-	}
-	if s.maxBytes == 0 {
-		s.maxBytes = DefaultMaxBytes
-	}
-	if s.segBytes == 0 {
-		s.segBytes = DefaultSegmentBytes
-	}
+	s := &Spool{dir: opts.Dir, dur: opts.Durability, log: opts.Logger, readTurn: make(chan struct{}, 1)}
 	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.syncCond = sync.NewCond(&s.mu)
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("spool open: %w", err)
-	}
-	if err := s.lockDir(); err != nil {
-		return nil, err
-	}
-	if err := s.recover(); err != nil {
-		s.lock.Close()
-		return nil, err
-	}
-	s.mu.Lock()
-	err := s.roll()
-	s.mu.Unlock()
+	sl, err := segment.Open(segment.Options{
+		Dir: opts.Dir, What: "spool", Durability: opts.Durability, Logger: s.log, Mu: &s.mu,
+		MaxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: orDefault(opts.SegmentBytes, DefaultSegmentBytes),
+	})
 	if err != nil {
-		s.lock.Close()
 		return nil, err
 	}
+	s.sl = sl
+	for _, g := range sl.Segments() {
+		n := g.Records - g.ReadRecs
+		s.pendingRecs += n
+		s.pendingBytes += g.Size - g.ReadOff
+		s.unreadRecs += n
+		s.unreadBytes += g.Size - g.ReadOff - segment.FrameHeader*n
+	}
+	s.readSeg = sl.Segments()[0] // there is at least the fresh active segment
 	st := s.Stats()
 	s.log.Info("spool opened", "dir", s.dir, "durability", s.dur.String(),
 		"pending_records", st.Records, "pending_bytes", st.Bytes, "segments", st.Segments)
 	return s, nil
 }
 
-func (s *Spool) lockDir() error {
-	path := filepath.Join(s.dir, "lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return fmt.Errorf("spool open: %w", err)
+// orDefault returns v, or def when v is zero.
+func orDefault(v, def int64) int64 {
+	if v == 0 {
+		return def
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("spool open: lock %s (is another mqflux using this directory?): %w", path, err)
-	}
-	s.lock = f
-	return nil
+	return v
 }
 
 // Stats reports what is pending.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.segs), DiskBytes: s.diskBytes}
+	return Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.sl.Segments()), DiskBytes: s.sl.DiskBytes()}
 }
 
 // Close flushes and closes the segment files; what is pending stays on disk
@@ -236,41 +173,31 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	s.wake()
-	var errs []error
-	if s.w != nil {
-		if err := s.w.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("spool close: sync %s: %w", s.active.path, err))
-		} else if s.syncErr == nil {
-			s.synced = s.written
-		}
-		errs = append(errs, s.w.Close())
-		s.w = nil
-	}
-	if s.active != nil {
-		s.active.sealed = true
-		if s.active.records == 0 {
-			errs = append(errs, s.removeSegment(s.active))
-		}
-	}
-	if !s.syncing {
-		errs = append(errs, s.closeRetired())
-	}
-	errs = append(errs, s.writeCursor())
-	s.syncCond.Broadcast()
-	st := Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.segs)}
+	errs := []error{s.sl.Close(), s.writeCursor()}
+	st := Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.sl.Segments())}
 	s.mu.Unlock()
 
-	// Wait for a Next in progress (it sees closed and returns) to own the reader file.
+	// Wait for a Next in progress (it sees closed and returns) to own the reader.
 	s.readTurn <- struct{}{}
-	if s.rf != nil {
-		errs = append(errs, s.rf.Close())
-		s.rf = nil
-	}
+	errs = append(errs, s.rd.Close())
 	<-s.readTurn
 
-	errs = append(errs, s.lock.Close())
+	errs = append(errs, s.sl.Unlock())
 	s.log.Info("spool closed", "dir", s.dir, "pending_records", st.Records, "pending_bytes", st.Bytes, "segments", st.Segments)
 	return errors.Join(errs...)
+}
+
+// writeCursor saves the position of the oldest unacked record. mu held.
+func (s *Spool) writeCursor() error {
+	c := segment.Cursor{Seg: s.sl.LastID()}
+	s.readCursor()
+	switch g := s.readSeg; {
+	case len(s.outstanding) > 0:
+		c.Seg, c.Off = s.outstanding[0].seg, s.outstanding[0].off
+	case g != nil:
+		c.Seg, c.Off = g.ID, g.ReadOff // everything before it was handed out and acked
+	}
+	return s.sl.SaveCursor(c)
 }
 
 // wake releases a Next caller parked on notify.
@@ -279,28 +206,4 @@ func (s *Spool) wake() {
 		close(s.notify)
 		s.notify = nil
 	}
-}
-
-func segmentName(id uint64) string { return fmt.Sprintf("%012d.seg", id) }
-
-// removeSegment deletes a segment file whose records are all acked (or that
-// holds none). Called with mu held.
-func (s *Spool) removeSegment(g *segment) error {
-	if g.deleted {
-		return nil
-	}
-	g.deleted = true
-	for i, x := range s.segs {
-		if x == g {
-			s.segs = append(s.segs[:i], s.segs[i+1:]...)
-			break
-		}
-	}
-	s.diskBytes -= g.size
-	if err := os.Remove(g.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		// The records were all acked, so the next Open merely hands them out again.
-		s.log.Error("spool: cannot delete acked segment", "file", g.path, "err", err)
-		return fmt.Errorf("spool delete %s: %w", g.path, err)
-	}
-	return nil
 }

@@ -6,16 +6,21 @@
 // records already accepted are never discarded. The oldest readings of an
 // outage are kept because a gap at the start of an outage is as bad as one at
 // its end, and keeping what was accepted makes the queue's promise simple.
+//
+// The records live in an internal/segment log, the one the server's spool
+// uses too (same framing, files and recovery). The queue adds its policy:
+// ids, the bound, out-of-order acknowledgements behind a watermark, and
+// fsyncs batched per flush interval so an SD card sees few of them.
 package queue
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/segment"
 )
 
 // Fsync says when appended records are forced to the storage device.
@@ -25,7 +30,8 @@ const (
 	// FsyncBatch syncs at most once per flush interval: a power cut loses
 	// at most that long of readings, and the SD card sees few flushes.
 	FsyncBatch Fsync = iota
-	// FsyncAlways syncs every append before it returns.
+	// FsyncAlways syncs every append before it returns; concurrent
+	// appends share one sync.
 	FsyncAlways
 	// FsyncNever leaves writing back to the operating system.
 	FsyncNever
@@ -43,6 +49,21 @@ func ParseFsync(s string) (Fsync, error) {
 	}
 	return 0, fmt.Errorf("fsync %q: use always, batch or never", s)
 }
+
+func (f Fsync) durability() (segment.Durability, error) {
+	switch f {
+	case FsyncBatch:
+		return segment.Interval, nil
+	case FsyncAlways:
+		return segment.Fsync, nil
+	case FsyncNever:
+		return segment.Write, nil
+	}
+	return 0, fmt.Errorf("unknown fsync %d", f)
+}
+
+// MaxRecordSize bounds one record.
+const MaxRecordSize = 1 << 20
 
 // ErrFull means the record was refused because the queue holds MaxBytes.
 var ErrFull = errors.New("queue full")
@@ -87,27 +108,30 @@ type Queue struct {
 
 	mu        sync.Mutex
 	closed    bool
-	segs      []*segment
-	active    *os.File // the newest segment, open for writing
-	broken    bool     // the active file has an unknown tail: rotate first
-	dirty     bool     // appended since the last sync
-	dirDirty  bool     // files created or removed since the last dir sync
-	moved     bool     // watermark moved since the cursor was written
-	watermark uint64   // every id up to here is acknowledged
+	sl        *segment.Log
+	rd        segment.Reader
+	watermark uint64 // every id up to here is acknowledged
 	acked     map[uint64]struct{}
+	moved     bool // watermark moved since the cursor was written
 	unacked   int
-	bytes     int64
 	stats     Stats
 	next      uint64 // the reader's next id
-	reader    reader
+	rpos      position
 
 	notify chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
 }
 
-// Open opens or creates the queue in opts.Dir, cutting off a torn tail left
-// by a crash.
+// position is where record id is: at off in seg.
+type position struct {
+	seg *segment.Segment
+	off int64
+	id  uint64
+}
+
+// Open opens or creates the queue in opts.Dir, repairing what a crash left
+// and taking over the records of a queue written by an older release.
 func Open(opts Options) (*Queue, error) {
 	if opts.MaxBytes <= 0 {
 		return nil, fmt.Errorf("open queue %s: MaxBytes must be positive", opts.Dir)
@@ -121,8 +145,13 @@ func Open(opts Options) (*Queue, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("open queue: %w", err)
+	dur, err := opts.Fsync.durability()
+	if err != nil {
+		return nil, fmt.Errorf("open queue %s: %w", opts.Dir, err)
+	}
+	legacy, err := checkNames(opts.Dir)
+	if err != nil {
+		return nil, err
 	}
 	q := &Queue{
 		opts:   opts,
@@ -132,188 +161,71 @@ func Open(opts Options) (*Queue, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	if err := q.load(); err != nil {
-		q.reader.close()
-		if q.active != nil {
-			q.active.Close()
-		}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.sl, err = segment.Open(segment.Options{
+		Dir: opts.Dir, What: "queue", SegmentBytes: opts.SegmentBytes, MaxBytes: opts.MaxBytes,
+		Durability: dur, Mu: &q.mu, Logger: q.log, Foreign: isLegacyName,
+	})
+	if err != nil {
 		return nil, err
 	}
+	if len(legacy) > 0 {
+		if err := q.migrate(legacy); err != nil {
+			q.sl.Close()
+			q.sl.Unlock()
+			return nil, err
+		}
+	}
+	for _, g := range q.sl.Segments() {
+		q.unacked += int(g.Records - g.Acked)
+	}
+	q.watermark = q.frontier().id - 1
 	q.next = q.watermark + 1
 	go q.flusher()
 	return q, nil
-}
-
-func (q *Queue) load() error {
-	wm, err := readCursor(q.opts.Dir)
-	if err != nil {
-		// Starting from the oldest record resends some readings; that is
-		// harmless, while refusing to start would lose every new one.
-		q.log.Warn("queue cursor unreadable; resending from the oldest record", "err", err)
-	}
-	segs, err := listSegments(q.opts.Dir)
-	if err != nil {
-		return err
-	}
-	if q.segs, err = q.repair(segs); err != nil {
-		return err
-	}
-	q.watermark = wm
-	if n := len(q.segs); n > 0 {
-		// Segments are the truth: a cursor behind the oldest file or beyond
-		// the newest record (files removed by hand) is moved to fit them.
-		first, last := q.segs[0], q.segs[n-1]
-		q.watermark = min(max(wm, first.base-1), last.base+last.count-1)
-	}
-	q.dropAcked(false)
-	if len(q.segs) == 0 {
-		if err := q.create(q.watermark + 1); err != nil {
-			return err
-		}
-	} else if err := q.openActive(); err != nil {
-		return err
-	}
-	for _, s := range q.segs {
-		q.bytes += s.size
-		for id := max(s.base, q.watermark+1); s.count > 0 && id <= s.last(); id++ {
-			q.unacked++
-		}
-	}
-	return nil
-}
-
-// repair scans every segment; a torn or corrupt tail is cut off and logged,
-// a file without a valid header is renamed aside for inspection.
-func (q *Queue) repair(segs []*segment) ([]*segment, error) {
-	var kept []*segment
-	for i, s := range segs {
-		err := s.scan()
-		var ce *corruptError
-		if err != nil && !errors.As(err, &ce) {
-			return nil, err
-		}
-		if ce != nil {
-			level := slog.LevelWarn
-			if i < len(segs)-1 {
-				level = slog.LevelError // only the newest file can be torn by a crash
-			}
-			if s.size == 0 {
-				q.log.Log(context.Background(), level, "queue segment unreadable; moved aside", "err", ce, "to", s.path+".corrupt")
-				if err := os.Rename(s.path, s.path+".corrupt"); err != nil {
-					return nil, fmt.Errorf("move aside corrupt segment: %w", err)
-				}
-				continue
-			}
-			q.log.Log(context.Background(), level, "queue segment tail cut off", "err", ce, "records_kept", s.count)
-			if err := os.Truncate(s.path, s.size); err != nil {
-				return nil, fmt.Errorf("cut torn tail of %s: %w", s.path, err)
-			}
-			q.dirty = true
-		}
-		kept = append(kept, s)
-	}
-	return kept, nil
-}
-
-func (q *Queue) openActive() error {
-	s := q.segs[len(q.segs)-1]
-	f, err := os.OpenFile(s.path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("open queue segment: %w", err)
-	}
-	q.active = f
-	return nil
-}
-
-// create starts a new active segment whose first record will have id base.
-func (q *Queue) create(base uint64) error {
-	s := &segment{base: base, path: q.opts.Dir + "/" + segmentName(base), size: headerSize}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return fmt.Errorf("create queue segment: %w", err)
-	}
-	if _, err := f.Write(segmentHeader()); err != nil {
-		f.Close()
-		os.Remove(s.path)
-		return fmt.Errorf("create queue segment %s: %w", s.path, err)
-	}
-	if q.active != nil {
-		if q.opts.Fsync != FsyncNever {
-			if err := q.active.Sync(); err != nil {
-				q.log.Warn("sync queue segment", "err", err)
-			}
-		}
-		q.active.Close()
-	}
-	q.active, q.broken = f, false
-	if n := len(q.segs); n > 0 && q.segs[n-1].base == base {
-		// an empty, broken segment was just replaced by this one
-		q.bytes -= q.segs[n-1].size
-		q.segs = q.segs[:n-1]
-	}
-	q.segs = append(q.segs, s)
-	q.bytes += s.size
-	q.dirDirty = true
-	return nil
 }
 
 // Append adds a record and returns its id. It returns ErrFull when the
 // queue holds MaxBytes, and a wrapped I/O error when the disk refused the
 // write (a full SD card); in both cases nothing was added.
 func (q *Queue) Append(data []byte) (uint64, error) {
-	if len(data) > MaxRecordSize {
-		return 0, fmt.Errorf("queue append: record of %d bytes is over the limit of %d", len(data), MaxRecordSize)
+	if len(data) == 0 || len(data) > MaxRecordSize {
+		return 0, fmt.Errorf("queue append: record of %d bytes (want 1 to %d)", len(data), MaxRecordSize)
 	}
-	rec := encodeRecord(data)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return 0, ErrClosed
 	}
-	if q.bytes+int64(len(rec)) > q.opts.MaxBytes {
+	fits, err := q.sl.Fits(len(data))
+	if err != nil || !fits {
 		q.stats.Refused++
-		return 0, ErrFull
-	}
-	s := q.segs[len(q.segs)-1]
-	if q.broken || (s.count > 0 && s.size+int64(len(rec)) > q.opts.SegmentBytes) {
-		if err := q.create(s.base + s.count); err != nil {
-			q.stats.Refused++
-			return 0, fmt.Errorf("queue append: %w", err)
+		if err == nil {
+			err = ErrFull
 		}
-		s = q.segs[len(q.segs)-1]
+		return 0, err
 	}
-	if err := q.write(s, rec); err != nil {
+	g, pos, err := q.sl.Write(data)
+	if err != nil {
 		q.stats.Refused++
 		return 0, err
 	}
-	id := s.base + s.count
-	s.size += int64(len(rec))
-	s.count++
-	q.bytes += int64(len(rec))
+	id := g.Seq + uint64(g.Records) - 1
 	q.unacked++
 	q.stats.Appended++
 	select {
 	case q.notify <- struct{}{}:
 	default:
 	}
-	return id, nil
-}
-
-// write puts rec at the end of s; on failure it tries to cut the partial
-// record off again so the file stays a clean sequence of records.
-func (q *Queue) write(s *segment, rec []byte) error {
-	_, err := q.active.WriteAt(rec, s.size)
-	if err == nil && q.opts.Fsync == FsyncAlways {
-		err = q.active.Sync()
-	}
-	if err != nil {
-		if terr := q.active.Truncate(s.size); terr != nil {
-			q.broken = true
+	if q.sl.Durability() == segment.Fsync {
+		if err := q.sl.WaitSynced(pos); errors.Is(err, segment.ErrClosed) {
+			return 0, fmt.Errorf("queue append: %w before the record was synced", ErrClosed)
+		} else if err != nil {
+			return 0, err
 		}
-		return fmt.Errorf("queue append %s: %w", s.path, err)
 	}
-	q.dirty = true
-	return nil
+	return id, nil
 }
 
 // Notify returns a channel that receives a value after appends; a reader
@@ -325,7 +237,7 @@ func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	st := q.stats
-	st.Records, st.Bytes, st.Segments = q.unacked, q.bytes, len(q.segs)
+	st.Records, st.Bytes, st.Segments = q.unacked, q.sl.DiskBytes(), len(q.sl.Segments())
 	return st
 }
 
@@ -342,12 +254,12 @@ func (q *Queue) Close() error {
 	<-q.done
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	err := q.flushLocked()
-	q.reader.close()
-	if cerr := q.active.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("close queue: %w", cerr)
+	c := q.cursor()
+	err := errors.Join(q.sl.Close(), q.sl.SaveCursor(c), q.rd.Close(), q.sl.Unlock())
+	if err != nil {
+		return fmt.Errorf("close queue: %w", err)
 	}
-	return err
+	return nil
 }
 
 func (q *Queue) flusher() {
@@ -360,7 +272,7 @@ func (q *Queue) flusher() {
 			return
 		case <-t.C:
 			q.mu.Lock()
-			if err := q.flushLocked(); err != nil {
+			if err := q.flush(); err != nil {
 				q.log.Warn("queue flush", "err", err)
 			}
 			q.mu.Unlock()
@@ -368,24 +280,17 @@ func (q *Queue) flusher() {
 	}
 }
 
-func (q *Queue) flushLocked() error {
-	sync := q.opts.Fsync != FsyncNever
-	if q.dirty && sync {
-		if err := q.active.Sync(); err != nil {
-			return fmt.Errorf("sync queue segment: %w", err)
-		}
+// flush syncs what was appended (FsyncBatch) and saves the watermark if it
+// moved. mu held; the sync releases it while it runs.
+func (q *Queue) flush() error {
+	if err := q.sl.Sync(); err != nil {
+		return err
 	}
-	q.dirty = false
-	if q.moved {
-		if err := writeCursor(q.opts.Dir, q.watermark, sync); err != nil {
+	if q.moved && !q.closed {
+		if err := q.sl.SaveCursor(q.cursor()); err != nil {
 			return err
 		}
 		q.moved = false
-	} else if q.dirDirty && sync {
-		if err := syncDir(q.opts.Dir); err != nil {
-			return err
-		}
 	}
-	q.dirDirty = false
 	return nil
 }

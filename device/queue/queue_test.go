@@ -185,8 +185,11 @@ func TestTornTailIsCut(t *testing.T) {
 				}
 			}
 			q.Close()
-			segs, _ := listSegments(dir)
-			path := segs[0].path
+			segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+			if len(segs) != 1 {
+				t.Fatalf("segment files %v, want one", segs)
+			}
+			path := segs[0]
 			fi, _ := os.Stat(path)
 			tc.damage(t, path, fi.Size())
 			q = open(t, dir, 1<<20, 1<<20)
@@ -213,12 +216,12 @@ func TestTornTailIsCut(t *testing.T) {
 
 func TestUnreadableHeaderMovedAside(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, segmentName(1)), []byte("nonsense!"), 0o640); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, legacyName(1)), []byte("nonsense!"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	q := open(t, dir, 1<<20, 0)
 	defer q.Close()
-	if _, err := os.Stat(filepath.Join(dir, segmentName(1)+".corrupt")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, legacyName(1)+".corrupt")); err != nil {
 		t.Fatalf("corrupt segment not kept aside: %v", err)
 	}
 	if _, err := q.Append([]byte("ok")); err != nil {
@@ -267,6 +270,9 @@ func TestParseFsync(t *testing.T) {
 		}
 	}
 }
+
+// cursorName is the segment log's cursor file.
+const cursorName = "cursor"
 
 func truncate(t *testing.T, p string, n int64) {
 	t.Helper()

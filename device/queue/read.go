@@ -1,26 +1,13 @@
 package queue
 
 import (
-	"encoding/binary"
 	"fmt"
-	"os"
+
+	"github.com/mqflux/mqflux/internal/segment"
 )
 
-// reader keeps the segment being read open, with the offset of its next
-// record, so a drain reads each file once front to back.
-type reader struct {
-	f    *os.File
-	base uint64 // segment of f
-	id   uint64 // id of the record at off
-	off  int64
-}
-
-func (r *reader) close() {
-	if r.f != nil {
-		r.f.Close()
-	}
-	*r = reader{}
-}
+// one reads a single record, whatever its size.
+var one = segment.Limits{Records: 1, Bytes: MaxRecordSize, First: true}
 
 // Next returns the oldest record not yet returned since the last Rewind
 // and not acknowledged; ok is false when there is none for now.
@@ -31,21 +18,41 @@ func (q *Queue) Next() (rec Record, ok bool, err error) {
 		return Record{}, false, ErrClosed
 	}
 	for {
-		s, id := q.locate(max(q.next, q.watermark+1))
-		if s == nil {
+		id := max(q.next, q.watermark+1)
+		if id >= q.sl.NextSeq() {
 			return Record{}, false, nil
 		}
+		if q.rpos.seg == nil || q.rpos.id != id {
+			q.rpos = q.frontier() // after a Rewind, id is the watermark's successor
+		}
+		p := q.settle(q.rpos)
+		c, err := q.rd.Read(p.seg, p.off, p.seg.Size, one)
+		if err == nil && (c.Damage != segment.OK || len(c.Records) != 1) {
+			err = fmt.Errorf("queue read %s at byte %d: %v", p.seg.Path, p.off, c.Damage)
+		}
+		if err != nil {
+			q.skipRest(p)
+			return Record{}, false, err
+		}
+		q.rpos = position{seg: p.seg, off: p.off + c.Consumed, id: id + 1}
 		q.next = id + 1
 		if _, done := q.acked[id]; done {
 			continue
 		}
-		data, err := q.readAt(s, id)
-		if err != nil {
-			q.skipRest(s, id)
-			return Record{}, false, err
-		}
-		return Record{ID: id, Data: data}, true, nil
+		return Record{ID: id, Data: c.Records[0]}, true, nil
 	}
+}
+
+// settle moves p off the end of a sealed segment onto the next one.
+func (q *Queue) settle(p position) position {
+	for p.seg.Sealed && p.off >= p.seg.Size {
+		next := q.sl.After(p.seg.ID)
+		if next == nil {
+			break
+		}
+		p = position{seg: next, off: 0, id: next.Seq}
+	}
+	return p
 }
 
 // Rewind makes Next start again at the oldest unacknowledged record: after
@@ -56,60 +63,41 @@ func (q *Queue) Rewind() {
 	q.next = q.watermark + 1
 }
 
-// locate finds the first record with an id of at least id.
-func (q *Queue) locate(id uint64) (*segment, uint64) {
-	for _, s := range q.segs {
-		if s.count == 0 || s.last() < id {
-			continue
+// frontier is the position of the oldest unacknowledged record (of the end
+// when there is none): each segment's ReadOff and Acked are the queue's
+// acknowledgement point in it.
+func (q *Queue) frontier() position {
+	for _, g := range q.sl.Segments() {
+		if g.Acked < g.Records {
+			return position{seg: g, off: g.ReadOff, id: g.Seq + uint64(g.Acked)}
 		}
-		return s, max(id, s.base)
 	}
-	return nil, 0
+	g := q.sl.Active()
+	if g == nil {
+		segs := q.sl.Segments()
+		g = segs[len(segs)-1]
+	}
+	return position{seg: g, off: g.Size, id: q.sl.NextSeq()}
 }
 
-func (q *Queue) readAt(s *segment, id uint64) ([]byte, error) {
-	r := &q.reader
-	if r.f == nil || r.base != s.base || r.id > id {
-		r.close()
-		f, err := os.Open(s.path)
-		if err != nil {
-			return nil, fmt.Errorf("queue read: %w", err)
-		}
-		*r = reader{f: f, base: s.base, id: s.base, off: headerSize}
-	}
-	for {
-		var h [recordHeader]byte
-		if _, err := r.f.ReadAt(h[:], r.off); err != nil {
-			return nil, fmt.Errorf("queue read %s at byte %d: %w", s.path, r.off, err)
-		}
-		size := binary.LittleEndian.Uint32(h[:4])
-		if size > MaxRecordSize {
-			return nil, fmt.Errorf("queue read %s at byte %d: record length %d is over the limit", s.path, r.off, size)
-		}
-		if r.id < id { // skip acknowledged records without reading them
-			r.off += recordHeader + int64(size)
-			r.id++
-			continue
-		}
-		data := make([]byte, size)
-		if _, err := r.f.ReadAt(data, r.off+recordHeader); err != nil {
-			return nil, fmt.Errorf("queue read %s at byte %d: %w", s.path, r.off, err)
-		}
-		if recordCRC(h[:4], data) != binary.LittleEndian.Uint32(h[4:]) {
-			return nil, fmt.Errorf("queue read %s at byte %d: record CRC-32C mismatch", s.path, r.off)
-		}
-		r.off += recordHeader + int64(size)
-		r.id++
-		return data, nil
-	}
+func (q *Queue) cursor() segment.Cursor {
+	p := q.frontier()
+	return segment.Cursor{Seg: p.seg.ID, Off: p.off, Seq: p.id}
 }
 
 // skipRest gives up on the unreadable remainder of a segment (storage that
 // changed under us); those records are counted and treated as acknowledged
-// so the queue keeps moving.
-func (q *Queue) skipRest(s *segment, from uint64) {
-	q.reader.close()
-	for id := from; id <= s.last(); id++ {
+// so the queue keeps moving. The segment is sealed first, so nothing is
+// appended behind the damage.
+func (q *Queue) skipRest(p position) {
+	g := p.seg
+	if g == q.sl.Active() {
+		if err := q.sl.Roll(); err != nil {
+			q.log.Error("queue: cannot start a new segment", "err", err)
+		}
+	}
+	last := g.Seq + uint64(g.Records) - 1
+	for id := p.id; id <= last; id++ {
 		if id > q.watermark {
 			if _, done := q.acked[id]; !done {
 				q.acked[id] = struct{}{}
@@ -118,8 +106,11 @@ func (q *Queue) skipRest(s *segment, from uint64) {
 			}
 		}
 	}
+	q.rd.Drop(g.ID)
+	q.rpos = position{seg: g, off: g.Size, id: last + 1}
+	q.next = max(q.next, last+1)
 	q.advance()
-	q.log.Error("queue records unreadable; skipped", "segment", s.path, "from_id", from, "to_id", s.last())
+	q.log.Error("queue records unreadable; skipped", "segment", g.Path, "from_id", p.id, "to_id", last)
 }
 
 // Ack removes the record from the queue. Acknowledging an id twice, or an id
@@ -127,13 +118,10 @@ func (q *Queue) skipRest(s *segment, from uint64) {
 func (q *Queue) Ack(id uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if id <= q.watermark {
+	if q.closed || id <= q.watermark || id >= q.sl.NextSeq() {
 		return
 	}
 	if _, done := q.acked[id]; done {
-		return
-	}
-	if s, found := q.locate(id); s == nil || found != id {
 		return
 	}
 	q.acked[id] = struct{}{}
@@ -146,36 +134,55 @@ func (q *Queue) Ack(id uint64) {
 // that hold nothing unacknowledged.
 func (q *Queue) advance() {
 	for {
-		s, id := q.locate(q.watermark + 1)
-		if s == nil {
-			break
-		}
-		if _, done := q.acked[id]; !done {
-			break
-		}
-		delete(q.acked, id)
-		q.watermark = id
-		q.moved = true
-	}
-	q.dropAcked(true)
-}
-
-// dropAcked deletes every segment but the active one whose records are all
-// acknowledged.
-func (q *Queue) dropAcked(counted bool) {
-	for len(q.segs) > 1 && (q.segs[0].count == 0 || q.segs[0].last() <= q.watermark) {
-		s := q.segs[0]
-		if q.reader.base == s.base {
-			q.reader.close()
-		}
-		if err := os.Remove(s.path); err != nil {
-			q.log.Warn("remove acknowledged queue segment", "err", err)
+		p := q.frontier()
+		if _, done := q.acked[p.id]; !done || p.id >= q.sl.NextSeq() {
 			return
 		}
-		if counted {
-			q.bytes -= s.size
+		g := p.seg
+		c, err := q.rd.Read(g, p.off, g.Size, one)
+		if err == nil && c.Damage == segment.OK && len(c.Records) == 1 {
+			g.ReadOff += c.Consumed
+			g.ReadRecs++
+			g.Acked++
+			delete(q.acked, p.id)
+			q.watermark = p.id
+		} else if !q.jumpDamage(g, p.id) {
+			return
 		}
-		q.segs = q.segs[1:]
-		q.dirDirty = true
+		q.moved = true
+		if g.Done() {
+			q.drop(g)
+		}
+	}
+}
+
+// jumpDamage steps the watermark over the rest of a segment that no longer
+// reads back, if every record there was skipped or acknowledged.
+func (q *Queue) jumpDamage(g *segment.Segment, from uint64) bool {
+	last := g.Seq + uint64(g.Records) - 1
+	for id := from; id <= last; id++ {
+		if _, done := q.acked[id]; !done {
+			return false
+		}
+	}
+	for id := from; id <= last; id++ {
+		delete(q.acked, id)
+	}
+	g.ReadOff, g.ReadRecs, g.Acked = g.Size, g.Records, g.Records
+	q.watermark = last
+	return true
+}
+
+// drop deletes a finished segment, saving the cursor first so the ids of
+// the records after it survive a crash.
+func (q *Queue) drop(g *segment.Segment) {
+	if err := q.sl.SaveCursor(q.cursor()); err != nil {
+		q.log.Warn("queue cursor", "err", err)
+	} else {
+		q.moved = false
+	}
+	q.rd.Drop(g.ID)
+	if err := q.sl.Remove(g); err != nil {
+		q.log.Warn("remove acknowledged queue segment", "err", err)
 	}
 }

@@ -1,4 +1,4 @@
-package spool
+package segment
 
 import (
 	"bytes"
@@ -16,14 +16,14 @@ import (
 func FuzzRecover(f *testing.F) {
 	var valid []byte
 	for i := range 4 {
-		valid = appendFrame(valid, record(i))
+		valid = AppendFrame(valid, record(i))
 	}
 	f.Add(valid, false)
 	f.Add(valid, true)
 	f.Add(valid[:len(valid)-3], false)
 	f.Add(append(bytes.Clone(valid), 0, 0, 0, 0, 0, 0, 0, 0, 0), false)
 	flipped := bytes.Clone(valid)
-	flipped[frameHeader+2] ^= 1
+	flipped[FrameHeader+2] ^= 1
 	f.Add(flipped, true)
 	f.Add([]byte{}, false)
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4}, false)
@@ -31,23 +31,23 @@ func FuzzRecover(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, middle bool) {
 		segs := [][]byte{data}
 		if middle { // then the fuzzed segment is not the last one
-			segs = append(segs, appendFrame(nil, []byte("after\n")))
+			segs = append(segs, AppendFrame(nil, []byte("after\n")))
 		}
-		dir := spoolWith(t, segs...)
-		s, err := Open(Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		dir := logWith(t, segs...)
+		o, err := tryOpen(t, Options{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
-		defer s.Close()
+		defer o.close()
 
-		kept, err := os.ReadFile(filepath.Join(dir, segmentName(1)))
+		kept, err := os.ReadFile(filepath.Join(dir, Name(1)))
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
 		if !bytes.HasPrefix(data, kept) {
 			t.Fatalf("the segment now holds %d bytes that are not a prefix of the original", len(kept))
 		}
-		corrupt, err := os.ReadFile(filepath.Join(dir, segmentName(1)+".corrupt"))
+		corrupt, err := os.ReadFile(filepath.Join(dir, Name(1)+".corrupt"))
 		if err != nil && !os.IsNotExist(err) {
 			t.Fatal(err)
 		}
@@ -60,8 +60,8 @@ func FuzzRecover(f *testing.F) {
 
 		var want [][]byte
 		for rest := kept; len(rest) > 0; {
-			rec, size, st := decodeFrame(rest)
-			if st != frameOK {
+			rec, size, st := DecodeFrame(rest)
+			if st != OK {
 				t.Fatalf("the kept segment has a %v at offset %d", st, len(kept)-len(rest))
 			}
 			want = append(want, rec)
@@ -70,7 +70,7 @@ func FuzzRecover(f *testing.F) {
 		if middle {
 			want = append(want, []byte("after\n"))
 		}
-		got := drainAll(t, s)
+		got := o.drain(t)
 		if len(got) != len(want) {
 			t.Fatalf("got %d records, want %d", len(got), len(want))
 		}
