@@ -67,7 +67,7 @@ func New(cfg config.Server, log *slog.Logger) (*Server, error) {
 	s.broker = b
 	reg.MustRegister(b.Collectors()...)
 
-	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log}, log.With("component", "http"))
+	legacy, err := shim.New(cfg.HTTP.Legacy, liveSink{spool: pipe.Sink("http"), broker: b, log: log}, log.With("component", "http"), shim.WithChecker(checker))
 	if err != nil {
 		_ = b.Close()
 		_ = pipe.Stop(0)
