@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -194,11 +195,34 @@ func (p *Pipeline) ingest(source string, c sourceCounters, topic string, payload
 func (p *Pipeline) rejectReading(source, topic string, payload []byte, re *ingest.RejectError, at time.Time) {
 	p.m.rejected.WithLabelValues(source, re.Reason).Inc()
 	p.log.Warn("reading rejected", "source", source, "topic", topic, "reason", re.Reason, "detail", re.Detail)
-	p.deadLetter(deadletter.Entry{Time: at, Source: source, Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+	p.deadLetter(deadletter.Entry{Time: at, Source: source, Device: deviceOf(topic), Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+}
+
+// deviceOf names the sender of a rejected reading for the dead-letter
+// quota. It reads the topic rather than the mapping, because a rejected
+// topic may match no template: devices/<id>/... (where the broker's roles
+// confine a device, and where the HTTP API puts its readings) gives <id>;
+// any other topic counts against its first level.
+func deviceOf(topic string) string {
+	rest, ok := strings.CutPrefix(topic, "devices/")
+	if !ok {
+		rest = topic
+	}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	if rest == "" {
+		return "unknown"
+	}
+	return rest
 }
 
 func (p *Pipeline) deadLetter(e deadletter.Entry) {
-	if err := p.dead.Add(e); err != nil {
+	err := p.dead.Add(e)
+	if errors.Is(err, deadletter.ErrOverQuota) {
+		return // counted and logged by the file
+	}
+	if err != nil {
 		// The reading is still counted and logged with its reason; the
 		// file is what failed, and the log says so once per failure.
 		p.m.deadLetterErrors.Inc()
@@ -241,5 +265,5 @@ func (p *Pipeline) Health() Health {
 
 // Collectors are the pipeline's metrics, the output's included.
 func (p *Pipeline) Collectors() []prometheus.Collector {
-	return append(p.m.collectors(), output.Collectors(p.out)...)
+	return append(append(p.m.collectors(), p.dead.Collectors()...), output.Collectors(p.out)...)
 }
