@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 
@@ -50,20 +51,41 @@ func (h *authHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes 
 	}
 }
 
+// OnConnectAuthenticate checks the user's password. An unknown user name
+// costs the same bcrypt as a wrong password, so the time of the refusal
+// does not tell which names exist; an address that keeps failing is
+// refused for a while without any bcrypt (see passwd.Checker).
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	name := string(pk.Connect.Username)
-	u, ok := h.users[name]
-	switch {
-	case name == "":
+	if name == "" {
 		h.deny("connect", "no_username", cl, "connection without a user name refused")
 		return false
-	case !ok:
+	}
+	if err := h.checker.Admit(cl.Net.Remote); err != nil {
+		h.deny("connect", "backoff", cl, "login refused: too many failures from this address", "user", name)
+		return false
+	}
+	u, known := h.users[name]
+	var err error
+	if known {
+		err = h.checker.Verify(u.PasswordHash, pk.Connect.Password)
+	} else {
+		err = h.checker.Refuse(pk.Connect.Password)
+	}
+	switch {
+	case errors.Is(err, passwd.ErrBusy):
+		h.deny("connect", "busy", cl, "login refused: too many password checks waiting", "user", name)
+		return false
+	case !known:
+		h.checker.Record(cl.Net.Remote, false)
 		h.deny("connect", "unknown_user", cl, "unknown user refused", "user", name)
 		return false
-	case !h.checker.Check(u.PasswordHash, pk.Connect.Password):
+	case err != nil:
+		h.checker.Record(cl.Net.Remote, false)
 		h.deny("connect", "bad_password", cl, "wrong password", "user", name)
 		return false
 	}
+	h.checker.Record(cl.Net.Remote, true)
 	return true
 }
 

@@ -57,43 +57,113 @@ func ValidHash(hash string) error {
 // restart every device reconnects at once, and without this each of them
 // would pay bcrypt before the first success is remembered (100 gateways'
 // connections cost 7 CPU seconds on a 2-core machine).
+//
+// Because failures cost a full bcrypt, a Checker also defends the CPU
+// against whoever sends them: at most half the CPUs (at least one) run
+// bcrypt at once, a bounded number of checks wait for a turn and the rest
+// fail at once with ErrBusy. A remembered secret is answered from memory
+// and never waits behind those. Admit and Record keep a per-address
+// backoff for the callers that know the remote address, and Refuse spends
+// on an unknown account what Verify spends on a known one, so the answer's
+// timing does not tell which names exist.
 type Checker struct {
 	salt     [32]byte
 	mu       sync.RWMutex
 	ok       map[[32]byte]struct{}
 	inFlight singleflight.Group
+	limit    *limiter
+	backoff  *backoff
 	compare  func(hash, secret []byte) error // bcrypt's; tests count calls
 }
 
+// Errors of Verify, Refuse and Admit.
+var (
+	ErrMismatch = errors.New("secret does not match")
+	ErrBusy     = errors.New("too many secret checks waiting: try again later")
+	ErrBackoff  = errors.New("too many failed logins from this address: try again later")
+)
+
+// dummyHash is what Refuse compares against: a bcrypt hash at DefaultCost,
+// the cost `mqflux passwd` hashes with, so an unknown account takes as long
+// as a known one. Its secret is irrelevant: Refuse fails whatever matches.
+const dummyHash = "$2a$10$EeSwwadr7M4GrYqrDm3m4ezeak3Dsuww4UcTZa4p0pZdR/1t4h.I."
+
 // NewChecker returns a Checker with an empty memory and a fresh salt.
-func NewChecker() *Checker {
-	c := &Checker{ok: make(map[[32]byte]struct{}), compare: bcrypt.CompareHashAndPassword}
+func NewChecker(opts ...Option) *Checker {
+	c := &Checker{
+		ok:      make(map[[32]byte]struct{}),
+		limit:   newLimiter(defaultSlots(), defaultQueue),
+		backoff: newBackoff(),
+		compare: bcrypt.CompareHashAndPassword,
+	}
+	for _, o := range opts {
+		o(c)
+	}
 	// crypto/rand.Read never returns an error: it would rather stop the
 	// process than hand out predictable bytes.
 	_, _ = rand.Read(c.salt[:])
 	return c
 }
 
-// Check reports whether secret matches the bcrypt hash.
+// Option changes a Checker's defaults.
+type Option func(*Checker)
+
+// WithLimit runs at most slots bcrypt comparisons at once, with at most
+// queue more waiting for a turn.
+func WithLimit(slots, queue int) Option {
+	return func(c *Checker) { c.limit = newLimiter(slots, queue) }
+}
+
+// Check reports whether secret matches the bcrypt hash; a check refused as
+// busy is a false.
 func (c *Checker) Check(hash string, secret []byte) bool {
+	return c.Verify(hash, secret) == nil
+}
+
+// Verify returns nil when secret matches the bcrypt hash, ErrMismatch when
+// it does not, and ErrBusy when too many checks are waiting to say.
+func (c *Checker) Verify(hash string, secret []byte) error {
 	key := c.key(hash, secret)
 	c.mu.RLock()
 	_, seen := c.ok[key]
 	c.mu.RUnlock()
 	if seen {
-		return true
+		return nil
 	}
 	v, _, _ := c.inFlight.Do(string(key[:]), func() (any, error) {
-		if c.compare([]byte(hash), secret) != nil {
-			return false, nil
+		var err error
+		if busy := c.limit.run(func() { err = c.compare([]byte(hash), secret) }); busy != nil {
+			return busy, nil
+		}
+		if err != nil {
+			return ErrMismatch, nil
 		}
 		c.mu.Lock()
 		c.ok[key] = struct{}{}
 		c.mu.Unlock()
-		return true, nil
+		return nil, nil
 	})
-	return v.(bool)
+	err, _ := v.(error)
+	return err
 }
+
+// Refuse is Verify for an account that does not exist: it spends the same
+// bcrypt, under the same limit, and returns ErrMismatch (or ErrBusy).
+func (c *Checker) Refuse(secret []byte) error {
+	if busy := c.limit.run(func() { _ = c.compare([]byte(dummyHash), secret) }); busy != nil {
+		return busy
+	}
+	return ErrMismatch
+}
+
+// Admit returns ErrBackoff while remote ("host:port" or a host) is refused
+// for its recent failures; call it before Verify.
+func (c *Checker) Admit(remote string) error { return c.backoff.admit(remote) }
+
+// Record tells the backoff how a login from remote ended: ok forgets the
+// address's failures, a failure counts against it. A busy refusal is no
+// one's failure and is not recorded.
+func (c *Checker) Record(remote string, ok bool) { c.backoff.record(remote, ok) }
 
 func (c *Checker) key(hash string, secret []byte) [32]byte {
 	h := sha256.New()

@@ -98,7 +98,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	rp.broker = b
 	reg.MustRegister(b.Collectors()...)
 
-	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink("http"), log.With("component", "http"))
+	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink("http"), log.With("component", "http"), shim.WithChecker(checker))
 	if err != nil {
 		_ = b.Close()
 		_ = pipe.Stop(0)

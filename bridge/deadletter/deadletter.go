@@ -24,8 +24,11 @@ const DefaultMaxBytes = 100 << 20
 
 // Entry is one rejected reading.
 type Entry struct {
-	Time    time.Time // when it was rejected
-	Source  string    // "mqtt", "http", "influx"
+	Time   time.Time // when it was rejected
+	Source string    // "mqtt", "http", "influx"
+	// Device is who sent the reading, for the per-device quota; entries
+	// without one (the output's refusals) count against no quota.
+	Device  string
 	Topic   string
 	Reason  string // the RejectError reason or InfluxDB's message
 	Detail  string
@@ -37,6 +40,7 @@ type Entry struct {
 type line struct {
 	Time          time.Time `json:"time"`
 	Source        string    `json:"source"`
+	Device        string    `json:"device,omitempty"`
 	Topic         string    `json:"topic,omitempty"`
 	Reason        string    `json:"reason"`
 	Detail        string    `json:"detail,omitempty"`
@@ -51,6 +55,7 @@ type File struct {
 	log      *slog.Logger
 
 	noSync bool // written to the OS only, as the spool's durability "write"
+	quota  quota
 
 	mu     sync.Mutex
 	f      *os.File
@@ -61,7 +66,10 @@ type File struct {
 
 // Open opens (creating it and its directory if needed) the dead-letter file
 // at path. Once the file passes maxBytes (0: DefaultMaxBytes) it is renamed
-// to <path>.1, replacing the previous one, and a new file is started.
+// to <path>.1, replacing the previous one, and a new file is started. Each
+// device may write a share of the file (WithDeviceQuota) before it rotates;
+// its entries beyond that are dropped, counted and logged once, so one
+// device cannot rotate away every other device's entries.
 func Open(path string, maxBytes int64, logger *slog.Logger, opts ...Option) (*File, error) {
 	if path == "" {
 		return nil, errors.New("dead-letter open: path is empty")
@@ -78,9 +86,12 @@ func Open(path string, maxBytes int64, logger *slog.Logger, opts ...Option) (*Fi
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("dead-letter open: %w", err)
 	}
-	d := &File{path: path, maxBytes: maxBytes, log: logger}
+	d := &File{path: path, maxBytes: maxBytes, log: logger, quota: newQuota(maxBytes / DeviceShare)}
 	for _, o := range opts {
 		o(d)
+	}
+	if d.quota.limit <= 0 {
+		d.quota.limit = maxBytes / DeviceShare
 	}
 	if err := d.open(); err != nil {
 		return nil, err
@@ -136,12 +147,13 @@ func (d *File) open() error {
 }
 
 // Add appends e as one JSON line and fsyncs it before returning. A zero
-// e.Time is set to now.
+// e.Time is set to now. An entry over its device's quota is dropped and
+// Add returns ErrOverQuota.
 func (d *File) Add(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	l := line{Time: e.Time.UTC(), Source: e.Source, Topic: e.Topic, Reason: e.Reason, Detail: e.Detail}
+	l := line{Time: e.Time.UTC(), Source: e.Source, Device: e.Device, Topic: e.Topic, Reason: e.Reason, Detail: e.Detail}
 	if utf8.Valid(e.Payload) {
 		p := string(e.Payload)
 		l.Payload = &p
@@ -160,12 +172,30 @@ func (d *File) Add(e Entry) error {
 	if err := enc.Encode(l); err != nil {
 		return fmt.Errorf("dead-letter add to %s: encode: %w", d.path, err)
 	}
-	if d.size > 0 && d.size+int64(d.buf.Len()) > d.maxBytes {
+	// The quota is checked before rotating, so a device over its share
+	// cannot be the one that pushes everyone's entries out of the file.
+	n, k := int64(d.buf.Len()), d.quota.key(&e)
+	if !d.quota.fits(k, n) {
+		d.drop(k, &e)
+		return ErrOverQuota
+	}
+	if d.size > 0 && d.size+n > d.maxBytes {
 		if err := d.rotate(); err != nil {
 			return err
 		}
 	}
+	d.quota.add(k, n)
 	return d.write(d.buf.Bytes())
+}
+
+// drop counts an entry over quota and logs the device's first. mu held.
+func (d *File) drop(k string, e *Entry) {
+	d.quota.dropped.WithLabelValues("quota").Inc()
+	if d.quota.first(k) {
+		d.log.Warn("dead-letter quota reached: further entries of this device are dropped until the file rotates",
+			"file", d.path, "source", e.Source, "device", e.Device, "quota_bytes", d.quota.limit,
+			"metric", "mqflux_dead_letters_dropped_total")
+	}
 }
 
 // write appends p in one write and fsyncs. A failed write is cut off, so a
@@ -199,6 +229,7 @@ func (d *File) rotate() error {
 		return fmt.Errorf("dead-letter rotate %s: %w", d.path, err)
 	}
 	d.log.Info("dead-letter file rotated", "file", d.path, "rotated_to", old, "bytes", d.size, "max_bytes", d.maxBytes)
+	d.quota.reset()
 	if err := d.open(); err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func decode(raw []byte, n int) (Entry, error) {
 	if l.Payload != nil && l.PayloadBase64 != nil {
 		return Entry{}, fmt.Errorf("dead-letter read line %d: both payload and payload_base64 are set", n)
 	}
-	e := Entry{Time: l.Time, Source: l.Source, Topic: l.Topic, Reason: l.Reason, Detail: l.Detail, Payload: l.PayloadBase64}
+	e := Entry{Time: l.Time, Source: l.Source, Device: l.Device, Topic: l.Topic, Reason: l.Reason, Detail: l.Detail, Payload: l.PayloadBase64}
 	if l.Payload != nil {
 		e.Payload = []byte(*l.Payload)
 	}

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/mqflux/mqflux/topic"
 )
@@ -60,4 +61,45 @@ func (m *Mapper) mapsAs(name string, r *rule) bool {
 		return false
 	}
 	return m.findRule(name, &c, sc) == r
+}
+
+// DeviceOf names the device a topic belongs to by the layout: the {device}
+// level of the first template whose levels up to {device} the topic
+// follows, even where the rest of the topic does not fit (a rejected
+// reading's topic often does not). Failing that, the first level, so that a
+// topic outside the layout still has a name to be counted under; "unknown"
+// for an empty one.
+func (m *Mapper) DeviceOf(name string) string {
+	for _, t := range m.Templates() {
+		if d, ok := deviceLevel(&t, name); ok {
+			return d
+		}
+	}
+	first, _, _ := strings.Cut(name, "/")
+	if first == "" {
+		return "unknown"
+	}
+	return first
+}
+
+// deviceLevel is the value of t's {device} level in name, if name follows
+// t's levels up to it.
+func deviceLevel(t *topic.Template, name string) (string, bool) {
+	rest := name
+	for _, l := range t.Levels() {
+		lv, after, more := strings.Cut(rest, "/")
+		switch {
+		case l.Kind == topic.Rest:
+			return "", false
+		case l.Kind == topic.Literal && lv != l.Text:
+			return "", false
+		case l.Kind == topic.Capture && l.Text == topic.Device:
+			return lv, lv != ""
+		}
+		if !more {
+			return "", false
+		}
+		rest = after
+	}
+	return "", false
 }

@@ -69,3 +69,30 @@ func TestTemplatesIncludeStatus(t *testing.T) {
 		t.Fatalf("without presence Templates() has %d entries, want 1", n)
 	}
 }
+
+func TestDeviceOf(t *testing.T) {
+	site := DefaultConfig()
+	site.Topics = []TopicRule{{Template: "site/{device}/{measurement}"}}
+	site.StatusTemplate = "site/{device}/status"
+	for _, tc := range []struct {
+		cfg         Config
+		topic, want string
+	}{
+		{DefaultConfig(), "devices/pi-7/sensors/temperature", "pi-7"},
+		{DefaultConfig(), "devices/pi-7", "pi-7"},
+		{DefaultConfig(), "devices/pi-7/commands/reboot", "pi-7"},
+		{DefaultConfig(), "devices//sensors/t", "devices"},
+		{DefaultConfig(), "site/a/b", "site"},
+		{DefaultConfig(), "", "unknown"},
+		{site, "site/a/b", "a"},
+		{site, "devices/pi-7/sensors/t", "devices"},
+	} {
+		m, err := New(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.DeviceOf(tc.topic); got != tc.want {
+			t.Errorf("DeviceOf(%q) = %q, want %q", tc.topic, got, tc.want)
+		}
+	}
+}

@@ -255,11 +255,15 @@ func (s Sink) spool(rec []byte, topic string, pts *point.Set, received time.Time
 func (p *Pipeline) rejectReading(source, topic string, payload []byte, re *ingest.RejectError, at time.Time) {
 	p.m.rejected.WithLabelValues(source, re.Reason).Inc()
 	p.log.Warn("reading rejected", "source", source, "topic", topic, "reason", re.Reason, "detail", re.Detail)
-	p.deadLetter(deadletter.Entry{Time: at, Source: source, Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+	p.deadLetter(deadletter.Entry{Time: at, Source: source, Device: p.mapper.DeviceOf(topic), Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
 }
 
 func (p *Pipeline) deadLetter(e deadletter.Entry) {
-	if err := p.dead.Add(e); err != nil {
+	err := p.dead.Add(e)
+	if errors.Is(err, deadletter.ErrOverQuota) {
+		return // counted and logged by the file
+	}
+	if err != nil {
 		// The reading is still counted and logged with its reason; the
 		// file is what failed, and the log says so once per failure.
 		p.m.deadLetterErrors.Inc()
@@ -310,5 +314,5 @@ func (p *Pipeline) Health() Health {
 
 // Collectors are the pipeline's metrics, the output's included.
 func (p *Pipeline) Collectors() []prometheus.Collector {
-	return append(append(p.m.collectors(), output.Collectors(p.out)...), p.hub.Collectors()...)
+	return append(append(append(p.m.collectors(), p.dead.Collectors()...), output.Collectors(p.out)...), p.hub.Collectors()...)
 }

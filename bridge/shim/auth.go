@@ -3,7 +3,9 @@ package shim
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 
 	"github.com/mqflux/mqflux/passwd"
@@ -42,27 +44,46 @@ func newKeyring(keys []Key, checker *passwd.Checker) (*keyring, error) {
 	return kr, nil
 }
 
-// lookup returns the key secret matches.
-func (kr *keyring) lookup(secret string) (Key, bool) {
+// lookup returns the key secret matches, for a request from remote; false
+// for a secret that is no key. A remote address that keeps failing is
+// refused for a while without any bcrypt, and a check refused because too
+// many are waiting is answered as busy rather than as a wrong key (see
+// passwd.Checker): both come back as the problem to answer.
+func (kr *keyring) lookup(remote, secret string) (Key, bool, *problem) {
 	if secret == "" {
-		return Key{}, false
+		return Key{}, false, nil
 	}
+	if err := kr.checker.Admit(remote); err != nil {
+		return Key{}, false, &problem{status: http.StatusTooManyRequests, reason: "key_backoff", detail: err.Error()}
+	}
+	k, err := kr.find(secret)
+	if errors.Is(err, passwd.ErrBusy) {
+		return Key{}, false, &problem{status: http.StatusServiceUnavailable, reason: "key_busy", detail: err.Error()}
+	}
+	kr.checker.Record(remote, err == nil)
+	return k, err == nil, nil
+}
+
+func (kr *keyring) find(secret string) (Key, error) {
 	digest := kr.digest(secret)
 	kr.mu.RLock()
 	i, seen := kr.index[digest]
 	kr.mu.RUnlock()
-	if seen && kr.checker.Check(kr.keys[i].KeyHash, []byte(secret)) {
-		return kr.keys[i], true
+	if seen && kr.checker.Verify(kr.keys[i].KeyHash, []byte(secret)) == nil {
+		return kr.keys[i], nil
 	}
 	for i, k := range kr.keys {
-		if kr.checker.Check(k.KeyHash, []byte(secret)) {
+		switch err := kr.checker.Verify(k.KeyHash, []byte(secret)); {
+		case err == nil:
 			kr.mu.Lock()
 			kr.index[digest] = i
 			kr.mu.Unlock()
-			return k, true
+			return k, nil
+		case errors.Is(err, passwd.ErrBusy):
+			return Key{}, err
 		}
 	}
-	return Key{}, false
+	return Key{}, passwd.ErrMismatch
 }
 
 func (kr *keyring) digest(secret string) [32]byte {

@@ -38,7 +38,10 @@ func (e *logEndpoint) read(w http.ResponseWriter, r *http.Request) (string, read
 	if secret == "" {
 		return "", reading{}, &problem{status: http.StatusUnauthorized, reason: "key_missing", detail: "the X-authorization header is missing"}
 	}
-	key, ok := e.shim.keys.lookup(secret)
+	key, ok, p := e.shim.keys.lookup(r.RemoteAddr, secret)
+	if p != nil {
+		return "", reading{}, p
+	}
 	if !ok {
 		return "", reading{}, &problem{status: http.StatusUnauthorized, reason: "key_wrong", detail: "the X-authorization key is not one of the configured keys"}
 	}

@@ -33,9 +33,19 @@ type Shim struct {
 	readings *prometheus.CounterVec
 }
 
+// Option changes how New sets up the Shim.
+type Option func(*options)
+
+type options struct{ checker *passwd.Checker }
+
+// WithChecker checks keys with c instead of a Checker of the Shim's own:
+// sharing the broker's makes MQTT passwords and HTTP keys draw on one
+// bound of bcrypt CPU and one per-address backoff.
+func WithChecker(c *passwd.Checker) Option { return func(o *options) { o.checker = c } }
+
 // New checks cfg and returns a Shim that hands readings to sink. A nil logger
 // discards the log.
-func New(cfg Config, sink ingest.ReadingSink, logger *slog.Logger) (*Shim, error) {
+func New(cfg Config, sink ingest.ReadingSink, logger *slog.Logger, opts ...Option) (*Shim, error) {
 	if sink == nil {
 		return nil, errors.New("legacy http api: no sink to hand readings to")
 	}
@@ -45,7 +55,14 @@ func New(cfg Config, sink ingest.ReadingSink, logger *slog.Logger) (*Shim, error
 	if err := checkParameters(cfg.Parameters); err != nil {
 		return nil, err
 	}
-	keys, err := newKeyring(cfg.Keys, passwd.NewChecker())
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.checker == nil {
+		o.checker = passwd.NewChecker()
+	}
+	keys, err := newKeyring(cfg.Keys, o.checker)
 	if err != nil {
 		return nil, err
 	}

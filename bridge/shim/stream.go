@@ -61,7 +61,10 @@ func (e *streamEndpoint) authenticate(r *http.Request) (string, *problem) {
 	if pass == "" {
 		secret, claimed, where = user, r.Header.Get("X-node-id"), "the X-node-id header (the basic-auth user name holds the key)"
 	}
-	key, ok := e.shim.keys.lookup(secret)
+	key, ok, p := e.shim.keys.lookup(r.RemoteAddr, secret)
+	if p != nil {
+		return "", p
+	}
 	if !ok {
 		return "", &problem{status: http.StatusUnauthorized, reason: "key_wrong",
 			detail: "the basic-auth API key is not one of the configured keys"}
