@@ -10,7 +10,7 @@ import (
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
-// The delivery contract (DESIGN.md) end to end: real `mqflux serve`
+// The delivery contract (README, "What a PUBACK (or a 2xx) means") end to end: real `mqflux serve`
 // processes, a real InfluxDB 1.8, the load tool as the publisher. Every
 // test compares InfluxDB with the ledger of acknowledged readings point by
 // point: value, device and the timestamp the payload carried.
