@@ -124,12 +124,13 @@ func (r roles) allowed(u User, name string, write bool) bool {
 	}
 	switch u.Role {
 	case RoleDevice:
+		pin := topic.Pin{Name: topic.Device, Value: u.Name}
 		if write {
-			return r.any(func(t *topic.Template) bool { return t.MatchAs(name, topic.Pin{Name: topic.Device, Value: u.Name}) })
+			return r.any(func(t *topic.Template) bool { return t.MatchAs(name, pin) }) || r.underDevice(name, pin)
 		}
-		return r.deviceSubscribes(u.Name, name)
+		return r.deviceSubscribes(pin, name)
 	case RoleGateway:
-		return write && r.any(func(t *topic.Template) bool { return t.Matches(name) })
+		return write && (r.any(func(t *topic.Template) bool { return t.Matches(name) }) || r.underDevice(name, topic.Pin{}))
 	case RoleReader:
 		return !write && r.readerSubscribes(name)
 	}
@@ -148,15 +149,21 @@ func (r roles) any(f func(t *topic.Template) bool) bool {
 // deviceSubscribes: a device may subscribe to its own template topics, and
 // to anything under its own level of the layout (devices/pi-1/... for
 // commands and its own retained status), never to another device's.
-func (r roles) deviceSubscribes(device, filter string) bool {
-	pin := topic.Pin{Name: topic.Device, Value: device}
+func (r roles) deviceSubscribes(pin topic.Pin, filter string) bool {
+	return r.any(func(t *topic.Template) bool { return t.Covers(filter, pin) }) || r.underDevice(filter, pin)
+}
+
+// underDevice reports whether a topic (or filter) lies below a device's
+// level of the layout — devices/pi-1/config/interval — with that level
+// equal to the pin's value when pinned. Such topics are a device's own:
+// its commands, its settings, what the mapping does not store; a device
+// may use its own subtree and a gateway any device's, as they could
+// before the layout was configurable.
+func (r roles) underDevice(name string, pin topic.Pin) bool {
 	return r.any(func(t *topic.Template) bool {
-		if t.Covers(filter, pin) {
-			return true
-		}
 		// The levels up to {device} must be spelt out, or devices/+/
 		// would reach every device's subtree.
-		own, rest, ok := cutLevels(filter, t.Index(topic.Device)+1)
+		own, rest, ok := cutLevels(name, t.Index(topic.Device)+1)
 		return ok && rest != "" && !strings.ContainsAny(own, "+#") && t.CoversPrefix(own, pin)
 	})
 }
