@@ -169,8 +169,10 @@ func (r roles) underDevice(name string, pin topic.Pin) bool {
 }
 
 // readerSubscribes: a reader may subscribe to a filter a template covers,
-// or to everything under a level of the layout (devices/#,
-// devices/+/sensors/#); nothing outside the layout.
+// to everything under a level of the layout (devices/#,
+// devices/+/sensors/#), or to anything under one device's level; nothing
+// outside the layout. mochi asks the same question of every topic it
+// delivers, so a topic a reader may not subscribe to is never delivered.
 func (r roles) readerSubscribes(filter string) bool {
 	return r.any(func(t *topic.Template) bool {
 		if t.Covers(filter, topic.Pin{}) {
@@ -178,7 +180,7 @@ func (r roles) readerSubscribes(filter string) bool {
 		}
 		under, ok := strings.CutSuffix(filter, "/#")
 		return ok && t.CoversPrefix(under, topic.Pin{})
-	})
+	}) || r.underDevice(filter, topic.Pin{})
 }
 
 // cutLevels splits filter after its first n levels; ok is false when it

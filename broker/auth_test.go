@@ -51,6 +51,7 @@ func TestRoleTable(t *testing.T) {
 		{"reader subscribes to readings", def, rd, "devices/+/sensors/#", false, true},
 		{"reader subscribes to a template filter", def, rd, "devices/+/sensors/+", false, true},
 		{"reader subscribes to one status", def, rd, "devices/pi-1/status", false, true},
+		{"reader reads a device's subtree", def, rd, "devices/pi-1/config/interval", false, true},
 		{"reader subscribes to everything", def, rd, "#", false, false},
 		{"reader subscribes off the layout", def, rd, "other/#", false, false},
 		{"reader subscribes to $SYS", def, rd, "$SYS/#", false, false},
