@@ -37,7 +37,6 @@ func TestReadGate(t *testing.T) {
 		noAuth         bool
 		want           int
 		reason         string // counted in mqflux_http_denied_total
-		remote         string
 	}{
 		{name: "loopback is open", address: "127.0.0.1:8080", noAuth: true, want: http.StatusOK},
 		{name: "localhost is open", address: "localhost:8080", noAuth: true, want: http.StatusOK},
