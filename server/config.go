@@ -38,14 +38,22 @@ type Log struct {
 }
 
 // HTTP serves health, metrics, the latest readings and the legacy POST API.
+// Off loopback, /metrics, /v1/latest and /v1/stream answer only the
+// broker's reader and admin users (HTTP basic auth).
 type HTTP struct {
 	Address           string        `yaml:"address"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	// LatestMaxSeries bounds the series (device and measurement) that
 	// /v1/latest remembers; readings of further series are counted, not kept.
-	LatestMaxSeries int         `yaml:"latest_max_series"`
-	Legacy          shim.Config `yaml:"legacy"`
+	LatestMaxSeries int `yaml:"latest_max_series"`
+	// LatestMaxSeriesPerDevice bounds the series of any one device, so
+	// that one device inventing measurement names cannot take them all.
+	LatestMaxSeriesPerDevice int `yaml:"latest_max_series_per_device"`
+	// MaxStreamClients bounds the /v1/stream clients connected at once;
+	// each holds a goroutine, a buffer and a share of every reading.
+	MaxStreamClients int         `yaml:"max_stream_clients"`
+	Legacy           shim.Config `yaml:"legacy"`
 }
 
 // DefaultConfig is the configuration with nothing set: a broker on loopback
@@ -59,11 +67,13 @@ func DefaultConfig() Config {
 		Spool:      spool.DefaultConfig(),
 		DeadLetter: deadletter.DefaultConfig(),
 		HTTP: HTTP{
-			Address:           "127.0.0.1:8080",
-			ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout:       5 * time.Minute,
-			LatestMaxSeries:   latest.DefaultMaxSeries,
-			Legacy:            shim.DefaultConfig(),
+			Address:                  "127.0.0.1:8080",
+			ReadHeaderTimeout:        10 * time.Second,
+			ReadTimeout:              5 * time.Minute,
+			LatestMaxSeries:          latest.DefaultMaxSeries,
+			LatestMaxSeriesPerDevice: latest.DefaultMaxSeriesPerDevice,
+			MaxStreamClients:         DefaultMaxStreamClients,
+			Legacy:                   shim.DefaultConfig(),
 		},
 		Bridge:  subscriber.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),
@@ -122,6 +132,8 @@ func (h *HTTP) validate(v *configfile.Validator) {
 	v.DurationBetween("read_header_timeout", h.ReadHeaderTimeout, 100*time.Millisecond, time.Hour)
 	v.DurationBetween("read_timeout", h.ReadTimeout, 100*time.Millisecond, 24*time.Hour)
 	v.Between("latest_max_series", h.LatestMaxSeries, 0, 100_000_000)
+	v.Between("latest_max_series_per_device", h.LatestMaxSeriesPerDevice, 1, 100_000_000)
+	v.Between("max_stream_clients", h.MaxStreamClients, 0, 100_000)
 	h.Legacy.Validate(v.Section("legacy"))
 }
 

@@ -20,6 +20,16 @@ const streamHeartbeat = 15 * time.Second
 // streamWriteTimeout is how long one write to a /v1/stream client may take.
 const streamWriteTimeout = 30 * time.Second
 
+// DefaultMaxStreamClients is how many /v1/stream clients may be connected
+// at once unless configured otherwise. Each costs a goroutine, a buffer of
+// streamBuffer readings and its share of every reading's fan-out; without a
+// bound, 5,000 clients took 470 MB and slowed ingest fourfold.
+const DefaultMaxStreamClients = 100
+
+// streamRetryAfter is the Retry-After (seconds) of a stream refused because
+// http.max_stream_clients are connected.
+const streamRetryAfter = "30"
+
 func filterOf(r *http.Request) latest.Filter {
 	q := r.URL.Query()
 	return latest.Filter{Device: q.Get("device"), Measurement: q.Get("measurement")}
@@ -37,8 +47,18 @@ func (s *Server) getLatest(w http.ResponseWriter, r *http.Request) {
 // spool accepts them (event "reading"), with the same filters as
 // /v1/latest, a comment every 15 s, and an event "dropped" carrying how
 // many readings a client that reads too slowly missed. It ends when the
-// client leaves or the server shuts down.
+// client leaves or the server shuts down. Beyond http.max_stream_clients
+// clients it answers 503 with a Retry-After.
 func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
+	select {
+	case s.streams <- struct{}{}:
+		defer func() { <-s.streams }()
+	default:
+		w.Header().Set("Retry-After", streamRetryAfter)
+		s.gate.refuse(w, r, "/v1/stream", &refusal{http.StatusServiceUnavailable, "max_stream_clients",
+			"too many live streams (http.max_stream_clients): try again later"})
+		return
+	}
 	rc := http.NewResponseController(w)
 	sub := s.latest.Subscribe(filterOf(r), streamBuffer)
 	defer sub.Unsubscribe()

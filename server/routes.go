@@ -12,12 +12,16 @@ func (s *Server) routes() http.Handler {
 	// The legacy API's health check: any method, this exact body.
 	mux.HandleFunc("/healthcheck", legacyHealthcheck)
 	mux.HandleFunc("/v1/healthcheck", legacyHealthcheck)
+	// Health stays open beyond loopback: load balancers probe it without
+	// credentials, and it tells nothing of the readings.
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", s.front.metrics())
+	// What shows readings or the server's insides needs a reader or admin
+	// login beyond loopback (readGate).
+	mux.Handle("GET /metrics", s.gate.guard("/metrics", s.front.metrics()))
 	// The newest reading of every device and measurement, and the readings
 	// live as Server-Sent Events; both take ?device= and ?measurement=.
-	mux.HandleFunc("GET /v1/latest", s.getLatest)
-	mux.HandleFunc("GET /v1/stream", s.getStream)
+	mux.Handle("GET /v1/latest", s.gate.guard("/v1/latest", http.HandlerFunc(s.getLatest)))
+	mux.Handle("GET /v1/stream", s.gate.guard("/v1/stream", http.HandlerFunc(s.getStream)))
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.

@@ -26,7 +26,11 @@ type Server struct {
 	pipe    *pipeline.Pipeline
 	shim    *shim.Shim
 	front   *front
+	gate    *readGate
 	latest  *latest.Store
+	// streams holds a token per /v1/stream client: at most
+	// http.max_stream_clients at once.
+	streams chan struct{}
 	started time.Time
 }
 
@@ -55,9 +59,12 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err := refuseExposedDemo(cfg, checker); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, checker: checker, front: newFront(cfg.HTTP, log)}
+	s := &Server{cfg: cfg, log: log, checker: checker, front: newFront(cfg.HTTP, log),
+		gate:    newReadGate(cfg, checker, log.With("component", "http")),
+		streams: make(chan struct{}, cfg.HTTP.MaxStreamClients)}
 	reg := s.front.reg
-	s.latest = latest.New(cfg.HTTP.LatestMaxSeries)
+	reg.MustRegister(s.gate.Collectors()...)
+	s.latest = latest.New(cfg.HTTP.LatestMaxSeries, latest.MaxSeriesPerDevice(cfg.HTTP.LatestMaxSeriesPerDevice))
 	reg.MustRegister(s.latest.Collectors()...)
 	// Live streams end when the HTTP server starts shutting down, instead
 	// of holding it up.

@@ -70,33 +70,52 @@ type entry struct {
 // Store is the latest reading per series and the live subscribers. The
 // zero value is not usable; call New.
 type Store struct {
-	max int
+	max       int
+	perDevice int // 0: no bound per device
 
-	mu     sync.RWMutex
-	series map[key]*entry
+	mu       sync.RWMutex
+	series   map[key]*entry
+	ofDevice map[string]int // series held per device, for perDevice
 
 	subMu  sync.Mutex
 	subs   map[*Subscription]struct{}
 	closed bool
 	done   chan struct{}
 
-	untracked prometheus.Counter
+	untracked *prometheus.CounterVec // {limit}
 	dropped   prometheus.Counter
 	tracked   prometheus.GaugeFunc
 	streams   prometheus.GaugeFunc
 }
 
+// Labels of mqflux_latest_untracked_readings_total: which bound kept a
+// reading's series out.
+const (
+	limitSeries          = "latest_max_series"
+	limitSeriesPerDevice = "latest_max_series_per_device"
+)
+
+// Option changes a Store's defaults.
+type Option func(*Store)
+
+// MaxSeriesPerDevice has the store remember at most n series of any one
+// device (0: no bound but the store's own). Without it one device sending
+// new measurement names would take every place and hide all the others.
+func MaxSeriesPerDevice(n int) Option { return func(s *Store) { s.perDevice = n } }
+
 // New makes a store that remembers at most maxSeries series.
-func New(maxSeries int) *Store {
+func New(maxSeries int, opts ...Option) *Store {
 	s := &Store{
-		max:    maxSeries,
-		series: map[key]*entry{},
-		subs:   map[*Subscription]struct{}{},
-		done:   make(chan struct{}),
-		untracked: prometheus.NewCounter(prometheus.CounterOpts{
+		max:      maxSeries,
+		series:   map[key]*entry{},
+		ofDevice: map[string]int{},
+		subs:     map[*Subscription]struct{}{},
+		done:     make(chan struct{}),
+		untracked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqflux_latest_untracked_readings_total",
-			Help: "Readings of series /v1/latest does not remember because http.latest_max_series series are already tracked.",
-		}),
+			Help: "Readings of series /v1/latest does not remember, by the bound that was reached: " +
+				"http.latest_max_series series in all, or http.latest_max_series_per_device of the reading's device.",
+		}, []string{"limit"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mqflux_stream_dropped_events_total",
 			Help: "Readings not sent to a /v1/stream client because it read too slowly.",
@@ -110,6 +129,12 @@ func New(maxSeries int) *Store {
 		Name: "mqflux_stream_clients",
 		Help: "Connected /v1/stream clients.",
 	}, func() float64 { s.subMu.Lock(); defer s.subMu.Unlock(); return float64(len(s.subs)) })
+	for _, o := range opts {
+		o(s)
+	}
+	// Both series exist from the start, so a dashboard sees 0, not nothing.
+	s.untracked.WithLabelValues(limitSeries)
+	s.untracked.WithLabelValues(limitSeriesPerDevice)
 	return s
 }
 
@@ -160,13 +185,18 @@ func (s *Store) remember(r *observe.Reading) {
 	case ok && r.Time < e.pt.Time:
 		return
 	case !ok && len(s.series) >= s.max:
-		s.untracked.Inc()
+		s.untracked.WithLabelValues(limitSeries).Inc()
+		return
+	case !ok && s.perDevice > 0 && s.ofDevice[dev] >= s.perDevice:
+		s.untracked.WithLabelValues(limitSeriesPerDevice).Inc()
 		return
 	case !ok:
 		e = &entry{}
-		// The reading's strings live only as long as Observe: the key
-		// gets its own.
-		s.series[key{strings.Clone(dev), strings.Clone(r.Measurement)}] = e
+		// The reading's strings live only as long as Observe: the keys
+		// get their own.
+		d := strings.Clone(dev)
+		s.series[key{d, strings.Clone(r.Measurement)}] = e
+		s.ofDevice[d]++
 	}
 	e.set.Reset()
 	e.pt = e.set.Add(&r.Point)

@@ -2,6 +2,7 @@ package latest
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -104,8 +105,33 @@ func TestBound(t *testing.T) {
 	if len(got) != 2 || got[0].Device != "a" || got[0].Fields["value"] != 2.0 || got[1].Device != "b" {
 		t.Errorf("bounded store holds %v", got)
 	}
-	if n := testutil.ToFloat64(s.untracked); n != 1 {
+	if n := testutil.ToFloat64(s.untracked.WithLabelValues(limitSeries)); n != 1 {
 		t.Errorf("untracked readings counted %v, want 1", n)
+	}
+}
+
+// One device sending ever new measurement names fills its own share, not
+// the store: another device's series are still remembered, and its own
+// known series still updated.
+func TestBoundPerDevice(t *testing.T) {
+	s := New(10, MaxSeriesPerDevice(3))
+	var flood strings.Builder
+	for i := range 8 {
+		fmt.Fprintf(&flood, "m%d,device=noisy value=1 1\n", i)
+	}
+	spool(s, flood.String())
+	spool(s, "t,device=quiet value=1 1\nm0,device=noisy value=2 2\n")
+	var got []string
+	for _, r := range s.Latest(Filter{}) {
+		got = append(got, fmt.Sprintf("%s/%s=%v", r.Device, r.Measurement, r.Fields["value"]))
+	}
+	if want := "noisy/m0=2 noisy/m1=1 noisy/m2=1 quiet/t=1"; strings.Join(got, " ") != want {
+		t.Errorf("store holds %v, want %s", got, want)
+	}
+	for limit, want := range map[string]float64{limitSeriesPerDevice: 5, limitSeries: 0} {
+		if n := testutil.ToFloat64(s.untracked.WithLabelValues(limit)); n != want {
+			t.Errorf("untracked{limit=%q} = %v, want %v", limit, n, want)
+		}
 	}
 }
 
