@@ -36,6 +36,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"no measurement", rule(TopicRule{Template: "a/{device}"}), "mapping.topics[1].measurement: required when the template has no {measurement} level"},
 		{"measurement twice over", rule(TopicRule{Template: "a/{measurement}", Measurement: "m"}), "mapping.topics[1].measurement: the template already captures"},
 		{"bad fixed measurement", rule(TopicRule{Template: "a/{device}", Measurement: "m\n"}), "control character"},
+		{"presence measurement", rule(TopicRule{Template: "a/{device}", Measurement: StatusMeasurement}), `mapping.topics[1].measurement: "device_status" is written only by the status template`},
 		{"comment measurement", rule(TopicRule{Template: "a/{device}", Measurement: "#m"}), "starts with '#'"},
 		{"format", rule(TopicRule{Template: "a/{measurement}", Format: "xml"}), `mapping.topics[1].format: "xml" is not one of auto, line`},
 		{"line with measurement", rule(TopicRule{Template: "a/{measurement}", Format: "line"}), "with format line the payload names measurement"},

@@ -219,9 +219,10 @@ func FuzzAppendLine(f *testing.F) {
 		for i, p := range pts {
 			w := in[i]
 			for k, v := range map[string]string{"device": "pi-1", "site": "lab"} {
-				if _, ok := w.tags[k]; !ok {
-					w.tags[k] = v
+				if _, ok := w.tags[k]; ok {
+					t.Fatalf("line %d gives tag %s, which the topic or the rule gives, and was written: %q", i+1, k, out)
 				}
+				w.tags[k] = v
 			}
 			if p.meas != w.meas || !sameMap(p.tags, w.tags) || !sameAny(p.fields, w.fields) || p.ts != w.ts {
 				t.Fatalf("point %d: %+v, want %+v", i, p, w)

@@ -14,7 +14,8 @@ import (
 
 // lineReader rewrites a line-protocol payload point by point: the library
 // parser checks the syntax, mqflux adds the topic's and the rule's tags
-// (unless a line has them already), the receive time where a line has none,
+// (refusing a line that gives one of them itself, as for JSON), the receive
+// time where a line has none,
 // and writes each point back in canonical form (tags and fields sorted,
 // nanosecond timestamps).
 type lineReader struct {
@@ -56,6 +57,10 @@ func (lr *lineReader) next(dst []byte, received time.Time) ([]byte, *ingest.Reje
 	if prob, at := nameProblem(meas); prob != "" {
 		return nil, reject("bad_line_protocol", "%s: measurement %q %s (byte %d of the name)", lr.where(), meas, prob, at)
 	}
+	if rej := checkReserved(meas); rej != nil {
+		rej.Detail = lr.where() + ": " + rej.Detail
+		return nil, rej
+	}
 	if rej := lr.readTags(); rej != nil {
 		return nil, rej
 	}
@@ -66,19 +71,9 @@ func (lr *lineReader) next(dst []byte, received time.Time) ([]byte, *ingest.Reje
 	if rej != nil {
 		return nil, rej
 	}
-	for _, t := range [2][]tag{sc.caps, lr.r.static} {
-		for _, tg := range t {
-			if !hasTag(sc.tags, tg.key) {
-				sc.tags = append(sc.tags, tg)
-			}
-		}
-	}
-	if len(sc.tags) > lr.m.maxTags {
-		return nil, reject("too_many_tags", "%s: point has %d tags, max_tags is %d", lr.where(), len(sc.tags), lr.m.maxTags)
-	}
-	sortTags(sc.tags)
-	if i := dupTag(sc.tags); i >= 0 {
-		return nil, reject("bad_tag", "%s: tag %q is given twice", lr.where(), sc.tags[i].key)
+	if rej := lr.m.addRuleTags(sc, lr.r); rej != nil {
+		rej.Detail = lr.where() + ": " + rej.Detail
+		return nil, rej
 	}
 	sortFields(sc.fields)
 	if i := dupField(sc.fields); i >= 0 {
@@ -236,15 +231,6 @@ func offsetIn(p, b []byte) int {
 		return -1
 	}
 	return off
-}
-
-func hasTag(tags []tag, key string) bool {
-	for i := range tags {
-		if tags[i].key == key {
-			return true
-		}
-	}
-	return false
 }
 
 // dupTag returns the index of a tag whose key repeats the one before it

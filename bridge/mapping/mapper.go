@@ -155,6 +155,8 @@ func (r *rule) checkMeasurement() error {
 		return fmt.Errorf("measurement: the template already captures {measurement}")
 	case !hasMeas && r.measurement == "":
 		return fmt.Errorf("measurement: required when the template has no {measurement} level")
+	case r.measurement == StatusMeasurement:
+		return fmt.Errorf("measurement: %q is written only by the status template", StatusMeasurement)
 	case !hasMeas:
 		if prob, at := nameProblem(r.measurement); prob != "" {
 			return fmt.Errorf("measurement: %q %s at byte %d", r.measurement, prob, at)
@@ -340,19 +342,14 @@ func checkLevel(topic string, lvl int, name, v string) *ingest.RejectError {
 // finish merges topic, static and payload tags (already in sc.tags), checks
 // limits and clashes, and writes the point.
 func (m *Mapper) finish(sc *scratch, dst []byte, r *rule, meas string, ts int64) ([]byte, *ingest.RejectError) {
-	sc.tags = append(sc.tags, sc.caps...)
-	sc.tags = append(sc.tags, r.static...)
-	if len(sc.tags) > m.maxTags {
-		return nil, reject("too_many_tags", "point has %d tags, max_tags is %d", len(sc.tags), m.maxTags)
+	if rej := checkReserved(meas); rej != nil {
+		return nil, rej
+	}
+	if rej := m.addRuleTags(sc, r); rej != nil {
+		return nil, rej
 	}
 	if len(sc.fields) == 0 {
 		return nil, reject("no_fields", "payload has no fields")
-	}
-	sortTags(sc.tags)
-	for i := 1; i < len(sc.tags); i++ {
-		if sc.tags[i].key == sc.tags[i-1].key {
-			return nil, reject("bad_tag", "tag %q is given twice (%s and %s)", sc.tags[i].key, srcName(sc.tags[i-1].src), srcName(sc.tags[i].src))
-		}
 	}
 	sortFields(sc.fields)
 	for i := 1; i < len(sc.fields); i++ {
@@ -361,6 +358,40 @@ func (m *Mapper) finish(sc *scratch, dst []byte, r *rule, meas string, ts int64)
 		}
 	}
 	return sc.emit(dst, meas, sc.tags, sc.fields, ts), nil
+}
+
+// addRuleTags adds the topic's captures and the rule's static tags to the
+// payload's tags in sc.tags, checks the limit and sorts them. Every payload
+// format goes through it, so one rule holds for all: a payload tag that
+// repeats a topic or static tag is refused, never preferred. The topic,
+// which the broker's ACL checks against the sender, says who sent the
+// reading; a payload that could name another device could overwrite its
+// points.
+func (m *Mapper) addRuleTags(sc *scratch, r *rule) *ingest.RejectError {
+	sc.tags = append(sc.tags, sc.caps...)
+	sc.tags = append(sc.tags, r.static...)
+	if len(sc.tags) > m.maxTags {
+		return reject("too_many_tags", "point has %d tags, max_tags is %d", len(sc.tags), m.maxTags)
+	}
+	sortTags(sc.tags)
+	if i := dupTag(sc.tags); i >= 0 {
+		a, b := sc.tags[i-1].src, sc.tags[i].src
+		if a > b { // the sort is not stable; name the sources in one order
+			a, b = b, a
+		}
+		return reject("bad_tag", "tag %q is given twice (%s and %s)", sc.tags[i].key, srcName(a), srcName(b))
+	}
+	return nil
+}
+
+// checkReserved refuses a reading for the measurement presence is written
+// to: only the status template writes device_status, so that a device
+// cannot mark itself or another device online or offline with a reading.
+func checkReserved(meas string) *ingest.RejectError {
+	if meas == StatusMeasurement {
+		return reject("reserved_measurement", "measurement %q is written only by the status template", meas)
+	}
+	return nil
 }
 
 func srcName(s uint8) string {

@@ -100,6 +100,7 @@ func TestAppendReadingAsJSON(t *testing.T) {
 		{"no template", ingest.Reading{Device: "pi-1", Measurement: "t/u", Fields: []point.Field{f("value", 1)}, Time: when}},
 		{"time out of range", ingest.Reading{Device: "pi-1", Measurement: "t", Fields: []point.Field{f("value", 1)}, Time: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"no fields", ingest.Reading{Device: "pi-1", Measurement: "t", Time: when}},
+		{"presence", ingest.Reading{Device: "pi-1", Measurement: StatusMeasurement, Fields: []point.Field{point.BoolField("online", false)}, Time: when}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,5 +148,19 @@ func TestAppendReadingNotFinite(t *testing.T) {
 		if _, err := m.AppendReading(nil, nil, r, receivedAt()); rejectOf(t, err).Reason != "nan_inf" {
 			t.Errorf("%v: %v, want nan_inf", v, err)
 		}
+	}
+}
+
+// The legacy HTTP API's readings cannot write presence either: only the
+// status template writes device_status.
+func TestAppendReadingCannotWritePresence(t *testing.T) {
+	m := mustNew(t, testConfig())
+	r := ingest.Reading{Device: "pi-1", Measurement: StatusMeasurement, Fields: []point.Field{point.BoolField("online", false)}}
+	out, err := m.AppendReading(nil, nil, r, receivedAt())
+	if err == nil {
+		t.Fatalf("accepted as %q", out)
+	}
+	if re := rejectOf(t, err); re.Reason != "reserved_measurement" {
+		t.Fatalf("%v, want reason reserved_measurement", err)
 	}
 }

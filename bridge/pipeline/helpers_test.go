@@ -212,3 +212,8 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 }
 
 func mappingDefault() mapping.Config { return mapping.DefaultConfig() }
+
+// mappingLineRule reads line protocol on lines/{device}.
+func mappingLineRule() mapping.TopicRule {
+	return mapping.TopicRule{Template: "lines/{device}", Format: mapping.FormatLine}
+}

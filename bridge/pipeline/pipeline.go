@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/fieldtypes"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/observe"
@@ -57,6 +58,11 @@ type Options struct {
 	// delays an answer to a sender.
 	Observers     []observe.Observer
 	ObserverQueue int
+	// FieldTypes knows each measurement's field types; a reading that
+	// brings a field with another type is refused (field_type_conflict)
+	// before the spool takes it, and every reading the spool takes teaches
+	// it its new fields. Nil: an empty store of fieldtypes.DefaultMax.
+	FieldTypes *fieldtypes.Store
 }
 
 // Pipeline is the spool with its writers and its observers; inputs feed
@@ -72,6 +78,7 @@ type Pipeline struct {
 	m       *metrics
 	bufs    sync.Pool // *work
 	hub     *observe.Hub
+	types   *fieldtypes.Store
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -128,7 +135,10 @@ func Open(o Options) (p *Pipeline, err error) {
 		_ = sp.Close()
 		return nil, fmt.Errorf("open dead-letter file %s: %w", deadPath, err)
 	}
-	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, out: o.Output}
+	if o.FieldTypes == nil {
+		o.FieldTypes = fieldtypes.New(0)
+	}
+	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, out: o.Output, types: o.FieldTypes}
 	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
 	p.m = newMetrics(p)
 	if len(o.Observers) > 0 {
@@ -147,6 +157,10 @@ func (p *Pipeline) Wants(name string) bool {
 	}
 	return false
 }
+
+// FieldTypes is what the pipeline knows of each measurement's field types;
+// the server teaches it what InfluxDB holds before inputs start.
+func (p *Pipeline) FieldTypes() *fieldtypes.Store { return p.types }
 
 // Mapper is the mapping the pipeline applies; the broker's ACL and the
 // legacy HTTP API take the topic layout from it.
@@ -192,6 +206,9 @@ func (s Sink) Ingest(topic string, payload []byte, received time.Time) error {
 	w.pts.Reset()
 	rec, err := p.mapper.AppendPoints(w.rec[:0], &w.pts, topic, payload, received)
 	w.rec = rec[:0]
+	if err == nil {
+		err = p.checkTypes(&w.pts)
+	}
 	if err != nil {
 		re := asReject(err)
 		p.rejectReading(s.source, topic, payload, re, received)
@@ -213,6 +230,9 @@ func (s Sink) IngestReading(r ingest.Reading, received time.Time) error {
 	topic, _ := p.mapper.ReadingTopic(r.Device, r.Measurement)
 	rec, err := p.mapper.AppendReading(w.rec[:0], &w.pts, r, received)
 	w.rec = rec[:0]
+	if err == nil {
+		err = p.checkTypes(&w.pts)
+	}
 	if err != nil {
 		// The dead letter holds the reading as its device would have
 		// published it, so that it can be replayed like any other.
@@ -225,6 +245,18 @@ func (s Sink) IngestReading(r ingest.Reading, received time.Time) error {
 		return re
 	}
 	return s.spool(rec, topic, &w.pts, received)
+}
+
+// checkTypes refuses a reading that would bring a field with a type other
+// than the one InfluxDB holds for it: InfluxDB would refuse its point only
+// after the acknowledgement, or, were it stored first, refuse the readings
+// of every other device that writes the field. A type the spool is about
+// to take is learnt here, so that the first type wins for everyone.
+func (p *Pipeline) checkTypes(pts *point.Set) error {
+	if c := p.types.Check(pts); c != nil {
+		return &ingest.RejectError{Reason: "field_type_conflict", Detail: c.Error()}
+	}
+	return nil
 }
 
 func asReject(err error) *ingest.RejectError {
@@ -314,5 +346,7 @@ func (p *Pipeline) Health() Health {
 
 // Collectors are the pipeline's metrics, the output's included.
 func (p *Pipeline) Collectors() []prometheus.Collector {
-	return append(append(append(p.m.collectors(), p.dead.Collectors()...), output.Collectors(p.out)...), p.hub.Collectors()...)
+	cs := append(p.m.collectors(), p.dead.Collectors()...)
+	cs = append(cs, p.types.Collectors()...)
+	return append(append(cs, output.Collectors(p.out)...), p.hub.Collectors()...)
 }

@@ -54,12 +54,14 @@ func TestMappingRejectIsDeadLettered(t *testing.T) {
 
 // The output refuses one record of a batch: that record is dead-lettered
 // with the output's reason, the others are stored, and the whole batch
-// leaves the spool.
+// leaves the spool. The refused record brings a field the pipeline has not
+// seen ("state"), which another writer stored in InfluxDB as a float: a
+// conflict only the output can find.
 func TestOutputRejectIsDeadLettered(t *testing.T) {
-	const why = `partial write: field type conflict: input field "value" on measurement "temperature" is type string, already exists as type float dropped=1`
+	const why = `partial write: field type conflict: input field "state" on measurement "temperature" is type string, already exists as type float dropped=1`
 	dir := t.TempDir()
 	out := &fakeOutput{reject: func(rec []byte) string {
-		if strings.Contains(string(rec), `value="hot"`) {
+		if strings.Contains(string(rec), `state="hot"`) {
 			return why
 		}
 		return ""
@@ -67,7 +69,7 @@ func TestOutputRejectIsDeadLettered(t *testing.T) {
 	p := openTest(t, dir, out, nil)
 	sink := p.Sink("mqtt")
 	good := ingestN(t, p, 0, 2)
-	if err := sink.Ingest(testTopic, []byte(`{"value": "hot", "time": 1795456900}`), rx); err != nil {
+	if err := sink.Ingest(testTopic, []byte(`{"state": "hot", "time": 1795456900}`), rx); err != nil {
 		t.Fatalf("Ingest hot: %v", err)
 	}
 	good = append(good, ingestN(t, p, 2, 2)...)
@@ -87,7 +89,7 @@ func TestOutputRejectIsDeadLettered(t *testing.T) {
 		t.Fatalf("%d dead letters, want 1: %+v", len(letters), letters)
 	}
 	e := letters[0]
-	wantLine := "temperature,device=d1 value=\"hot\" 1795456900000000000\n"
+	wantLine := "temperature,device=d1 state=\"hot\" 1795456900000000000\n"
 	if e.Source != "influx" || e.Reason != "influx_rejected" || e.Detail != why || string(e.Payload) != wantLine {
 		t.Errorf("dead letter %+v, want source influx, reason influx_rejected, detail %q, payload %q", e, why, wantLine)
 	}
