@@ -215,7 +215,11 @@ func TestComposeServices(t *testing.T) {
 	// Prometheus scrapes the mqflux service on its HTTP port.
 	var prom struct {
 		ScrapeConfigs []struct {
-			MetricsPath   string `yaml:"metrics_path"`
+			MetricsPath string `yaml:"metrics_path"`
+			BasicAuth   struct {
+				Username     string `yaml:"username"`
+				PasswordFile string `yaml:"password_file"`
+			} `yaml:"basic_auth"`
 			StaticConfigs []struct {
 				Targets []string `yaml:"targets"`
 			} `yaml:"static_configs"`
@@ -225,6 +229,10 @@ func TestComposeServices(t *testing.T) {
 	if len(prom.ScrapeConfigs) != 1 || prom.ScrapeConfigs[0].MetricsPath != "/metrics" ||
 		len(prom.ScrapeConfigs[0].StaticConfigs) != 1 || strings.Join(prom.ScrapeConfigs[0].StaticConfigs[0].Targets, ",") != "mqflux:8080" {
 		t.Errorf("prometheus.yml: want one job scraping mqflux:8080/metrics, got %+v", prom.ScrapeConfigs)
+	}
+	// Beyond loopback /metrics needs a reader login (server/readauth.go).
+	if ba := prom.ScrapeConfigs[0].BasicAuth; len(prom.ScrapeConfigs) == 1 && (ba.Username == "" || ba.PasswordFile == "") {
+		t.Errorf("prometheus.yml: the mqflux job needs basic_auth with a username and a password_file, got %+v", ba)
 	}
 }
 
