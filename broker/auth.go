@@ -15,7 +15,8 @@ import (
 
 // authHook lets in the configured users and allows each role only what
 // the role table (roles.allowed) grants it; whatever no rule allows is
-// denied. It replaces
+// denied, a Last Will included, and a client id is its session owner's
+// only (see clientOwners). It replaces
 // mochi's Ledger, which allows what no rule matches and keeps passwords in
 // plain text.
 type authHook struct {
@@ -25,21 +26,37 @@ type authHook struct {
 	roles   roles
 	log     *slog.Logger
 	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
+	owners  *clientOwners
 }
 
-func newAuthHook(users []User, layout []topic.Template, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec) *authHook {
+// newAuthHook builds the hook; sessions looks a client id up in mochi's
+// client list (mqtt.Server.Clients.Get).
+func newAuthHook(users []User, layout []topic.Template, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec,
+	sessions func(id string) (*mqtt.Client, bool)) *authHook {
 	m := make(map[string]User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
-	return &authHook{users: m, roles: roles{layout: layout}, checker: checker, log: log, denied: denied}
+	return &authHook{users: m, roles: roles{layout: layout}, checker: checker, log: log, denied: denied,
+		owners: newClientOwners(sessions)}
 }
 
 func (h *authHook) ID() string { return "mqflux-auth" }
 
 func (h *authHook) Provides(b byte) bool {
-	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck || b == mqtt.OnSubscribed
+	switch b {
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribed, mqtt.OnPacketRead,
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+		return true
+	}
+	return false
 }
+
+// OnSessionEstablished and OnDisconnect end a connection's claim on its
+// client id: mochi lists its session now, or it is gone.
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) { h.owners.settle(cl) }
+
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.owners.settle(cl) }
 
 // OnSubscribed logs each granted subscription at debug level: with it an
 // operator (and a test) can see that a subscriber is in place.
@@ -51,7 +68,8 @@ func (h *authHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes 
 	}
 }
 
-// OnConnectAuthenticate checks the user's password. An unknown user name
+// OnConnectAuthenticate checks the user's password, then the CONNECT's will
+// and client id (admit). An unknown user name
 // costs the same bcrypt as a wrong password, so the time of the refusal
 // does not tell which names exist; an address that keeps failing is
 // refused for a while without any bcrypt (see passwd.Checker).
@@ -86,7 +104,7 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		return false
 	}
 	h.checker.Record(cl.Net.Remote, true)
-	return true
+	return h.admit(cl, pk, u)
 }
 
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {

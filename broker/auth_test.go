@@ -93,3 +93,29 @@ func TestCutLevels(t *testing.T) {
 		}
 	}
 }
+
+// A will is held to its user's publish ACL, and to the names the broker
+// routes at all.
+func TestMayPublishWill(t *testing.T) {
+	h := &authHook{roles: layoutOf(topic.DefaultReadings, topic.DefaultStatus)}
+	dev := User{Name: "pi-1", Role: RoleDevice}
+	adm := User{Name: "adm", Role: RoleAdmin}
+	cases := []struct {
+		user  User
+		topic string
+		want  bool
+	}{
+		{dev, "devices/pi-1/status", true},
+		{dev, "devices/pi-2/status", false},
+		{dev, "devices/pi-2/sensors/t", false},
+		{dev, "$SYS/broker/uptime", false},
+		{adm, "devices/pi-2/status", true},
+		{adm, "$SYS/broker/uptime", false},
+		{adm, "devices/+/status", false},
+	}
+	for _, tc := range cases {
+		if got := h.mayPublish(tc.user, tc.topic); got != tc.want {
+			t.Errorf("%s (%s) will on %q: %v, want %v", tc.user.Name, tc.user.Role, tc.topic, got, tc.want)
+		}
+	}
+}

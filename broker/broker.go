@@ -88,7 +88,7 @@ func New(o Options) (*Broker, error) {
 
 	b := &Broker{srv: srv, log: o.Logger}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied), nil); err != nil {
+	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied, srv.Clients.Get), nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {

@@ -44,7 +44,30 @@ func (h *ingestHook) drain() {
 
 func (h *ingestHook) ID() string { return "mqflux-ingest" }
 
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnWillSent }
+
+// OnWillSent puts a Last Will into the spool as the PUBLISH it stands for:
+// mochi hands a will straight to the subscribers, past OnPublish, so a
+// device's own "offline" never became a device_status point. The will
+// passed its user's publish ACL at CONNECT. Nobody waits for an
+// acknowledgement of a will and nobody resends it, so one the spool cannot
+// take is logged and lost; while draining (a shutdown closes every
+// connection, and sends every will) it is not recorded at all: the device
+// is not the one going offline.
+func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	if h.sink == nil || !h.wants(pk.TopicName) {
+		return
+	}
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	if h.draining {
+		h.log.Debug("last will not recorded: shutting down", "client_id", cl.ID, "topic", pk.TopicName)
+		return
+	}
+	if err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now()); err != nil && !ingest.IsReject(err) {
+		h.log.Warn("last will not recorded: spool refused it", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
+	}
+}
 
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || h.sink == nil || !h.wants(pk.TopicName) {

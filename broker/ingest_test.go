@@ -54,3 +54,40 @@ func TestDrainWaitsForAppendsUnderWay(t *testing.T) {
 		t.Fatalf("publish after drain: %v, want quota exceeded", err)
 	}
 }
+
+// recordingSink keeps what it was given.
+type recordingSink struct{ topics []string }
+
+func (s *recordingSink) Ingest(topic string, _ []byte, _ time.Time) error {
+	s.topics = append(s.topics, topic)
+	return nil
+}
+
+// A will reaches the sink as its PUBLISH would, unless its topic is not
+// wanted or the broker is draining (a shutdown sends every will).
+func TestWillReachesTheSink(t *testing.T) {
+	cases := []struct {
+		name     string
+		topic    string
+		draining bool
+		want     int
+	}{
+		{"a device's offline", "devices/pi-1/status", false, 1},
+		{"a topic the mapping does not want", "other/pi-1", false, 0},
+		{"while draining", "devices/pi-1/status", true, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &recordingSink{}
+			h := &ingestHook{sink: sink, wants: func(topic string) bool { return topic != "other/pi-1" },
+				log: slog.New(slog.DiscardHandler), refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused"}, []string{"reason"})}
+			if tc.draining {
+				h.drain()
+			}
+			h.OnWillSent(&mqtt.Client{ID: "mqflux-device-pi-1"}, packets.Packet{TopicName: tc.topic, Payload: []byte("offline")})
+			if len(sink.topics) != tc.want {
+				t.Fatalf("sink got %q, want %d wills", sink.topics, tc.want)
+			}
+		})
+	}
+}
