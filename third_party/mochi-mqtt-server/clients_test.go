@@ -935,3 +935,17 @@ var (
 		packets.TPacketData[packets.Auth].Get(packets.TAuth),
 	}
 )
+
+// mqflux patch: with no server maximum and no MQTT 5 expiry nothing is
+// cleared, however old the packets are.
+func TestClientClearExpiredInflightsNothingCanExpire(t *testing.T) {
+	cl, _, _ := newTestClient()
+	n := time.Now().Unix()
+	for id := uint16(1); id <= 100; id++ {
+		cl.State.Inflight.Set(packets.Packet{PacketID: id, Created: n - 1_000_000, Expiry: n - 10})
+	}
+	require.Empty(t, cl.ClearExpiredInflights(n, 0))
+	require.Equal(t, 100, cl.State.Inflight.Len())
+	require.Len(t, cl.ClearExpiredInflights(n, 60), 100)
+	require.Equal(t, 0, cl.State.Inflight.Len())
+}

@@ -16,6 +16,9 @@ import (
 type Inflight struct {
 	sync.RWMutex
 	internal            map[uint16]packets.Packet // internal contains the inflight packets
+	order               map[uint16]uint64         // mqflux patch: when each packet id was first set, see GetAll
+	next                uint64                    // mqflux patch: the next value of order
+	expiring            int                       // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
 	receiveQuota        int32                     // remaining inbound qos quota for flow control
 	sendQuota           int32                     // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                     // maximum allowed receive quota
@@ -26,6 +29,7 @@ type Inflight struct {
 func NewInflights() *Inflight {
 	return &Inflight{
 		internal: map[uint16]packets.Packet{},
+		order:    map[uint16]uint64{},
 	}
 }
 
@@ -34,9 +38,33 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[m.PacketID]
+	old, ok := i.internal[m.PacketID]
+	if ok && selfExpiring(old) {
+		i.expiring--
+	}
+	if selfExpiring(m) {
+		i.expiring++
+	}
 	i.internal[m.PacketID] = m
+	if !ok {
+		i.order[m.PacketID] = i.next
+		i.next++
+	}
 	return !ok
+}
+
+// selfExpiring reports whether pk carries its own expiry (MQTT 5 only).
+func selfExpiring(pk packets.Packet) bool {
+	return pk.ProtocolVersion == 5 && pk.Expiry > 0
+}
+
+// MayExpire reports whether any packet carries its own expiry (mqflux
+// patch): without one, and without a server-wide maximum, nothing can
+// expire and the once-a-second expiry scan has nothing to look at.
+func (i *Inflight) MayExpire() bool {
+	i.RLock()
+	defer i.RUnlock()
+	return i.expiring > 0
 }
 
 // Get returns an inflight packet by packet id.
@@ -67,14 +95,24 @@ func (i *Inflight) Clone() *Inflight {
 	for k, v := range i.internal {
 		c.internal[k] = v
 	}
+	for k, v := range i.order {
+		c.order[k] = v
+	}
+	c.next, c.expiring = i.next, i.expiring
 	return c
 }
 
-// GetAll returns all the inflight messages.
+// GetAll returns all the inflight messages in the order they were first
+// set (mqflux patch). Upstream sorts by uint16(Created): Created is in
+// seconds, so messages of the same second came back in map order, and a
+// session that reconnected got its queued messages shuffled.
 func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 	i.RLock()
 	defer i.RUnlock()
+	return i.getAll(immediate)
+}
 
+func (i *Inflight) getAll(immediate bool) []packets.Packet {
 	m := []packets.Packet{}
 	for _, v := range i.internal {
 		if !immediate || (immediate && v.Expiry < 0) {
@@ -82,10 +120,29 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 		}
 	}
 
-	sort.Slice(m, func(i, j int) bool {
-		return uint16(m[i].Created) < uint16(m[j].Created)
+	sort.Slice(m, func(a, b int) bool {
+		return i.order[m[a].PacketID] < i.order[m[b].PacketID]
 	})
 
+	return m
+}
+
+// Expired returns the packets that have expired at now, in no particular
+// order (mqflux patch): a single pass under the read lock, where upstream
+// copied and sorted every inflight packet of every client once a second.
+func (i *Inflight) Expired(now, maximumExpiry int64) []packets.Packet {
+	i.RLock()
+	defer i.RUnlock()
+	var m []packets.Packet
+	for _, tk := range i.internal {
+		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
+		// If the maximum message expiry interval is set (greater than 0), and the message
+		// retention period exceeds the maximum expiry, the message will be forcibly removed.
+		enforced := maximumExpiry > 0 && now-tk.Created > maximumExpiry
+		if expired || enforced {
+			m = append(m, tk)
+		}
+	}
 	return m
 }
 
@@ -96,12 +153,17 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	i.RLock()
 	defer i.RUnlock()
 
-	m := i.GetAll(true)
-	if len(m) > 0 {
-		return m[0], true
+	// mqflux patch: one pass for the earliest, instead of a sorted copy of
+	// every packet on each acknowledgement (and a nested read lock, which
+	// deadlocks if a writer queues between the two).
+	var next packets.Packet
+	found := false
+	for id, v := range i.internal {
+		if v.Expiry < 0 && (!found || i.order[id] < i.order[next.PacketID]) {
+			next, found = v, true
+		}
 	}
-
-	return packets.Packet{}, false
+	return next, found
 }
 
 // Delete removes an in-flight message from the map. Returns true if the message existed.
@@ -109,8 +171,12 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	_, ok := i.internal[id]
+	old, ok := i.internal[id]
+	if ok && selfExpiring(old) {
+		i.expiring--
+	}
 	delete(i.internal, id)
+	delete(i.order, id)
 
 	return ok
 }

@@ -197,3 +197,51 @@ func TestNextImmediate(t *testing.T) {
 	_, ok = cl.State.Inflight.NextImmediate()
 	require.False(t, ok)
 }
+
+// mqflux patch: packets set in the same second come back in the order they
+// were set, whatever their packet ids, and a clone keeps that order.
+func TestInflightGetAllKeepsSetOrder(t *testing.T) {
+	cl, _, _ := newTestClient()
+	ids := []uint16{500, 3, 65535, 1, 42, 7, 9000, 2}
+	for _, id := range ids {
+		cl.State.Inflight.Set(packets.Packet{PacketID: id, Created: 1700000000})
+	}
+	cl.State.Inflight.Set(packets.Packet{PacketID: 42, Created: 1700000000, Expiry: -1}) // an update keeps its place
+
+	got := func(in *Inflight) []uint16 {
+		var out []uint16
+		for _, pk := range in.GetAll(false) {
+			out = append(out, pk.PacketID)
+		}
+		return out
+	}
+	require.Equal(t, ids, got(cl.State.Inflight))
+	require.Equal(t, ids, got(cl.State.Inflight.Clone()))
+
+	require.True(t, cl.State.Inflight.Delete(3))
+	cl.State.Inflight.Set(packets.Packet{PacketID: 3, Created: 1700000000}) // set again: now the newest
+	require.Equal(t, []uint16{500, 65535, 1, 42, 7, 9000, 2, 3}, got(cl.State.Inflight))
+
+	next, ok := cl.State.Inflight.NextImmediate()
+	require.True(t, ok)
+	require.Equal(t, uint16(42), next.PacketID)
+}
+
+// mqflux patch: MayExpire counts the packets with an MQTT 5 expiry through
+// sets, updates and deletes.
+func TestInflightMayExpire(t *testing.T) {
+	i := NewInflights()
+	require.False(t, i.MayExpire())
+	i.Set(packets.Packet{PacketID: 1, Created: 10})
+	i.Set(packets.Packet{PacketID: 2, Expiry: 20}) // v3: its expiry is ignored
+	require.False(t, i.MayExpire())
+	i.Set(packets.Packet{PacketID: 3, ProtocolVersion: 5, Expiry: 20})
+	require.True(t, i.MayExpire())
+	i.Set(packets.Packet{PacketID: 3, ProtocolVersion: 5, Expiry: -1}) // resent immediately: no expiry left
+	require.False(t, i.MayExpire())
+	i.Set(packets.Packet{PacketID: 3, ProtocolVersion: 5, Expiry: 30})
+	require.True(t, i.MayExpire())
+	require.True(t, i.Clone().MayExpire())
+	require.True(t, i.Delete(3))
+	require.False(t, i.MayExpire())
+}
