@@ -143,6 +143,13 @@ func (h *Hook) Init(config any) error {
 	return nil
 }
 
+// DB is the open database, nil before Init and after Stop (mqflux patch):
+// a hook that embeds this one can write some of its records itself, in
+// batches of its choosing, with the same keys and encoding.
+func (h *Hook) DB() *pebbledb.DB {
+	return h.db
+}
+
 // Stop closes the pebble instance.
 func (h *Hook) Stop() error {
 	err := h.db.Close()

@@ -810,3 +810,26 @@ func TestGetSetDelKvErr(t *testing.T) {
 	err = h.delKv("testKey")
 	require.Error(t, err)
 }
+
+// mqflux patch: what is written through DB is what the hook reads back.
+func TestDBSharesTheStore(t *testing.T) {
+	h := new(Hook)
+	h.SetOpts(logger, nil)
+	require.Nil(t, h.DB())
+	require.NoError(t, h.Init(nil))
+	defer teardown(t, h.config.Path, h)
+
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 7, TopicName: "a/b"}
+	m := storage.Message{ID: inflightKey(client, pk), T: storage.InflightKey, Client: client.ID, PacketID: 7, TopicName: "a/b", FixedHeader: pk.FixedHeader}
+	bs, err := m.MarshalBinary()
+	require.NoError(t, err)
+	b := h.DB().NewBatch()
+	require.NoError(t, b.Set([]byte(m.ID), bs, nil))
+	require.NoError(t, b.Commit(pebbledb.Sync))
+
+	got, err := h.StoredInflightMessages()
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, "a/b", got[0].TopicName)
+	require.Equal(t, uint16(7), got[0].PacketID)
+}
