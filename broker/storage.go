@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -28,10 +30,15 @@ import (
 //     session that a restart discards anyway. With ten thousand devices
 //     reconnecting after a restart or a network outage that was a write
 //     storm on the connect path. Persistent sessions are stored as before.
+//
+// The messages queued for persistent sessions are written by a queueWriter,
+// in batches off the publish path, rather than one synced write per message
+// per subscriber inside it.
 type sessionStore struct {
 	*pebble.Hook
-	mu   sync.Mutex
-	kept map[string]struct{} // outbound QoS messages in the store, by keptKey
+	queue *queueWriter // nil until Init
+	mu    sync.Mutex
+	kept  map[string]struct{} // outbound QoS messages in the store, by keptKey
 	// stored holds the ids of clients with a session record in the store:
 	// loaded at start, added when a persistent session is written.
 	stored map[string]struct{}
@@ -39,6 +46,23 @@ type sessionStore struct {
 
 func newSessionStore() *sessionStore {
 	return &sessionStore{Hook: new(pebble.Hook), kept: map[string]struct{}{}, stored: map[string]struct{}{}}
+}
+
+// Init opens the store and starts writing queued messages.
+func (s *sessionStore) Init(config any) error {
+	if err := s.Hook.Init(config); err != nil {
+		return err
+	}
+	s.queue = newQueueWriter(s.Hook.DB(), s.Log)
+	return nil
+}
+
+// Stop writes the queued messages still pending, then closes the store.
+func (s *sessionStore) Stop() error {
+	if s.queue != nil {
+		s.queue.close()
+	}
+	return s.Hook.Stop()
 }
 
 // ephemeral reports whether cl's session ends when it disconnects (mochi's
@@ -142,22 +166,25 @@ func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int
 	if ephemeral(cl) {
 		return // lost with the session anyway: see the type comment
 	}
+	k := keptKey(cl.ID, pk.PacketID)
 	s.mu.Lock()
-	s.kept[keptKey(cl.ID, pk.PacketID)] = struct{}{}
+	_, resend := s.kept[k]
+	s.kept[k] = struct{}{}
 	s.mu.Unlock()
-	s.Hook.OnQosPublish(cl, pk, sent, resends)
+	if resend {
+		return // a resend after a reconnect: the message is stored already
+	}
+	s.queue.put(cl, pk)
 }
 
 func (s *sessionStore) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	if s.forget(cl.ID, pk.PacketID) {
-		s.Hook.OnQosComplete(cl, pk)
+		s.queue.remove(cl.ID, pk.PacketID)
 	}
 }
 
 func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
-	if s.forget(cl.ID, pk.PacketID) {
-		s.Hook.OnQosComplete(cl, pk)
-	}
+	s.OnQosComplete(cl, pk)
 }
 
 func (s *sessionStore) forget(client string, id uint16) bool {
@@ -172,9 +199,12 @@ func (s *sessionStore) forget(client string, id uint16) bool {
 }
 
 // StoredInflightMessages remembers what a restart brings back, so that its
-// completion deletes it from the store.
+// completion deletes it from the store, and returns it in the order it was
+// queued (Sent, see queueWriter): mochi queues it again in that order.
 func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
+	s.queue.flush()
 	msgs, err := s.Hook.StoredInflightMessages()
+	slices.SortStableFunc(msgs, func(a, b storage.Message) int { return cmp.Compare(a.Sent, b.Sent) })
 	s.mu.Lock()
 	for _, m := range msgs {
 		s.kept[keptKey(m.Client, m.PacketID)] = struct{}{}

@@ -109,3 +109,44 @@ func TestSessionStoreTakeover(t *testing.T) {
 		t.Fatalf("stored clients %v, want [dev]", got)
 	}
 }
+
+// Queued messages come back after a restart in the order they were queued,
+// whatever their packet ids; a completed one is gone, and a resend does not
+// write the message again.
+func TestSessionStoreKeepsQueueOrder(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	reader := client("reader", false)
+	s.OnSessionEstablished(reader, packets.Packet{})
+	queue := []uint16{65534, 65535, 1, 2, 10, 3}
+	for _, id := range queue {
+		s.OnQosPublish(reader, packets.Packet{
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+			PacketID:    id, TopicName: "devices/d1/sensors/t", Payload: []byte("first"), Created: 1700000000,
+		}, 0, 0)
+	}
+	s.OnQosComplete(reader, packets.Packet{PacketID: 1})
+	s.OnQosPublish(reader, packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Dup: true},
+		PacketID:    2, TopicName: "devices/d1/sensors/t", Payload: []byte("resent"), Created: 1700000000,
+	}, 0, 1)
+	s.OnDisconnect(reader, nil, false)
+	_ = s.Stop()
+
+	s = openStore(t, dir)
+	defer s.Stop()
+	msgs, err := s.StoredInflightMessages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []uint16
+	for _, m := range msgs {
+		ids = append(ids, m.PacketID)
+		if string(m.Payload) != "first" {
+			t.Errorf("message %d: payload %q, want the first write's", m.PacketID, m.Payload)
+		}
+	}
+	if want := []uint16{65534, 65535, 2, 10, 3}; !slices.Equal(ids, want) {
+		t.Fatalf("stored queue %v, want %v", ids, want)
+	}
+}

@@ -1,0 +1,189 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	pebbledb "github.com/cockroachdb/pebble"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// queueWriter persists the messages queued for persistent sessions: the
+// hook records each change in memory, and a goroutine of its own writes
+// what has gathered as one synced batch, then the next. Nothing on the path
+// of an incoming publish waits for the disk; a crash loses the changes of
+// the batch being written and those gathered since — a subscriber's queue,
+// never a device's reading, which is in the spool before its PUBACK.
+//
+// Records have the pebble hook's keys and encoding, so the hook reads them
+// back at start. Sent holds the order in which messages were queued, which
+// the hook's key order (client id, then packet id as text) does not keep.
+type queueWriter struct {
+	db  *pebbledb.DB
+	log *slog.Logger
+
+	// writing orders the batches: one flush at a time, so that a later
+	// change of a record never lands before an earlier one.
+	writing sync.Mutex
+
+	mu      sync.Mutex
+	pending map[string]*queued // by key; nil deletes the record
+	last    int64              // the last Sent handed out
+	closed  bool
+
+	wake chan struct{}
+	quit chan struct{}
+	done chan struct{}
+}
+
+// queued is a message waiting to be written.
+type queued struct {
+	client string
+	pk     packets.Packet
+	seq    int64
+}
+
+func queueKey(client string, id uint16) string {
+	return storage.InflightKey + "_" + client + ":" + strconv.FormatUint(uint64(id), 10)
+}
+
+func newQueueWriter(db *pebbledb.DB, log *slog.Logger) *queueWriter {
+	w := &queueWriter{
+		db: db, log: log, pending: map[string]*queued{},
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// put queues a message of cl's session for writing.
+func (w *queueWriter) put(cl *mqtt.Client, pk packets.Packet) {
+	w.mu.Lock()
+	// Wall-clock nanoseconds, kept strictly increasing: an order that
+	// survives a restart and sorts after the seconds older records hold.
+	seq := max(time.Now().UnixNano(), w.last+1)
+	w.last = seq
+	w.record(queueKey(cl.ID, pk.PacketID), &queued{client: cl.ID, pk: pk, seq: seq})
+}
+
+// remove queues the deletion of a message's record.
+func (w *queueWriter) remove(client string, id uint16) {
+	w.mu.Lock()
+	w.record(queueKey(client, id), nil)
+}
+
+// record stores a change under w.mu, held by the caller, and releases it.
+func (w *queueWriter) record(key string, q *queued) {
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.pending[key] = q
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default: // a write is already due
+	}
+}
+
+func (w *queueWriter) run() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.wake:
+			w.flush()
+		case <-w.quit:
+			w.flush()
+			return
+		}
+	}
+}
+
+// flush writes every change gathered so far as one synced batch.
+func (w *queueWriter) flush() {
+	w.writing.Lock()
+	defer w.writing.Unlock()
+	w.mu.Lock()
+	batch := w.pending
+	if len(batch) > 0 {
+		w.pending = map[string]*queued{}
+	}
+	w.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := w.write(batch); err != nil {
+		w.log.Error("session store: queued messages not written", "messages", len(batch), "error", err)
+	}
+}
+
+func (w *queueWriter) write(changes map[string]*queued) error {
+	b := w.db.NewBatch()
+	defer b.Close()
+	for key, q := range changes {
+		if q == nil {
+			if err := b.Delete([]byte(key), nil); err != nil {
+				return fmt.Errorf("delete %s: %w", key, err)
+			}
+			continue
+		}
+		bs, err := message(key, q).MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", key, err)
+		}
+		if err := b.Set([]byte(key), bs, nil); err != nil {
+			return fmt.Errorf("set %s: %w", key, err)
+		}
+	}
+	if err := b.Commit(pebbledb.Sync); err != nil {
+		return fmt.Errorf("commit %d changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// message is the pebble hook's record of an inflight message.
+func message(key string, q *queued) *storage.Message {
+	pk := q.pk
+	props := pk.Properties.Copy(false)
+	return &storage.Message{
+		ID:          key,
+		T:           storage.InflightKey,
+		Client:      q.client,
+		Origin:      pk.Origin,
+		PacketID:    pk.PacketID,
+		FixedHeader: pk.FixedHeader,
+		TopicName:   pk.TopicName,
+		Payload:     pk.Payload,
+		Sent:        q.seq,
+		Created:     pk.Created,
+		Properties: storage.MessageProperties{
+			PayloadFormat:          props.PayloadFormat,
+			MessageExpiryInterval:  props.MessageExpiryInterval,
+			ContentType:            props.ContentType,
+			ResponseTopic:          props.ResponseTopic,
+			CorrelationData:        props.CorrelationData,
+			SubscriptionIdentifier: props.SubscriptionIdentifier,
+			TopicAlias:             props.TopicAlias,
+			User:                   props.User,
+		},
+	}
+}
+
+// close writes what is pending and stops the goroutine; later changes are
+// ignored (the server is shutting down).
+func (w *queueWriter) close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	w.mu.Unlock()
+	close(w.quit)
+	<-w.done
+}
