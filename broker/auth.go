@@ -27,6 +27,10 @@ type authHook struct {
 	log     *slog.Logger
 	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
 	owners  *clientOwners
+	// offline bounds the queues of sessions whose client is gone: mochi
+	// asks OnACLCheck before it queues each delivery, and it is the only
+	// hook that can refuse one. Nil queues without a bound.
+	offline *offlineLimit
 }
 
 // newAuthHook builds the hook; sessions looks a client id up in mochi's
@@ -54,9 +58,15 @@ func (h *authHook) Provides(b byte) bool {
 
 // OnSessionEstablished and OnDisconnect end a connection's claim on its
 // client id: mochi lists its session now, or it is gone.
-func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) { h.owners.settle(cl) }
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.owners.settle(cl)
+	h.offline.changed(cl.ID)
+}
 
-func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) { h.owners.settle(cl) }
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.owners.settle(cl)
+	h.offline.changed(cl.ID)
+}
 
 // OnSubscribed logs each granted subscription at debug level: with it an
 // operator (and a test) can see that a subscriber is in place.
@@ -110,7 +120,8 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	u, ok := h.users[string(cl.Properties.Username)]
 	if ok && h.roles.allowed(u, topic, write) {
-		return true
+		// A read check with the client gone is a delivery to its session.
+		return write || h.offline.admit(cl)
 	}
 	what := "subscribe"
 	if write {

@@ -88,7 +88,9 @@ func New(o Options) (*Broker, error) {
 
 	b := &Broker{srv: srv, log: o.Logger}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied, srv.Clients.Get), nil); err != nil {
+	auth := newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied, srv.Clients.Get)
+	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, o.Logger)
+	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {
@@ -106,7 +108,7 @@ func New(o Options) (*Broker, error) {
 		_ = srv.Close()
 		return nil, err
 	}
-	b.metrics = []prometheus.Collector{denied, refused, newInfoCollector(srv)}
+	b.metrics = []prometheus.Collector{denied, refused, newInfoCollector(srv, &auth.offline.dropped)}
 	return b, nil
 }
 

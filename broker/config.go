@@ -28,10 +28,15 @@ type Config struct {
 	// (BENCHMARKS.md, "10,000 devices"). 1024 is 8 KiB per connection, and
 	// still lets a reader of devices/# fall 1024 readings behind (a 20 ms
 	// pause at 50,000 readings per second) before anything is dropped.
-	MaxQueued     int             `yaml:"max_queued"`
-	MaxPacketSize configfile.Size `yaml:"max_packet_size"`
-	MaxClients    int             `yaml:"max_clients"`
-	SessionExpiry time.Duration   `yaml:"session_expiry"`
+	MaxQueued int `yaml:"max_queued"`
+	// MaxOfflineQueue is how many messages a persistent session queues
+	// while its client is away; past it newer messages are dropped for that
+	// session and counted. At most max_inflight, which bounds a session's
+	// unacknowledged messages whether or not its client is there.
+	MaxOfflineQueue int             `yaml:"max_offline_queue"`
+	MaxPacketSize   configfile.Size `yaml:"max_packet_size"`
+	MaxClients      int             `yaml:"max_clients"`
+	SessionExpiry   time.Duration   `yaml:"session_expiry"`
 }
 
 // TLS is a listener with a certificate.
@@ -61,12 +66,13 @@ const (
 // tens of thousands of devices.
 func DefaultConfig() Config {
 	return Config{
-		TCP:           "127.0.0.1:1883",
-		MaxInflight:   65535,
-		MaxQueued:     1024,
-		MaxPacketSize: 256 << 10,
-		MaxClients:    20000,
-		SessionExpiry: 7 * 24 * time.Hour,
+		TCP:             "127.0.0.1:1883",
+		MaxInflight:     65535,
+		MaxQueued:       1024,
+		MaxOfflineQueue: 5000,
+		MaxPacketSize:   256 << 10,
+		MaxClients:      20000,
+		SessionExpiry:   7 * 24 * time.Hour,
 	}
 }
 
@@ -86,6 +92,10 @@ func (c *Config) Validate(v *configfile.Validator) {
 	}
 	v.Between("max_inflight", c.MaxInflight, 1, 65535)
 	v.Between("max_queued", c.MaxQueued, 1, 10_000_000)
+	v.Between("max_offline_queue", c.MaxOfflineQueue, 1, 65535)
+	if c.MaxOfflineQueue > c.MaxInflight && c.MaxInflight >= 1 {
+		v.Add("max_offline_queue", "at most max_inflight (%d), which bounds a session's queue anyway, got %d", c.MaxInflight, c.MaxOfflineQueue)
+	}
 	v.AtLeast("max_packet_size", c.MaxPacketSize, 1<<10)
 	if c.MaxPacketSize > 256<<20 {
 		v.Add("max_packet_size", "at most 256MiB (the MQTT limit), got %s", c.MaxPacketSize)
