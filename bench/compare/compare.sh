@@ -6,7 +6,7 @@
 # unreachable, InfluxDB alone), each run on a fresh InfluxDB, one after the
 # other, RUNS times. Prints every run and a table of medians.
 #
-#   bench/compare/compare.sh [compare|scale|rate|latency|10k]
+#   bench/compare/compare.sh [compare|scale|rate|latency|10k|offline]
 #
 # Environment: RUNS (3), LOADS ("100x2000 1000x200": devices x readings per
 # device), PORT_BASE (27000), KEEP=1 keeps the work directory, PROFILE_DIR=dir
@@ -14,6 +14,8 @@
 # in mode 10k PROFILE_AT seconds (60) into the run), MQFLUX_BIN=path runs another
 # build of the server (before/after comparisons), BENCH_FLAGS adds flags to the
 # load tool in mode 10k (e.g. -debug: why each connection was lost).
+# Mode offline also runs OLD_BIN (a previous build) with OLD_CONFIG (its
+# config.yaml) side by side with the current one.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -82,7 +84,7 @@ start_influx() {
 # start_mqflux DIR [INFLUX_URL]: mqflux serve with the shipped config.yaml.
 # Sets mqflux_pid.
 start_mqflux() {
-  local dir=$1 url=${2:-$INFLUX_URL} prof=()
+  local dir=$1 url=${2:-$INFLUX_URL} config=${3:-$root/config.yaml} prof=()
   mkdir -p "$dir"
   if [ -n "${PROFILE_DIR:-}" ]; then
     mkdir -p "$PROFILE_DIR"
@@ -91,7 +93,7 @@ start_mqflux() {
   env MQFLUX_DATA_DIR="$dir/var" MQFLUX_BROKER_TCP=127.0.0.1:$MQTT_PORT \
     MQFLUX_HTTP_ADDRESS=127.0.0.1:$HTTP_PORT MQFLUX_INFLUX_URL="$url" \
     MQFLUX_INFLUX_DRAIN_TIMEOUT=2s MQFLUX_LOG_LEVEL=warn \
-    "${MQFLUX_BIN:-$bin/mqflux}" serve -config "$root/config.yaml" "${prof[@]}" >"$dir/mqflux.log" 2>&1 &
+    "${MQFLUX_BIN:-$bin/mqflux}" serve -config "$config" "${prof[@]}" >"$dir/mqflux.log" 2>&1 &
   mqflux_pid=$!
   pids+=("$mqflux_pid")
   wait_for "mqflux serve" 30 curl -fsS "http://127.0.0.1:$HTTP_PORT/healthz"
@@ -319,6 +321,56 @@ tenk() {
     "| \(.devices) | \(.acked) | \(.storage.stored) | \(.storage.lost) | \(.failed) | \(.reconnects) | \(.storage.latency_p99_ms) | \([.processes[] | select(.name == "mqflux") | .cpu_seconds][0]) | \([.processes[] | select(.name == "mqflux") | .peak_rss_bytes][0] / 1048576 | floor) |"' "$results/10k.json"
 }
 
+# offline: 100 devices × 1,000 readings with no subscriber session, then
+# with three persistent devices/# sessions created and left offline before
+# the load (a reader that closed `mosquitto_sub -c`), on OLD_BIN and on
+# this build, in one run. After the load: the server's CPU over 10 idle
+# seconds, and how long one of the sessions takes to reconnect (CONNECT to
+# SUBACK, its queue still to come).
+offline() {
+  local i build sessions d id t0 c0 c1
+  need "${OLD_BIN:-}" "OLD_BIN=path to the previous build's mqflux"
+  for i in $(seq 1 "$RUNS"); do
+    for build in old new; do
+      for sessions in 0 3; do
+        d=$work/offline-$build-$sessions-$i
+        start_influx "$d/influxd"
+        if [ "$build" = old ]; then
+          MQFLUX_BIN=$OLD_BIN start_mqflux "$d" "$INFLUX_URL" "${OLD_CONFIG:?OLD_CONFIG=the previous build\'s config.yaml}"
+        else
+          start_mqflux "$d"
+        fi
+        for id in $(seq 1 "$sessions"); do
+          mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -u demo-reader -P demo-reader-pass -c -i "r$id" -q 1 -t 'devices/#' -E
+        done
+        bench "offline-$build-$sessions-$i" -broker "tcp://127.0.0.1:$MQTT_PORT" -username $GATEWAY_USER -password $GATEWAY_PASS \
+          -devices 100 -messages 1000 -influx "$INFLUX_URL" -timeout 5m -pid "mqflux=$mqflux_pid" -pid "influxd=$influx_pid"
+        if [ "$sessions" -gt 0 ]; then
+          c0=$(awk '{print $14 + $15}' "/proc/$mqflux_pid/stat"); sleep 10; c1=$(awk '{print $14 + $15}' "/proc/$mqflux_pid/stat")
+          echo "$(( (c1 - c0) * 1000 / $(getconf CLK_TCK) / 10 ))" >"$results/offline-idle-$build-$i"
+          t0=$(date +%s%N)
+          mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -u demo-reader -P demo-reader-pass -c -i r1 -q 1 -t 'devices/#' -E
+          echo "$(( ($(date +%s%N) - t0) / 1000000 ))" >"$results/offline-reconnect-$build-$i"
+          echo "   idle CPU $(cat "$results/offline-idle-$build-$i") ms/s; reconnect $(cat "$results/offline-reconnect-$build-$i") ms; $(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_messages_dropped_total' | tr '\n' ' ')" >&2
+        fi
+        stop "$mqflux_pid"; stop "$influx_pid"
+      done
+    done
+  done
+  echo
+  echo "| build | offline devices/# sessions | acked/s | stored/s | lost+failed | mqflux CPU s/M | idle CPU ms/s after | reconnect ms |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  for build in old new; do
+    for sessions in 0 3; do
+      local idle=- rec=-
+      if [ "$sessions" -gt 0 ]; then
+        idle=$(cat "$results"/offline-idle-$build-* | median); rec=$(cat "$results"/offline-reconnect-$build-* | median)
+      fi
+      echo "| $build | $sessions | $(med "offline-$build-$sessions-*" '.ack_rate' | fmt0) | $(med "offline-$build-$sessions-*" '.storage.stored_rate' | fmt0) | $(sum_lost "offline-$build-$sessions-*") | $(med "offline-$build-$sessions-*" "$(cpu mqflux)" | fmt2) | $idle | $rec |"
+    done
+  done
+}
+
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(lscpu | sed -n 's/^Model name: *//p'); open files $(ulimit -n)" >&2
 case $mode in
   compare) need "$bin/telegraf" "see BENCHMARKS.md for the go install line"; compare ;;
@@ -326,5 +378,6 @@ case $mode in
   rate) rate ;;
   latency) latency ;;
   10k) tenk ;;
-  *) echo "usage: $0 [compare|scale|rate|latency|10k]" >&2; exit 2 ;;
+  offline) offline ;;
+  *) echo "usage: $0 [compare|scale|rate|latency|10k|offline]" >&2; exit 2 ;;
 esac
