@@ -50,7 +50,7 @@ func (h *authHook) ID() string { return "mqflux-auth" }
 func (h *authHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribed, mqtt.OnPacketRead,
-		mqtt.OnSessionEstablished, mqtt.OnDisconnect:
+		mqtt.OnSessionEstablished, mqtt.OnDisconnect, mqtt.OnClientExpired, mqtt.OnPublished:
 		return true
 	}
 	return false
@@ -60,13 +60,20 @@ func (h *authHook) Provides(b byte) bool {
 // client id: mochi lists its session now, or it is gone.
 func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	h.owners.settle(cl)
-	h.offline.changed(cl.ID)
+	h.offline.ended(cl.ID)
 }
 
 func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.owners.settle(cl)
-	h.offline.changed(cl.ID)
+	h.offline.disconnected(cl.ID)
 }
+
+// OnClientExpired and OnPublished keep the offline queues' accounts: an
+// expired session is no longer paused, and a publish counts as dropped for
+// the paused sessions it would have been queued for.
+func (h *authHook) OnClientExpired(cl *mqtt.Client) { h.offline.ended(cl.ID) }
+
+func (h *authHook) OnPublished(_ *mqtt.Client, pk packets.Packet) { h.offline.published(pk) }
 
 // OnSubscribed logs each granted subscription at debug level: with it an
 // operator (and a test) can see that a subscriber is in place.

@@ -89,7 +89,7 @@ func New(o Options) (*Broker, error) {
 	b := &Broker{srv: srv, log: o.Logger}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
 	auth := newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied, srv.Clients.Get)
-	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, o.Logger)
+	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
