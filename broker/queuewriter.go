@@ -32,8 +32,8 @@ type queueWriter struct {
 	writing sync.Mutex
 
 	mu      sync.Mutex
-	pending map[string]*queued // by key; nil deletes the record
-	last    int64              // the last Sent handed out
+	pending map[queueID]*queued // nil deletes the record
+	last    int64               // the last Sent handed out
 	closed  bool
 
 	wake chan struct{}
@@ -41,20 +41,26 @@ type queueWriter struct {
 	done chan struct{}
 }
 
-// queued is a message waiting to be written.
-type queued struct {
+// queueID names a message queued for a session.
+type queueID struct {
 	client string
-	pk     packets.Packet
-	seq    int64
+	id     uint16
 }
 
-func queueKey(client string, id uint16) string {
-	return storage.InflightKey + "_" + client + ":" + strconv.FormatUint(uint64(id), 10)
+// key is the pebble hook's key of the message's record.
+func (q queueID) key() string {
+	return storage.InflightKey + "_" + q.client + ":" + strconv.FormatUint(uint64(q.id), 10)
+}
+
+// queued is a message waiting to be written.
+type queued struct {
+	pk  packets.Packet
+	seq int64
 }
 
 func newQueueWriter(db *pebbledb.DB, log *slog.Logger) *queueWriter {
 	w := &queueWriter{
-		db: db, log: log, pending: map[string]*queued{},
+		db: db, log: log, pending: map[queueID]*queued{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	go w.run()
@@ -68,17 +74,17 @@ func (w *queueWriter) put(cl *mqtt.Client, pk packets.Packet) {
 	// survives a restart and sorts after the seconds older records hold.
 	seq := max(time.Now().UnixNano(), w.last+1)
 	w.last = seq
-	w.record(queueKey(cl.ID, pk.PacketID), &queued{client: cl.ID, pk: pk, seq: seq})
+	w.record(queueID{cl.ID, pk.PacketID}, &queued{pk: pk, seq: seq})
 }
 
 // remove queues the deletion of a message's record.
 func (w *queueWriter) remove(client string, id uint16) {
 	w.mu.Lock()
-	w.record(queueKey(client, id), nil)
+	w.record(queueID{client, id}, nil)
 }
 
 // record stores a change under w.mu, held by the caller, and releases it.
-func (w *queueWriter) record(key string, q *queued) {
+func (w *queueWriter) record(key queueID, q *queued) {
 	if w.closed {
 		w.mu.Unlock()
 		return
@@ -111,7 +117,7 @@ func (w *queueWriter) flush() {
 	w.mu.Lock()
 	batch := w.pending
 	if len(batch) > 0 {
-		w.pending = map[string]*queued{}
+		w.pending = make(map[queueID]*queued, len(batch))
 	}
 	w.mu.Unlock()
 	if len(batch) == 0 {
@@ -122,17 +128,18 @@ func (w *queueWriter) flush() {
 	}
 }
 
-func (w *queueWriter) write(changes map[string]*queued) error {
+func (w *queueWriter) write(changes map[queueID]*queued) error {
 	b := w.db.NewBatch()
 	defer b.Close()
-	for key, q := range changes {
+	for qid, q := range changes {
+		key := qid.key()
 		if q == nil {
 			if err := b.Delete([]byte(key), nil); err != nil {
 				return fmt.Errorf("delete %s: %w", key, err)
 			}
 			continue
 		}
-		bs, err := message(key, q).MarshalBinary()
+		bs, err := message(key, qid.client, q).MarshalBinary()
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", key, err)
 		}
@@ -147,13 +154,13 @@ func (w *queueWriter) write(changes map[string]*queued) error {
 }
 
 // message is the pebble hook's record of an inflight message.
-func message(key string, q *queued) *storage.Message {
+func message(key, client string, q *queued) *storage.Message {
 	pk := q.pk
 	props := pk.Properties.Copy(false)
 	return &storage.Message{
 		ID:          key,
 		T:           storage.InflightKey,
-		Client:      q.client,
+		Client:      client,
 		Origin:      pk.Origin,
 		PacketID:    pk.PacketID,
 		FixedHeader: pk.FixedHeader,

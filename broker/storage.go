@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"slices"
-	"strconv"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -38,14 +37,14 @@ type sessionStore struct {
 	*pebble.Hook
 	queue *queueWriter // nil until Init
 	mu    sync.Mutex
-	kept  map[string]struct{} // outbound QoS messages in the store, by keptKey
+	kept  map[queueID]struct{} // outbound QoS messages in the store
 	// stored holds the ids of clients with a session record in the store:
 	// loaded at start, added when a persistent session is written.
 	stored map[string]struct{}
 }
 
 func newSessionStore() *sessionStore {
-	return &sessionStore{Hook: new(pebble.Hook), kept: map[string]struct{}{}, stored: map[string]struct{}{}}
+	return &sessionStore{Hook: new(pebble.Hook), kept: map[queueID]struct{}{}, stored: map[string]struct{}{}}
 }
 
 // Init opens the store and starts writing queued messages.
@@ -157,8 +156,6 @@ func (s *sessionStore) StoredClients() ([]storage.Client, error) {
 	return clients, err
 }
 
-func keptKey(client string, id uint16) string { return client + "\x00" + strconv.Itoa(int(id)) }
-
 func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int64, resends int) {
 	if pk.FixedHeader.Type != packets.Publish {
 		return // an inbound PUBACK/PUBREC: see the type comment
@@ -166,7 +163,7 @@ func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int
 	if ephemeral(cl) {
 		return // lost with the session anyway: see the type comment
 	}
-	k := keptKey(cl.ID, pk.PacketID)
+	k := queueID{cl.ID, pk.PacketID}
 	s.mu.Lock()
 	_, resend := s.kept[k]
 	s.kept[k] = struct{}{}
@@ -188,7 +185,7 @@ func (s *sessionStore) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 }
 
 func (s *sessionStore) forget(client string, id uint16) bool {
-	k := keptKey(client, id)
+	k := queueID{client, id}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.kept[k]; !ok {
@@ -207,7 +204,7 @@ func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 	slices.SortStableFunc(msgs, func(a, b storage.Message) int { return cmp.Compare(a.Sent, b.Sent) })
 	s.mu.Lock()
 	for _, m := range msgs {
-		s.kept[keptKey(m.Client, m.PacketID)] = struct{}{}
+		s.kept[queueID{m.Client, m.PacketID}] = struct{}{}
 	}
 	s.mu.Unlock()
 	return msgs, err
