@@ -175,6 +175,11 @@ func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int
 }
 
 func (s *sessionStore) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	// Every inbound QoS 1 reading completes here; a clean session never has
+	// a message in the store, so it costs no lookup.
+	if ephemeral(cl) {
+		return
+	}
 	if s.forget(cl.ID, pk.PacketID) {
 		s.queue.remove(cl.ID, pk.PacketID)
 	}
