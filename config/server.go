@@ -50,6 +50,10 @@ type Broker struct {
 	MaxPacketSize Size          `yaml:"max_packet_size"`
 	MaxClients    int           `yaml:"max_clients"`
 	SessionExpiry time.Duration `yaml:"session_expiry"`
+	// ConnectTimeout closes a connection that has not sent its CONNECT
+	// this long after it was accepted: until then it holds a descriptor
+	// and proves nothing, and enough of them stop every new client.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // TLS is a listener with a certificate.
@@ -150,12 +154,13 @@ func Default() Server {
 		DataDir: "./var",
 		Log:     Log{Level: "info", Format: "text"},
 		Broker: Broker{
-			TCP:           "127.0.0.1:1883",
-			MaxInflight:   65535,
-			MaxQueued:     1024,
-			MaxPacketSize: 256 << 10,
-			MaxClients:    20000,
-			SessionExpiry: 7 * 24 * time.Hour,
+			TCP:            "127.0.0.1:1883",
+			MaxInflight:    65535,
+			MaxQueued:      1024,
+			MaxPacketSize:  256 << 10,
+			MaxClients:     20000,
+			SessionExpiry:  7 * 24 * time.Hour,
+			ConnectTimeout: 10 * time.Second,
 		},
 		Influx: Influx{
 			URL:           "http://127.0.0.1:8086",

@@ -56,6 +56,7 @@ func (b *Broker) validate(v *validator) {
 		v.add("broker.max_packet_size", "at most 256MiB (the MQTT limit), got %s", b.MaxPacketSize)
 	}
 	v.between("broker.max_clients", b.MaxClients, 1, 10_000_000)
+	v.durationBetween("broker.connect_timeout", b.ConnectTimeout, time.Second, time.Hour)
 	seen := map[string]int{}
 	for i, u := range b.Users {
 		key := fmt.Sprintf("broker.users[%d]", i)
