@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mqflux/mqflux/bench/mqttwire"
+	"github.com/mqflux/mqflux/internal/testenv"
+)
+
+// Attacks on an exposed server by hostile or careless clients, each against
+// a real `mqflux serve`.
+
+// listenerHealth is the part of /healthz about the MQTT listeners.
+type listenerHealth struct {
+	Status string `json:"status"`
+	MQTT   struct {
+		Listeners []struct {
+			ID           string `json:"id"`
+			Accepting    bool   `json:"accepting"`
+			AcceptErrors int64  `json:"accept_errors"`
+		} `json:"listeners"`
+	} `json:"mqtt"`
+}
+
+// tcpAccepting asks /healthz over client whether the "tcp" listener
+// accepts, and how many accepts failed.
+func tcpAccepting(t *testing.T, client *http.Client, srv *testenv.Server) (code int, accepting bool, errs int64) {
+	t.Helper()
+	resp, err := client.Get("http://" + srv.HTTP + "/healthz")
+	if err != nil {
+		t.Fatalf("GET /healthz: %v", err)
+	}
+	defer resp.Body.Close()
+	var h listenerHealth
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatalf("GET /healthz: %v", err)
+	}
+	for _, l := range h.MQTT.Listeners {
+		if l.ID == "tcp" {
+			return resp.StatusCode, l.Accepting, l.AcceptErrors
+		}
+	}
+	return resp.StatusCode, true, 0 // not listed: the server claims nothing wrong
+}
+
+// eventually polls cond until it holds (true) or within passes (false).
+func eventually(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return true
+}
+
+// openFiles is how many descriptors process pid holds.
+func openFiles(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatalf("descriptors of %d: %v", pid, err)
+	}
+	return len(fds)
+}
+
+// TestAcceptSurvivesDescriptorExhaustion: idle sockets take every
+// descriptor the server may open, so accept fails. /healthz says so (it is
+// asked over a connection opened before), and once the sockets close a real
+// client connects and its reading is stored.
+func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
+	prlimit := testenv.RequireCommand(t, "prlimit")
+	in := testenv.StartInflux(t, testenv.WithoutFlux())
+	// The idle sockets must outlast the test's steps: here the attack is
+	// the descriptor limit, not the connect timeout.
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{"MQFLUX_BROKER_CONNECT_TIMEOUT=30m"}})
+	// One kept-alive connection: while no descriptor is free the server
+	// cannot accept a new HTTP connection either.
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 30 * time.Second}
+	if code, ok, _ := tcpAccepting(t, client, srv); code != http.StatusOK || !ok {
+		t.Fatalf("/healthz before the attack: %d, accepting %v", code, ok)
+	}
+	const limit = 256
+	if out, err := exec.Command(prlimit, "--pid", strconv.Itoa(srv.Pid()), fmt.Sprintf("--nofile=%d:%d", limit, limit)).CombinedOutput(); err != nil {
+		t.Fatalf("prlimit: %v: %s", err, out)
+	}
+
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 2*limit; i++ { // the kernel's backlog takes what the server cannot
+		c, err := net.DialTimeout("tcp", srv.MQTT, 10*time.Second)
+		if err != nil {
+			t.Fatalf("idle socket %d: %v", i, err)
+		}
+		idle = append(idle, c)
+	}
+	waitFor(t, time.Minute, "the server holding every descriptor it may", func() bool {
+		return openFiles(t, srv.Pid()) >= limit
+	})
+	// Reported, not fatal: what matters most is that the server recovers.
+	if !eventually(time.Minute, func() bool {
+		code, ok, errs := tcpAccepting(t, client, srv)
+		return code == http.StatusServiceUnavailable && !ok && errs > 0
+	}) {
+		t.Errorf("/healthz does not report the tcp listener as not accepting")
+	}
+	if !strings.Contains(srv.Log(), "mqtt accept failed") {
+		t.Errorf("no failed accept logged")
+	}
+
+	for _, c := range idle {
+		c.Close()
+	}
+	idle = nil
+	m := measurementFor(t)
+	if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoDevice, "devices/demo-device/sensors/"+m, "21.5", "-q", "1"); err != nil {
+		t.Fatalf("mosquitto_pub after the attack: %v: %s", err, out)
+	}
+	waitStored(t, in, m, 1, time.Minute)
+	if code, ok, _ := tcpAccepting(t, client, srv); code != http.StatusOK || !ok {
+		t.Errorf("/healthz after the attack: %d, accepting %v; want 200, accepting", code, ok)
+	}
+	if n := metric(t, srv, "mqflux_mqtt_accept_errors_total", `listener="tcp"`); n < 1 {
+		t.Errorf("mqflux_mqtt_accept_errors_total{listener=\"tcp\"} = %v, want the failed accepts counted", n)
+	}
+}
+
+// TestConnectTimeoutClosesIdleSocket: a socket that never sends CONNECT is
+// closed by the server once broker.connect_timeout has passed.
+func TestConnectTimeoutClosesIdleSocket(t *testing.T) {
+	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{"MQFLUX_BROKER_CONNECT_TIMEOUT=1s"}})
+	conn, err := net.Dial("tcp", srv.MQTT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The deadline only keeps a failing test from hanging: without the
+	// timeout the server would hold the socket for ever.
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	n, err := conn.Read(make([]byte, 1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the server still holds a socket that sent no CONNECT")
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read from an idle socket: %d bytes, %v; want the server to close it", n, err)
+	}
+}
+
+// connectRaw sends one MQTT 3.1.1 CONNECT with the given flags and client
+// id as demo-device, and returns the CONNACK's return code, or closed when
+// the server closed the connection without one.
+func connectRaw(t *testing.T, addr string, flags byte, clientID string, password *string) (code byte, closed bool) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := &rawClient{version: 4, conn: conn, r: mqttwire.NewReader(conn, 1<<20)}
+	var body []byte
+	body = appendStr(body, "MQTT")
+	body = append(body, 4, flags, 0, 60)
+	body = appendStr(body, clientID)
+	body = appendStr(body, testenv.DemoDevice.User)
+	if password != nil {
+		body = appendStr(body, *password)
+	}
+	c.write(t, mqttwire.CONNECT, 0, body)
+	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+	p, err := c.r.Next()
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return 0, true
+	}
+	if err != nil {
+		t.Fatalf("read CONNACK: %v", err)
+	}
+	if p.Type != mqttwire.CONNACK || len(p.Body) != 2 {
+		t.Fatalf("answer to CONNECT: %s % x, want a 3.1.1 CONNACK", p.Type, p.Body)
+	}
+	return p.Body[1], false
+}
+
+// TestMQTT311ConnackCodes: a 3.1.1 client gets only 3.1.1 return codes
+// (0 to 5); what 3.1.1 has no code for closes the connection.
+func TestMQTT311ConnackCodes(t *testing.T) {
+	srv := testenv.StartServer(t, testenv.ServerOptions{})
+	pw, wrong, empty := testenv.DemoDevice.Password, "wrong-password", ""
+	cases := []struct {
+		name       string
+		flags      byte
+		clientID   string
+		password   *string
+		wantCode   byte
+		wantClosed bool
+	}{
+		{"accepted", 0x80 | 0x40 | 0x02, "c1", &pw, 0x00, false},
+		{"persistent session without client id: identifier rejected", 0x80 | 0x40, "", &pw, 0x02, false},
+		{"wrong password: not authorized", 0x80 | 0x40 | 0x02, "c2", &wrong, 0x05, false},
+		{"empty password with the password flag: protocol violation", 0x80 | 0x40 | 0x02, "c3", &empty, 0, true},
+		{"password flag and no password field: malformed", 0x80 | 0x40 | 0x02, "c5", nil, 0, true},
+		{"reserved flag bit set: protocol violation", 0x80 | 0x40 | 0x02 | 0x01, "c4", &pw, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, closed := connectRaw(t, srv.MQTT, tc.flags, tc.clientID, tc.password)
+			if closed != tc.wantClosed || code != tc.wantCode {
+				t.Fatalf("CONNACK code 0x%02x, closed without one %v; want 0x%02x, %v", code, closed, tc.wantCode, tc.wantClosed)
+			}
+		})
+	}
+}
+
+// TestShutdownSpares311Subscriber: on shutdown a 3.1.1 subscriber's
+// connection is closed without an MQTT 5 DISCONNECT, which mosquitto_sub
+// would report as a protocol error.
+func TestShutdownSpares311Subscriber(t *testing.T) {
+	srv := testenv.StartServer(t, testenv.ServerOptions{})
+	sub := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", "-q", "1", "-V", "mqttv311")
+	srv.WaitLog(t, "subscribed", "demo-reader")
+	srv.Stop(t)
+	err, stderr := sub.Wait(time.Minute)
+	if strings.Contains(strings.ToLower(stderr), "protocol error") {
+		t.Fatalf("mosquitto_sub on shutdown: %v: %s", err, stderr)
+	}
+	t.Logf("mosquitto_sub on shutdown: %v %q", err, stderr)
+}
+
+// TestInflightGaugeNeverNegative: a reader's persistent session collects
+// readings while it is away and receives them when it is back; the
+// inflight gauge returns to zero, not below.
+func TestInflightGaugeNeverNegative(t *testing.T) {
+	srv := testenv.StartServer(t, testenv.ServerOptions{})
+	session := []string{"-q", "1", "-c", "-i", "reader-away", "-V", "mqttv311"}
+	sub := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", session...)
+	srv.WaitLog(t, "subscribed", "demo-reader")
+	sub.Stop()
+
+	const n = 5
+	for i := range n {
+		if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoDevice, "devices/demo-device/sensors/t", strconv.Itoa(i), "-q", "1"); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+	}
+	waitFor(t, time.Minute, "readings queued for the reader", func() bool {
+		return metric(t, srv, "mqflux_mqtt_inflight_messages") == n
+	})
+	back := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", append(session, "-C", strconv.Itoa(n))...)
+	if err, stderr := back.Wait(time.Minute); err != nil {
+		t.Fatalf("the reader back: %v: %s", err, stderr)
+	}
+	waitFor(t, time.Minute, "the inflight gauge settled", func() bool {
+		return metric(t, srv, "mqflux_mqtt_inflight_messages") <= 0
+	})
+	if v := metric(t, srv, "mqflux_mqtt_inflight_messages"); v != 0 {
+		t.Fatalf("mqflux_mqtt_inflight_messages = %v after every queued reading was delivered, want 0", v)
+	}
+}
