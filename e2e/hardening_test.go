@@ -17,6 +17,7 @@ import (
 
 	"github.com/mqflux/mqflux/bench/mqttwire"
 	"github.com/mqflux/mqflux/internal/testenv"
+	"github.com/mqflux/mqflux/passwd"
 )
 
 // Attacks on an exposed server by hostile or careless clients, each against
@@ -271,4 +272,75 @@ func TestInflightGaugeNeverNegative(t *testing.T) {
 	if v := metric(t, srv, "mqflux_mqtt_inflight_messages"); v != 0 {
 		t.Fatalf("mqflux_mqtt_inflight_messages = %v after every queued reading was delivered, want 0", v)
 	}
+}
+
+// TestDemoSecretsRefusedBeyondLoopback: `mqflux serve` refuses to listen
+// on every address while a shipped hash is in use under any name, and an
+// IPv6 any-address from the environment is read as one.
+func TestDemoSecretsRefusedBeyondLoopback(t *testing.T) {
+	bin := testenv.Build(t, "./cmd/mqflux")
+	shipped := map[string]string{}
+	for _, line := range strings.Split(readFile(t, testenv.ModuleRoot(t)+"/config.yaml"), "\n") {
+		for _, name := range []string{"demo-admin", "demo-gateway"} {
+			if strings.Contains(line, "name: "+name+",") {
+				_, rest, _ := strings.Cut(line, `password_hash: "`)
+				shipped[name], _, _ = strings.Cut(rest, `"`)
+			}
+		}
+	}
+	users := fmt.Sprintf(`[{name: admin, password_hash: %q, role: admin}, {name: gateway-1, password_hash: %q, role: gateway}]`,
+		shipped["demo-admin"], shipped["demo-gateway"])
+	ownKey, err := passwd.Hash([]byte("not-the-demo-key"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := fmt.Sprintf(`[{key_hash: %q, device: "*"}]`, ownKey)
+	cases := []struct {
+		name string
+		env  []string
+		want []string
+	}{
+		{"shipped hashes renamed, on 0.0.0.0",
+			[]string{"MQFLUX_BROKER_TCP=0.0.0.0:" + strconv.Itoa(testenv.FreePort(t)), "MQFLUX_BROKER_USERS=" + users,
+				"MQFLUX_HTTP_LEGACY_KEYS=" + keys},
+			[]string{"refusing to listen beyond loopback", "user admin", "user gateway-1"}},
+		{"shipped users on [::]",
+			[]string{"MQFLUX_BROKER_TCP=[::]:" + strconv.Itoa(testenv.FreePort(t))},
+			[]string{"refusing to listen beyond loopback", "broker.tcp [::]:", "user demo-admin"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := append([]string{"MQFLUX_DATA_DIR=" + t.TempDir(),
+				"MQFLUX_HTTP_ADDRESS=127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))}, tc.env...)
+			p := testenv.StartProcess(t, env, bin, "serve", "-config", testenv.ModuleRoot(t)+"/config.yaml")
+			waitFor(t, 2*time.Minute, "mqflux serve exiting", func() bool {
+				if strings.Contains(p.Log.String(), "mqflux serving") {
+					t.Fatalf("mqflux serve started, want a refusal:\n%s", p.Log.Tail(20))
+				}
+				select {
+				case <-p.Exited():
+					return true
+				default:
+					return false
+				}
+			})
+			if p.Err() == nil {
+				t.Fatalf("mqflux serve exited 0, want a refusal:\n%s", p.Log.Tail(20))
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(p.Log.String(), w) {
+					t.Errorf("mqflux serve's output lacks %q:\n%s", w, p.Log.Tail(20))
+				}
+			}
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
