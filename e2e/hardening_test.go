@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,25 +145,76 @@ func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
 	}
 }
 
-// TestConnectTimeoutClosesIdleSocket: a socket that never sends CONNECT is
-// closed by the server once broker.connect_timeout has passed.
+// TestConnectTimeoutClosesIdleSocket: a connection that never sends
+// CONNECT is closed by the server once broker.connect_timeout has passed,
+// on every listener, whether or not it finished its TLS or WebSocket
+// handshake.
 func TestConnectTimeoutClosesIdleSocket(t *testing.T) {
-	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{"MQFLUX_BROKER_CONNECT_TIMEOUT=1s"}})
-	conn, err := net.Dial("tcp", srv.MQTT)
+	cert, key := testenv.WriteCert(t)
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	wsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{
+		"MQFLUX_BROKER_CONNECT_TIMEOUT=1s", "MQFLUX_BROKER_WEBSOCKET=" + wsAddr,
+		"MQFLUX_BROKER_TLS_ADDRESS=" + tlsAddr, "MQFLUX_BROKER_TLS_CERT=" + cert, "MQFLUX_BROKER_TLS_KEY=" + key,
+	}})
+	cases := []struct {
+		name string
+		dial func(t *testing.T) net.Conn
+	}{
+		{"tcp", func(t *testing.T) net.Conn { return dialTCP(t, srv.MQTT) }},
+		{"tls before the handshake", func(t *testing.T) net.Conn { return dialTCP(t, tlsAddr) }},
+		{"tls after the handshake", func(t *testing.T) net.Conn {
+			c := tls.Client(dialTCP(t, tlsAddr), &tls.Config{InsecureSkipVerify: true})
+			if err := c.Handshake(); err != nil {
+				t.Fatalf("TLS handshake: %v", err)
+			}
+			return c
+		}},
+		{"websocket after the upgrade", func(t *testing.T) net.Conn { return upgradeWebSocket(t, wsAddr) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := tc.dial(t)
+			defer conn.Close()
+			// The deadline only keeps a failing test from hanging: without
+			// the timeout the server would hold the socket for ever.
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			n, err := io.Copy(io.Discard, conn) // until the server closes
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("the server still holds a connection that sent no CONNECT")
+			}
+			if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("read from an idle connection: %d bytes, %v; want the server to close it", n, err)
+			}
+		})
+	}
+}
+
+// upgradeWebSocket opens a WebSocket connection for MQTT by hand and
+// returns it once the server has answered 101.
+func upgradeWebSocket(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c := dialTCP(t, addr)
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n", addr)
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("WebSocket upgrade: %v", err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("WebSocket upgrade: %s", resp.Status)
+	}
+	return c
+}
+
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	// The deadline only keeps a failing test from hanging: without the
-	// timeout the server would hold the socket for ever.
-	_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
-	n, err := conn.Read(make([]byte, 1))
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Fatal("the server still holds a socket that sent no CONNECT")
-	}
-	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("read from an idle socket: %d bytes, %v; want the server to close it", n, err)
-	}
+	return c
 }
 
 // connectRaw sends one MQTT 3.1.1 CONNECT with the given flags and client
