@@ -29,7 +29,8 @@ type tcpListener struct {
 	id, address    string
 	tlsConfig      *tls.Config
 	connectTimeout time.Duration
-	log            *slog.Logger
+	log            *slog.Logger // the broker's: accept failures
+	connLog        *slog.Logger // mochi's, quieter: connections that end in an error
 	state          *acceptState
 
 	mu     sync.Mutex
@@ -58,9 +59,8 @@ func (l *tcpListener) Address() string {
 	return l.address
 }
 
-// Init binds the address; the logger mochi passes is its own, quieter one,
-// so the listener keeps the broker's.
-func (l *tcpListener) Init(*slog.Logger) error {
+func (l *tcpListener) Init(log *slog.Logger) error {
+	l.connLog = log
 	ln, err := net.Listen("tcp", l.address)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", l.address, err)
@@ -102,7 +102,7 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 		}
 		go func() {
 			if err := establish(l.id, c); err != nil {
-				l.log.Warn("mqtt connection ended", "err", err)
+				l.connLog.Warn("mqtt connection ended", "listener", l.id, "err", err)
 			}
 		}()
 	}
