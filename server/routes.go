@@ -3,7 +3,10 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/mqflux/mqflux/broker"
 )
 
 // routes lists every HTTP route of `mqflux serve`.
@@ -35,7 +38,7 @@ func legacyHealthcheck(w http.ResponseWriter, _ *http.Request) {
 }
 
 type health struct {
-	Status    string  `json:"status"` // ok | degraded
+	Status    string  `json:"status"` // ok | degraded | failing
 	Uptime    string  `json:"uptime"`
 	MQTT      mqttH   `json:"mqtt"`
 	Influx    *influx `json:"influx,omitempty"`
@@ -44,7 +47,8 @@ type health struct {
 }
 
 type mqttH struct {
-	ClientsConnected int64 `json:"clients_connected"`
+	ClientsConnected int64                   `json:"clients_connected"`
+	Listeners        []broker.ListenerHealth `json:"listeners"`
 }
 
 type influx struct {
@@ -59,13 +63,14 @@ type spoolH struct {
 }
 
 // healthz reports readiness as JSON: 200 while readings are accepted
-// (InfluxDB being down only degrades: the spool holds them), 503 when not.
+// (InfluxDB being down only degrades: the spool holds them), 503 when not:
+// an MQTT listener that fails to accept keeps every new device out.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	h := health{
 		Status:    "ok",
 		Readiness: "accepting readings",
 		Uptime:    time.Since(s.started).Round(time.Second).String(),
-		MQTT:      mqttH{ClientsConnected: s.broker.Clients()},
+		MQTT:      mqttH{ClientsConnected: s.broker.Clients(), Listeners: s.broker.Listeners()},
 	}
 	ph := s.pipe.Health()
 	h.Influx = &influx{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp}
@@ -74,5 +79,21 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; InfluxDB unreachable, readings wait in the spool"
 	}
+	if down := notAccepting(h.MQTT.Listeners); len(down) > 0 {
+		h.Status = "failing"
+		h.Readiness = fmt.Sprintf("MQTT listener %s not accepting connections", strings.Join(down, ", "))
+		writeJSON(w, http.StatusServiceUnavailable, h)
+		return
+	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+func notAccepting(ls []broker.ListenerHealth) []string {
+	var down []string
+	for _, l := range ls {
+		if !l.Accepting {
+			down = append(down, l.ID)
+		}
+	}
+	return down
 }
