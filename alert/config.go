@@ -24,7 +24,7 @@ type Config struct {
 	// History is how many recent transitions /v1/alerts lists.
 	History int `yaml:"history"`
 	// RetryMax caps the wait between attempts at a notification.
-	RetryMax time.Duration `yaml:"retry_max"`
+	RetryMax time.Duration   `yaml:"retry_max"`
 	Rules    []Rule          `yaml:"rules"`
 	Notify   []notify.Config `yaml:"notify"`
 }

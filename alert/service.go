@@ -280,7 +280,10 @@ func (s *Service) send(ctx context.Context, n notify.Notifier) {
 				continue
 			}
 		}
-		err := n.Send(ctx, &e.N)
+		// A send under way is let finish, within the notifier's own
+		// timeout: cancelling it could leave a notification the receiver
+		// accepted in the outbox, to be sent again by the next start.
+		err := n.Send(context.WithoutCancel(ctx), &e.N)
 		switch {
 		case err == nil:
 			s.m.outcome(n.Kind(), "sent")

@@ -26,12 +26,12 @@ const stateVersion = 1
 
 // saved is the state file's content.
 type saved struct {
-	Version int                     `json:"version"`
-	Saved   time.Time               `json:"saved"`
-	Devices []*Device               `json:"devices"`
-	Outbox  []*entry                `json:"outbox"`
-	Recent  []notify.Notification   `json:"recent"`
-	Seq     uint64                  `json:"seq"`
+	Version int                   `json:"version"`
+	Saved   time.Time             `json:"saved"`
+	Devices []*Device             `json:"devices"`
+	Outbox  []*entry              `json:"outbox"`
+	Recent  []notify.Notification `json:"recent"`
+	Seq     uint64                `json:"seq"`
 }
 
 // entry is one notification waiting for one notifier.

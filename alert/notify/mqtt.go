@@ -11,7 +11,7 @@ import (
 // fires, an empty retained payload (which clears the topic) once it is
 // resolved. mosquitto_sub -t 'alerts/#' shows what fires now.
 //
-//	- {kind: mqtt, topic_prefix: alerts}
+//   - {kind: mqtt, topic_prefix: alerts}
 type MQTT struct {
 	Base
 	prefix string

@@ -8,7 +8,7 @@ import (
 // Ntfy publishes to an ntfy topic: a plain POST of the message, with
 // the title, priority and tags in headers.
 //
-//	- {kind: ntfy, url: "https://ntfy.example.org/mqflux"}
+//   - {kind: ntfy, url: "https://ntfy.example.org/mqflux"}
 type Ntfy struct {
 	Base
 	url    string

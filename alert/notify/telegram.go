@@ -10,7 +10,7 @@ import (
 
 // Telegram writes to a chat through the Bot API's sendMessage.
 //
-//	- {kind: telegram, bot_token_file: /etc/mqflux/telegram.token, chat_id: "123456"}
+//   - {kind: telegram, bot_token_file: /etc/mqflux/telegram.token, chat_id: "123456"}
 type Telegram struct {
 	Base
 	api, token, chatID string

@@ -10,7 +10,7 @@ import (
 // Webhook POSTs the Notification as JSON, with its ID in the
 // Idempotency-Key header as well as in the body.
 //
-//	- {kind: webhook, url: "http://127.0.0.1:9000/hook"}
+//   - {kind: webhook, url: "http://127.0.0.1:9000/hook"}
 type Webhook struct {
 	Base
 	url    string
