@@ -18,6 +18,10 @@ func (s *Server) routes() http.Handler {
 	// live as Server-Sent Events; both take ?device= and ?measurement=.
 	mux.HandleFunc("GET /v1/latest", s.getLatest)
 	mux.HandleFunc("GET /v1/stream", s.getStream)
+	// Every device with its state, last seen and latest readings
+	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
+	// the recent transitions.
+	s.alerts.Routes(mux)
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.
