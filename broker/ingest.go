@@ -44,7 +44,28 @@ func (h *ingestHook) drain() {
 
 func (h *ingestHook) ID() string { return "mqflux-ingest" }
 
-func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish }
+func (h *ingestHook) Provides(b byte) bool { return b == mqtt.OnPublish || b == mqtt.OnWillSent }
+
+// OnWillSent spools a Last Will the broker published for a client that
+// went away (its "offline" status, typically): mochi hands a will to the
+// subscribers without OnPublish, so without this it would never be
+// stored. There is no one to acknowledge or push back: a will that cannot
+// be spooled is logged. While draining the spool takes nothing new; the
+// wills of the clients the shutdown disconnects are not stored.
+func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
+	if h.sink == nil || !h.wants(pk.TopicName) {
+		return
+	}
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	if h.draining {
+		return
+	}
+	if err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now()); err != nil && !ingest.IsReject(err) {
+		h.refused.WithLabelValues("will_not_stored").Inc()
+		h.log.Error("last will not stored", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
+	}
+}
 
 func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline || h.sink == nil || !h.wants(pk.TopicName) {
