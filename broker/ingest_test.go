@@ -54,3 +54,31 @@ func TestDrainWaitsForAppendsUnderWay(t *testing.T) {
 		t.Fatalf("publish after drain: %v, want quota exceeded", err)
 	}
 }
+
+// recordingSink keeps the topics and payloads it was given.
+type recordingSink struct{ got []string }
+
+func (s *recordingSink) Ingest(topic string, payload []byte, _ time.Time) error {
+	s.got = append(s.got, topic+" "+string(payload))
+	return nil
+}
+
+// A Last Will the broker sends is spooled like a publish (mochi does not
+// pass it through OnPublish); topics the mapping does not read, and wills
+// sent while draining, are not.
+func TestWillIsSpooled(t *testing.T) {
+	sink := &recordingSink{}
+	h := &ingestHook{sink: sink, wants: func(topic string) bool { return topic != "other" }, log: slog.New(slog.DiscardHandler),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused"}, []string{"reason"})}
+	if !h.Provides(mqtt.OnWillSent) {
+		t.Fatal("the ingest hook does not take wills")
+	}
+	cl := &mqtt.Client{}
+	h.OnWillSent(cl, packets.Packet{TopicName: "devices/a/status", Payload: []byte("offline")})
+	h.OnWillSent(cl, packets.Packet{TopicName: "other", Payload: []byte("x")})
+	h.drain()
+	h.OnWillSent(cl, packets.Packet{TopicName: "devices/b/status", Payload: []byte("offline")})
+	if len(sink.got) != 1 || sink.got[0] != "devices/a/status offline" {
+		t.Errorf("spooled %q, want only the will of a", sink.got)
+	}
+}
