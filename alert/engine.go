@@ -84,7 +84,7 @@ func (e *Engine) presence(now time.Time, d *Device, p *point.Point) []notify.Not
 	if !f.B {
 		d.Presence = StateOffline
 		if !a.Firing {
-			return []notify.Notification{fire(d, RuleOffline, a, now, nil, "%s went offline (its status topic says so)", d.Name)}
+			return []notify.Notification{fire(now, d, RuleOffline, a, now, nil, "%s went offline (its status topic says so)", d.Name)}
 		}
 		return nil
 	}
@@ -124,7 +124,7 @@ func (e *Engine) due(now time.Time, d *Device, r *Rule, a *Alert) []notify.Notif
 		return nil
 	}
 	v := *a.Value
-	n := fire(d, r.Name, a, a.Pending, &v, "%s: %s %s is %v, beyond %s since %s", d.Name, r.Measurement, r.field(), v, r.lines(), a.Pending.UTC().Format(time.RFC3339))
+	n := fire(now, d, r.Name, a, a.Pending, &v, "%s: %s %s is %v, beyond %s since %s", d.Name, r.Measurement, r.field(), v, r.lines(), a.Pending.UTC().Format(time.RFC3339))
 	n.Measurement, n.Field = r.Measurement, r.field()
 	a.Pending = time.Time{}
 	return []notify.Notification{n}
@@ -169,15 +169,16 @@ func (e *Engine) silence(now time.Time, d *Device) []notify.Notification {
 	if !d.LastReading.IsZero() {
 		last = "since " + d.LastReading.UTC().Format(time.RFC3339)
 	}
-	return []notify.Notification{fire(d, RuleSilent, d.alert(RuleSilent), base, nil, "%s is silent: no reading %s (silent_after %v)", d.Name, last, e.cfg.SilentAfter)}
+	return []notify.Notification{fire(now, d, RuleSilent, d.alert(RuleSilent), base, nil, "%s is silent: no reading %s (silent_after %v)", d.Name, last, e.cfg.SilentAfter)}
 }
 
-// fire marks a as firing since since and describes the transition.
-func fire(d *Device, rule string, a *Alert, since time.Time, v *float64, format string, args ...any) notify.Notification {
+// fire marks a as firing since since, seen at now, and describes the
+// transition.
+func fire(now time.Time, d *Device, rule string, a *Alert, since time.Time, v *float64, format string, args ...any) notify.Notification {
 	a.Firing, a.Since = true, since
 	return notify.Notification{
 		ID:     transitionID(d.Name, rule, notify.Firing, since),
-		Device: d.Name, Rule: rule, State: notify.Firing, Since: since.UTC(), Value: v,
+		Device: d.Name, Rule: rule, State: notify.Firing, Since: since.UTC(), Time: now.UTC(), Value: v,
 		Message: fmt.Sprintf(format, args...),
 	}
 }
@@ -188,7 +189,7 @@ func resolve(now time.Time, d *Device, rule string, a *Alert, v *float64, format
 	a.Firing, a.Since, a.Pending = false, time.Time{}, time.Time{}
 	return notify.Notification{
 		ID:     transitionID(d.Name, rule, notify.Resolved, now),
-		Device: d.Name, Rule: rule, State: notify.Resolved, Since: now.UTC(), Value: v, Started: &started,
+		Device: d.Name, Rule: rule, State: notify.Resolved, Since: now.UTC(), Time: now.UTC(), Value: v, Started: &started,
 		Message: fmt.Sprintf(format, args...),
 	}
 }

@@ -39,8 +39,10 @@ func (r *record) Send(_ context.Context, n *notify.Notification) error {
 	return nil
 }
 
-// appendLine writes n as one line of line protocol, at the time its state
-// began.
+// appendLine writes n as one line of line protocol, at the time mqflux saw
+// the transition: a firing's since may equal the time of the resolution
+// before it (the reading that resolved a silence is where the next one
+// starts), and the two must not be one point.
 func appendLine(b []byte, n *notify.Notification) []byte {
 	b = append(b, recordMeasurement...)
 	b = appendTag(b, "device", n.Device)
@@ -56,7 +58,7 @@ func appendLine(b []byte, n *notify.Notification) []byte {
 	b = append(b, ",message="...)
 	b = appendString(b, n.Message)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, n.Since.UnixNano(), 10)
+	b = strconv.AppendInt(b, n.Time.UnixNano(), 10)
 	return append(b, '\n')
 }
 

@@ -23,9 +23,11 @@ package alert
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -89,7 +91,15 @@ func Open(o Options) (*Service, error) {
 	}
 	st, err := load(o.Dir)
 	if err != nil {
-		return nil, err
+		// The file is replaced whole, so only a disk fault or a hand edit
+		// damages it. Alerting starts afresh rather than keeping the server
+		// down; the file is kept for a look.
+		aside := filepath.Join(o.Dir, stateFile+".corrupt")
+		if rerr := os.Rename(filepath.Join(o.Dir, stateFile), aside); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		o.Logger.Error("alert state unreadable: moved aside, starting with an empty registry and outbox", "err", err, "moved_to", aside)
+		st = &saved{Version: stateVersion}
 	}
 	s := &Service{o: o, log: o.Logger, notifiers: o.Notifiers, outbox: map[string][]*entry{},
 		wake: map[string]chan struct{}{}, save: make(chan struct{}, 1)}

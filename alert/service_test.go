@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -255,13 +257,13 @@ func TestTransitionsRecorded(t *testing.T) {
 	s := openService(t, t.TempDir(), clk, r.URL, rec)
 	observeReading(s, "pi-1", t0)
 	clk.Set(t0.Add(2 * time.Minute))
-	r.waitFor(t, "the firing", func() bool { return len(r.got()) == 1 })
+	r.waitFor(t, "the firing recorded", func() bool { mu.Lock(); defer mu.Unlock(); return len(lines) > 0 })
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := `alerts,device=pi-1,rule=silent state="firing",firing=true,message="pi-1 is silent: no reading since 2026-11-30T12:00:00Z (silent_after 1m0s)" ` + fmt.Sprint(t0.UnixNano()) + "\n"
+	want := `alerts,device=pi-1,rule=silent state="firing",firing=true,message="pi-1 is silent: no reading since 2026-11-30T12:00:00Z (silent_after 1m0s)" ` + fmt.Sprint(t0.Add(2*time.Minute).UnixNano()) + "\n"
 	if len(lines) != 1 || lines[0] != want {
 		t.Errorf("recorded %q, want %q", lines, want)
 	}
@@ -269,10 +271,29 @@ func TestTransitionsRecorded(t *testing.T) {
 
 func TestAppendLineEscapes(t *testing.T) {
 	v := 93.5
-	n := notify.Notification{Device: "a b,c", Rule: "r=1", State: notify.Resolved, Value: &v, Message: "say \"hi\"\\\nbye", Since: t0}
+	n := notify.Notification{Device: "a b,c", Rule: "r=1", State: notify.Resolved, Value: &v, Message: "say \"hi\"\\\nbye", Since: t0.Add(-time.Hour), Time: t0}
 	got := string(appendLine(nil, &n))
 	want := `alerts,device=a\ b\,c,rule=r\=1 state="resolved",firing=false,value=93.5,message="say \"hi\"\\ bye" ` + fmt.Sprint(t0.UnixNano()) + "\n"
 	if got != want {
 		t.Errorf("line %q, want %q", got, want)
+	}
+}
+
+// A state file that cannot be read is moved aside and the service starts
+// with an empty registry, instead of keeping the server down.
+func TestUnreadableStateMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"version": 1, "devices": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(Options{Config: DefaultConfig(), Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Devices(DeviceFilter{}); len(got) != 0 {
+		t.Errorf("devices from a damaged file: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile+".corrupt")); err != nil {
+		t.Errorf("damaged file not kept: %v", err)
 	}
 }

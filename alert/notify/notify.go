@@ -30,6 +30,9 @@ type Notification struct {
 	Rule   string    `json:"rule"`  // silent, offline, or a threshold rule's name
 	State  string    `json:"state"` // firing | resolved
 	Since  time.Time `json:"since"` // when this state began
+	// Time is when mqflux saw the transition (for a firing, Since may
+	// be earlier: the last reading, or when a threshold was crossed).
+	Time time.Time `json:"time"`
 	// Value is the reading that crossed (or came back over) a threshold.
 	Value       *float64 `json:"value,omitempty"`
 	Measurement string   `json:"measurement,omitempty"`
