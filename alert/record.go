@@ -14,7 +14,9 @@ import (
 type Recorder func(lines []byte) error
 
 // recordMeasurement is where transitions are written, one point each:
-// alerts,device=pi-1,rule=disk-full state="firing",firing=true,value=93,message="…"
+// alerts,device=pi-1,rule=disk-full state="firing",value=93,message="…"
+// (no bool field: a query averaging every field of a device must not
+// trip over one).
 const recordMeasurement = "alerts"
 
 // record is the notifier that writes transitions to InfluxDB: it rides the
@@ -49,8 +51,6 @@ func appendLine(b []byte, n *notify.Notification) []byte {
 	b = appendTag(b, "rule", n.Rule)
 	b = append(b, " state="...)
 	b = appendString(b, n.State)
-	b = append(b, ",firing="...)
-	b = strconv.AppendBool(b, n.State == notify.Firing)
 	if n.Value != nil {
 		b = append(b, ",value="...)
 		b = strconv.AppendFloat(b, *n.Value, 'g', -1, 64)

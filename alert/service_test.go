@@ -263,7 +263,7 @@ func TestTransitionsRecorded(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	want := `alerts,device=pi-1,rule=silent state="firing",firing=true,message="pi-1 is silent: no reading since 2026-11-30T12:00:00Z (silent_after 1m0s)" ` + fmt.Sprint(t0.Add(2*time.Minute).UnixNano()) + "\n"
+	want := `alerts,device=pi-1,rule=silent state="firing",message="pi-1 is silent: no reading since 2026-11-30T12:00:00Z (silent_after 1m0s)" ` + fmt.Sprint(t0.Add(2*time.Minute).UnixNano()) + "\n"
 	if len(lines) != 1 || lines[0] != want {
 		t.Errorf("recorded %q, want %q", lines, want)
 	}
@@ -273,7 +273,7 @@ func TestAppendLineEscapes(t *testing.T) {
 	v := 93.5
 	n := notify.Notification{Device: "a b,c", Rule: "r=1", State: notify.Resolved, Value: &v, Message: "say \"hi\"\\\nbye", Since: t0.Add(-time.Hour), Time: t0}
 	got := string(appendLine(nil, &n))
-	want := `alerts,device=a\ b\,c,rule=r\=1 state="resolved",firing=false,value=93.5,message="say \"hi\"\\ bye" ` + fmt.Sprint(t0.UnixNano()) + "\n"
+	want := `alerts,device=a\ b\,c,rule=r\=1 state="resolved",value=93.5,message="say \"hi\"\\ bye" ` + fmt.Sprint(t0.UnixNano()) + "\n"
 	if got != want {
 		t.Errorf("line %q, want %q", got, want)
 	}
