@@ -23,9 +23,9 @@ const (
 )
 
 type dashboard struct {
-	UID        string  `json:"uid"`
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
+	UID    string  `json:"uid"`
+	Title  string  `json:"title"`
+	Panels []panel `json:"panels"`
 	// Annotations are drawn over every time series panel.
 	Annotations struct {
 		List []struct {
