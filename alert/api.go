@@ -2,6 +2,7 @@ package alert
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"path"
 	"slices"
@@ -58,20 +59,12 @@ func (s *Service) Devices(f DeviceFilter) []DeviceView {
 		}
 		slices.Sort(v.Firing)
 		for m, l := range d.Latest {
-			v.Latest[m] = &Latest{Time: l.Time, Fields: maps(l.Fields)}
+			v.Latest[m] = &Latest{Time: l.Time, Fields: maps.Clone(l.Fields)}
 		}
 		out = append(out, v)
 	}
 	slices.SortFunc(out, func(a, b DeviceView) int { return strings.Compare(a.Device, b.Device) })
 	return out
-}
-
-func maps(m map[string]any) map[string]any {
-	c := make(map[string]any, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 // Active is one alert firing now.

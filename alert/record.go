@@ -24,7 +24,6 @@ const recordMeasurement = "alerts"
 // if the server stops in between. A repeat after a crash writes the same
 // point again, which InfluxDB stores once.
 type record struct {
-	notify.Base
 	spool Recorder
 }
 
