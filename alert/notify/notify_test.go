@@ -161,3 +161,15 @@ func TestMQTT(t *testing.T) {
 		t.Errorf("resolved: %v, published %s retained %v; want an empty retained payload", err, p.payload, p.retain)
 	}
 }
+
+// The bot's token is in the Bot API's URL; an error must not show it.
+func TestTelegramErrorHidesToken(t *testing.T) {
+	n, err := New(Config{Kind: KindTelegram, BotTokenFile: tokenFile(t, "very-secret"), ChatID: "1", APIURL: "http://127.0.0.1:1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Send(context.Background(), firing())
+	if err == nil || strings.Contains(err.Error(), "very-secret") || !strings.Contains(err.Error(), "127.0.0.1:1/bot…/sendMessage") {
+		t.Errorf("error %v: want one naming the API without the token", err)
+	}
+}

@@ -33,5 +33,5 @@ func (s *Ntfy) Send(ctx context.Context, n *Notification) error {
 	if s.token != "" {
 		h.Set("Authorization", "Bearer "+s.token)
 	}
-	return post(ctx, s.client, s.url, []byte(n.Message), h)
+	return post(ctx, s.client, s.url, s.url, []byte(n.Message), h)
 }

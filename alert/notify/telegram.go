@@ -27,7 +27,7 @@ func (t *Telegram) Send(ctx context.Context, n *Notification) error {
 	if err != nil {
 		return &Error{Permanent: true, Detail: fmt.Sprintf("encode: %v", err)}
 	}
-	err = post(ctx, t.client, t.api+"/bot"+t.token+"/sendMessage", body, http.Header{"Content-Type": {"application/json"}})
+	err = post(ctx, t.client, t.api+"/bot"+t.token+"/sendMessage", t.api+"/bot…/sendMessage", body, http.Header{"Content-Type": {"application/json"}})
 	if e, ok := err.(*Error); ok && e.RetryAfter == 0 {
 		var answer struct {
 			Parameters struct {

@@ -28,5 +28,5 @@ func (w *Webhook) Send(ctx context.Context, n *Notification) error {
 	if w.token != "" {
 		h.Set("Authorization", "Bearer "+w.token)
 	}
-	return post(ctx, w.client, w.url, body, h)
+	return post(ctx, w.client, w.url, w.url, body, h)
 }
