@@ -24,9 +24,13 @@ type Config struct {
 	// History is how many recent transitions /v1/alerts lists.
 	History int `yaml:"history"`
 	// RetryMax caps the wait between attempts at a notification.
-	RetryMax time.Duration   `yaml:"retry_max"`
-	Rules    []Rule          `yaml:"rules"`
-	Notify   []notify.Config `yaml:"notify"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// MaxPending bounds the notifications waiting for one notifier (a
+	// receiver gone for good must not grow the state file without end);
+	// past it the oldest is dropped, logged and counted.
+	MaxPending int             `yaml:"max_pending"`
+	Rules      []Rule          `yaml:"rules"`
+	Notify     []notify.Config `yaml:"notify"`
 }
 
 // Rule is a threshold on one field of one measurement.
@@ -66,6 +70,7 @@ func DefaultConfig() Config {
 		MaxMeasurements: 64,
 		History:         200,
 		RetryMax:        5 * time.Minute,
+		MaxPending:      10_000,
 		Rules:           []Rule{},
 		Notify:          []notify.Config{},
 	}
@@ -83,6 +88,7 @@ func (c *Config) Validate(v *configfile.Validator) {
 	v.Between("max_measurements", c.MaxMeasurements, 1, 10_000)
 	v.Between("history", c.History, 0, 100_000)
 	v.DurationBetween("retry_max", c.RetryMax, time.Second, 24*time.Hour)
+	v.Between("max_pending", c.MaxPending, 1, 1_000_000)
 	names := map[string]bool{RuleSilent: true, RuleOffline: true}
 	for i := range c.Rules {
 		r := &c.Rules[i]

@@ -22,7 +22,7 @@ func newMetrics(s *Service) *metrics {
 		s: s,
 		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqflux_notifications_total",
-			Help: "Attempts at delivering alert notifications, by notifier kind and outcome (sent, retried, refused).",
+			Help: "Attempts at delivering alert notifications, by notifier kind and outcome (sent, retried, refused, dropped).",
 		}, []string{"kind", "outcome"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqflux_alert_transitions_total",
@@ -38,7 +38,7 @@ func newMetrics(s *Service) *metrics {
 			"Readings of devices beyond alerts.max_devices, which the registry does not track.", nil, nil),
 	}
 	for _, n := range s.notifiers {
-		for _, o := range []string{"sent", "retried", "refused"} {
+		for _, o := range []string{"sent", "retried", "refused", "dropped"} {
 			m.notifications.WithLabelValues(n.Kind(), o)
 		}
 	}

@@ -163,9 +163,25 @@ func (s *Service) enqueue(ns []notify.Notification) {
 		for _, nt := range s.notifiers {
 			s.seq++
 			s.outbox[nt.Name()] = append(s.outbox[nt.Name()], &entry{Seq: s.seq, Notifier: nt.Name(), N: n})
+			s.bound(nt)
 		}
 	}
 	s.markDirty()
+}
+
+// bound drops the oldest notification of a notifier that has more than
+// alerts.max_pending waiting. Called with s.mu held.
+func (s *Service) bound(nt notify.Notifier) {
+	q := s.outbox[nt.Name()]
+	if len(q) <= s.o.Config.MaxPending {
+		return
+	}
+	old := q[0]
+	q[0] = nil
+	s.outbox[nt.Name()] = q[1:]
+	s.m.outcome(nt.Kind(), "dropped")
+	s.log.Error("notification dropped: too many waiting for this notifier (alerts.max_pending)", "notifier", nt.Name(),
+		"id", old.N.ID, "device", old.N.Device, "rule", old.N.Rule, "state", old.N.State, "max_pending", s.o.Config.MaxPending)
 }
 
 func (s *Service) markDirty() {

@@ -297,3 +297,30 @@ func TestUnreadableStateMovedAside(t *testing.T) {
 		t.Errorf("damaged file not kept: %v", err)
 	}
 }
+
+// A notifier's outbox keeps at most max_pending notifications: the
+// oldest go, counted.
+func TestOutboxBound(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxPending = 2
+	n, err := notify.New(notify.Config{Kind: notify.KindWebhook, URL: "http://127.0.0.1:1/hook"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{t: t0}
+	s, err := Open(Options{Config: cfg, Dir: t.TempDir(), Notifiers: []notify.Notifier{n}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		observeReading(s, fmt.Sprintf("pi-%d", i), t0)
+	}
+	clk.Set(t0.Add(time.Hour))
+	s.check() // three devices silent: three firings
+	if got := len(s.outbox["webhook"]); got != 2 {
+		t.Errorf("%d waiting, want 2", got)
+	}
+	if got := testutil.ToFloat64(s.m.notifications.WithLabelValues("webhook", "dropped")); got != 1 {
+		t.Errorf("dropped %v, want 1", got)
+	}
+}
