@@ -195,6 +195,11 @@ func (s *Service) markDirty() {
 // Start runs the clock's checks, the saving and one sender per notifier
 // until Stop.
 func (s *Service) Start() {
+	// Silence counts from here at the earliest: the time the server took
+	// to start is not a device's fault.
+	s.mu.Lock()
+	s.eng.started = s.o.Now()
+	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.wg.Add(2 + len(s.notifiers))
