@@ -29,7 +29,26 @@ func NewEngine(cfg Config, started time.Time, devices map[string]*Device) *Engin
 	if devices == nil {
 		devices = map[string]*Device{}
 	}
-	return &Engine{cfg: cfg, started: started, devices: devices}
+	e := &Engine{cfg: cfg, started: started, devices: devices}
+	e.forgetRetired()
+	return e
+}
+
+// forgetRetired drops the state of rules a previous run had and this one
+// does not (a rule removed, silence disabled): nothing could ever resolve
+// them. No one is told; the configuration changed, not the device.
+func (e *Engine) forgetRetired() {
+	live := map[string]bool{RuleOffline: true, RuleSilent: e.cfg.SilentAfter > 0}
+	for i := range e.cfg.Rules {
+		live[e.cfg.Rules[i].Name] = true
+	}
+	for _, d := range e.devices {
+		for rule := range d.Alerts {
+			if !live[rule] {
+				delete(d.Alerts, rule)
+			}
+		}
+	}
 }
 
 // Observe updates the registry with one reading received at now and

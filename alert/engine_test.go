@@ -219,3 +219,33 @@ func TestRegistryBounds(t *testing.T) {
 		}
 	}
 }
+
+// State of a rule the configuration no longer has is forgotten at start:
+// nothing could resolve it.
+func TestRetiredRulesForgotten(t *testing.T) {
+	saved := func() map[string]*Device {
+		return map[string]*Device{"pi-1": {Name: "pi-1", Alerts: map[string]*Alert{
+			"gone": {Firing: true}, "kept": {Firing: true}, RuleSilent: {Firing: true}, RuleOffline: {Firing: true}}}}
+	}
+	cfg := DefaultConfig()
+	cfg.Rules = []Rule{{Name: "kept", Measurement: "m", Above: fptr(1)}}
+	cases := []struct {
+		silentAfter time.Duration
+		want        []string
+	}{
+		{time.Minute, []string{"kept", "offline", "silent"}},
+		{0, []string{"kept", "offline"}},
+	}
+	for _, c := range cases {
+		cfg.SilentAfter = c.silentAfter
+		e := NewEngine(cfg, t0, saved())
+		var got []string
+		for rule := range e.Devices()["pi-1"].Alerts {
+			got = append(got, rule)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("silent_after %v: rules kept %q, want %q", c.silentAfter, got, c.want)
+		}
+	}
+}
