@@ -25,6 +25,10 @@ func (s *Server) routes() http.Handler {
 	// live as Server-Sent Events; both take ?device= and ?measurement=.
 	mux.Handle("GET /v1/latest", s.gate.guard("/v1/latest", http.HandlerFunc(s.getLatest)))
 	mux.Handle("GET /v1/stream", s.gate.guard("/v1/stream", http.HandlerFunc(s.getStream)))
+	// Every device with its state, last seen and latest readings
+	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
+	// the recent transitions; behind the same login as /v1/latest.
+	s.alerts.Routes(mux, s.gate.guard)
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.
