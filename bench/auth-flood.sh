@@ -2,8 +2,10 @@
 # The PUBACK rate of one legitimate device with and without 32 parallel
 # wrong-password attackers (BENCHMARKS.md, "Under a password-guessing
 # flood"). One `mqflux serve` with the shipped config.yaml on a fresh
-# InfluxDB 1.8; the device is `mqflux bench` as demo-device, the attackers
-# are bench/guessers (guessing demo-device's password and unknown names), each from a loopback address of its own (127.0.1.x).
+# InfluxDB 1.8; the device is `mqflux bench` (one device, every reading
+# checked in InfluxDB), the attackers are bench/guessers (demo-device's
+# name and unknown names, wrong passwords), each from a loopback address of
+# its own (127.0.1.x).
 # Runs alternate (none, flood, none, flood, ...) RUNS times each; prints
 # every run and the medians.
 #
