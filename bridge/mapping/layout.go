@@ -85,6 +85,14 @@ func (m *Mapper) DeviceOf(name string) string {
 // deviceLevel is the value of t's {device} level in name, if name follows
 // t's levels up to it.
 func deviceLevel(t *topic.Template, name string) (string, bool) {
+	if i := t.Index(topic.Device); i >= 0 && t.Levels()[i].Kind == topic.Multi {
+		var buf [16]string
+		vals, ok := t.Match(name, buf[:0])
+		if ok && i < len(vals) {
+			return vals[i], true
+		}
+		return "", false
+	}
 	rest := name
 	for _, l := range t.Levels() {
 		lv, after, more := strings.Cut(rest, "/")
