@@ -214,6 +214,9 @@ func (s Sink) Ingest(topic string, payload []byte, received time.Time) error {
 		p.rejectReading(s.source, topic, payload, re, received)
 		return re
 	}
+	if len(rec) == 0 {
+		return nil // a topic the mapping ignores: neither stored nor dead-lettered
+	}
 	return s.spool(rec, topic, &w.pts, received)
 }
 
