@@ -35,7 +35,7 @@ type rule struct {
 	static      []tag
 	precExp     int // payload epoch × 10^precExp = nanoseconds
 	ignore      bool
-	text        bool // a payload that is no number or JSON is a string
+	text        bool   // a payload that is no number or JSON is a string
 	objects     string // Refuse, Flatten or Points
 	objectTag   string
 	sep         string

@@ -51,9 +51,9 @@ type scratch struct {
 	levels []string // the topic's levels while it is matched
 	tags   []tag
 	fields []field
-	groups []string // with objects: points, the key of each nested object (group i+1)
-	gtags  []tag    // one group's tags
-	buf    []byte   // unescaped strings and joined names; grows only by appending within one reading
+	groups []string   // with objects: points, the key of each nested object (group i+1)
+	gtags  []tag      // one group's tags
+	buf    []byte     // unescaped strings and joined names; grows only by appending within one reading
 	pts    *point.Set // nil, or where the points written are also kept as values
 }
 
