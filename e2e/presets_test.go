@@ -210,4 +210,3 @@ func storedValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
-
