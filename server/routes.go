@@ -29,6 +29,10 @@ func (s *Server) routes() http.Handler {
 	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
 	// the recent transitions; behind the same login as /v1/latest.
 	s.alerts.Routes(mux, s.gate.guard)
+	// The dead letters by reason and device, and their replay through the
+	// current mapping (`mqflux deadletter`); behind the same login.
+	mux.Handle("GET /v1/deadletter", s.gate.guard("/v1/deadletter", http.HandlerFunc(s.getDeadLetters)))
+	mux.Handle("POST /v1/deadletter/replay", s.gate.guard("/v1/deadletter/replay", http.HandlerFunc(s.postReplay)))
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.
