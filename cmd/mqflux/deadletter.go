@@ -118,7 +118,9 @@ func printSummary(w io.Writer, s deadletter.Summary) {
 		for k := range part.counts {
 			keys = append(keys, k)
 		}
-		sort.Slice(keys, func(i, j int) bool { return part.counts[keys[i]] > part.counts[keys[j]] || (part.counts[keys[i]] == part.counts[keys[j]] && keys[i] < keys[j]) })
+		sort.Slice(keys, func(i, j int) bool {
+			return part.counts[keys[i]] > part.counts[keys[j]] || (part.counts[keys[i]] == part.counts[keys[j]] && keys[i] < keys[j])
+		})
 		for _, k := range keys {
 			fmt.Fprintf(w, "  %6d  %s\n", part.counts[k], k)
 		}
