@@ -11,11 +11,13 @@ import (
 
 	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/latest"
+	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/passwd"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Server is one `mqflux serve`.
@@ -101,7 +103,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		DataDir:     cfg.DataDir,
 		Sink:        pipe.Sink("mqtt"),
 		Wants:       pipe.Wants,
-		Layout:      pipe.Mapper().Templates(),
+		Layout:      brokerLayout(pipe.Mapper()),
 		Checker:     checker,
 		Logger:      log,
 		MochiLogger: slog.New(levelAtLeast{log.Handler(), slog.LevelError}).With("component", "mqtt"),
@@ -187,4 +189,12 @@ func (h levelAtLeast) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (h levelAtLeast) WithGroup(name string) slog.Handler {
 	return levelAtLeast{h.Handler.WithGroup(name), h.min}
+}
+
+// brokerLayout is what the broker's roles follow: the mapping's templates
+// and, outside the mapping (so neither stored nor dead-lettered, only
+// retained and delivered by the broker), the Home Assistant discovery
+// configs a device agent announces for itself.
+func brokerLayout(m *mapping.Mapper) []topic.Template {
+	return append(m.Templates(), topic.MustParse(topic.DefaultDiscovery))
 }

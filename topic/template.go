@@ -19,6 +19,9 @@ const (
 	DefaultReadings = "devices/{device}/sensors/{measurement}"
 	// DefaultStatus is where a device publishes its presence.
 	DefaultStatus = "devices/{device}/status"
+	// DefaultDiscovery is where a device retains its Home Assistant
+	// discovery configs (homeassistant/sensor/<device>/<object>/config).
+	DefaultDiscovery = "homeassistant/+/{device}/+/config"
 	// Device is the capture that names the device, and so the broker user
 	// a device role may publish as.
 	Device = "device"
