@@ -258,7 +258,7 @@ func (j *jsonReader) value(key string, keyAt, depth int, top bool) *ingest.Rejec
 		j.fail(reject("bad_field", "field %q at byte %d is an %s; nested values are not flattened", key, valAt, map[byte]string{'{': "object", '[': "array"}[c]))
 		return j.skip(depth)
 	}
-	return j.scalar(key, keyAt, depth)
+	return j.scalar(key, keyAt)
 }
 
 // nested reads a nested object as fields: a point of its own when it is a
@@ -325,7 +325,7 @@ func (j *jsonReader) join(parent, child string) string {
 }
 
 // scalar reads a string, number or boolean field.
-func (j *jsonReader) scalar(key string, keyAt, depth int) *ingest.RejectError {
+func (j *jsonReader) scalar(key string, keyAt int) *ingest.RejectError {
 	if prob, at := nameProblem(key); prob != "" {
 		j.fail(reject("bad_field", "field name %q at byte %d %s (byte %d of the name)", key, keyAt, prob, at))
 	} else if key == "time" {
