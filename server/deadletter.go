@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/broker"
 )
 
 // getDeadLetters answers GET /v1/deadletter: the dead letters counted by
@@ -31,6 +32,12 @@ func (s *Server) getDeadLetters(w http.ResponseWriter, r *http.Request) {
 // the running server re-drives its dead letters, since it alone may write
 // its spool and dead-letter file while it runs.
 func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
+	// The gate has checked the login (beyond loopback); changing what is
+	// stored takes an admin, not a reader.
+	if name, _, _ := r.BasicAuth(); !s.gate.open && s.gate.users[name].Role != broker.RoleAdmin {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "replaying dead letters needs an admin user"})
+		return
+	}
 	q := r.URL.Query()
 	dry, _ := strconv.ParseBool(q.Get("dry_run"))
 	res, err := s.pipe.Replay(pipeline.ReplayFilter{Reason: q.Get("reason"), Device: q.Get("device"), DryRun: dry})
