@@ -29,6 +29,13 @@ func (s *Server) routes() http.Handler {
 	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
 	// the recent transitions; behind the same login as /v1/latest.
 	s.alerts.Routes(mux, s.gate.guard)
+	// One field's history from InfluxDB, for the console's charts, and the
+	// pipeline's state for its pipeline view.
+	mux.Handle("GET /v1/history", s.gate.guard("/v1/history", http.HandlerFunc(s.getHistory)))
+	mux.Handle("GET /v1/pipeline", s.gate.guard("/v1/pipeline", http.HandlerFunc(s.getPipeline)))
+	// The description of every route here, open like /healthz: it holds
+	// no data.
+	mux.HandleFunc("GET /v1/openapi.json", getOpenAPI)
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.
