@@ -56,7 +56,7 @@ func (c *consoleErrors) list() []string {
 // refreshes the ones the README shows.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
 	dir := t.TempDir()
 	if d := os.Getenv("MQFLUX_SCREENSHOTS"); d != "" {
 		dir = filepath.Join(testenv.ModuleRoot(t), d)
