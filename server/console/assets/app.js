@@ -129,7 +129,10 @@ async function deviceView(name) {
       const div = el("div", { class: "chart", "data-series": m + "." + f, "data-points": String(h.points.length) });
       box.append(el("h2", {}, m + "." + f), div);
       const data = [h.points.map((p) => p[0] / 1000), h.points.map((p) => p[1])];
-      const plot = new uPlot({ ...size(div), series: [{}, { label: withUnit(m, f, null), stroke: "#3b82f6", width: 2 }],
+      // The whole window shows, however few points it holds.
+      const secs = { "1h": 3600, "24h": 86400, "7d": 604800 }[range];
+      const scales = { x: { time: true, range: (u, min, max) => [Math.min(min ?? Infinity, Date.now() / 1000 - secs), Math.max(max ?? 0, Date.now() / 1000)] } };
+      const plot = new uPlot({ ...size(div), scales, series: [{}, { label: withUnit(m, f, null), stroke: "#3b82f6", width: 2 }],
         axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }, { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }] }, data, div);
       charts.set(m + "." + f, { plot, data, box: div });
       ro.observe(div);
