@@ -46,6 +46,10 @@ type influxView struct {
 	Bucket  string             `json:"bucket"`
 	Up      bool               `json:"up"`
 	Retries map[string]float64 `json:"retries"` // failed attempts, by reason
+	// LastError is InfluxDB's newest failure (reason: answer), kept after
+	// it recovers; LastErrorAt when it happened.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
 type deadLetterView struct {
@@ -62,7 +66,11 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	ph := s.pipe.Health()
 	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
 		Spool:  spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
-		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp, Retries: map[string]float64{}}}
+		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp, Retries: map[string]float64{}, LastError: ph.OutputError}}
+	if ph.OutputError != "" {
+		at := ph.OutputErrorAt.UTC()
+		v.Influx.LastErrorAt = &at
+	}
 	fams, err := s.front.reg.Gather()
 	if err != nil {
 		s.log.Warn("pipeline view: gather metrics", "err", err)

@@ -158,7 +158,8 @@ function pipelineView() {
       card("Readings in / s", rate("received")), card("Written / s", rate("written")),
       card("Spool", `${p.spool.records} readings`), card("Spool on disk", `${(p.spool.bytes / 1024).toFixed(0)} KiB`),
       card("InfluxDB", p.influx.up ? "up" : "down", p.influx.up ? "state-online" : "state-offline"),
-      card("InfluxDB failed attempts", retries || "none"));
+      card("InfluxDB failed attempts", retries || "none"),
+      card("InfluxDB last error", p.influx.last_error ? `${p.influx.last_error} (${ago(p.influx.last_error_at)})` : "none"));
     const rej = Object.entries(p.rejected);
     main.querySelector("#rejected").replaceChildren(el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Reason"), el("th", { scope: "col" }, "Readings"))),
       el("tbody", {}, ...(rej.length ? rej.map(([k, v]) => el("tr", {}, el("td", { "data-label": "Reason" }, k), el("td", { "data-label": "Readings" }, String(v))))
