@@ -19,6 +19,8 @@ func TestRoleTable(t *testing.T) {
 	site := layoutOf("site/{device}/{measurement}", "site/{device}/status")
 	z2m := layoutOf("zigbee2mqtt/{device+}/availability", "zigbee2mqtt/{device+}")
 	ha := layoutOf(topic.DefaultReadings, topic.DefaultStatus, topic.DefaultDiscovery)
+	alerts := def
+	alerts.readable = []string{"alerts"}
 	dev := User{Name: "pi-1", Role: RoleDevice}
 	gw := User{Name: "gw", Role: RoleGateway}
 	rd := User{Name: "rd", Role: RoleReader}
@@ -55,6 +57,10 @@ func TestRoleTable(t *testing.T) {
 		{"reader subscribes to one status", def, rd, "devices/pi-1/status", false, true},
 		{"reader reads a device's subtree", def, rd, "devices/pi-1/config/interval", false, true},
 		{"reader subscribes to everything", def, rd, "#", false, false},
+		{"reader subscribes to the alerts", alerts, rd, "alerts/#", false, true},
+		{"reader subscribes to one device's alerts", alerts, rd, "alerts/pi-1/+", false, true},
+		{"reader subscribes to a prefix's sibling", alerts, rd, "alertsx/#", false, false},
+		{"device publishes an alert", alerts, dev, "alerts/pi-1/silent", true, false},
 		{"reader subscribes off the layout", def, rd, "other/#", false, false},
 		{"reader subscribes to $SYS", def, rd, "$SYS/#", false, false},
 		{"reader publishes", def, rd, "devices/rd/sensors/t", true, false},

@@ -35,9 +35,13 @@ type Options struct {
 	// Layout is the topic layout the roles are drawn from: the mapping's
 	// templates, status template included (mapping.Mapper.Templates). Nil
 	// means the default layout.
-	Layout  []topic.Template
-	Checker *passwd.Checker
-	Logger  *slog.Logger
+	Layout []topic.Template
+	// Readable are topic prefixes beyond the layout that readers may
+	// subscribe to, at the prefix and below: what the server itself
+	// publishes for them, such as the alerts of the mqtt notifier.
+	Readable []string
+	Checker  *passwd.Checker
+	Logger   *slog.Logger
 	// MochiLogger receives the MQTT library's own log; it reports each
 	// refused client again with a packet dump, so it is quieter than Logger.
 	MochiLogger *slog.Logger
@@ -89,7 +93,7 @@ func New(o Options) (*Broker, error) {
 
 	b := &Broker{srv: srv, log: o.Logger}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	if err := srv.AddHook(newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied, srv.Clients.Get), nil); err != nil {
+	if err := srv.AddHook(newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, denied, srv.Clients.Get), nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {

@@ -175,7 +175,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	rules := fmt.Sprintf(`[{name: disk-full, measurement: disk_used_percent, field: value, above: %v, for: 1s}]`, used/2)
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: alertEnv(t, r, "2s", rules)})
-	retained := testenv.Subscribe(t, srv.MQTT, testenv.DemoAdmin, "alerts/#", "-q", "1")
+	retained := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "alerts/#", "-q", "1")
 
 	// The agent's disk sensor, well above the line.
 	dir := t.TempDir()

@@ -46,3 +46,15 @@ func (p *brokerPublisher) Publish(topic string, payload []byte, retain bool, qos
 	}
 	return p.broker.Publish(topic, payload, retain, qos)
 }
+
+// alertTopics are the prefixes the mqtt notifiers publish under, which
+// readers may subscribe to (mosquitto_sub -t 'alerts/#').
+func alertTopics(c alert.Config) []string {
+	var out []string
+	for _, n := range c.Notify {
+		if n.Kind == "mqtt" && n.TopicPrefix != "" {
+			out = append(out, n.TopicPrefix)
+		}
+	}
+	return out
+}

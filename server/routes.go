@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/broker"
+	"github.com/mqflux/mqflux/server/console"
 )
 
 // routes lists every HTTP route of `mqflux serve`.
@@ -33,6 +34,22 @@ func (s *Server) routes() http.Handler {
 	// current mapping (`mqflux deadletter`); behind the same login.
 	mux.Handle("GET /v1/deadletter", s.gate.guard("/v1/deadletter", http.HandlerFunc(s.getDeadLetters)))
 	mux.Handle("POST /v1/deadletter/replay", s.gate.guard("/v1/deadletter/replay", http.HandlerFunc(s.postReplay)))
+	// One field's history from InfluxDB, for the console's charts, and the
+	// pipeline's state for its pipeline view.
+	mux.Handle("GET /v1/history", s.gate.guard("/v1/history", http.HandlerFunc(s.getHistory)))
+	mux.Handle("GET /v1/pipeline", s.gate.guard("/v1/pipeline", http.HandlerFunc(s.getPipeline)))
+	// The description of every route here, open like /healthz: it holds
+	// no data.
+	mux.HandleFunc("GET /v1/openapi.json", getOpenAPI)
+	// The web console: its page behind the login beyond loopback, its
+	// static files open (they hold no data), the login form, and the
+	// session the console asks for its logout's CSRF token.
+	mux.HandleFunc("GET /{$}", s.getConsole)
+	mux.Handle("GET /assets/", console.Assets())
+	mux.HandleFunc("GET /login", s.getLogin)
+	mux.HandleFunc("POST /login", s.postLogin)
+	mux.HandleFunc("POST /logout", s.postLogout)
+	mux.Handle("GET /v1/session", s.gate.guard("/v1/session", http.HandlerFunc(s.getSession)))
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.

@@ -104,6 +104,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		Sink:        pipe.Sink("mqtt"),
 		Wants:       pipe.Wants,
 		Layout:      brokerLayout(pipe.Mapper()),
+		Readable:    alertTopics(cfg.Alerts),
 		Checker:     checker,
 		Logger:      log,
 		MochiLogger: slog.New(levelAtLeast{log.Handler(), slog.LevelError}).With("component", "mqtt"),
