@@ -12,7 +12,7 @@ FUZZTIME ?= 15s
 
 
 
-.PHONY: help build run test test-go fuzz vet tools device bench bench-compare clean
+.PHONY: help build run test test-go fuzz vet tools device bench bench-compare clean console-vendor
 
 help:
 	@echo "make run            build and start mqflux serve with $(CONFIG) (starts a local InfluxDB if none answers)"
@@ -22,6 +22,7 @@ help:
 	@echo "make tools          InfluxDB $(INFLUXD_VERSION) into bin/ (needed by run and test; ~2 minutes the first time)"
 	@echo "make fuzz           run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
+	@echo "make console-vendor refresh the console's vendored uPlot from npm (UPLOT_VERSION)"
 	@echo "make clean          remove bin/, dist/ and var/"
 
 build:
@@ -72,6 +73,15 @@ device:
 bench-compare: build tools
 	@test -x $(BIN)/telegraf || { echo "bin/telegraf missing: see the go install line above this recipe in the Makefile"; exit 1; }
 	bench/compare/compare.sh compare
+
+# The console's one vendored library, pinned; refreshing needs npm, building
+# and running mqflux do not.
+UPLOT_VERSION ?= 1.6.32
+UPLOT_DIR     := server/console/assets/vendor/uplot
+console-vendor:
+	@set -e; tmp=$$(mktemp -d); cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz; \
+	cd $(CURDIR) && cp $$tmp/package/dist/uPlot.esm.js $$tmp/package/dist/uPlot.min.css $$tmp/package/LICENSE $(UPLOT_DIR)/ && \
+	echo "uPlot $(UPLOT_VERSION) from npm (uplot@$(UPLOT_VERSION)); refresh with make console-vendor." > $(UPLOT_DIR)/VERSION; rm -rf $$tmp
 
 clean:
 	rm -rf $(BIN) dist var

@@ -35,13 +35,13 @@ type authHook struct {
 
 // newAuthHook builds the hook; sessions looks a client id up in mochi's
 // client list (mqtt.Server.Clients.Get).
-func newAuthHook(users []User, layout []topic.Template, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec,
+func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec,
 	sessions func(id string) (*mqtt.Client, bool)) *authHook {
 	m := make(map[string]User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
-	return &authHook{users: m, roles: roles{layout: layout}, checker: checker, log: log, denied: denied,
+	return &authHook{users: m, roles: r, checker: checker, log: log, denied: denied,
 		owners: newClientOwners(sessions)}
 }
 
@@ -147,7 +147,8 @@ func (h *authHook) deny(what, reason string, cl *mqtt.Client, msg string, args .
 // templates the mapping reads, its status template included. A topic is a
 // topic name for a publish and a topic filter for a subscribe.
 type roles struct {
-	layout []topic.Template
+	layout   []topic.Template
+	readable []string // prefixes readers may also subscribe to (Options.Readable)
 }
 
 // allowed is the role table. $ topics ($SYS, $share) are for admins only.
@@ -216,7 +217,18 @@ func (r roles) readerSubscribes(filter string) bool {
 		}
 		under, ok := strings.CutSuffix(filter, "/#")
 		return ok && t.CoversPrefix(under, topic.Pin{})
-	}) || r.underDevice(filter, topic.Pin{})
+	}) || r.underDevice(filter, topic.Pin{}) || r.isReadable(filter)
+}
+
+// isReadable reports whether filter lies at or below one of the readable
+// prefixes: alerts, alerts/#, alerts/pi-1/+.
+func (r roles) isReadable(filter string) bool {
+	for _, p := range r.readable {
+		if filter == p || strings.HasPrefix(filter, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // cutLevels splits filter after its first n levels; ok is false when it

@@ -17,6 +17,10 @@ func layoutOf(templates ...string) roles {
 func TestRoleTable(t *testing.T) {
 	def := layoutOf(topic.DefaultReadings, topic.DefaultStatus)
 	site := layoutOf("site/{device}/{measurement}", "site/{device}/status")
+	z2m := layoutOf("zigbee2mqtt/{device+}/availability", "zigbee2mqtt/{device+}")
+	ha := layoutOf(topic.DefaultReadings, topic.DefaultStatus, topic.DefaultDiscovery)
+	alerts := def
+	alerts.readable = []string{"alerts"}
 	dev := User{Name: "pi-1", Role: RoleDevice}
 	gw := User{Name: "gw", Role: RoleGateway}
 	rd := User{Name: "rd", Role: RoleReader}
@@ -53,6 +57,10 @@ func TestRoleTable(t *testing.T) {
 		{"reader subscribes to one status", def, rd, "devices/pi-1/status", false, true},
 		{"reader reads a device's subtree", def, rd, "devices/pi-1/config/interval", false, true},
 		{"reader subscribes to everything", def, rd, "#", false, false},
+		{"reader subscribes to the alerts", alerts, rd, "alerts/#", false, true},
+		{"reader subscribes to one device's alerts", alerts, rd, "alerts/pi-1/+", false, true},
+		{"reader subscribes to a prefix's sibling", alerts, rd, "alertsx/#", false, false},
+		{"device publishes an alert", alerts, dev, "alerts/pi-1/silent", true, false},
 		{"reader subscribes off the layout", def, rd, "other/#", false, false},
 		{"reader subscribes to $SYS", def, rd, "$SYS/#", false, false},
 		{"reader publishes", def, rd, "devices/rd/sensors/t", true, false},
@@ -64,6 +72,14 @@ func TestRoleTable(t *testing.T) {
 		{"reader subscribes to the old layout", site, rd, "devices/#", false, false},
 		{"gateway publishes in another layout", site, gw, "site/x/y", true, true},
 		{"unknown role", def, User{Name: "x", Role: "visitor"}, "devices/x/sensors/t", true, false},
+		// Preset layouts: a multi-level capture, and discovery configs.
+		{"gateway publishes a friendly name with /", z2m, gw, "zigbee2mqtt/living room/lamp", true, true},
+		{"gateway publishes availability under a friendly name with /", z2m, gw, "zigbee2mqtt/hall/motion/availability", true, true},
+		{"device publishes as the friendly name it is", z2m, User{Name: "lamp", Role: RoleDevice}, "zigbee2mqtt/lamp", true, true},
+		{"device publishes under another friendly name", z2m, User{Name: "lamp", Role: RoleDevice}, "zigbee2mqtt/lamp/x", true, false},
+		{"reader subscribes to availability of all", z2m, rd, "zigbee2mqtt/+/availability", false, true},
+		{"device publishes its discovery config", ha, dev, "homeassistant/sensor/pi-1/temperature/config", true, true},
+		{"device publishes another's discovery config", ha, dev, "homeassistant/sensor/pi-2/temperature/config", true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,9 +35,13 @@ type Options struct {
 	// Layout is the topic layout the roles are drawn from: the mapping's
 	// templates, status template included (mapping.Mapper.Templates). Nil
 	// means the default layout.
-	Layout  []topic.Template
-	Checker *passwd.Checker
-	Logger  *slog.Logger
+	Layout []topic.Template
+	// Readable are topic prefixes beyond the layout that readers may
+	// subscribe to, at the prefix and below: what the server itself
+	// publishes for them, such as the alerts of the mqtt notifier.
+	Readable []string
+	Checker  *passwd.Checker
+	Logger   *slog.Logger
 	// MochiLogger receives the MQTT library's own log; it reports each
 	// refused client again with a packet dump, so it is quieter than Logger.
 	MochiLogger *slog.Logger
@@ -45,10 +49,11 @@ type Options struct {
 
 // Broker is a configured, not yet listening, MQTT server.
 type Broker struct {
-	srv     *mqtt.Server
-	ingest  *ingestHook
-	log     *slog.Logger
-	metrics []prometheus.Collector
+	srv       *mqtt.Server
+	ingest    *ingestHook
+	log       *slog.Logger
+	metrics   []prometheus.Collector
+	listeners []*tcpListener // TCP and TLS: the ones whose accept loop is ours
 }
 
 // New builds the broker and opens its session store; Serve starts it.
@@ -88,13 +93,16 @@ func New(o Options) (*Broker, error) {
 
 	b := &Broker{srv: srv, log: o.Logger}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	auth := newAuthHook(o.Config.Users, o.Layout, o.Checker, o.Logger, denied, srv.Clients.Get)
+	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, denied, srv.Clients.Get)
 	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {
 		return nil, fmt.Errorf("broker ingest hook: %w", err)
+	}
+	if err := srv.AddHook(new(v3Hook), nil); err != nil {
+		return nil, fmt.Errorf("broker MQTT 3.1.1 hook: %w", err)
 	}
 	dir := filepath.Join(o.DataDir, "broker")
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -104,11 +112,15 @@ func New(o Options) (*Broker, error) {
 	if err := srv.AddHook(store, &pebble.Options{Path: dir, Mode: pebble.Sync}); err != nil {
 		return nil, fmt.Errorf("broker session store %s: %w", dir, err)
 	}
-	if err := b.addListeners(o.Config); err != nil {
+	acceptErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mqflux_mqtt_accept_errors_total",
+		Help: "Failed accepts of new connections (e.g. no free descriptor), each retried with backoff.",
+	}, []string{"listener"})
+	if err := b.addListeners(o.Config, acceptErrors); err != nil {
 		_ = srv.Close()
 		return nil, err
 	}
-	b.metrics = []prometheus.Collector{denied, refused, newInfoCollector(srv, &auth.offline.dropped)}
+	b.metrics = []prometheus.Collector{denied, refused, acceptErrors, newInfoCollector(srv, &auth.offline.dropped)}
 	return b, nil
 }
 
@@ -123,9 +135,17 @@ func capabilities(c Config) *mqtt.Capabilities {
 	return caps
 }
 
-func (b *Broker) addListeners(c Config) error {
+func (b *Broker) addListeners(c Config, acceptErrors *prometheus.CounterVec) error {
+	tcp := func(id, addr string, tc *tls.Config) error {
+		l := newTCPListener(id, addr, tc, c.ConnectTimeout, newAcceptState(acceptErrors.WithLabelValues(id)), b.log)
+		if err := b.srv.AddListener(l); err != nil {
+			return err
+		}
+		b.listeners = append(b.listeners, l)
+		return nil
+	}
 	if c.TCP != "" {
-		if err := b.srv.AddListener(newTCPListener("tcp", c.TCP, nil)); err != nil {
+		if err := tcp("tcp", c.TCP, nil); err != nil {
 			return fmt.Errorf("broker.tcp %s: %w", c.TCP, err)
 		}
 	}
@@ -135,12 +155,13 @@ func (b *Broker) addListeners(c Config) error {
 			return fmt.Errorf("broker.tls: loading cert %s and key %s: %w", c.TLS.Cert, c.TLS.Key, err)
 		}
 		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		if err := b.srv.AddListener(newTCPListener("tls", c.TLS.Address, tc)); err != nil {
+		if err := tcp("tls", c.TLS.Address, tc); err != nil {
 			return fmt.Errorf("broker.tls.address %s: %w", c.TLS.Address, err)
 		}
 	}
 	if c.Websocket != "" {
-		if err := b.srv.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket})); err != nil {
+		ws := &wsListener{Websocket: listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket}), connectTimeout: c.ConnectTimeout}
+		if err := b.srv.AddListener(ws); err != nil {
 			return fmt.Errorf("broker.websocket %s: %w", c.Websocket, err)
 		}
 	}
@@ -177,6 +198,17 @@ func (b *Broker) Close() error {
 
 // Clients is the number of connected clients.
 func (b *Broker) Clients() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }
+
+// Listeners reports whether each TCP and TLS listener is accepting
+// connections. (The WebSocket listener's accept loop is net/http's, which
+// retries on its own and reports nothing.)
+func (b *Broker) Listeners() []ListenerHealth {
+	out := make([]ListenerHealth, 0, len(b.listeners))
+	for _, l := range b.listeners {
+		out = append(out, l.state.health(l.id, l.Address()))
+	}
+	return out
+}
 
 // Collectors are the broker's metrics, for /metrics.
 func (b *Broker) Collectors() []prometheus.Collector { return b.metrics }

@@ -37,6 +37,10 @@ type Config struct {
 	MaxPacketSize   configfile.Size `yaml:"max_packet_size"`
 	MaxClients      int             `yaml:"max_clients"`
 	SessionExpiry   time.Duration   `yaml:"session_expiry"`
+	// ConnectTimeout closes a connection that has not sent its CONNECT
+	// this long after it was accepted: until then it holds a descriptor
+	// and proves nothing, and enough of them stop every new client.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 }
 
 // TLS is a listener with a certificate.
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		MaxPacketSize:   256 << 10,
 		MaxClients:      20000,
 		SessionExpiry:   7 * 24 * time.Hour,
+		ConnectTimeout:  10 * time.Second,
 	}
 }
 
@@ -101,6 +106,7 @@ func (c *Config) Validate(v *configfile.Validator) {
 		v.Add("max_packet_size", "at most 256MiB (the MQTT limit), got %s", c.MaxPacketSize)
 	}
 	v.Between("max_clients", c.MaxClients, 1, 10_000_000)
+	v.DurationBetween("connect_timeout", c.ConnectTimeout, time.Second, time.Hour)
 	c.validateUsers(v)
 }
 

@@ -65,6 +65,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 		return
 	}
 	if err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now()); err != nil && !ingest.IsReject(err) {
+		h.refused.WithLabelValues("will_not_stored").Inc()
 		h.log.Warn("last will not recorded: spool refused it", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
 	}
 }

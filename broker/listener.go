@@ -2,33 +2,48 @@ package broker
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-// tcpListener is mochi's TCP listener with one difference: every accepted
-// connection is a coalescingConn. mochi writes each PUBACK with its own
-// write(2) from the goroutine that reads the client; under load those
-// syscalls were a third of the broker's CPU (BENCHMARKS.md, "Profile of the
-// hot path"). Coalesced, one write carries the answers to everything one
-// read(2) brought in.
+// tcpListener is mochi's TCP listener with three differences:
+//
+//   - Every accepted connection is a coalescingConn. mochi writes each
+//     PUBACK with its own write(2) from the goroutine that reads the client;
+//     under load those syscalls were a third of the broker's CPU
+//     (BENCHMARKS.md, "Profile of the hot path"). Coalesced, one write
+//     carries the answers to everything one read(2) brought in.
+//   - An accept error is retried with backoff, logged and counted, as
+//     net/http's Server does. mochi's loop returns on the first one, so one
+//     moment without a free descriptor left the port open and unserved for
+//     good.
+//   - A connection that sends no CONNECT within connectTimeout is closed.
 type tcpListener struct {
-	id, address string
-	tlsConfig   *tls.Config
-	log         *slog.Logger
+	id, address    string
+	tlsConfig      *tls.Config
+	connectTimeout time.Duration
+	log            *slog.Logger // the broker's: accept failures
+	connLog        *slog.Logger // mochi's, quieter: connections that end in an error
+	state          *acceptState
 
 	mu     sync.Mutex
 	listen net.Listener
 	end    atomic.Bool
+	done   chan struct{} // closed by Close: ends a backoff early
 }
 
-func newTCPListener(id, address string, tc *tls.Config) *tcpListener {
-	return &tcpListener{id: id, address: address, tlsConfig: tc}
+func newTCPListener(id, address string, tc *tls.Config, connectTimeout time.Duration, state *acceptState, log *slog.Logger) *tcpListener {
+	return &tcpListener{
+		id: id, address: address, tlsConfig: tc, connectTimeout: connectTimeout,
+		state: state, log: log.With("listener", id), done: make(chan struct{}),
+	}
 }
 
 func (l *tcpListener) ID() string { return l.id }
@@ -45,7 +60,7 @@ func (l *tcpListener) Address() string {
 }
 
 func (l *tcpListener) Init(log *slog.Logger) error {
-	l.log = log
+	l.connLog = log
 	ln, err := net.Listen("tcp", l.address)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", l.address, err)
@@ -57,11 +72,24 @@ func (l *tcpListener) Init(log *slog.Logger) error {
 }
 
 func (l *tcpListener) Serve(establish listeners.EstablishFn) {
+	establish = withConnectDeadline(establish, l.connectTimeout)
+	var backoff time.Duration
 	for !l.end.Load() {
 		conn, err := l.listen.Accept()
 		if err != nil {
-			return
+			if l.end.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = nextBackoff(backoff)
+			l.state.failed(err)
+			l.log.Error("mqtt accept failed; retrying", "err", err, "retry_in", backoff)
+			if !l.sleep(backoff) {
+				return
+			}
+			continue
 		}
+		backoff = 0
+		l.state.accepted()
 		if l.end.Load() {
 			conn.Close()
 			return
@@ -74,14 +102,27 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 		}
 		go func() {
 			if err := establish(l.id, c); err != nil {
-				l.log.Warn("mqtt connection ended", "listener", l.id, "err", err)
+				l.connLog.Warn("mqtt connection ended", "listener", l.id, "err", err)
 			}
 		}()
 	}
 }
 
+// sleep waits d, or less if the listener is closed meanwhile; false then.
+func (l *tcpListener) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
 func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 	if !l.end.Swap(true) {
+		close(l.done)
 		closeClients(l.id)
 	}
 	l.mu.Lock()

@@ -62,6 +62,20 @@ func (c *infoCollector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), reason)
 	}
-	g(c.inflight, prometheus.GaugeValue, atomic.LoadInt64(&i.Inflight))
+	g(c.inflight, prometheus.GaugeValue, inflight(c.srv))
 	g(c.retained, prometheus.GaugeValue, atomic.LoadInt64(&i.Retained))
+}
+
+// inflight counts the messages held in the sessions themselves. mochi's own
+// counter (Info.Inflight, and $SYS/broker/messages/inflight) drifts below
+// zero: when a client resumes a persistent session its queued messages are
+// copied to the new session and counted off the old one, then counted off
+// again as the new one's PUBACKs come in; and messages restored at a
+// restart are counted off without having been counted on.
+func inflight(srv *mqtt.Server) int64 {
+	var n int64
+	for _, cl := range srv.Clients.GetAll() {
+		n += int64(cl.State.Inflight.Len())
+	}
+	return n
 }

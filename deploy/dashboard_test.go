@@ -23,9 +23,19 @@ const (
 )
 
 type dashboard struct {
-	UID        string  `json:"uid"`
-	Title      string  `json:"title"`
-	Panels     []panel `json:"panels"`
+	UID    string  `json:"uid"`
+	Title  string  `json:"title"`
+	Panels []panel `json:"panels"`
+	// Annotations are drawn over every time series panel.
+	Annotations struct {
+		List []struct {
+			Name       string     `json:"name"`
+			Datasource datasource `json:"datasource"`
+			Target     struct {
+				Query string `json:"query"`
+			} `json:"target"`
+		} `json:"list"`
+	} `json:"annotations"`
 	Templating struct {
 		List []struct {
 			Name       string     `json:"name"`
@@ -89,6 +99,11 @@ func (d dashboard) fluxQueries() []fluxQuery {
 	for _, v := range d.Templating.List {
 		if v.Type == "query" && v.Datasource.UID == influxUID {
 			out = append(out, fluxQuery{"variable " + v.Name, v.Query})
+		}
+	}
+	for _, a := range d.Annotations.List {
+		if a.Datasource.UID == influxUID {
+			out = append(out, fluxQuery{"annotation " + a.Name, a.Target.Query})
 		}
 	}
 	for _, p := range d.allPanels() {
@@ -245,6 +260,9 @@ func equal(t *testing.T, what string, got, want any) {
 //	pi-3: reporting, online
 //	pi-5: online, no readings yet
 //	logger-7: a legacy HTTP logger (no status), silent for 6 min
+//
+// and the alert transitions mqflux wrote for them: pi-2 went silent and
+// offline; pi-1 was too hot and recovered.
 func readings(now time.Time) string {
 	at := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
 	return strings.Join([]string{
@@ -261,6 +279,10 @@ func readings(now time.Time) string {
 		fmt.Sprintf(`device_status,device=pi-2 online=false,state="offline" %d`, at(14*time.Minute)),
 		fmt.Sprintf(`device_status,device=pi-3 online=true,state="online" %d`, at(5*time.Minute)),
 		fmt.Sprintf(`device_status,device=pi-5 online=true,state="online" %d`, at(50*time.Minute)),
+		fmt.Sprintf(`alerts,device=pi-1,rule=hot state="firing",value=31,message="too hot" %d`, at(9*time.Minute)),
+		fmt.Sprintf(`alerts,device=pi-1,rule=hot state="resolved",value=25,message="fine again" %d`, at(8*time.Minute)),
+		fmt.Sprintf(`alerts,device=pi-2,rule=offline state="firing",message="went offline" %d`, at(14*time.Minute)),
+		fmt.Sprintf(`alerts,device=pi-2,rule=silent state="firing",message="no reading" %d`, at(5*time.Minute)),
 	}, "\n")
 }
 
@@ -315,6 +337,16 @@ var fluxCases = []struct {
 		}
 		equal(t, "status messages by device", got, map[string][]string{
 			"pi-1": {"online"}, "pi-2": {"online", "offline"}, "pi-3": {"online"}, "pi-5": {"online"}})
+	}},
+	{"annotation Alerts", "", func(t *testing.T, rows []map[string]string) {
+		equal(t, "annotation texts", column(rows, "text"), []string{
+			"pi-1 hot firing: too hot", "pi-1 hot resolved: fine again", "pi-2 offline firing: went offline", "pi-2 silent firing: no reading"})
+		if len(rows) == 4 && rows[0]["text"] != "pi-2 offline firing: went offline" {
+			t.Errorf("annotations not in time order: %v", rows)
+		}
+	}},
+	{"annotation Alerts", "pi-1", func(t *testing.T, rows []map[string]string) {
+		equal(t, "annotations of pi-1", column(rows, "rule"), []string{"hot", "hot"})
 	}},
 	{"Readings of ${device}", "pi-1", func(t *testing.T, rows []map[string]string) {
 		got := map[string][]string{}

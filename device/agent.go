@@ -52,7 +52,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer buses.Close()
 	health := newHealth()
 	app := &appender{q: q, topics: tp, log: log}
-	pub := &publisher{cfg: cfg, status: tp.status, password: password, tls: tlsConfig, q: q, log: log.With("component", "mqtt")}
+	disc, err := cfg.discovery(tp)
+	if err != nil {
+		return err
+	}
+	pub := &publisher{cfg: cfg, status: tp.status, discovery: disc, password: password, tls: tlsConfig, q: q, log: log.With("component", "mqtt")}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -38,6 +38,14 @@ type Config struct {
 	Sensors              []Sensor      `yaml:"sensors"`
 	SummaryInterval      time.Duration `yaml:"summary_interval"`
 	Log                  Log           `yaml:"log"`
+	HomeAssistant        HomeAssistant `yaml:"home_assistant"`
+}
+
+// HomeAssistant is Home Assistant's MQTT discovery: each sensor's
+// measurements announced as retained configs under Prefix.
+type HomeAssistant struct {
+	Discovery bool   `yaml:"discovery"`
+	Prefix    string `yaml:"prefix"`
 }
 
 // TLS is used for ssl:// and wss:// brokers.
@@ -103,6 +111,7 @@ func Default() Config {
 		Queue:                Queue{Dir: "./var/device-queue", MaxBytes: DefaultMaxQueueBytes, Fsync: "batch"},
 		SummaryInterval:      5 * time.Minute,
 		Log:                  Log{Level: "info", Format: "text"},
+		HomeAssistant:        HomeAssistant{Discovery: true, Prefix: "homeassistant"},
 	}
 }
 

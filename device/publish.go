@@ -26,12 +26,14 @@ import (
 // right, and replaying it after a reconnect costs at most max_inflight
 // duplicates, which the receiver absorbs (each reading carries its time).
 type publisher struct {
-	cfg      Config
-	status   string // the presence topic
-	password string
-	tls      *tls.Config
-	q        *queue.Queue
-	log      *slog.Logger
+	cfg    Config
+	status string // the presence topic
+	// discovery are the Home Assistant configs announced on each connect.
+	discovery []announcement
+	password  string
+	tls       *tls.Config
+	q         *queue.Queue
+	log       *slog.Logger
 
 	connected atomic.Bool
 	connects  atomic.Uint64
@@ -101,6 +103,10 @@ func (p *publisher) session(ctx context.Context, onConnect func()) error {
 	if err := wait(ctx, lost, c.Publish(status, 1, true, "online")); err != nil {
 		c.Disconnect(0)
 		return fmt.Errorf("publish online to %s: %w", status, err)
+	}
+	if err := p.announce(ctx, c, lost); err != nil {
+		c.Disconnect(0)
+		return err
 	}
 	onConnect()
 	err := p.drain(ctx, c, lost, markLost)
@@ -254,4 +260,35 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 		t.RootCAs = pool
 	}
 	return t, nil
+}
+
+// announce publishes the Home Assistant discovery configs, retained, and
+// removes (an empty retained payload) those announced before that are no
+// longer configured. The list of what is announced is written only once
+// the broker took it all, so a removal lost to a dropped connection is
+// sent again on the next.
+func (p *publisher) announce(ctx context.Context, c mqtt.Client, lost <-chan struct{}) error {
+	path := p.cfg.announcedPath()
+	before, err := readAnnounced(path)
+	if err != nil {
+		p.log.Warn("home assistant discovery: previous announcements unknown; none removed", "err", err)
+	}
+	all := withRemovals(p.discovery, before)
+	for _, a := range all {
+		if err := wait(ctx, lost, c.Publish(a.topic, 1, true, a.payload)); err != nil {
+			return fmt.Errorf("home assistant discovery %s: %w", a.topic, err)
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	now := make([]string, 0, len(p.discovery))
+	for _, a := range p.discovery {
+		now = append(now, a.topic)
+	}
+	if err := writeAnnounced(path, now); err != nil {
+		p.log.Warn("home assistant discovery", "err", err)
+	}
+	p.log.Debug("home assistant discovery announced", "configs", len(p.discovery), "removed", len(all)-len(p.discovery))
+	return nil
 }

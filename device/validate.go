@@ -57,6 +57,9 @@ func (c *Config) Validate() error {
 	v.OneOf("queue.fsync", c.Queue.Fsync, "always", "batch", "never")
 	v.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.OneOf("log.format", c.Log.Format, "text", "json")
+	if p := c.HomeAssistant.Prefix; c.HomeAssistant.Discovery && (p == "" || strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "$")) {
+		v.Add("home_assistant.prefix", "%q is not a topic prefix (no +, #, leading $, not empty)", p)
+	}
 	if len(c.Sensors) == 0 {
 		v.Add("sensors", "no sensors; add at least one, e.g. {kind: cpu_temp} or {kind: sim, measurement: temperature}")
 	}

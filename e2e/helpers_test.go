@@ -234,6 +234,13 @@ func metric(t *testing.T, srv *testenv.Server, name string, labels ...string) fl
 	if code != 200 {
 		t.Fatalf("GET /metrics: %d", code)
 	}
+	return metricSum(t, body, name, labels...)
+}
+
+// metricSum is metric over a /metrics page already fetched (with a login,
+// for a server beyond loopback).
+func metricSum(t *testing.T, body, name string, labels ...string) float64 {
+	t.Helper()
 	var sum float64
 	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {

@@ -64,14 +64,23 @@ func appendStr(b []byte, s string) []byte {
 
 func (c *rawClient) write(t *testing.T, typ mqttwire.Type, flags byte, body []byte) {
 	t.Helper()
+	if err := c.send(typ, flags, body); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// send is write for goroutines other than the test's, which may not call
+// t.Fatal.
+func (c *rawClient) send(typ mqttwire.Type, flags byte, body []byte) error {
 	pkt := []byte{byte(typ)<<4 | flags}
 	pkt, err := mqttwire.AppendRemainingLength(pkt, len(body))
 	if err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("MQTT %d encode %s: %w", c.version, typ, err)
 	}
 	if _, err := c.conn.Write(append(pkt, body...)); err != nil {
-		t.Fatalf("MQTT %d write %s: %v", c.version, typ, err)
+		return fmt.Errorf("MQTT %d write %s: %w", c.version, typ, err)
 	}
+	return nil
 }
 
 func (c *rawClient) next(t *testing.T, within time.Duration) mqttwire.Packet {
@@ -89,6 +98,23 @@ func (c *rawClient) next(t *testing.T, within time.Duration) mqttwire.Packet {
 // within wait, or errClosed.
 func (c *rawClient) publish(t *testing.T, id uint16, topic string, payload []byte, dup bool, wait time.Duration) (byte, error) {
 	t.Helper()
+	code, err := c.tryPublish(id, topic, payload, dup, wait)
+	var werr *writeError
+	if errors.As(err, &werr) {
+		t.Fatal(werr.err)
+	}
+	return code, err
+}
+
+// writeError is a PUBLISH that could not be written.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// tryPublish is publish for goroutines other than the test's: a failed
+// write is returned as a *writeError.
+func (c *rawClient) tryPublish(id uint16, topic string, payload []byte, dup bool, wait time.Duration) (byte, error) {
 	var body []byte
 	body = appendStr(body, topic)
 	body = append(body, byte(id>>8), byte(id))
@@ -100,7 +126,9 @@ func (c *rawClient) publish(t *testing.T, id uint16, topic string, payload []byt
 	if dup {
 		flags |= 0x08
 	}
-	c.write(t, mqttwire.PUBLISH, flags, body)
+	if err := c.send(mqttwire.PUBLISH, flags, body); err != nil {
+		return 0, &writeError{err}
+	}
 
 	_ = c.conn.SetReadDeadline(time.Now().Add(wait))
 	for {

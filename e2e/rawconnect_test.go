@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"testing"
@@ -31,7 +32,42 @@ func (rc rawConnect) dial(t *testing.T, addr string) (byte, *rawClient) {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &rawClient{version: rc.version, conn: conn, r: mqttwire.NewReader(conn, 1<<20)}
+	c.write(t, mqttwire.CONNECT, 0, rc.body())
 
+	p := c.next(t, 30*time.Second)
+	if p.Type != mqttwire.CONNACK || len(p.Body) < 2 {
+		t.Fatalf("MQTT %d CONNECT as %s: answer %s % x, want a CONNACK", rc.version, rc.user, p.Type, p.Body)
+	}
+	return p.Body[1], c
+}
+
+// try is dial for goroutines other than the test's: the caller closes the
+// client's connection.
+func (rc rawConnect) try(addr string) (byte, *rawClient, error) {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return 0, nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c := &rawClient{version: rc.version, conn: conn, r: mqttwire.NewReader(conn, 1<<20)}
+	if err := c.send(mqttwire.CONNECT, 0, rc.body()); err != nil {
+		conn.Close()
+		return 0, nil, err
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	p, err := c.r.Next()
+	if err != nil {
+		conn.Close()
+		return 0, nil, fmt.Errorf("MQTT %d CONNECT as %s: read CONNACK: %w", rc.version, rc.user, err)
+	}
+	if p.Type != mqttwire.CONNACK || len(p.Body) < 2 {
+		conn.Close()
+		return 0, nil, fmt.Errorf("MQTT %d CONNECT as %s: answer %s % x, want a CONNACK", rc.version, rc.user, p.Type, p.Body)
+	}
+	return p.Body[1], c, nil
+}
+
+// body is the CONNECT packet's variable header and payload.
+func (rc rawConnect) body() []byte {
 	flags := byte(0x80 | 0x40) // user name, password
 	if !rc.persistent {
 		flags |= 0x02
@@ -61,14 +97,7 @@ func (rc rawConnect) dial(t *testing.T, addr string) (byte, *rawClient) {
 		body = appendStr(body, rc.willMsg)
 	}
 	body = appendStr(body, rc.user)
-	body = appendStr(body, rc.password)
-	c.write(t, mqttwire.CONNECT, 0, body)
-
-	p := c.next(t, 30*time.Second)
-	if p.Type != mqttwire.CONNACK || len(p.Body) < 2 {
-		t.Fatalf("MQTT %d CONNECT as %s: answer %s % x, want a CONNACK", rc.version, rc.user, p.Type, p.Body)
-	}
-	return p.Body[1], c
+	return appendStr(body, rc.password)
 }
 
 // closed reports whether the broker closed c's connection: it reads until

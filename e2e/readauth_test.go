@@ -26,6 +26,9 @@ var (
 	exposedReader = testenv.Login{User: "dash-reader", Password: "reader-secret-1"}
 	exposedAdmin  = testenv.Login{User: "ops-admin", Password: "admin-secret-1"}
 	exposedDevice = testenv.Login{User: "pi-exposed", Password: "device-secret-1"}
+	// The load tool names its devices prefix + number: this is device 0
+	// of prefix "legit-", the honest device of TestAllAttacksAtOnce.
+	exposedLegit = testenv.Login{User: "legit-0", Password: "device-secret-2"}
 )
 
 // startExposed runs `mqflux serve` with http.address on every interface
@@ -36,7 +39,7 @@ func startExposed(t *testing.T, env ...string) *testenv.Server {
 	for _, u := range []struct {
 		l    testenv.Login
 		role string
-	}{{exposedReader, "reader"}, {exposedAdmin, "admin"}, {exposedDevice, "device"}} {
+	}{{exposedReader, "reader"}, {exposedAdmin, "admin"}, {exposedDevice, "device"}, {exposedLegit, "device"}} {
 		// The lowest bcrypt cost: these hashes are checked, not attacked.
 		h, err := passwd.Hash([]byte(u.l.Password), bcrypt.MinCost)
 		if err != nil {

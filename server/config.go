@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/latest"
@@ -27,6 +28,7 @@ type Config struct {
 	Spool      spool.Config         `yaml:"spool"`
 	DeadLetter deadletter.Config    `yaml:"dead_letter"`
 	HTTP       HTTP                 `yaml:"http"`
+	Alerts     alert.Config         `yaml:"alerts"`
 	Bridge     subscriber.Config    `yaml:"bridge"`
 	Mapping    mapping.Config       `yaml:"mapping"`
 }
@@ -75,6 +77,7 @@ func DefaultConfig() Config {
 			MaxStreamClients:         DefaultMaxStreamClients,
 			Legacy:                   shim.DefaultConfig(),
 		},
+		Alerts:  alert.DefaultConfig(),
 		Bridge:  subscriber.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),
 	}
@@ -93,6 +96,7 @@ func (c *Config) Validate() error {
 	c.Spool.Validate(v.Section("spool"))
 	c.DeadLetter.Validate(v.Section("dead_letter"))
 	c.HTTP.validate(v.Section("http"))
+	c.Alerts.Validate(v.Section("alerts"))
 	if m, err := mapping.New(c.Mapping); err != nil {
 		v.Report(err) // its messages name the mapping.* keys already
 	} else {

@@ -13,9 +13,10 @@ import (
 )
 
 // readGate guards what the HTTP side shows of the readings and of the
-// server: /metrics, /v1/latest and /v1/stream. On loopback they stay open,
-// as `make run` and a proxy in front expect. Beyond it they answer only the
-// broker's reader and admin users, with HTTP basic auth: an unfiltered
+// server: /metrics, /v1/latest, /v1/stream and the console's data. On
+// loopback they stay open, as `make run` and a proxy in front expect.
+// Beyond it they answer only the broker's reader and admin users, with HTTP
+// basic auth or the console's session cookie (POST /login): an unfiltered
 // /v1/latest is every device's every value, and /metrics names devices and
 // users.
 //
@@ -29,6 +30,8 @@ type readGate struct {
 	checker *passwd.Checker
 	log     *slog.Logger
 	denied  *prometheus.CounterVec // {endpoint, reason}
+	// sessions are the console's logins beyond loopback.
+	sessions *sessions
 }
 
 // realm is what a 401 asks credentials for.
@@ -40,10 +43,11 @@ const backoffRetryAfter = "5"
 
 func newReadGate(cfg Config, checker *passwd.Checker, log *slog.Logger) *readGate {
 	g := &readGate{
-		open:    configfile.IsLoopback(cfg.HTTP.Address),
-		users:   make(map[string]broker.User, len(cfg.Broker.Users)),
-		checker: checker,
-		log:     log,
+		open:     configfile.IsLoopback(cfg.HTTP.Address),
+		users:    make(map[string]broker.User, len(cfg.Broker.Users)),
+		checker:  checker,
+		log:      log,
+		sessions: newSessions(),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqflux_http_denied_total",
 			Help: "Requests to /metrics, /v1/latest and /v1/stream refused, by endpoint and reason: " +
@@ -94,8 +98,17 @@ type refusal struct {
 func (g *readGate) check(r *http.Request) *refusal {
 	name, password, ok := r.BasicAuth()
 	if !ok || name == "" {
-		return &refusal{http.StatusUnauthorized, "no_credentials", "log in as a reader or admin user of the broker (HTTP basic auth)"}
+		if _, _, ok := g.sessions.of(r); ok {
+			return nil
+		}
+		return &refusal{http.StatusUnauthorized, "no_credentials", "log in as a reader or admin user of the broker (HTTP basic auth or the console's login)"}
 	}
+	return g.login(r, name, password)
+}
+
+// login checks a user name and password, with the per-address backoff and
+// the bound on concurrent checks; nil when the user may read.
+func (g *readGate) login(r *http.Request, name, password string) *refusal {
 	if err := g.checker.Admit(r.RemoteAddr); err != nil {
 		return &refusal{http.StatusUnauthorized, "backoff", err.Error()}
 	}

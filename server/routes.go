@@ -3,7 +3,11 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/mqflux/mqflux/broker"
+	"github.com/mqflux/mqflux/server/console"
 )
 
 // routes lists every HTTP route of `mqflux serve`.
@@ -22,6 +26,30 @@ func (s *Server) routes() http.Handler {
 	// live as Server-Sent Events; both take ?device= and ?measurement=.
 	mux.Handle("GET /v1/latest", s.gate.guard("/v1/latest", http.HandlerFunc(s.getLatest)))
 	mux.Handle("GET /v1/stream", s.gate.guard("/v1/stream", http.HandlerFunc(s.getStream)))
+	// Every device with its state, last seen and latest readings
+	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
+	// the recent transitions; behind the same login as /v1/latest.
+	s.alerts.Routes(mux, s.gate.guard)
+	// The dead letters by reason and device, and their replay through the
+	// current mapping (`mqflux deadletter`); behind the same login.
+	mux.Handle("GET /v1/deadletter", s.gate.guard("/v1/deadletter", http.HandlerFunc(s.getDeadLetters)))
+	mux.Handle("POST /v1/deadletter/replay", s.gate.guard("/v1/deadletter/replay", http.HandlerFunc(s.postReplay)))
+	// One field's history from InfluxDB, for the console's charts, and the
+	// pipeline's state for its pipeline view.
+	mux.Handle("GET /v1/history", s.gate.guard("/v1/history", http.HandlerFunc(s.getHistory)))
+	mux.Handle("GET /v1/pipeline", s.gate.guard("/v1/pipeline", http.HandlerFunc(s.getPipeline)))
+	// The description of every route here, open like /healthz: it holds
+	// no data.
+	mux.HandleFunc("GET /v1/openapi.json", getOpenAPI)
+	// The web console: its page behind the login beyond loopback, its
+	// static files open (they hold no data), the login form, and the
+	// session the console asks for its logout's CSRF token.
+	mux.HandleFunc("GET /{$}", s.getConsole)
+	mux.Handle("GET /assets/", console.Assets())
+	mux.HandleFunc("GET /login", s.getLogin)
+	mux.HandleFunc("POST /login", s.postLogin)
+	mux.HandleFunc("POST /logout", s.postLogout)
+	mux.Handle("GET /v1/session", s.gate.guard("/v1/session", http.HandlerFunc(s.getSession)))
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers.
@@ -35,7 +63,7 @@ func legacyHealthcheck(w http.ResponseWriter, _ *http.Request) {
 }
 
 type health struct {
-	Status    string  `json:"status"` // ok | degraded
+	Status    string  `json:"status"` // ok | degraded | failing
 	Uptime    string  `json:"uptime"`
 	MQTT      mqttH   `json:"mqtt"`
 	Influx    *influx `json:"influx,omitempty"`
@@ -44,7 +72,8 @@ type health struct {
 }
 
 type mqttH struct {
-	ClientsConnected int64 `json:"clients_connected"`
+	ClientsConnected int64                   `json:"clients_connected"`
+	Listeners        []broker.ListenerHealth `json:"listeners"`
 }
 
 type influx struct {
@@ -59,13 +88,14 @@ type spoolH struct {
 }
 
 // healthz reports readiness as JSON: 200 while readings are accepted
-// (InfluxDB being down only degrades: the spool holds them), 503 when not.
+// (InfluxDB being down only degrades: the spool holds them), 503 when not:
+// an MQTT listener that fails to accept keeps every new device out.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	h := health{
 		Status:    "ok",
 		Readiness: "accepting readings",
 		Uptime:    time.Since(s.started).Round(time.Second).String(),
-		MQTT:      mqttH{ClientsConnected: s.broker.Clients()},
+		MQTT:      mqttH{ClientsConnected: s.broker.Clients(), Listeners: s.broker.Listeners()},
 	}
 	ph := s.pipe.Health()
 	h.Influx = &influx{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp}
@@ -74,5 +104,21 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; InfluxDB unreachable, readings wait in the spool"
 	}
+	if down := notAccepting(h.MQTT.Listeners); len(down) > 0 {
+		h.Status = "failing"
+		h.Readiness = fmt.Sprintf("MQTT listener %s not accepting connections", strings.Join(down, ", "))
+		writeJSON(w, http.StatusServiceUnavailable, h)
+		return
+	}
 	writeJSON(w, http.StatusOK, h)
+}
+
+func notAccepting(ls []broker.ListenerHealth) []string {
+	var down []string
+	for _, l := range ls {
+		if !l.Accepting {
+			down = append(down, l.ID)
+		}
+	}
+	return down
 }

@@ -9,12 +9,15 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/latest"
+	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/passwd"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Server is one `mqflux serve`.
@@ -31,6 +34,8 @@ type Server struct {
 	// streams holds a token per /v1/stream client: at most
 	// http.max_stream_clients at once.
 	streams chan struct{}
+	alerts  *alert.Service
+	publish brokerPublisher // the broker, for the mqtt notifier, once built
 	started time.Time
 }
 
@@ -72,9 +77,15 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 
 	// Everything that only watches readings is an observer, off the path
 	// that answers their senders: /v1/latest, /v1/stream, the republish of
-	// HTTP readings into the broker (alerting, when it comes, is one more).
+	// HTTP readings into the broker, the device registry and its alerts.
 	rp := &republish{log: log}
-	observers := append(s.latest.Observers(), rp)
+	alerts, err := s.openAlerts()
+	if err != nil {
+		return nil, err
+	}
+	s.alerts = alerts
+	reg.MustRegister(alerts.Collectors()...)
+	observers := append(s.latest.Observers(), rp, alerts)
 	if o.wrap != nil {
 		for i := range observers {
 			observers[i] = o.wrap(observers[i])
@@ -92,7 +103,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		DataDir:     cfg.DataDir,
 		Sink:        pipe.Sink("mqtt"),
 		Wants:       pipe.Wants,
-		Layout:      pipe.Mapper().Templates(),
+		Layout:      brokerLayout(pipe.Mapper()),
+		Readable:    alertTopics(cfg.Alerts),
 		Checker:     checker,
 		Logger:      log,
 		MochiLogger: slog.New(levelAtLeast{log.Handler(), slog.LevelError}).With("component", "mqtt"),
@@ -103,6 +115,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 	s.broker = b
 	rp.broker = b
+	s.publish.broker = b
 	reg.MustRegister(b.Collectors()...)
 
 	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink("http"), log.With("component", "http"), shim.WithChecker(checker))
@@ -135,6 +148,7 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		}
 		return errors.Join(err, s.pipe.Stop(0))
 	}
+	s.alerts.Start()
 	s.started = time.Now()
 	serveErr := s.front.serve(ln)
 	s.log.Info("mqflux serving", "mqtt_tcp", s.cfg.Broker.TCP, "mqtt_tls", s.cfg.Broker.TLS.Address,
@@ -152,9 +166,12 @@ func (s *Server) shutdown() error {
 	s.broker.Drain()
 	httpErr := s.front.shutdown()
 	pipeErr := s.pipe.Stop(s.cfg.Influx.DrainTimeout)
+	// After the pipeline: the readings its observers still had are in the
+	// registry saved now. Notifications not yet accepted wait on disk.
+	alertsErr := s.alerts.Stop()
 	brokerErr := s.broker.Close()
 	s.log.Info("shut down")
-	return errors.Join(httpErr, pipeErr, brokerErr)
+	return errors.Join(httpErr, pipeErr, alertsErr, brokerErr)
 }
 
 // levelAtLeast passes on only records at or above a level.
@@ -173,4 +190,12 @@ func (h levelAtLeast) WithAttrs(a []slog.Attr) slog.Handler {
 
 func (h levelAtLeast) WithGroup(name string) slog.Handler {
 	return levelAtLeast{h.Handler.WithGroup(name), h.min}
+}
+
+// brokerLayout is what the broker's roles follow: the mapping's templates
+// and, outside the mapping (so neither stored nor dead-lettered, only
+// retained and delivered by the broker), the Home Assistant discovery
+// configs a device agent announces for itself.
+func brokerLayout(m *mapping.Mapper) []topic.Template {
+	return append(m.Templates(), topic.MustParse(topic.DefaultDiscovery))
 }

@@ -75,6 +75,8 @@ func levelText(l Level) string {
 		return "{field}"
 	case Capture:
 		return "{" + l.Text + "}"
+	case Multi:
+		return "{" + l.Text + "+}"
 	}
 	return l.Text
 }

@@ -32,6 +32,9 @@ func (t *Template) cover(filter string, pin Pin, prefix bool) bool {
 		if !more {
 			return prefix
 		}
+		if l.Kind == Multi {
+			return !prefix && t.coverTail(rest, l, pin)
+		}
 		var fl string
 		fl, rest, more = strings.Cut(rest, "/")
 		if !coversLevel(l, fl, pin) {
@@ -39,6 +42,44 @@ func (t *Template) cover(filter string, pin Pin, prefix bool) bool {
 		}
 	}
 	return !more
+}
+
+// coverTail reports whether the filter levels left in rest are covered by
+// the {name+} level l and the levels after it. A filter # is never covered
+// there: it also matches the parent level, which the {name+} refuses.
+func (t *Template) coverTail(rest string, l Level, pin Pin) bool {
+	fls := strings.Split(rest, "/")
+	tail := t.levels[len(t.levels)-countAfter(t.levels, l):]
+	n := len(fls) - len(tail) // the levels the {name+} takes
+	if n < 1 {
+		return false
+	}
+	for _, fl := range fls[:n] {
+		if fl == "#" || fl == "" {
+			return false
+		}
+	}
+	if l.Text == pin.Name && pin.Name != "" {
+		if strings.Join(fls[:n], "/") != pin.Value || strings.Contains(pin.Value, "+") {
+			return false
+		}
+	}
+	for k, tl := range tail {
+		if !coversLevel(tl, fls[n+k], pin) {
+			return false
+		}
+	}
+	return true
+}
+
+// countAfter is the number of levels after the {name+} level l.
+func countAfter(levels []Level, l Level) int {
+	for i := range levels {
+		if levels[i] == l && l.Kind == Multi {
+			return len(levels) - i - 1
+		}
+	}
+	return 0
 }
 
 // coversLevel reports whether every value the filter level fl admits is one

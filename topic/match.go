@@ -4,18 +4,26 @@ import "strings"
 
 // Match reports whether the topic name matches t. On a match it appends to
 // dst the value of each level of name that t's levels before a # cover, so
-// that the value of t.Levels()[i] is at index len(dst)+i; on a mismatch dst
-// comes back as it was. With a dst of enough capacity it does not allocate.
+// that the value of t.Levels()[i] is at index len(dst)+i; a {name+} level's
+// value is the levels it took, joined by '/'. On a mismatch dst comes back
+// as it was. With a dst of enough capacity it does not allocate.
 func (t *Template) Match(name string, dst []string) ([]string, bool) {
 	n0 := len(dst)
 	rest := name
 	more := true // whether rest still holds a level (an empty name has one)
-	for _, l := range t.levels {
+	for i, l := range t.levels {
 		if l.Kind == Rest {
 			return dst, true
 		}
 		if !more {
 			return dst[:n0], false
+		}
+		if l.Kind == Multi {
+			var ok bool
+			if dst, ok = t.matchTail(rest, i, dst); !ok {
+				return dst[:n0], false
+			}
+			return dst, true
 		}
 		var lv string
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
@@ -31,6 +39,34 @@ func (t *Template) Match(name string, dst []string) ([]string, bool) {
 	if more {
 		return dst[:n0], false
 	}
+	return dst, true
+}
+
+// matchTail matches rest against the levels from the {name+} at index at
+// to the end: the levels after it are taken from the end of rest, and the
+// {name+} takes what lies between, at least one non-empty level.
+func (t *Template) matchTail(rest string, at int, dst []string) ([]string, bool) {
+	tail := t.levels[at+1:]
+	base := len(dst)
+	for range t.levels[at:] {
+		dst = append(dst, "")
+	}
+	for k := len(tail) - 1; k >= 0; k-- {
+		j := strings.LastIndexByte(rest, '/')
+		if j < 0 {
+			return dst, false // the {name+} would be left nothing
+		}
+		lv := rest[j+1:]
+		if tail[k].Kind == Literal && lv != tail[k].Text {
+			return dst, false
+		}
+		dst[base+1+k] = lv
+		rest = rest[:j]
+	}
+	if rest == "" {
+		return dst, false
+	}
+	dst[base] = rest
 	return dst, true
 }
 

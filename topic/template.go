@@ -19,6 +19,9 @@ const (
 	DefaultReadings = "devices/{device}/sensors/{measurement}"
 	// DefaultStatus is where a device publishes its presence.
 	DefaultStatus = "devices/{device}/status"
+	// DefaultDiscovery is where a device retains its Home Assistant
+	// discovery configs (homeassistant/sensor/<device>/<object>/config).
+	DefaultDiscovery = "homeassistant/+/{device}/+/config"
 	// Device is the capture that names the device, and so the broker user
 	// a device role may publish as.
 	Device = "device"
@@ -35,10 +38,14 @@ const (
 	Measurement             // {measurement}
 	Field                   // {field}
 	Capture                 // {name}: one level, captured as tag name
+	Multi                   // {name+}: one or more levels, captured whole as tag name
 )
 
 // captures reports whether the level captures its value.
 func (k Kind) captures() bool { return k >= Measurement }
+
+// Named reports whether the level captures a tag: {name} or {name+}.
+func (k Kind) Named() bool { return k == Capture || k == Multi }
 
 // Level is one level of a template.
 type Level struct {
@@ -61,6 +68,7 @@ func Parse(src string) (Template, error) {
 	parts := strings.Split(src, "/")
 	t := Template{src: src, levels: make([]Level, 0, len(parts))}
 	seen := map[string]bool{}
+	multi := false
 	for i, p := range parts {
 		l, err := parseLevel(p, i == len(parts)-1)
 		if err != nil {
@@ -78,6 +86,13 @@ func Parse(src string) (Template, error) {
 				return Template{}, fmt.Errorf("level %d: %s appears twice", i+1, key)
 			}
 			seen[key] = true
+		}
+		if l.Kind == Multi || l.Kind == Rest {
+			// Two levels of any length would make a topic's split ambiguous.
+			if multi {
+				return Template{}, fmt.Errorf("level %d: a template may have only one {name+} or #, and not both", i+1)
+			}
+			multi = true
 		}
 		t.levels = append(t.levels, l)
 	}
@@ -104,7 +119,13 @@ func parseLevel(p string, last bool) (Level, error) {
 		return Level{Kind: Rest}, nil
 	case strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}"):
 		name := p[1 : len(p)-1]
+		kind := Capture
+		if strings.HasSuffix(name, "+") {
+			name, kind = name[:len(name)-1], Multi
+		}
 		switch {
+		case kind == Multi && (name == "measurement" || name == "field"):
+			return Level{}, fmt.Errorf("{%s+} is not allowed: measurement and field names are single levels", name)
 		case name == "measurement":
 			return Level{Kind: Measurement}, nil
 		case name == "field":
@@ -114,7 +135,7 @@ func parseLevel(p string, last bool) (Level, error) {
 		case !validCaptureName(name):
 			return Level{}, fmt.Errorf("a capture name may use only letters, digits, '_', '-' and '.'")
 		}
-		return Level{Kind: Capture, Text: name}, nil
+		return Level{Kind: kind, Text: name}, nil
 	case strings.ContainsAny(p, "+#{}"):
 		return Level{}, fmt.Errorf("+, #, { and } must each be a whole level ({name}, + or #)")
 	}
@@ -178,21 +199,22 @@ func (t *Template) Has(k Kind) bool {
 	return false
 }
 
-// Index is the position of the capture {name}, or -1.
+// Index is the position of the capture {name} or {name+}, or -1.
 func (t *Template) Index(name string) int {
 	for i, l := range t.levels {
-		if l.Kind == Capture && l.Text == name {
+		if l.Kind.Named() && l.Text == name {
 			return i
 		}
 	}
 	return -1
 }
 
-// Tags lists the names of the {name} captures, which become tags.
+// Tags lists the names of the {name} and {name+} captures, which become
+// tags.
 func (t *Template) Tags() []string {
 	var names []string
 	for _, l := range t.levels {
-		if l.Kind == Capture {
+		if l.Kind.Named() {
 			names = append(names, l.Text)
 		}
 	}
@@ -200,7 +222,8 @@ func (t *Template) Tags() []string {
 }
 
 // Filter is the MQTT subscription filter covering every topic the template
-// matches: captures become +.
+// matches: captures become +, and a {name+} becomes # (MQTT has no
+// wildcard for "some levels" in the middle of a filter).
 func (t *Template) Filter() string {
 	var b strings.Builder
 	for i, l := range t.levels {
@@ -210,8 +233,9 @@ func (t *Template) Filter() string {
 		switch l.Kind {
 		case Literal:
 			b.WriteString(l.Text)
-		case Rest:
+		case Rest, Multi:
 			b.WriteByte('#')
+			return b.String()
 		default:
 			b.WriteByte('+')
 		}

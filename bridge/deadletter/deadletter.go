@@ -48,6 +48,17 @@ type line struct {
 	PayloadBase64 []byte    `json:"payload_base64,omitempty"`
 }
 
+func toLine(e Entry) line {
+	l := line{Time: e.Time.UTC(), Source: e.Source, Device: e.Device, Topic: e.Topic, Reason: e.Reason, Detail: e.Detail}
+	if utf8.Valid(e.Payload) {
+		p := string(e.Payload)
+		l.Payload = &p
+	} else {
+		l.PayloadBase64 = e.Payload
+	}
+	return l
+}
+
 // File is an open dead-letter file. It is safe for concurrent use.
 type File struct {
 	path     string
@@ -153,13 +164,7 @@ func (d *File) Add(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	l := line{Time: e.Time.UTC(), Source: e.Source, Device: e.Device, Topic: e.Topic, Reason: e.Reason, Detail: e.Detail}
-	if utf8.Valid(e.Payload) {
-		p := string(e.Payload)
-		l.Payload = &p
-	} else {
-		l.PayloadBase64 = e.Payload
-	}
+	l := toLine(e)
 
 	d.mu.Lock()
 	defer d.mu.Unlock()

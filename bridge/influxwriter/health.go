@@ -19,6 +19,10 @@ type health struct {
 	mu    sync.Mutex
 	state string // "" before the first answer, "up", or a retry reason
 	since time.Time
+	// lastErr and lastErrAt are the newest failure, kept after recovery
+	// so that an operator can see what went wrong last.
+	lastErr   string
+	lastErrAt time.Time
 }
 
 func newHealth(log *slog.Logger, gauge prometheus.Gauge, cfg Config) *health {
@@ -49,6 +53,7 @@ func (h *health) reached() {
 func (h *health) failed(reason, message string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.lastErr, h.lastErrAt = reason+": "+message, time.Now()
 	if h.state == reason {
 		return
 	}
@@ -95,4 +100,11 @@ func (w *Writer) Probe(ctx context.Context) {
 		return
 	}
 	w.health.reached()
+}
+
+// lastError is the newest failure and when it happened; "" when none.
+func (h *health) lastError() (string, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastErr, h.lastErrAt
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +198,41 @@ func TestProbe(t *testing.T) {
 	down.Probe(context.Background())
 	if down.Up() {
 		t.Error("a closed server is up")
+	}
+}
+
+// TestLastErrorOutlivesRecovery: the newest failure, with InfluxDB's own
+// words, is still reported once writes succeed again, for health views.
+func TestLastErrorOutlivesRecovery(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			http.Error(rw, `{"error":"engine: cache maximum memory size exceeded"}`, http.StatusServiceUnavailable)
+			return
+		}
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	w := newTestWriter(t, srv.URL, "", "db/rp", func(c *Config) {
+		c.MinBackoff, c.MaxBackoff = time.Millisecond, 10*time.Millisecond
+	})
+	if msg, at := w.LastError(); msg != "" || !at.IsZero() {
+		t.Fatalf("LastError before any write = %q, %v; want none", msg, at)
+	}
+	if _, err := w.Write(t.Context(), lines("m", 3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	msg, at := w.LastError()
+	if !strings.Contains(msg, "cache maximum memory size exceeded") || at.IsZero() {
+		t.Fatalf("LastError after a 503 then success = %q at %v; want InfluxDB's answer and a time", msg, at)
+	}
+	if !w.Up() {
+		t.Fatal("writer not up after a successful write")
 	}
 }

@@ -162,6 +162,11 @@ func (w *Writer) Write(ctx context.Context, records [][]byte) (rejected []Reject
 // for authentication or configuration.
 func (w *Writer) Up() bool { return w.health.isUp() }
 
+// LastError is the newest failed attempt to write (its reason and
+// InfluxDB's answer) and when it happened, even after writes succeed
+// again; "" when there was none.
+func (w *Writer) LastError() (string, time.Time) { return w.health.lastError() }
+
 // Collectors returns the writer's metrics for the caller's registry.
 func (w *Writer) Collectors() []prometheus.Collector { return w.metrics.collectors() }
 

@@ -30,6 +30,26 @@ var lineMapper = sync.OnceValue(func() *mapping.Mapper {
 	return m
 })
 
+// presence maps a device's status message as the pipeline does (only the
+// status template writes device_status) and hands the point to the store.
+func presence(t *testing.T, s *Store, device, payload string) {
+	t.Helper()
+	m, err := mapping.New(mapping.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set point.Set
+	name := "devices/" + device + "/status"
+	if _, err := m.AppendPoints(nil, &set, name, []byte(payload), received); err != nil {
+		t.Fatalf("status %q on %s: %v", payload, name, err)
+	}
+	for i := 0; i < set.Len(); i++ {
+		for _, o := range s.Observers() {
+			o.Observe(&observe.Reading{Point: *set.At(i), Received: received, Source: "mqtt", Topic: name})
+		}
+	}
+}
+
 // spool maps a record of line protocol as the pipeline does and hands each
 // point to the store's observers, in order, as the pipeline's hand-off would.
 func spool(s *Store, rec string) error {
@@ -78,7 +98,7 @@ func TestSortedAndFiltered(t *testing.T) {
 	spool(s, "humidity,device=b value=40 1000000000\n"+
 		"temperature,device=b value=20 1000000000\n"+
 		"temperature,device=a,room=attic value=21 1000000000\n")
-	spool(s, "device_status,device=a online=true 1000000000\n")
+	presence(t, s, "a", "online")
 	var order []string
 	for _, r := range s.Latest(Filter{}) {
 		order = append(order, r.Device+"/"+r.Measurement)

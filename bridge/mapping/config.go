@@ -9,6 +9,16 @@ type Config struct {
 	Topics []TopicRule `yaml:"topics"`
 	// StatusTemplate matches presence messages (online/offline); "" disables.
 	StatusTemplate string `yaml:"status_template"`
+	// StatusTemplates are further presence templates, each with its own
+	// words, tried after StatusTemplate.
+	StatusTemplates []StatusRule `yaml:"status_templates"`
+	// Presets name layouts shipped with mqflux (presets.go), expanded into
+	// topics and status templates after the configured ones, so that a
+	// configured template always wins.
+	Presets []string `yaml:"presets"`
+	// Timezone is where a payload time without a zone was taken (an IANA
+	// name such as Europe/Berlin).
+	Timezone string `yaml:"timezone"`
 	// TimePrecision is the unit of integer epoch times in payloads:
 	// s, ms, us or ns.
 	TimePrecision   string `yaml:"time_precision"`
@@ -21,7 +31,9 @@ type Config struct {
 // TopicRule maps the topics matching Template to points.
 type TopicRule struct {
 	Template string `yaml:"template"`
-	// Format is "auto" (a bare number or JSON) or "line" (line protocol).
+	// Format is "auto" (a bare number or JSON), "text" (as auto, but a
+	// payload that is neither is one string field) or "line" (line
+	// protocol).
 	Format string `yaml:"format"`
 	// Measurement names the measurement when the template has no
 	// {measurement} level.
@@ -30,12 +42,56 @@ type TopicRule struct {
 	Tags map[string]string `yaml:"tags"`
 	// TimePrecision overrides the global time_precision for this rule.
 	TimePrecision string `yaml:"time_precision,omitempty"`
+	// Ignore takes the matching topics without storing or dead-lettering
+	// them: commands, replies and a gateway's own bookkeeping.
+	Ignore bool `yaml:"ignore,omitempty"`
+	// Objects says what a nested JSON object becomes: refuse (the
+	// default), flatten (fields named parent<separator>child) or points
+	// (each object at the top level is a point of its own, tagged
+	// object_tag=<its key>; deeper ones are flattened).
+	Objects   string `yaml:"objects,omitempty"`
+	ObjectTag string `yaml:"object_tag,omitempty"`
+	// Separator joins the names of flattened objects and indexed arrays;
+	// default "_".
+	Separator string `yaml:"separator,omitempty"`
+	// Arrays is refuse (the default) or index (elements become fields
+	// name<separator>0, name<separator>1, ...).
+	Arrays string `yaml:"arrays,omitempty"`
+	// Nulls is refuse (the default) or skip (a null field is left out).
+	Nulls string `yaml:"nulls,omitempty"`
+	// TimeKey is the payload member holding the reading's time; default
+	// "time".
+	TimeKey string `yaml:"time_key,omitempty"`
+	// Root, when set, reads the fields (and the time) from that member of
+	// the payload object and skips the other members.
+	Root string `yaml:"root,omitempty"`
 }
+
+// StatusRule maps presence messages on Template to device_status. The
+// payload is one of the words (compared without regard to case), plain or,
+// with Key, as that member of a JSON object ({"state": "online"}); a plain
+// word is accepted with Key set too.
+type StatusRule struct {
+	Template string   `yaml:"template"`
+	Online   []string `yaml:"online,omitempty"`  // default [online]
+	Offline  []string `yaml:"offline,omitempty"` // default [offline]
+	Key      string   `yaml:"key,omitempty"`
+}
+
+// The values of TopicRule.Objects, Arrays and Nulls.
+const (
+	Refuse  = "refuse"
+	Flatten = "flatten"
+	Points  = "points"
+	Index   = "index"
+	Skip    = "skip"
+)
 
 // Formats a topic rule accepts.
 const (
 	FormatAuto = "auto"
 	FormatLine = "line"
+	FormatText = "text"
 )
 
 // DefaultConfig is the default layout: readings under
@@ -48,6 +104,9 @@ func DefaultConfig() Config {
 			Tags:     map[string]string{},
 		}},
 		StatusTemplate:  topic.DefaultStatus,
+		StatusTemplates: []StatusRule{},
+		Presets:         []string{},
+		Timezone:        "UTC",
 		TimePrecision:   "s",
 		MaxPayloadBytes: 65536,
 		MaxFields:       64,

@@ -335,3 +335,122 @@ func TestNestingLimitAgreesWithEncodingJSON(t *testing.T) {
 		t.Fatalf("the depths tried do not straddle the limit: %v", seen)
 	}
 }
+
+// FuzzAppendNested holds the templates that flatten, index and skip, or
+// make points of objects, to encoding/json: they agree on which payloads
+// are JSON, and every non-null scalar of an accepted payload is one field
+// of the points written.
+func FuzzAppendNested(f *testing.F) {
+	for _, s := range []string{
+		`{"BME280":{"Temperature":21.5,"Humidity":40},"ok":true}`,
+		`{"Power":[12,0],"x":[{"y":1}],"n":null}`,
+		`{"Time":"2026-01-15T12:00:00","S":{"v":1,"d":{"e":"x"}},"T":"C"}`,
+		`{"a":{"b":{"c":[[1,2],[3]]}}}`, `{"a":[]}`, `{"a":{}}`, `{"a":{"b":1},"a_b":2}`, `{"a":[1,}`,
+	} {
+		f.Add([]byte(s))
+	}
+	m := mustNew(f, shapesConfig())
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, name := range []string{"flat/d", "pts/d"} {
+			out, rej := appendChecked(t, m, name, payload, receivedAt())
+			body := trimLeft(payload)
+			if len(body) == 0 || body[0] != '{' {
+				return
+			}
+			if valid := json.Valid(payload); valid == (rej != nil && rej.Reason == "bad_json") {
+				t.Fatalf("%s: json.Valid = %v but mapping says %v", name, valid, rej)
+			}
+			if rej != nil {
+				continue
+			}
+			var obj map[string]any
+			if err := json.Unmarshal(payload, &obj); err != nil {
+				t.Fatalf("%s: mapping accepted what encoding/json refuses: %v", name, err)
+			}
+			if _, explicit := obj["fields"]; explicit || hasDupKeys(payload) {
+				continue // encoding/json keeps a repeated key's last value; a skipped null hides the repeat
+			}
+			delete(obj, "tags")
+			delete(obj, "time")
+			if name == "pts/d" {
+				delete(obj, "Time")
+			}
+			n := 0
+			for _, p := range parseLP(t, out) {
+				n += len(p.fields)
+			}
+			if want := leaves(obj); n != want {
+				t.Fatalf("%s: %d fields written for %d scalars: %s -> %q", name, n, want, payload, out)
+			}
+		}
+	})
+}
+
+// leaves counts the non-null scalars in a decoded JSON value.
+func leaves(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case map[string]any:
+		n := 0
+		for _, e := range x {
+			n += leaves(e)
+		}
+		return n
+	case []any:
+		n := 0
+		for _, e := range x {
+			n += leaves(e)
+		}
+		return n
+	}
+	return 1
+}
+
+// hasDupKeys reports whether some object of a valid JSON payload repeats
+// a key.
+func hasDupKeys(payload []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	type frame struct {
+		obj    bool
+		keys   map[string]bool
+		expect bool // the next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				if top != nil && top.obj {
+					top.expect = true
+				}
+				stack = append(stack, &frame{obj: v == '{', keys: map[string]bool{}, expect: v == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		default:
+			if top == nil || !top.obj {
+				continue
+			}
+			if top.expect {
+				k, _ := v.(string)
+				if top.keys[k] {
+					return true
+				}
+				top.keys[k] = true
+				top.expect = false
+			} else {
+				top.expect = true
+			}
+		}
+	}
+}

@@ -13,6 +13,9 @@ import (
 // which payloads are valid JSON.
 const maxDepth = 10000
 
+// localLayout is a payload time without a zone.
+const localLayout = "2006-01-02T15:04:05.999999999"
+
 // jsonReader decodes one flat JSON reading straight from the payload bytes:
 // the hot path allocates nothing. Nested values are still read (to tell a
 // syntax error from a refused shape) but never kept.
@@ -33,6 +36,8 @@ type jsonReader struct {
 	fieldsAt, tagsAt int    // byte offset of "fields" / "tags", -1 when absent
 	plainAt          int    // first field outside "fields", -1 when none
 	plainKey         string // its name
+
+	group uint16 // the point fields go to with objects: points
 }
 
 func (m *Mapper) appendJSON(sc *scratch, dst []byte, r *rule, meas string, payload []byte, received time.Time) ([]byte, *ingest.RejectError) {
@@ -138,9 +143,13 @@ func (j *jsonReader) object() *ingest.RejectError {
 }
 
 func (j *jsonReader) topMember(key string, keyAt int) *ingest.RejectError {
-	switch key {
-	case "time":
+	if key == j.r.timeKey {
 		return j.timeValue(keyAt)
+	}
+	if j.r.root != "" {
+		return j.rootValue(key, keyAt)
+	}
+	switch key {
 	case "tags":
 		if j.tagsAt >= 0 {
 			j.fail(reject("bad_tag", "\"tags\" at byte %d is given twice (first at byte %d)", keyAt, j.tagsAt))
@@ -166,6 +175,24 @@ func (j *jsonReader) topMember(key string, keyAt int) *ingest.RejectError {
 		j.plainAt, j.plainKey = keyAt, key
 	}
 	return j.fieldValue(key, keyAt, 1)
+}
+
+// rootValue reads a top-level member of a payload whose fields are in the
+// rule's root object: that object is read, the rest skipped.
+func (j *jsonReader) rootValue(key string, keyAt int) *ingest.RejectError {
+	if key != j.r.root {
+		return j.skip(1)
+	}
+	if j.peek() != '{' {
+		j.fail(reject("bad_field", "%q at byte %d must be an object", key, keyAt))
+		return j.skip(1)
+	}
+	return j.members(func(k string, at int) *ingest.RejectError {
+		if k == j.r.timeKey {
+			return j.timeValue(at)
+		}
+		return j.fieldValue(k, at, 2)
+	})
 }
 
 func (j *jsonReader) explicitField(key string, keyAt int) *ingest.RejectError {
@@ -207,12 +234,104 @@ func (j *jsonReader) tagMember(key string, keyAt int) *ingest.RejectError {
 }
 
 // fieldValue reads the value of field key; depth is that of the object
-// holding it.
+// holding it, whose members are the point's fields.
 func (j *jsonReader) fieldValue(key string, keyAt, depth int) *ingest.RejectError {
+	return j.value(key, keyAt, depth, true)
+}
+
+// value reads the value of the field named key (already joined to its
+// parents' names); top says whether it is a member of the point's own
+// object, where objects: points starts a point.
+func (j *jsonReader) value(key string, keyAt, depth int, top bool) *ingest.RejectError {
+	valAt := j.i
+	switch c := j.peek(); {
+	case c == 'n' && j.r.skipNulls:
+		return j.skip(depth)
+	case c == 'n':
+		j.fail(reject("null_field", "field %q at byte %d is null", key, valAt))
+		return j.skip(depth)
+	case c == '{' && j.r.objects != Refuse:
+		return j.nested(key, keyAt, depth, top)
+	case c == '[' && j.r.index:
+		return j.arrayFields(key, keyAt, depth)
+	case c == '{' || c == '[':
+		j.fail(reject("bad_field", "field %q at byte %d is an %s; nested values are not flattened", key, valAt, map[byte]string{'{': "object", '[': "array"}[c]))
+		return j.skip(depth)
+	}
+	return j.scalar(key, keyAt)
+}
+
+// nested reads a nested object as fields: a point of its own when it is a
+// member of the point's object under objects: points, else flattened.
+func (j *jsonReader) nested(key string, keyAt, depth int, top bool) *ingest.RejectError {
+	if depth+1 > maxDepth {
+		return reject("bad_json", "byte %d: exceeded max depth (%d)", j.i, maxDepth)
+	}
+	if top && j.r.objects == Points && j.group == 0 {
+		j.sc.groups = append(j.sc.groups, key)
+		j.group = uint16(len(j.sc.groups))
+		if len(j.sc.groups) > j.m.maxFields {
+			j.fail(reject("too_many_fields", "object %q at byte %d is more than max_fields (%d) points", key, keyAt, j.m.maxFields))
+		}
+		rej := j.members(func(k string, at int) *ingest.RejectError { return j.value(k, at, depth+1, false) })
+		j.group = 0
+		return rej
+	}
+	return j.members(func(k string, at int) *ingest.RejectError {
+		return j.value(j.join(key, k), at, depth+1, false)
+	})
+}
+
+// arrayFields reads an array as fields key<sep>0, key<sep>1, ...
+func (j *jsonReader) arrayFields(key string, keyAt, depth int) *ingest.RejectError {
+	if depth+1 > maxDepth {
+		return reject("bad_json", "byte %d: exceeded max depth (%d)", j.i, maxDepth)
+	}
+	j.i++
+	j.ws()
+	if j.peek() == ']' {
+		j.i++
+		return nil
+	}
+	for n := 0; ; n++ {
+		var num [20]byte
+		if rej := j.value(j.join(key, view(strconv.AppendInt(num[:0], int64(n), 10))), keyAt, depth+1, false); rej != nil {
+			return rej
+		}
+		j.ws()
+		switch j.peek() {
+		case ',':
+			j.i++
+			j.ws()
+		case ']':
+			j.i++
+			return nil
+		default:
+			return j.syntax("after array element")
+		}
+	}
+}
+
+// join names a nested field: parent<separator>child, kept in the scratch
+// buffer.
+func (j *jsonReader) join(parent, child string) string {
+	buf := j.sc.buf
+	n := len(buf)
+	buf = append(buf, parent...)
+	buf = append(buf, j.r.sep...)
+	buf = append(buf, child...)
+	j.sc.buf = buf
+	return view(buf[n:])
+}
+
+// scalar reads a string, number or boolean field.
+func (j *jsonReader) scalar(key string, keyAt int) *ingest.RejectError {
 	if prob, at := nameProblem(key); prob != "" {
 		j.fail(reject("bad_field", "field name %q at byte %d %s (byte %d of the name)", key, keyAt, prob, at))
+	} else if key == "time" {
+		j.fail(reject("bad_field", "field \"time\" at byte %d: InfluxDB refuses a field named time", keyAt))
 	}
-	f := field{key: key, at: keyAt}
+	f := field{key: key, at: keyAt, grp: j.group}
 	valAt := j.i
 	switch c := j.peek(); {
 	case c == '"':
@@ -243,12 +362,6 @@ func (j *jsonReader) fieldValue(key string, keyAt, depth int) *ingest.RejectErro
 			return rej
 		}
 		f.kind, f.b = kindBool, b
-	case c == 'n':
-		j.fail(reject("null_field", "field %q at byte %d is null", key, valAt))
-		return j.skip(depth)
-	case c == '{' || c == '[':
-		j.fail(reject("bad_field", "field %q at byte %d is an %s; nested values are not flattened", key, valAt, map[byte]string{'{': "object", '[': "array"}[c]))
-		return j.skip(depth)
 	default:
 		return j.syntax("looking for beginning of value")
 	}
@@ -274,6 +387,10 @@ func (j *jsonReader) timeValue(keyAt int) *ingest.RejectError {
 			return rej
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			// A time without a zone (Tasmota's) is local to mapping.timezone.
+			t, err = time.ParseInLocation(localLayout, s, j.m.loc)
+		}
 		if err != nil {
 			j.fail(reject("bad_time", "\"time\" at byte %d: %q is not an RFC 3339 time", valAt, s))
 			return nil

@@ -11,12 +11,12 @@ import (
 // in configuration order, then the status template if presence is on. The
 // broker's ACL is drawn from it, so a changed layout needs no ACL edit.
 func (m *Mapper) Templates() []topic.Template {
-	out := make([]topic.Template, 0, len(m.rules)+1)
+	out := make([]topic.Template, 0, len(m.rules)+len(m.statuses))
 	for i := range m.rules {
 		out = append(out, m.rules[i].tpl)
 	}
-	if m.status != nil {
-		out = append(out, *m.status)
+	for i := range m.statuses {
+		out = append(out, m.statuses[i].tpl)
 	}
 	return out
 }
@@ -31,7 +31,7 @@ func (m *Mapper) ReadingTopic(device, measurement string) (string, error) {
 	var built error
 	for i := range m.rules {
 		r := &m.rules[i]
-		if r.line || !r.tpl.Has(topic.Measurement) || !r.tpl.CanBuild() {
+		if r.line || r.ignore || !r.tpl.Has(topic.Measurement) || !r.tpl.CanBuild() {
 			continue
 		}
 		name, err := r.tpl.Build(device, measurement)
@@ -57,7 +57,7 @@ func (m *Mapper) mapsAs(name string, r *rule) bool {
 	defer m.pool.Put(sc)
 	sc.reset()
 	var c capture
-	if m.status != nil && match(m.status, name, &c, sc) {
+	if m.findStatus(name, &c, sc) != nil {
 		return false
 	}
 	return m.findRule(name, &c, sc) == r
@@ -85,6 +85,14 @@ func (m *Mapper) DeviceOf(name string) string {
 // deviceLevel is the value of t's {device} level in name, if name follows
 // t's levels up to it.
 func deviceLevel(t *topic.Template, name string) (string, bool) {
+	if i := t.Index(topic.Device); i >= 0 && t.Levels()[i].Kind == topic.Multi {
+		var buf [16]string
+		vals, ok := t.Match(name, buf[:0])
+		if ok && i < len(vals) {
+			return vals[i], true
+		}
+		return "", false
+	}
 	rest := name
 	for _, l := range t.Levels() {
 		lv, after, more := strings.Cut(rest, "/")

@@ -19,7 +19,8 @@ import (
 // Mapper maps messages to line protocol. It is safe for concurrent use.
 type Mapper struct {
 	rules      []rule
-	status     *topic.Template // nil: presence disabled
+	statuses   []statusRule // none: presence disabled
+	loc        *time.Location
 	maxPayload int
 	maxFields  int
 	maxTags    int
@@ -33,6 +34,15 @@ type rule struct {
 	measurement string // fixed measurement when the template has none
 	static      []tag
 	precExp     int // payload epoch × 10^precExp = nanoseconds
+	ignore      bool
+	text        bool   // a payload that is no number or JSON is a string
+	objects     string // Refuse, Flatten or Points
+	objectTag   string
+	sep         string
+	index       bool // arrays indexed rather than refused
+	skipNulls   bool
+	timeKey     string
+	root        string
 }
 
 // StatusMeasurement is the measurement presence messages are written to.
@@ -58,6 +68,7 @@ func New(cfg Config) (*Mapper, error) {
 			return nil, fmt.Errorf("mapping.%s: must be positive, got %d", l.key, l.v)
 		}
 	}
+	var err error
 	prec, ok := precisionExp(cfg.TimePrecision)
 	if !ok {
 		return nil, fmt.Errorf("mapping.time_precision: %q is not one of s, ms, us, ns", cfg.TimePrecision)
@@ -65,21 +76,52 @@ func New(cfg Config) (*Mapper, error) {
 	if len(cfg.Topics) == 0 {
 		return nil, fmt.Errorf("mapping.topics: needs at least one template")
 	}
-	for i, tr := range cfg.Topics {
+	if m.loc, err = loadZone(cfg.Timezone); err != nil {
+		return nil, fmt.Errorf("mapping.timezone: %w", err)
+	}
+	topics, statuses, err := withPresets(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for i, tr := range topics {
 		r, err := newRule(tr, prec, cfg.MaxTags)
 		if err != nil {
-			return nil, fmt.Errorf("mapping.topics[%d].%w", i, err)
+			return nil, fmt.Errorf("%s.%w", topicKey(i, len(cfg.Topics), cfg.Presets), err)
 		}
 		m.rules = append(m.rules, r)
 	}
-	if cfg.StatusTemplate != "" {
-		t, err := newStatusTemplate(cfg.StatusTemplate)
+	for i, sr := range statuses {
+		st, err := newStatusRule(sr)
 		if err != nil {
-			return nil, fmt.Errorf("mapping.status_template: %w", err)
+			return nil, fmt.Errorf("%s: %w", statusKey(i, cfg), err)
 		}
-		m.status = &t
+		m.statuses = append(m.statuses, st)
 	}
 	return m, nil
+}
+
+// statusKey names the configuration key of status rule i: the
+// status_template, a status_templates entry or a preset's.
+func statusKey(i int, cfg Config) string {
+	if cfg.StatusTemplate != "" {
+		if i == 0 {
+			return "mapping.status_template"
+		}
+		i--
+	}
+	if i < len(cfg.StatusTemplates) {
+		return fmt.Sprintf("mapping.status_templates[%d]", i)
+	}
+	return "mapping.presets"
+}
+
+// topicKey names the configuration key of rule i, of which the first n are
+// from mapping.topics.
+func topicKey(i, n int, presets []string) string {
+	if i < n {
+		return fmt.Sprintf("mapping.topics[%d]", i)
+	}
+	return fmt.Sprintf("mapping.presets (rule %d)", i-n)
 }
 
 func newStatusTemplate(src string) (topic.Template, error) {
@@ -103,13 +145,22 @@ func newRule(tr TopicRule, prec, maxTags int) (rule, error) {
 	if err != nil {
 		return rule{}, fmt.Errorf("template: %w", err)
 	}
-	r := rule{tpl: t, measurement: tr.Measurement, precExp: prec}
+	r := rule{tpl: t, measurement: tr.Measurement, precExp: prec, ignore: tr.Ignore,
+		objectTag: tr.ObjectTag, sep: tr.Separator, timeKey: tr.TimeKey, root: tr.Root}
+	if err := r.setShapes(tr); err != nil {
+		return rule{}, err
+	}
+	if r.ignore {
+		return r, nil
+	}
 	switch tr.Format {
 	case "", FormatAuto:
 	case FormatLine:
 		r.line = true
+	case FormatText:
+		r.text = true
 	default:
-		return rule{}, fmt.Errorf("format: %q is not one of auto, line", tr.Format)
+		return rule{}, fmt.Errorf("format: %q is not one of auto, line, text", tr.Format)
 	}
 	if tr.TimePrecision != "" {
 		if r.precExp, err = ruleExp(tr.TimePrecision); err != nil {
@@ -122,6 +173,14 @@ func newRule(tr TopicRule, prec, maxTags int) (rule, error) {
 	captured := map[string]bool{}
 	for _, n := range t.Tags() {
 		captured[n] = true
+	}
+	if r.objects == Points {
+		if err := checkStaticTag(r.objectTag, "x", captured); err != nil {
+			return rule{}, fmt.Errorf("object_tag: %w", err)
+		}
+		if _, clash := tr.Tags[r.objectTag]; clash {
+			return rule{}, fmt.Errorf("object_tag: %q is also one of the rule's tags", r.objectTag)
+		}
 	}
 	for k, v := range tr.Tags {
 		if err := checkStaticTag(k, v, captured); err != nil {
@@ -200,6 +259,48 @@ func precisionExp(p string) (int, bool) {
 	return 0, false
 }
 
+// setShapes reads the options for nested values, nulls and the time.
+func (r *rule) setShapes(tr TopicRule) error {
+	r.objects = tr.Objects
+	switch tr.Objects {
+	case "":
+		r.objects = Refuse
+	case Refuse, Flatten, Points:
+	default:
+		return fmt.Errorf("objects: %q is not one of refuse, flatten, points", tr.Objects)
+	}
+	if r.objects == Points && r.objectTag == "" {
+		r.objectTag = "sensor"
+	}
+	switch tr.Arrays {
+	case "", Refuse:
+	case Index:
+		r.index = true
+	default:
+		return fmt.Errorf("arrays: %q is not one of refuse, index", tr.Arrays)
+	}
+	switch tr.Nulls {
+	case "", Refuse:
+	case Skip:
+		r.skipNulls = true
+	default:
+		return fmt.Errorf("nulls: %q is not one of refuse, skip", tr.Nulls)
+	}
+	if r.sep == "" {
+		r.sep = "_"
+	}
+	if prob, at := nameProblem(r.sep); prob != "" {
+		return fmt.Errorf("separator: %q %s at byte %d", r.sep, prob, at)
+	}
+	if r.timeKey == "" {
+		r.timeKey = "time"
+	}
+	if r.timeKey == "tags" || r.timeKey == "fields" || (r.root != "" && r.root == r.timeKey) {
+		return fmt.Errorf("time_key: %q is taken", r.timeKey)
+	}
+	return nil
+}
+
 // Filters returns the MQTT subscription filters that cover every template
 // and the status template, without duplicates, in configuration order.
 func (m *Mapper) Filters() []string {
@@ -215,8 +316,8 @@ func (m *Mapper) Filters() []string {
 	for i := range m.rules {
 		add(m.rules[i].tpl.Filter())
 	}
-	if m.status != nil {
-		add(m.status.Filter())
+	for i := range m.statuses {
+		add(m.statuses[i].tpl.Filter())
 	}
 	return out
 }
@@ -253,12 +354,15 @@ func (m *Mapper) append(sc *scratch, dst []byte, topic string, payload []byte, r
 		return nil, rej
 	}
 	var c capture
-	if m.status != nil && match(m.status, topic, &c, sc) {
-		return m.appendStatus(sc, dst, topic, payload, received)
+	if st := m.findStatus(topic, &c, sc); st != nil {
+		return m.appendStatus(sc, dst, st, topic, payload, received)
 	}
 	r := m.findRule(topic, &c, sc)
 	if r == nil {
 		return nil, reject("topic", "no template matches topic %q", topic)
+	}
+	if r.ignore {
+		return dst, nil
 	}
 	if rej := r.checkCaptures(topic, &c, sc.caps); rej != nil {
 		return nil, rej
@@ -284,6 +388,15 @@ func (m *Mapper) append(sc *scratch, dst []byte, topic string, payload []byte, r
 		return nil, reject("bad_json", "byte %d: a JSON array is not a reading; send an object", len(payload)-len(trimLeft(payload)))
 	}
 	return m.appendNumber(sc, dst, r, meas, c.field, payload, body, received)
+}
+
+func (m *Mapper) findStatus(name string, c *capture, sc *scratch) *statusRule {
+	for i := range m.statuses {
+		if match(&m.statuses[i].tpl, name, c, sc) {
+			return &m.statuses[i]
+		}
+	}
+	return nil
 }
 
 func (m *Mapper) findRule(name string, c *capture, sc *scratch) *rule {
@@ -351,6 +464,9 @@ func (m *Mapper) finish(sc *scratch, dst []byte, r *rule, meas string, ts int64)
 	if len(sc.fields) == 0 {
 		return nil, reject("no_fields", "payload has no fields")
 	}
+	if len(sc.groups) > 0 {
+		return m.finishGroups(sc, dst, r, meas, ts)
+	}
 	sortFields(sc.fields)
 	for i := 1; i < len(sc.fields); i++ {
 		if sc.fields[i].key == sc.fields[i-1].key {
@@ -358,6 +474,45 @@ func (m *Mapper) finish(sc *scratch, dst []byte, r *rule, meas string, ts int64)
 		}
 	}
 	return sc.emit(dst, meas, sc.tags, sc.fields, ts), nil
+}
+
+// finishGroups writes one point per group of fields (objects: points): the
+// top-level fields as they are, each nested object's tagged with its key.
+func (m *Mapper) finishGroups(sc *scratch, dst []byte, r *rule, meas string, ts int64) ([]byte, *ingest.RejectError) {
+	sortGroupedFields(sc.fields)
+	out := dst
+	for start := 0; start < len(sc.fields); {
+		g := sc.fields[start].grp
+		end := start + 1
+		for end < len(sc.fields) && sc.fields[end].grp == g {
+			end++
+		}
+		fields := sc.fields[start:end]
+		for i := 1; i < len(fields); i++ {
+			if fields[i].key == fields[i-1].key {
+				return nil, reject("bad_field", "field %q is given twice (byte %d and byte %d)", fields[i].key, fields[i-1].at, fields[i].at)
+			}
+		}
+		tags := sc.tags
+		if g > 0 {
+			name := sc.groups[g-1]
+			if prob, at := nameProblem(name); prob != "" {
+				return nil, reject("bad_tag", "object %q %s at byte %d of its name, which would be tag %s", name, prob, at, r.objectTag)
+			}
+			sc.gtags = append(append(sc.gtags[:0], sc.tags...), tag{key: r.objectTag, value: name, src: srcPayload})
+			if len(sc.gtags) > m.maxTags {
+				return nil, reject("too_many_tags", "point has %d tags, max_tags is %d", len(sc.gtags), m.maxTags)
+			}
+			sortTags(sc.gtags)
+			if i := dupTag(sc.gtags); i >= 0 {
+				return nil, reject("bad_tag", "tag %q is given twice (the payload and object %q)", sc.gtags[i].key, name)
+			}
+			tags = sc.gtags
+		}
+		out = sc.emit(out, meas, tags, fields, ts)
+		start = end
+	}
+	return out, nil
 }
 
 // addRuleTags adds the topic's captures and the rule's static tags to the

@@ -16,6 +16,9 @@ func (m *Mapper) appendNumber(sc *scratch, dst []byte, r *rule, meas, fieldName 
 		num = num[1:]
 	}
 	if end := scanNumber(num, 0); end != len(num) || end == 0 {
+		if r.text && !isNonFinite(num) {
+			return m.appendText(sc, dst, r, meas, fieldName, body, at, received)
+		}
 		if isNonFinite(num) {
 			return nil, reject("nan_inf", "payload %s at byte %d is not a finite number", quote(body), at)
 		}
@@ -33,6 +36,27 @@ func (m *Mapper) appendNumber(sc *scratch, dst []byte, r *rule, meas, fieldName 
 		fieldName = "value"
 	}
 	sc.fields = append(sc.fields, field{key: fieldName, kind: kindFloat, f: f, at: at})
+	return m.finish(sc, dst, r, meas, ts)
+}
+
+// appendText handles a payload of a format text rule that is not a number:
+// one string field, as ON, OFF or a text sensor's value are sent.
+func (m *Mapper) appendText(sc *scratch, dst []byte, r *rule, meas, fieldName string, body []byte, at int, received time.Time) ([]byte, *ingest.RejectError) {
+	s := view(body)
+	if len(s) > m.maxString {
+		return nil, reject("string_too_long", "payload at byte %d is %d bytes, max_string_bytes is %d", at, len(s), m.maxString)
+	}
+	if prob, pat := stringProblem(s); prob != "" {
+		return nil, reject("bad_field", "payload at byte %d %s (byte %d of the value)", at, prob, pat)
+	}
+	ts, ok := nanos(received)
+	if !ok {
+		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+	}
+	if fieldName == "" {
+		fieldName = "value"
+	}
+	sc.fields = append(sc.fields, field{key: fieldName, kind: kindString, s: s, at: at})
 	return m.finish(sc, dst, r, meas, ts)
 }
 

@@ -40,7 +40,8 @@ type field struct {
 	n    uint64 // int64 or uint64 bits
 	b    bool
 	s    string
-	at   int // byte offset in the payload, for messages
+	at   int    // byte offset in the payload, for messages
+	grp  uint16 // the point it belongs to with objects: points; 0 is the top level
 }
 
 // scratch holds one reading's tags and fields while it is decoded; Mapper
@@ -50,7 +51,9 @@ type scratch struct {
 	levels []string // the topic's levels while it is matched
 	tags   []tag
 	fields []field
-	buf    []byte     // unescaped strings; grows only by appending within one reading
+	groups []string   // with objects: points, the key of each nested object (group i+1)
+	gtags  []tag      // one group's tags
+	buf    []byte     // unescaped strings and joined names; grows only by appending within one reading
 	pts    *point.Set // nil, or where the points written are also kept as values
 }
 
@@ -68,6 +71,8 @@ func (s *scratch) reset() {
 	s.caps = s.caps[:0]
 	s.tags = s.tags[:0]
 	s.fields = s.fields[:0]
+	s.groups = s.groups[:0]
+	s.gtags = s.gtags[:0]
 	s.buf = s.buf[:0]
 	s.pts = nil
 }
@@ -93,6 +98,16 @@ func view(b []byte) string {
 
 func sortTags(tags []tag) {
 	slices.SortFunc(tags, func(a, b tag) int { return strings.Compare(a.key, b.key) })
+}
+
+// sortGroupedFields orders fields by their point, then by name.
+func sortGroupedFields(fields []field) {
+	slices.SortFunc(fields, func(a, b field) int {
+		if a.grp != b.grp {
+			return int(a.grp) - int(b.grp)
+		}
+		return strings.Compare(a.key, b.key)
+	})
 }
 
 func sortFields(fields []field) {

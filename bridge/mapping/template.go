@@ -50,7 +50,7 @@ func match(t *topic.Template, name string, c *capture, sc *scratch) bool {
 			c.measurement, c.measurementLevel = v, i+1
 		case topic.Field:
 			c.field, c.fieldLevel = v, i+1
-		case topic.Capture:
+		case topic.Capture, topic.Multi:
 			sc.caps = append(sc.caps, tag{key: l.Text, value: v, src: srcTopic, level: i + 1})
 		}
 	}

@@ -72,6 +72,20 @@ type Checker interface {
 	Up() bool
 }
 
+// ErrorReporter is an Output that remembers its newest failure, for health
+// views: the sink's own words and when.
+type ErrorReporter interface {
+	LastError() (message string, at time.Time)
+}
+
+// LastError returns o's newest failure when it is an ErrorReporter.
+func LastError(o Output) (string, time.Time) {
+	if r, ok := o.(ErrorReporter); ok {
+		return r.LastError()
+	}
+	return "", time.Time{}
+}
+
 // Instrumented is an Output with metrics of its own, for the caller to
 // register next to its own.
 type Instrumented interface {

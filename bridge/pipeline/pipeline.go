@@ -214,6 +214,9 @@ func (s Sink) Ingest(topic string, payload []byte, received time.Time) error {
 		p.rejectReading(s.source, topic, payload, re, received)
 		return re
 	}
+	if len(rec) == 0 {
+		return nil // a topic the mapping ignores: neither stored nor dead-lettered
+	}
 	return s.spool(rec, topic, &w.pts, received)
 }
 
@@ -336,12 +339,17 @@ type Health struct {
 	InfluxUp     bool // the output takes writes (output.Up)
 	SpoolRecords int64
 	SpoolBytes   int64
+	// OutputError is the output's newest failure and OutputErrorAt when
+	// (output.LastError); empty when it never failed.
+	OutputError   string
+	OutputErrorAt time.Time
 }
 
 // Health reports the state of the pipeline now.
 func (p *Pipeline) Health() Health {
 	st := p.spool.Stats()
-	return Health{InfluxUp: output.Up(p.out), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes}
+	msg, at := output.LastError(p.out)
+	return Health{InfluxUp: output.Up(p.out), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, OutputError: msg, OutputErrorAt: at}
 }
 
 // Collectors are the pipeline's metrics, the output's included.

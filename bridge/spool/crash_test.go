@@ -1,36 +1,22 @@
 package spool
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 const (
 	crashDirEnv = "MQFLUX_SPOOL_CRASH_DIR"
 	crashDurEnv = "MQFLUX_SPOOL_CRASH_DURABILITY"
 )
-
-func crashRecord(id int64) []byte { return fmt.Appendf(nil, "crash id=%d\n", id) }
-
-func parseCrashRecord(r []byte) (int64, bool) {
-	s, ok := strings.CutPrefix(string(r), "crash id=")
-	if !ok || !strings.HasSuffix(s, "\n") {
-		return 0, false
-	}
-	id, err := strconv.ParseInt(strings.TrimSuffix(s, "\n"), 10, 64)
-	return id, err == nil
-}
 
 // TestMain turns the test binary into the child of TestCrashKill when the
 // environment asks for it.
@@ -72,7 +58,7 @@ func crashChild(dir, durability string) {
 		go func() {
 			for {
 				id := counter.Add(1)
-				if err := s.Append(crashRecord(id)); err != nil {
+				if err := s.Append(testenv.KillRecord(id)); err != nil {
 					fmt.Fprintln(os.Stderr, "append:", err)
 					continue
 				}
@@ -98,7 +84,7 @@ func crashChild(dir, durability string) {
 			}
 			ids := make([]int64, 0, len(b.Records))
 			for _, r := range b.Records {
-				id, _ := parseCrashRecord(r)
+				id, _ := testenv.ParseKillRecord(r)
 				ids = append(ids, id)
 			}
 			report('A', ids)
@@ -112,11 +98,12 @@ func TestCrashKill(t *testing.T) {
 	for _, d := range []Durability{Write, Fsync} {
 		t.Run(d.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			stored, acked := runCrashChild(t, dir, d, 20000)
+			seen := testenv.KillChild(t, []string{crashDirEnv + "=" + dir, crashDurEnv + "=" + d.String()}, "S", 20000)
+			stored, acked := seen["S"], seen["A"]
 			s := openSpool(t, Options{Dir: dir, Durability: d})
 			present := map[int64]bool{}
 			for _, r := range drainAll(t, s) {
-				id, ok := parseCrashRecord(r)
+				id, ok := testenv.ParseKillRecord(r)
 				if !ok {
 					t.Fatalf("recovered a record that was never appended: %q", r)
 				}
@@ -137,54 +124,4 @@ func TestCrashKill(t *testing.T) {
 			t.Logf("%s: %d records reported stored, %d acked, %d recovered", d, len(stored), len(acked), len(present))
 		})
 	}
-}
-
-// runCrashChild starts the child, SIGKILLs it once it reported killAfter
-// stored records, and returns what it reported.
-func runCrashChild(t *testing.T, dir string, d Durability, killAfter int) (stored, acked map[int64]bool) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashDurEnv+"="+d.String())
-	cmd.Stderr = testWriter{t}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stored, acked = map[int64]bool{}, map[int64]bool{}
-	killed := false
-	watchdog := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
-	defer watchdog.Stop()
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		// A line counts only when whole: the scanner hands out a final
-		// unterminated line too, so check it parses completely.
-		kind, num, ok := strings.Cut(sc.Text(), " ")
-		id, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil {
-			continue
-		}
-		switch kind {
-		case "S":
-			stored[id] = true
-		case "A":
-			acked[id] = true
-		}
-		if !killed && len(stored) >= killAfter {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed: %v", err)
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v", err)
-	}
-	return stored, acked
 }

@@ -63,6 +63,9 @@ func TestCheckConfigRejects(t *testing.T) {
 		{"key given twice", "log:\n  level: info\n  level: debug\n", []string{":3:", "log.level", "twice"}},
 		{"broken YAML", "broker:\n  tcp: [\n", []string{"config.yaml", "line"}},
 		{"bad log level", "log:\n  level: loud\n", []string{"log.level", `"loud"`, "debug, info, warn, error"}},
+		{"alert rule without a line", "alerts:\n  rules:\n    - {name: disk-full, measurement: disk_used_percent}\n", []string{"alerts.rules[0]", "neither above nor below"}},
+		{"unknown notifier", "alerts:\n  notify:\n    - {kind: pager}\n", []string{"alerts.notify[0].kind", `"pager"`}},
+		{"misspelt alert key", "alerts:\n  rules:\n    - {name: x, measurement: m, abvoe: 1}\n", []string{"alerts.rules[0].abvoe", "unknown key"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

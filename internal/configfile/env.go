@@ -30,7 +30,14 @@ func applyEnv(dst any, environ []string) ([]string, error) {
 			continue
 		}
 		var n yaml.Node
-		if err := yaml.Unmarshal([]byte(value), &n); err != nil {
+		err := yaml.Unmarshal([]byte(value), &n)
+		if t.value.Kind() == reflect.String && (err != nil || !isScalar(&n)) {
+			// A string key takes the value as written when it is not a
+			// YAML scalar: [::]:1883 reads as the start of a YAML list.
+			t.value.SetString(value)
+			continue
+		}
+		if err != nil {
 			problems = append(problems, fmt.Errorf("%s (%s): %v", name, t.path, err))
 			continue
 		}
@@ -49,6 +56,11 @@ func applyEnv(dst any, environ []string) ([]string, error) {
 		return warnings, problems
 	}
 	return warnings, nil
+}
+
+// isScalar reports whether a parsed document is empty or one scalar.
+func isScalar(doc *yaml.Node) bool {
+	return len(doc.Content) == 0 || doc.Content[0].Kind == yaml.ScalarNode
 }
 
 type envTarget struct {

@@ -63,3 +63,49 @@ func TestEnvName(t *testing.T) {
 		}
 	}
 }
+
+// A string override is taken as written when it is not a YAML scalar
+// ([::]:1883 reads as the start of a YAML list); values that do parse keep
+// their YAML meaning.
+func TestEnvOverridesStrings(t *testing.T) {
+	cases := []struct {
+		name, env, want string
+	}{
+		{"IPv6 any address", "MQFLUX_INNER_ADDR=[::]:1883", "[::]:1883"},
+		{"IPv6 loopback", "MQFLUX_INNER_ADDR=[::1]:1883", "[::1]:1883"},
+		{"plain", "MQFLUX_INNER_ADDR=0.0.0.0:1883", "0.0.0.0:1883"},
+		{"quoted YAML", `MQFLUX_INNER_ADDR="127.0.0.1:1884"`, "127.0.0.1:1884"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testDefaults()
+			if _, err := Load([]byte("{}"), "test.yaml", &c, []string{tc.env}); err != nil {
+				t.Fatalf("load with %s: %v", tc.env, err)
+			}
+			if c.Inner.Addr != tc.want {
+				t.Fatalf("%s gives inner.addr %q, want %q", tc.env, c.Inner.Addr, tc.want)
+			}
+			var v Validator
+			v.Address("inner.addr", c.Inner.Addr, false)
+			if err := v.Err(); err != nil {
+				t.Fatalf("%s: %v", tc.env, err)
+			}
+		})
+	}
+}
+
+// A list key still reads its override as YAML, and a malformed one is
+// still an error naming the variable.
+func TestEnvOverridesNonStrings(t *testing.T) {
+	c := testDefaults()
+	if _, err := Load([]byte("{}"), "test.yaml", &c, []string{"MQFLUX_LIST=[a, b]"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.List; len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("list %q, want [a b]", got)
+	}
+	_, err := Load([]byte("{}"), "test.yaml", &c, []string{"MQFLUX_LIST=[a, b"})
+	if err == nil || !strings.Contains(err.Error(), "MQFLUX_LIST") {
+		t.Fatalf("a malformed list override: %v, want an error naming MQFLUX_LIST", err)
+	}
+}

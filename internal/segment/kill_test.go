@@ -1,35 +1,21 @@
 package segment
 
 import (
-	"bufio"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 const (
 	killDirEnv = "SEGMENT_TEST_KILL_DIR"
 	killDurEnv = "SEGMENT_TEST_KILL_DURABILITY"
 )
-
-func killRecord(id int64) []byte { return fmt.Appendf(nil, "kill id=%d\n", id) }
-
-func parseKillRecord(r []byte) (int64, bool) {
-	s, ok := strings.CutPrefix(string(r), "kill id=")
-	if !ok || !strings.HasSuffix(s, "\n") {
-		return 0, false
-	}
-	id, err := strconv.ParseInt(strings.TrimSuffix(s, "\n"), 10, 64)
-	return id, err == nil
-}
 
 // TestMain turns the test binary into the child of TestKill when the
 // environment asks for it.
@@ -63,7 +49,7 @@ func killChild(dir, durability string) {
 			for {
 				id := counter.Add(1)
 				mu.Lock()
-				_, pos, err := l.Write(killRecord(id))
+				_, pos, err := l.Write(testenv.KillRecord(id))
 				if err == nil && dur == Fsync {
 					err = l.WaitSynced(pos)
 				}
@@ -90,7 +76,7 @@ func TestKill(t *testing.T) {
 		t.Run(d.String(), func(t *testing.T) {
 			dir := t.TempDir()
 			for round := range 2 {
-				stored := runKillChild(t, dir, d, 5000)
+				stored := testenv.KillChild(t, []string{killDirEnv + "=" + dir, killDurEnv + "=" + d.String()}, "S", 5000)["S"]
 				o := openOwner(t, Options{Dir: dir, Durability: d})
 				present := map[int64]bool{}
 				o.mu.Lock()
@@ -107,7 +93,7 @@ func TestKill(t *testing.T) {
 				}
 				o.mu.Unlock()
 				for _, r := range recs {
-					id, ok := parseKillRecord(r)
+					id, ok := testenv.ParseKillRecord(r)
 					if !ok {
 						t.Fatalf("round %d: recovered a record that was never appended: %q", round, r)
 					}
@@ -132,49 +118,4 @@ func TestKill(t *testing.T) {
 			}
 		})
 	}
-}
-
-// runKillChild starts the child, SIGKILLs it once it reported killAfter
-// stored records, and returns what it reported.
-func runKillChild(t *testing.T, dir string, d Durability, killAfter int) map[int64]bool {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killDirEnv+"="+dir, killDurEnv+"="+d.String())
-	cmd.Stderr = testWriter{t}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stored := map[int64]bool{}
-	killed := false
-	watchdog := time.AfterFunc(time.Minute, func() { cmd.Process.Kill() })
-	defer watchdog.Stop()
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		// A line counts only when whole: the scanner hands out a final
-		// unterminated line too, so check it parses completely.
-		kind, num, ok := strings.Cut(sc.Text(), " ")
-		id, err := strconv.ParseInt(num, 10, 64)
-		if !ok || err != nil || kind != "S" {
-			continue
-		}
-		stored[id] = true
-		if !killed && len(stored) >= killAfter {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("child ended before it was killed: %v", err)
-	}
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("child did not die of SIGKILL: %v", err)
-	}
-	return stored
 }

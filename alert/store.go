@@ -1,0 +1,90 @@
+package alert
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mqflux/mqflux/alert/notify"
+	"github.com/mqflux/mqflux/internal/segment"
+)
+
+// stateFile is the registry, the rule states and the outbox, in one file
+// under the alerts directory, replaced whole on each save. One file keeps
+// a transition and the notifications it causes together: after a crash
+// either both are on disk or neither is, so a firing is never sent without
+// being remembered (and sent again after a restart), nor remembered
+// without being sent.
+const stateFile = "state.json"
+
+// stateVersion changes when the file's shape does.
+const stateVersion = 1
+
+// saved is the state file's content.
+type saved struct {
+	Version int                   `json:"version"`
+	Saved   time.Time             `json:"saved"`
+	Devices []*Device             `json:"devices"`
+	Outbox  []*entry              `json:"outbox"`
+	Recent  []notify.Notification `json:"recent"`
+	Seq     uint64                `json:"seq"`
+}
+
+// entry is one notification waiting for one notifier.
+type entry struct {
+	Seq      uint64              `json:"seq"`
+	Notifier string              `json:"notifier"`
+	N        notify.Notification `json:"notification"`
+	Attempts int                 `json:"attempts"`
+}
+
+// load reads the state file of dir; a missing file is an empty state.
+func load(dir string) (*saved, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return &saved{Version: stateVersion}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read alert state: %w", err)
+	}
+	var s saved
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("read alert state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if s.Version != stateVersion {
+		return nil, fmt.Errorf("read alert state %s: version %d, want %d", filepath.Join(dir, stateFile), s.Version, stateVersion)
+	}
+	return &s, nil
+}
+
+// write replaces the state file: a temporary file, synced, renamed over
+// the old one, and the directory synced, so that a crash leaves either
+// the old state or the new one.
+func write(dir string, b []byte) error {
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("save alert state: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, stateFile))
+	}
+	if err == nil {
+		err = segment.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("save alert state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return nil
+}

@@ -1,0 +1,205 @@
+// The mqflux console: three views over the server's JSON endpoints, kept
+// live by /v1/stream. Hash routes keep it one page with no server routing:
+// #/ (fleet), #/device/NAME, #/pipeline.
+import uPlot from "./vendor/uplot/uPlot.esm.js";
+import { el, ago, withUnit, getJSON } from "./util.js";
+
+const main = document.getElementById("main");
+const live = document.getElementById("live");
+const state = { devices: new Map(), alerts: [], sort: "device", dir: 1, filter: "", stateFilter: "", listeners: new Set() };
+let timer = null;
+let cleanup = () => {};
+
+// One stream for every view: readings update the fleet and the charts.
+function connect() {
+  const es = new EventSource("v1/stream");
+  es.addEventListener("open", () => { live.textContent = "live"; });
+  es.addEventListener("error", () => { live.textContent = "reconnecting…"; });
+  es.addEventListener("reading", (ev) => {
+    const r = JSON.parse(ev.data);
+    let d = state.devices.get(r.device);
+    if (!d) {
+      d = { device: r.device, state: "online", firing: [], latest: {} };
+      state.devices.set(r.device, d);
+    }
+    d.latest[r.measurement] = { time: r.time, fields: r.fields };
+    d.last_seen = r.received;
+    d.state = "online";
+    for (const f of state.listeners) f(r);
+  });
+}
+
+async function refreshFleet() {
+  const [devs, alerts] = await Promise.all([getJSON("v1/devices"), getJSON("v1/alerts")]);
+  state.devices = new Map(devs.devices.map((d) => [d.device, d]));
+  state.alerts = alerts.active;
+}
+
+function every(ms, fn) {
+  clearInterval(timer);
+  const run = () => fn().catch((e) => { live.textContent = "error: " + e.message; });
+  run();
+  timer = setInterval(run, ms);
+}
+
+function fleetView() {
+  main.replaceChildren(
+    el("h1", {}, "Fleet"),
+    el("div", { class: "toolbar" },
+      el("label", {}, "Filter ", el("input", { id: "filter", type: "search", value: state.filter, placeholder: "device or value",
+        oninput: (e) => { state.filter = e.target.value; draw(); } })),
+      el("label", {}, "State ", el("select", { id: "state-filter", onchange: (e) => { state.stateFilter = e.target.value; draw(); } },
+        ...["", "online", "silent", "offline"].map((s) => el("option", { value: s, selected: s === state.stateFilter }, s || "all"))))),
+    el("table", { id: "fleet" },
+      el("thead", {}, el("tr", {}, ...[["device", "Device"], ["state", "State"], ["last_seen", "Last seen"], ["", "Latest values"], ["alerts", "Alerts"]]
+        .map(([k, label]) => el("th", { scope: "col" }, k ? el("button", { onclick: () => sortBy(k) }, label) : label)))),
+      el("tbody", {})));
+  const draw = () => drawFleet(main.querySelector("#fleet tbody"));
+  const onReading = () => draw();
+  state.listeners.add(onReading);
+  cleanup = () => state.listeners.delete(onReading);
+  every(5000, async () => { await refreshFleet(); draw(); });
+}
+
+function sortBy(k) {
+  state.dir = state.sort === k ? -state.dir : 1;
+  state.sort = k;
+  drawFleet(main.querySelector("#fleet tbody"));
+}
+
+function valuesOf(d) {
+  const out = [];
+  for (const [m, l] of Object.entries(d.latest || {}).sort()) {
+    for (const [f, v] of Object.entries(l.fields || {}).sort()) out.push([m, f, v]);
+  }
+  return out;
+}
+
+function drawFleet(tbody) {
+  const q = state.filter.toLowerCase();
+  const alertsOf = (name) => state.alerts.filter((a) => a.device === name).map((a) => a.rule);
+  let rows = [...state.devices.values()].filter((d) =>
+    (!state.stateFilter || d.state === state.stateFilter) &&
+    (!q || (d.device + " " + valuesOf(d).map((x) => x.join(" ")).join(" ")).toLowerCase().includes(q)));
+  const key = { device: (d) => d.device, state: (d) => d.state, last_seen: (d) => d.last_seen || "", alerts: (d) => alertsOf(d.device).length }[state.sort];
+  rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0) * state.dir);
+  tbody.replaceChildren(...rows.map((d) => el("tr", { "data-device": d.device },
+    el("td", { "data-label": "Device" }, el("a", { href: "#/device/" + encodeURIComponent(d.device) }, d.device)),
+    el("td", { "data-label": "State", class: "state state-" + d.state }, d.state),
+    el("td", { "data-label": "Last seen", title: d.last_seen || "" }, d.last_seen ? ago(d.last_seen) : "never"),
+    el("td", { "data-label": "Latest", class: "values" }, ...valuesOf(d).map(([m, f, v]) =>
+      el("span", { "data-field": m + "." + f }, el("span", { class: "muted" }, (f === "value" ? m : m + "." + f) + " "), withUnit(m, f, v)))),
+    el("td", { "data-label": "Alerts", class: "alert" }, alertsOf(d.device).join(", ")))));
+  if (!rows.length) tbody.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No devices yet: publish a reading.")));
+}
+
+async function deviceView(name) {
+  let range = "1h";
+  main.replaceChildren(el("p", {}, el("a", { href: "#/" }, "← Fleet")), el("h1", {}, name),
+    el("div", { class: "toolbar" }, el("label", {}, "Range ", el("select", { id: "range", onchange: (e) => { range = e.target.value; draw(); } },
+      ...["1h", "24h", "7d"].map((r) => el("option", { value: r }, { "1h": "last hour", "24h": "last day", "7d": "last week" }[r]))))),
+    el("p", { id: "device-state", class: "muted" }),
+    el("div", { id: "charts" }));
+  const charts = new Map(); // "measurement.field" -> {plot, data}
+  const onReading = (r) => {
+    if (r.device !== name) return;
+    for (const [f, v] of Object.entries(r.fields)) {
+      const c = charts.get(r.measurement + "." + f);
+      if (!c || typeof v !== "number") continue;
+      c.data[0].push(Date.parse(r.time) / 1000);
+      c.data[1].push(v);
+      c.plot.setData(c.data);
+    }
+  };
+  state.listeners.add(onReading);
+  const ro = new ResizeObserver(() => { for (const c of charts.values()) c.plot.setSize(size(c.box)); });
+  cleanup = () => { state.listeners.delete(onReading); ro.disconnect(); for (const c of charts.values()) c.plot.destroy(); };
+  const size = (box) => ({ width: Math.max(box.clientWidth - 16, 200), height: 220 });
+  async function draw() {
+    const devs = await getJSON("v1/devices?device=" + encodeURIComponent(name.replace(/[*?[\\]/g, "\\$&")));
+    const d = devs.devices.find((x) => x.device === name);
+    main.querySelector("#device-state").textContent = d ? `${d.state}, last seen ${ago(d.last_seen)}` : "unknown device";
+    const box = main.querySelector("#charts");
+    for (const c of charts.values()) c.plot.destroy();
+    charts.clear();
+    box.replaceChildren();
+    for (const [m, f, v] of d ? valuesOf(d) : []) {
+      if (typeof v !== "number") continue;
+      const h = await getJSON(`v1/history?device=${encodeURIComponent(name)}&measurement=${encodeURIComponent(m)}&field=${encodeURIComponent(f)}&range=${range}`);
+      const div = el("div", { class: "chart", "data-series": m + "." + f, "data-points": String(h.points.length) });
+      box.append(el("h2", {}, m + "." + f), div);
+      const data = [h.points.map((p) => p[0] / 1000), h.points.map((p) => p[1])];
+      // The whole window shows, however few points it holds.
+      const secs = { "1h": 3600, "24h": 86400, "7d": 604800 }[range];
+      const scales = { x: { time: true, range: (u, min, max) => [Math.min(min ?? Infinity, Date.now() / 1000 - secs), Math.max(max ?? 0, Date.now() / 1000)] } };
+      const plot = new uPlot({ ...size(div), scales, series: [{}, { label: withUnit(m, f, null), stroke: "#3b82f6", width: 2 }],
+        axes: [{ stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }, { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,.2)" } }] }, data, div);
+      charts.set(m + "." + f, { plot, data, box: div });
+      ro.observe(div);
+    }
+    if (!charts.size) box.append(el("p", { class: "muted" }, "No numeric readings to chart."));
+  }
+  clearInterval(timer);
+  await draw();
+}
+
+function pipelineView() {
+  main.replaceChildren(el("h1", {}, "Pipeline"), el("div", { class: "cards", id: "cards" }),
+    el("h2", {}, "Rejected readings by reason"), el("table", { id: "rejected" }),
+    el("h2", {}, "Recent dead letters"), el("table", { id: "dead" }));
+  let prev = null;
+  const card = (label, value, cls = "") => el("div", { class: "card" }, el("div", { class: "muted" }, label), el("div", { class: "big " + cls }, value));
+  every(2000, async () => {
+    const p = await getJSON("v1/pipeline");
+    const dt = prev ? (Date.parse(p.time) - Date.parse(prev.time)) / 1000 : 0;
+    const rate = (k) => (prev && dt > 0 ? ((p[k] - prev[k]) / dt).toFixed(1) : "…");
+    const retries = Object.entries(p.influx.retries).map(([k, v]) => `${k}: ${v}`).join(", ");
+    main.querySelector("#cards").replaceChildren(
+      card("Readings in / s", rate("received")), card("Written / s", rate("written")),
+      card("Spool", `${p.spool.records} readings`), card("Spool on disk", `${(p.spool.bytes / 1024).toFixed(0)} KiB`),
+      card("InfluxDB", p.influx.up ? "up" : "down", p.influx.up ? "state-online" : "state-offline"),
+      card("InfluxDB failed attempts", retries || "none"),
+      card("InfluxDB last error", p.influx.last_error ? `${p.influx.last_error} (${ago(p.influx.last_error_at)})` : "none"));
+    const rej = Object.entries(p.rejected);
+    main.querySelector("#rejected").replaceChildren(el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Reason"), el("th", { scope: "col" }, "Readings"))),
+      el("tbody", {}, ...(rej.length ? rej.map(([k, v]) => el("tr", {}, el("td", { "data-label": "Reason" }, k), el("td", { "data-label": "Readings" }, String(v))))
+        : [el("tr", {}, el("td", { colspan: 2, class: "muted" }, "None since start."))])));
+    main.querySelector("#dead").replaceChildren(el("thead", {}, el("tr", {}, ...["When", "Source", "Device", "Reason", "Payload"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, ...(p.dead_letters.length ? p.dead_letters.map((d) => el("tr", {},
+        el("td", { "data-label": "When", title: d.time }, ago(d.time)), el("td", { "data-label": "Source" }, d.source),
+        el("td", { "data-label": "Device" }, d.device || ""), el("td", { "data-label": "Reason" }, d.reason + (d.detail ? ": " + d.detail : "")),
+        el("td", { "data-label": "Payload" }, el("pre", {}, d.payload))))
+        : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No dead letters."))])));
+    prev = p;
+  });
+}
+
+function route() {
+  cleanup();
+  cleanup = () => {};
+  clearInterval(timer);
+  const h = location.hash.slice(1) || "/";
+  const view = h.startsWith("/device/") ? "fleet" : h === "/pipeline" ? "pipeline" : "fleet";
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.view === view && !h.startsWith("/device/")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (h.startsWith("/device/")) deviceView(decodeURIComponent(h.slice(8))).catch((e) => { live.textContent = "error: " + e.message; });
+  else if (h === "/pipeline") pipelineView();
+  else fleetView();
+  main.focus({ preventScroll: true });
+}
+
+async function session() {
+  const s = await getJSON("v1/session");
+  if (s.open) return;
+  const f = document.getElementById("logout");
+  f.hidden = false;
+  f.elements.csrf.value = s.csrf;
+  f.querySelector(".user").textContent = "(" + s.user + ")";
+}
+
+window.addEventListener("hashchange", route);
+session().catch(() => {});
+connect();
+route();

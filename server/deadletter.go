@@ -1,0 +1,52 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/broker"
+)
+
+// getDeadLetters answers GET /v1/deadletter: the dead letters counted by
+// reason and device, and the newest ?n= (default 10).
+func (s *Server) getDeadLetters(w http.ResponseWriter, r *http.Request) {
+	n := 10
+	if v := r.URL.Query().Get("n"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 0 {
+			http.Error(w, "n must be a count", http.StatusBadRequest)
+			return
+		}
+	}
+	sum, err := deadletter.Summarize(s.pipe.DeadLetterPath(), n)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, sum)
+}
+
+// postReplay answers POST /v1/deadletter/replay?reason=&device=&dry_run=:
+// the running server re-drives its dead letters, since it alone may write
+// its spool and dead-letter file while it runs.
+func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
+	// The gate has checked the login (beyond loopback); changing what is
+	// stored takes an admin, not a reader.
+	if name, _, _ := r.BasicAuth(); !s.gate.open && s.gate.users[name].Role != broker.RoleAdmin {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "replaying dead letters needs an admin user"})
+		return
+	}
+	q := r.URL.Query()
+	dry, _ := strconv.ParseBool(q.Get("dry_run"))
+	res, err := s.pipe.Replay(pipeline.ReplayFilter{Reason: q.Get("reason"), Device: q.Get("device"), DryRun: dry})
+	if err != nil {
+		s.log.Error("dead-letter replay", "err", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "result": res})
+		return
+	}
+	s.log.Info("dead letters replayed", "reason", q.Get("reason"), "device", q.Get("device"), "dry_run", dry,
+		"selected", res.Selected, "stored", res.Stored, "ignored", res.Ignored, "still_failing", res.StillFailing)
+	writeJSON(w, http.StatusOK, res)
+}

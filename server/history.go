@@ -1,0 +1,44 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/mqflux/mqflux/bridge/history"
+)
+
+// historyTimeout bounds one /v1/history query to InfluxDB.
+const historyTimeout = 30 * time.Second
+
+// getHistory answers GET /v1/history?device=&measurement=&field=&range=:
+// one field's means from InfluxDB over 1h, 24h or 7d, at most
+// history.MaxPoints of them.
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	hq := history.Query{Device: q.Get("device"), Measurement: q.Get("measurement"), Field: q.Get("field"), Range: q.Get("range")}
+	if hq.Range == "" {
+		hq.Range = "1h"
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
+	defer cancel()
+	rd := history.Reader{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Token: s.cfg.Influx.Token}
+	series, err := rd.Read(ctx, hq)
+	switch {
+	case errors.Is(err, history.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case err != nil:
+		s.log.Warn("history query failed", "device", hq.Device, "measurement", hq.Measurement, "err", err)
+		writeError(w, http.StatusBadGateway, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, series)
+	}
+}
+
+// writeError answers {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error string `json:"error"`
+	}{msg})
+}

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/mqflux/mqflux/bridge/deadletter"
+)
+
+// deadLetterTail is how much of the end of the dead-letter file
+// /v1/pipeline reads for the newest entries: enough for a screenful,
+// however large the file has grown.
+const deadLetterTail = 256 << 10
+
+// recentDeadLetters is how many dead letters /v1/pipeline lists.
+const recentDeadLetters = 20
+
+// pipelineView is what GET /v1/pipeline answers: the counters since start
+// (a client turns two answers into rates), the spool, InfluxDB and the
+// newest dead letters.
+type pipelineView struct {
+	Time         time.Time          `json:"time"`
+	Received     float64            `json:"received"` // readings received, all inputs
+	Written      float64            `json:"written"`  // readings stored in InfluxDB
+	Rejected     map[string]float64 `json:"rejected"` // by reason
+	Spool        spoolView          `json:"spool"`
+	Influx       influxView         `json:"influx"`
+	DeadLetters  []deadLetterView   `json:"dead_letters"` // newest first
+	DeadLetterOK bool               `json:"dead_letters_readable"`
+}
+
+type spoolView struct {
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"bytes"`
+}
+
+type influxView struct {
+	URL     string             `json:"url"`
+	Bucket  string             `json:"bucket"`
+	Up      bool               `json:"up"`
+	Retries map[string]float64 `json:"retries"` // failed attempts, by reason
+	// LastError is InfluxDB's newest failure (reason: answer), kept after
+	// it recovers; LastErrorAt when it happened.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+}
+
+type deadLetterView struct {
+	Time    time.Time `json:"time"`
+	Source  string    `json:"source"`
+	Device  string    `json:"device,omitempty"`
+	Topic   string    `json:"topic,omitempty"`
+	Reason  string    `json:"reason"`
+	Detail  string    `json:"detail,omitempty"`
+	Payload string    `json:"payload"`
+}
+
+func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
+	ph := s.pipe.Health()
+	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
+		Spool:  spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
+		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp, Retries: map[string]float64{}, LastError: ph.OutputError}}
+	if ph.OutputError != "" {
+		at := ph.OutputErrorAt.UTC()
+		v.Influx.LastErrorAt = &at
+	}
+	fams, err := s.front.reg.Gather()
+	if err != nil {
+		s.log.Warn("pipeline view: gather metrics", "err", err)
+	}
+	for _, f := range fams {
+		switch f.GetName() {
+		case "mqflux_readings_received_total":
+			v.Received = sum(f, "", nil)
+		case "mqflux_readings_written_total":
+			v.Written = sum(f, "", nil)
+		case "mqflux_readings_rejected_total":
+			sum(f, "reason", v.Rejected)
+		case "mqflux_influx_retries_total":
+			sum(f, "reason", v.Influx.Retries)
+		}
+	}
+	v.DeadLetters, err = newestDeadLetters(filepath.Join(s.cfg.DataDir, "dead-letter.jsonl"), recentDeadLetters)
+	v.DeadLetterOK = err == nil
+	if err != nil {
+		s.log.Warn("pipeline view: read dead letters", "err", err)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// sum adds up a counter family; with a label, also per value of that label
+// into by.
+func sum(f *dto.MetricFamily, label string, by map[string]float64) float64 {
+	total := 0.0
+	for _, m := range f.GetMetric() {
+		n := m.GetCounter().GetValue()
+		total += n
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label {
+				by[l.GetValue()] += n
+			}
+		}
+	}
+	return total
+}
+
+// newestDeadLetters reads the last entries of the dead-letter file, newest
+// first; no file yet is no entries.
+func newestDeadLetters(path string, n int) ([]deadLetterView, error) {
+	out := []deadLetterView{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return out, err
+	}
+	start := max(st.Size()-deadLetterTail, 0)
+	buf := make([]byte, st.Size()-start)
+	if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
+		return out, err
+	}
+	if start > 0 {
+		// The first line is cut: skip it.
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			buf = buf[i+1:]
+		}
+	}
+	rd := deadletter.NewReader(bytes.NewReader(buf))
+	for {
+		e, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			// A line being written as we read: what came before stands.
+			break
+		}
+		out = append(out, deadLetterView{Time: e.Time, Source: e.Source, Device: e.Device, Topic: e.Topic,
+			Reason: e.Reason, Detail: e.Detail, Payload: string(bytes.ToValidUTF8(e.Payload, []byte("\uFFFD")))})
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out[:min(n, len(out))], nil
+}
