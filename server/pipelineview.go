@@ -39,6 +39,9 @@ type pipelineView struct {
 type spoolView struct {
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"bytes"`
+	// OldestAgeSeconds is how long the oldest pending reading has waited
+	// in the spool; 0 when it is empty.
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
 }
 
 type influxView struct {
@@ -65,7 +68,7 @@ type deadLetterView struct {
 func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	ph := s.pipe.Health()
 	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
-		Spool:  spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
+		Spool:  spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
 		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp, Retries: map[string]float64{}, LastError: ph.OutputError}}
 	if ph.OutputError != "" {
 		at := ph.OutputErrorAt.UTC()
@@ -155,4 +158,12 @@ func newestDeadLetters(path string, n int) ([]deadLetterView, error) {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out[:min(n, len(out))], nil
+}
+
+// ageSeconds is how long ago t was, in seconds; 0 for the zero time.
+func ageSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(time.Since(t).Seconds(), 0)
 }

@@ -339,6 +339,9 @@ type Health struct {
 	InfluxUp     bool // the output takes writes (output.Up)
 	SpoolRecords int64
 	SpoolBytes   int64
+	// SpoolOldest is when the oldest pending reading entered the spool
+	// (spool.Stats.Oldest); zero when the spool is empty.
+	SpoolOldest time.Time
 	// OutputError is the output's newest failure and OutputErrorAt when
 	// (output.LastError); empty when it never failed.
 	OutputError   string
@@ -349,7 +352,7 @@ type Health struct {
 func (p *Pipeline) Health() Health {
 	st := p.spool.Stats()
 	msg, at := output.LastError(p.out)
-	return Health{InfluxUp: output.Up(p.out), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, OutputError: msg, OutputErrorAt: at}
+	return Health{InfluxUp: output.Up(p.out), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, OutputError: msg, OutputErrorAt: at, SpoolOldest: st.Oldest}
 }
 
 // Collectors are the pipeline's metrics, the output's included.

@@ -36,10 +36,11 @@ func (s *Spool) Append(rec []byte) error {
 		}
 		return ingest.ErrFull
 	}
-	_, pos, err := s.sl.Write(rec)
+	g, pos, err := s.sl.Write(rec)
 	if err != nil {
 		return err
 	}
+	s.ages.note(g.Seq+uint64(g.Records)-1, s.now())
 	if s.full {
 		s.full = false
 		s.log.Info("spool has room again", "dir", s.dir, "disk_bytes", s.sl.DiskBytes(), "max_bytes", s.sl.MaxBytes())

@@ -25,6 +25,7 @@ type Batch struct {
 type handout struct {
 	seg   uint64
 	off   int64
+	seq   uint64 // the record number of the batch's first record
 	acked bool
 }
 
@@ -162,7 +163,7 @@ func (s *Spool) commit(b *Batch, g *segment.Segment, off int64, c segment.Chunk)
 	s.unreadRecs -= n
 	s.unreadBytes -= int64(c.Payload)
 	if b.mark == nil {
-		b.mark = &handout{seg: g.ID, off: off}
+		b.mark = &handout{seg: g.ID, off: off, seq: g.Seq + uint64(g.ReadRecs-n)}
 	}
 	if k := len(b.spans) - 1; k >= 0 && b.spans[k].seg == g {
 		b.spans[k].records += n

@@ -156,7 +156,7 @@ function pipelineView() {
     const retries = Object.entries(p.influx.retries).map(([k, v]) => `${k}: ${v}`).join(", ");
     main.querySelector("#cards").replaceChildren(
       card("Readings in / s", rate("received")), card("Written / s", rate("written")),
-      card("Spool", `${p.spool.records} readings`), card("Spool on disk", `${(p.spool.bytes / 1024).toFixed(0)} KiB`),
+      card("Spool", `${p.spool.records} readings`), card("Oldest in the spool", p.spool.records ? `${p.spool.oldest_age_seconds.toFixed(1)} s` : "empty"), card("Spool on disk", `${(p.spool.bytes / 1024).toFixed(0)} KiB`),
       card("InfluxDB", p.influx.up ? "up" : "down", p.influx.up ? "state-online" : "state-offline"),
       card("InfluxDB failed attempts", retries || "none"),
       card("InfluxDB last error", p.influx.last_error ? `${p.influx.last_error} (${ago(p.influx.last_error_at)})` : "none"));
