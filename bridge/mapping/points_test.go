@@ -113,14 +113,17 @@ func TestAppendReadingAsJSON(t *testing.T) {
 				// No template gives it a topic: refused before any payload
 				// rule could apply, as the legacy API's no_topic.
 				var set point.Set
-				if _, err := m.AppendReading(nil, &set, tc.r, receivedAt()); rejectOf(t, err).Reason != "no_topic" {
+				if _, _, err := m.AppendReading(nil, &set, tc.r, receivedAt()); rejectOf(t, err).Reason != "no_topic" {
 					t.Fatalf("AppendReading: %v, want reason no_topic", err)
 				}
 				return
 			}
 			want, wantErr := m.Append(nil, topic, point.AppendJSON(nil, tc.r.Fields, at), receivedAt())
 			var set point.Set
-			got, err := m.AppendReading(nil, &set, tc.r, receivedAt())
+			got, filed, err := m.AppendReading(nil, &set, tc.r, receivedAt())
+			if filed != topic {
+				t.Errorf("filed under %q, want %q", filed, topic)
+			}
 			switch {
 			case wantErr != nil && err == nil:
 				t.Fatalf("accepted %s, want %v", got, wantErr)
@@ -145,7 +148,7 @@ func TestAppendReadingNotFinite(t *testing.T) {
 	m := mustNew(t, testConfig())
 	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		r := ingest.Reading{Device: "pi-1", Measurement: "t", Fields: []point.Field{point.FloatField("value", v)}}
-		if _, err := m.AppendReading(nil, nil, r, receivedAt()); rejectOf(t, err).Reason != "nan_inf" {
+		if _, _, err := m.AppendReading(nil, nil, r, receivedAt()); rejectOf(t, err).Reason != "nan_inf" {
 			t.Errorf("%v: %v, want nan_inf", v, err)
 		}
 	}
@@ -156,7 +159,7 @@ func TestAppendReadingNotFinite(t *testing.T) {
 func TestAppendReadingCannotWritePresence(t *testing.T) {
 	m := mustNew(t, testConfig())
 	r := ingest.Reading{Device: "pi-1", Measurement: StatusMeasurement, Fields: []point.Field{point.BoolField("online", false)}}
-	out, err := m.AppendReading(nil, nil, r, receivedAt())
+	out, _, err := m.AppendReading(nil, nil, r, receivedAt())
 	if err == nil {
 		t.Fatalf("accepted as %q", out)
 	}

@@ -11,24 +11,25 @@ import (
 // AppendReading maps a reading its input decoded already as if its fields
 // had been published as a JSON payload to ReadingTopic: the same template
 // decides the measurement and the tags, and the same limits and checks
-// give the same reasons. Results as for AppendPoints.
-func (m *Mapper) AppendReading(dst []byte, pts *point.Set, r ingest.Reading, received time.Time) ([]byte, error) {
+// give the same reasons. Results as for AppendPoints, and the topic the
+// reading is filed under ("" when no template gives it one: no_topic).
+func (m *Mapper) AppendReading(dst []byte, pts *point.Set, r ingest.Reading, received time.Time) ([]byte, string, error) {
+	name, err := m.ReadingTopic(r.Device, r.Measurement)
+	if err != nil {
+		return dst, "", reject("no_topic", "%v", err)
+	}
 	sc := m.pool.Get().(*scratch)
 	sc.reset()
 	sc.pts = pts
-	out, rej := m.appendReading(sc, dst, r, received)
+	out, rej := m.appendReading(sc, dst, name, r, received)
 	m.pool.Put(sc)
 	if rej != nil {
-		return dst, rej
+		return dst, name, rej
 	}
-	return out, nil
+	return out, name, nil
 }
 
-func (m *Mapper) appendReading(sc *scratch, dst []byte, r ingest.Reading, received time.Time) ([]byte, *ingest.RejectError) {
-	name, err := m.ReadingTopic(r.Device, r.Measurement)
-	if err != nil {
-		return nil, reject("no_topic", "%v", err)
-	}
+func (m *Mapper) appendReading(sc *scratch, dst []byte, name string, r ingest.Reading, received time.Time) ([]byte, *ingest.RejectError) {
 	if rej := checkTopic(name); rej != nil {
 		return nil, rej
 	}

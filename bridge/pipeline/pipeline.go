@@ -230,8 +230,7 @@ func (s Sink) IngestReading(r ingest.Reading, received time.Time) error {
 	w.pts.Reset()
 	// A reading no template gives a topic is refused by AppendReading
 	// (no_topic) and dead-lettered without one.
-	topic, _ := p.mapper.ReadingTopic(r.Device, r.Measurement)
-	rec, err := p.mapper.AppendReading(w.rec[:0], &w.pts, r, received)
+	rec, topic, err := p.mapper.AppendReading(w.rec[:0], &w.pts, r, received)
 	w.rec = rec[:0]
 	if err == nil {
 		err = p.checkTypes(&w.pts)
