@@ -73,6 +73,20 @@ func (a *attackers) end() {
 }
 
 // pause keeps an attacker whose connection failed from spinning.
+// connect logs rc in for an attack that needs an accepted connection; on a
+// refusal or a failure it pauses and reports false.
+func (a *attackers) connect(rc rawConnect, addr string) (*rawClient, bool) {
+	code, c, err := rc.try(addr)
+	if err != nil || code != 0 {
+		if c != nil {
+			c.drop()
+		}
+		a.pause()
+		return nil, false
+	}
+	return c, true
+}
+
 func (a *attackers) pause() {
 	select {
 	case <-a.ctx.Done():
@@ -310,12 +324,8 @@ func payloadSpoofs(a *attackers, addr string, meas string) {
 	var id atomic.Uint32
 	a.loop(1, func(int) {
 		rc := rawConnect{version: 5, clientID: "spoofer", user: exposedDevice.User, password: exposedDevice.Password}
-		code, c, err := rc.try(addr)
-		if err != nil || code != 0 {
-			if c != nil {
-				c.drop()
-			}
-			a.pause()
+		c, ok := a.connect(rc, addr)
+		if !ok {
 			return
 		}
 		defer c.drop()
@@ -341,12 +351,8 @@ func deadLetterFlood(a *attackers, addr string) {
 	var id atomic.Uint32
 	a.loop(1, func(int) {
 		rc := rawConnect{version: 4, clientID: "flooder", user: exposedDevice.User, password: exposedDevice.Password}
-		code, c, err := rc.try(addr)
-		if err != nil || code != 0 {
-			if c != nil {
-				c.drop()
-			}
-			a.pause()
+		c, ok := a.connect(rc, addr)
+		if !ok {
 			return
 		}
 		defer c.drop()
