@@ -16,6 +16,34 @@ const maxDepth = 10000
 // localLayout is a payload time without a zone.
 const localLayout = "2006-01-02T15:04:05.999999999"
 
+// localShape reports whether s is written as RFC 3339 without the zone:
+// two digits for every field, as Tasmota writes it. time.Parse alone would
+// also take a one-digit hour ("T0:00:00"), which RFC 3339 does not.
+func localShape(s string) bool {
+	const shape = "dddd-dd-ddTdd:dd:dd"
+	if len(s) < len(shape) {
+		return false
+	}
+	for i := 0; i < len(shape); i++ {
+		if c := s[i]; shape[i] == 'd' && (c < '0' || c > '9') || shape[i] != 'd' && c != shape[i] {
+			return false
+		}
+	}
+	rest := s[len(shape):]
+	if rest == "" {
+		return true
+	}
+	if rest[0] != '.' || len(rest) == 1 {
+		return false
+	}
+	for i := 1; i < len(rest); i++ {
+		if rest[i] < '0' || rest[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // jsonReader decodes one flat JSON reading straight from the payload bytes:
 // the hot path allocates nothing. Nested values are still read (to tell a
 // syntax error from a refused shape) but never kept.
@@ -387,7 +415,7 @@ func (j *jsonReader) timeValue(keyAt int) *ingest.RejectError {
 			return rej
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
+		if err != nil && localShape(s) {
 			// A time without a zone (Tasmota's) is local to mapping.timezone.
 			t, err = time.ParseInLocation(localLayout, s, j.m.loc)
 		}
