@@ -115,7 +115,7 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		Readiness: "receiving readings",
 		Uptime:    time.Since(b.started).Round(time.Second).String(),
 		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.sub.Connected()},
-		Influx:    influx{URL: b.cfg.Influx.URL, Bucket: b.cfg.Influx.Bucket, Up: ph.InfluxUp},
+		Influx:    influx{URL: b.cfg.Influx.URL, Bucket: b.cfg.Influx.Bucket, Up: ph.Outputs[0].Up},
 		Spool:     spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
 	}
 	code := http.StatusOK
@@ -123,7 +123,7 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 	case !h.Broker.Connected:
 		h.Status, code = "disconnected", http.StatusServiceUnavailable
 		h.Readiness = "not connected to the broker; it keeps the persistent session's messages"
-	case !ph.InfluxUp:
+	case !ph.Outputs[0].Up:
 		h.Status = "degraded"
 		h.Readiness = "receiving readings; InfluxDB unreachable, readings wait in the spool"
 	}

@@ -28,15 +28,18 @@ func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*
 		Mapping:       cfg.Mapping,
 		Spool:         sp,
 		DeadLetterMax: int64(cfg.DeadLetter.MaxBytes),
-		Output:        w,
-		OutputName:    "influx",
-		Backoff:       output.Backoff{Max: cfg.Influx.MaxBackoff},
-		BatchSize:     cfg.Influx.BatchSize,
-		FlushInterval: cfg.Influx.FlushInterval,
-		Concurrency:   cfg.Influx.Concurrency,
-		Logger:        log,
-		Observers:     observers,
-		FieldTypes:    learnFieldTypes(cfg, log),
+		Outputs: []pipeline.OutputSpec{{
+			Name:          "influx",
+			Output:        w,
+			Required:      true,
+			Backoff:       output.Backoff{Max: cfg.Influx.MaxBackoff},
+			BatchSize:     cfg.Influx.BatchSize,
+			FlushInterval: cfg.Influx.FlushInterval,
+			Concurrency:   cfg.Influx.Concurrency,
+		}},
+		Logger:     log,
+		Observers:  observers,
+		FieldTypes: learnFieldTypes(cfg, log),
 	})
 }
 

@@ -69,9 +69,9 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	ph := s.pipe.Health()
 	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
 		Spool:  spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
-		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp, Retries: map[string]float64{}, LastError: ph.OutputError}}
-	if ph.OutputError != "" {
-		at := ph.OutputErrorAt.UTC()
+		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.Outputs[0].Up, Retries: map[string]float64{}, LastError: ph.Outputs[0].Error}}
+	if ph.Outputs[0].Error != "" {
+		at := ph.Outputs[0].ErrorAt.UTC()
 		v.Influx.LastErrorAt = &at
 	}
 	fams, err := s.front.reg.Gather()

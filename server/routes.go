@@ -98,9 +98,9 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		MQTT:      mqttH{ClientsConnected: s.broker.Clients(), Listeners: s.broker.Listeners()},
 	}
 	ph := s.pipe.Health()
-	h.Influx = &influx{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.InfluxUp}
+	h.Influx = &influx{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.Outputs[0].Up}
 	h.Spool = &spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes}
-	if !ph.InfluxUp {
+	if !ph.Outputs[0].Up {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; InfluxDB unreachable, readings wait in the spool"
 	}

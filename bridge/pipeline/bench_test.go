@@ -28,7 +28,7 @@ func openBench(b *testing.B, durability spool.Durability) *Pipeline {
 		DataDir:   b.TempDir(),
 		Mapping:   mapping.DefaultConfig(),
 		Spool:     spool.Options{MaxBytes: 1 << 40, Durability: durability},
-		Output:    w,
+		Outputs:   []OutputSpec{{Output: w, Required: true}},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -122,13 +122,13 @@ func openTest(t *testing.T, dir string, out output.Output, edit func(*Options)) 
 		level = slog.LevelDebug
 	}
 	o := Options{
-		DataDir:       dir,
-		Mapping:       mapping.DefaultConfig(),
-		Output:        out,
-		Backoff:       output.Backoff{Min: time.Millisecond, Max: 10 * time.Millisecond},
-		FlushInterval: 10 * time.Millisecond,
-		Concurrency:   1,
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		DataDir: dir,
+		Mapping: mapping.DefaultConfig(),
+		Outputs: []OutputSpec{{Name: "influx", Output: out, Required: true,
+			Backoff:       output.Backoff{Min: time.Millisecond, Max: 10 * time.Millisecond},
+			FlushInterval: 10 * time.Millisecond,
+			Concurrency:   1}},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	}
 	if edit != nil {
 		edit(&o)

@@ -62,7 +62,7 @@ func openObserved(t *testing.T, queue int, observers ...observe.Observer) (*Pipe
 		DataDir:       dir,
 		Mapping:       mapping.DefaultConfig(),
 		Spool:         spool.Options{MaxBytes: 1 << 30, Durability: spool.Write},
-		Output:        &fakeOutput{},
+		Outputs:       []OutputSpec{{Output: &fakeOutput{}, Required: true}},
 		Observers:     observers,
 		ObserverQueue: queue,
 	})

@@ -37,21 +37,10 @@ type Options struct {
 	Mapping       mapping.Config
 	Spool         spool.Options // Dir is set from DataDir when empty
 	DeadLetterMax int64
-	// Output stores what the spool holds; the pipeline owns it from Open
-	// on and closes it (if it is an io.Closer) in Stop, or in Open when
-	// Open fails.
-	Output output.Output
-	// OutputName names the output in dead letters ("<name>" as the source,
-	// "<name>_rejected" as the reason) and logs; "influx" when empty.
-	OutputName string
-	// Backoff spaces the attempts at a batch the output answered with an
-	// error; zero fields take output's defaults.
-	Backoff       output.Backoff
-	BatchSize     int           // records per write request
-	BatchBytes    int           // bytes per write request
-	FlushInterval time.Duration // write a partial batch after this long
-	Concurrency   int           // write requests in flight
-	Logger        *slog.Logger
+	// Outputs store what the spool holds, each from its own cursor; at
+	// least one is Required.
+	Outputs []OutputSpec
+	Logger  *slog.Logger
 	// Observers watch every reading the spool accepted, as values, each on
 	// its own goroutine behind a queue of ObserverQueue readings
 	// (observe.DefaultQueue when 0): a slow one misses readings, it never
@@ -74,7 +63,7 @@ type Pipeline struct {
 	filters []string
 	spool   *spool.Spool
 	dead    *deadletter.File
-	out     output.Output
+	outs    []OutputSpec
 	m       *metrics
 	bufs    sync.Pool // *work
 	hub     *observe.Hub
@@ -87,31 +76,19 @@ type Pipeline struct {
 // Open builds the mapper, recovers the spool and opens the dead-letter
 // file. Nothing is written to the output until Start.
 func Open(o Options) (p *Pipeline, err error) {
-	if o.Output == nil {
-		return nil, errors.New("pipeline open: no output")
-	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, closeOutput(o.Output))
+			err = errors.Join(err, closeOutputs(o.Outputs))
 		}
 	}()
+	if o.Outputs, err = withDefaults(o.Outputs); err != nil {
+		return nil, err
+	}
+	if len(o.Outputs) > 1 {
+		return nil, errors.New("pipeline open: several outputs are not supported yet")
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = output.DefaultBatchSize
-	}
-	if o.BatchBytes <= 0 {
-		o.BatchBytes = 8 << 20
-	}
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = output.DefaultFlushInterval
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = output.DefaultConcurrency
-	}
-	if o.OutputName == "" {
-		o.OutputName = "influx"
 	}
 	mapper, err := mapping.New(o.Mapping)
 	if err != nil {
@@ -138,7 +115,7 @@ func Open(o Options) (p *Pipeline, err error) {
 	if o.FieldTypes == nil {
 		o.FieldTypes = fieldtypes.New(0)
 	}
-	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, out: o.Output, types: o.FieldTypes}
+	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, outs: o.Outputs, types: o.FieldTypes}
 	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
 	p.m = newMetrics(p)
 	if len(o.Observers) > 0 {
@@ -326,7 +303,7 @@ func (p *Pipeline) Stop(drain time.Duration) error {
 	// stuck one does not hold up the shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), observerStopTimeout)
 	defer cancel()
-	return errors.Join(p.hub.Stop(ctx), closeOutput(p.out), p.spool.Close(), p.dead.Close())
+	return errors.Join(p.hub.Stop(ctx), closeOutputs(p.outs), p.spool.Close(), p.dead.Close())
 }
 
 // observerStopTimeout bounds how long Stop waits for observers to finish
@@ -335,28 +312,32 @@ const observerStopTimeout = 5 * time.Second
 
 // Health is what /healthz reports of the pipeline.
 type Health struct {
-	InfluxUp     bool // the output takes writes (output.Up)
-	SpoolRecords int64
-	SpoolBytes   int64
+	SpoolRecords int64 // pending for at least one required output
+	SpoolBytes   int64 // spool.Stats.DiskBytes
 	// SpoolOldest is when the oldest pending reading entered the spool
 	// (spool.Stats.Oldest); zero when the spool is empty.
 	SpoolOldest time.Time
-	// OutputError is the output's newest failure and OutputErrorAt when
-	// (output.LastError); empty when it never failed.
-	OutputError   string
-	OutputErrorAt time.Time
+	Outputs     []OutputHealth // in configuration order
 }
 
 // Health reports the state of the pipeline now.
 func (p *Pipeline) Health() Health {
 	st := p.spool.Stats()
-	msg, at := output.LastError(p.out)
-	return Health{InfluxUp: output.Up(p.out), SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, OutputError: msg, OutputErrorAt: at, SpoolOldest: st.Oldest}
+	h := Health{SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, SpoolOldest: st.Oldest}
+	for _, o := range p.outs {
+		msg, at := output.LastError(o.Output)
+		h.Outputs = append(h.Outputs, OutputHealth{Name: o.Name, Required: o.Required, Up: output.Up(o.Output),
+			LagRecords: st.Records, LagBytes: st.Bytes, LagOldest: st.Oldest, Error: msg, ErrorAt: at})
+	}
+	return h
 }
 
 // Collectors are the pipeline's metrics, the output's included.
 func (p *Pipeline) Collectors() []prometheus.Collector {
 	cs := append(p.m.collectors(), p.dead.Collectors()...)
 	cs = append(cs, p.types.Collectors()...)
-	return append(append(cs, output.Collectors(p.out)...), p.hub.Collectors()...)
+	for _, o := range p.outs {
+		cs = append(cs, output.Collectors(o.Output)...)
+	}
+	return append(cs, p.hub.Collectors()...)
 }

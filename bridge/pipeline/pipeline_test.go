@@ -234,7 +234,7 @@ func TestOutputErrorIsRetried(t *testing.T) {
 func TestStopDrains(t *testing.T) {
 	dir := t.TempDir()
 	out := &fakeOutput{}
-	p := openTest(t, dir, out, func(o *Options) { o.FlushInterval = time.Second })
+	p := openTest(t, dir, out, func(o *Options) { o.Outputs[0].FlushInterval = time.Second })
 	p.Start()
 	want := ingestN(t, p, 0, 50)
 	stop(t, p, time.Minute)
@@ -302,7 +302,7 @@ func TestOutputOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := &fakeOutput{}
-	if _, err := Open(Options{DataDir: blocker, Mapping: mappingDefault(), Output: out}); err == nil {
+	if _, err := Open(Options{DataDir: blocker, Mapping: mappingDefault(), Outputs: []OutputSpec{{Output: out, Required: true}}}); err == nil {
 		t.Fatal("Open on a data dir that is a file succeeded")
 	}
 	if !out.isClosed() {
@@ -313,8 +313,8 @@ func TestOutputOwnership(t *testing.T) {
 		t.Run(fmt.Sprintf("up=%v", up), func(t *testing.T) {
 			p := openTest(t, t.TempDir(), &fakeOutput{up: up}, nil)
 			defer stop(t, p, 0)
-			if got := p.Health().InfluxUp; got != up {
-				t.Errorf("Health().InfluxUp = %v, want the output's %v", got, up)
+			if got := p.Health().Outputs[0].Up; got != up {
+				t.Errorf("Health().Outputs[0].Up = %v, want the output's %v", got, up)
 			}
 		})
 	}

@@ -16,21 +16,22 @@ import (
 func (p *Pipeline) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	if pr, ok := p.out.(output.Prober); ok {
+	o := p.outs[0]
+	if pr, ok := o.Output.(output.Prober); ok {
 		go pr.Probe(ctx)
 	}
-	for i := 0; i < p.o.Concurrency; i++ {
+	for i := 0; i < o.Concurrency; i++ {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			p.writeLoop(ctx)
+			p.writeLoop(ctx, o)
 		}()
 	}
 }
 
-func (p *Pipeline) writeLoop(ctx context.Context) {
+func (p *Pipeline) writeLoop(ctx context.Context, o OutputSpec) {
 	for {
-		b, err := p.spool.Next(ctx, p.o.BatchSize, p.o.BatchBytes, p.o.FlushInterval)
+		b, err := p.spool.Next(ctx, o.BatchSize, o.BatchBytes, o.FlushInterval)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, spool.ErrClosed) {
 				p.log.Error("spool read failed", "err", err)
@@ -38,11 +39,11 @@ func (p *Pipeline) writeLoop(ctx context.Context) {
 			return
 		}
 		start := time.Now()
-		rejected, err := p.write(ctx, b.Records)
+		rejected, err := p.write(ctx, o, b.Records)
 		if err != nil {
 			return // ctx done: the batch stays in the spool for the next start
 		}
-		p.deadLetterRejected(b.Records, rejected)
+		p.deadLetterRejected(o.Name, b.Records, rejected)
 		if err := p.spool.Ack(b); err != nil {
 			p.log.Error("spool ack failed", "err", err)
 			return
@@ -56,9 +57,9 @@ func (p *Pipeline) writeLoop(ctx context.Context) {
 // the output leaves the whole batch pending, so it is offered again after a
 // backoff; only the end of ctx stops that, and then the batch stays in the
 // spool.
-func (p *Pipeline) write(ctx context.Context, recs [][]byte) ([]output.Rejected, error) {
+func (p *Pipeline) write(ctx context.Context, o OutputSpec, recs [][]byte) ([]output.Rejected, error) {
 	for attempt := 0; ; attempt++ {
-		rejected, err := p.out.Write(ctx, recs)
+		rejected, err := o.Output.Write(ctx, recs)
 		if err == nil {
 			return rejected, nil
 		}
@@ -73,25 +74,25 @@ func (p *Pipeline) write(ctx context.Context, recs [][]byte) ([]output.Rejected,
 			level = slog.LevelWarn
 		}
 		p.log.Log(ctx, level, "output write failed; retrying the batch, nothing is dropped",
-			"output", p.o.OutputName, "attempt", attempt+1, "records", len(recs), "err", err)
-		if err := output.Sleep(ctx, p.o.Backoff.Delay(attempt, output.RetryAfter(err))); err != nil {
+			"output", o.Name, "attempt", attempt+1, "records", len(recs), "err", err)
+		if err := output.Sleep(ctx, o.Backoff.Delay(attempt, output.RetryAfter(err))); err != nil {
 			return nil, err
 		}
 	}
 }
 
 // deadLetterRejected keeps the records the output refused for good.
-func (p *Pipeline) deadLetterRejected(recs [][]byte, rejected []output.Rejected) {
+func (p *Pipeline) deadLetterRejected(name string, recs [][]byte, rejected []output.Rejected) {
 	for _, r := range rejected {
 		if r.Index < 0 || r.Index >= len(recs) {
 			// A broken output; the record it meant cannot be named, and
 			// every other record it reported stored.
-			p.log.Error("output rejected a record outside its batch", "output", p.o.OutputName, "index", r.Index, "records", len(recs), "reason", r.Reason)
+			p.log.Error("output rejected a record outside its batch", "output", name, "index", r.Index, "records", len(recs), "reason", r.Reason)
 			continue
 		}
 		p.m.influxRejected.Inc()
-		p.log.Warn("point refused by the output", "output", p.o.OutputName, "reason", r.Reason, "line", firstLine(recs[r.Index]))
-		p.deadLetter(deadletter.Entry{Time: time.Now(), Source: p.o.OutputName, Reason: p.o.OutputName + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
+		p.log.Warn("point refused by the output", "output", name, "reason", r.Reason, "line", firstLine(recs[r.Index]))
+		p.deadLetter(deadletter.Entry{Time: time.Now(), Source: name, Reason: name + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
 	}
 }
 

@@ -50,7 +50,7 @@ func layoutPipeline(t *testing.T, status string, templates ...string) (*pipeline
 		DataDir:   t.TempDir(),
 		Mapping:   c,
 		Spool:     spool.Options{MaxBytes: 1 << 30},
-		Output:    nowhere{},
+		Outputs:   []pipeline.OutputSpec{{Output: nowhere{}, Required: true}},
 		Observers: []observe.Observer{obs},
 	})
 	if err != nil {
