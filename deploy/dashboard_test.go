@@ -1,14 +1,12 @@
 package deploy
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,20 +29,24 @@ type dashboard struct {
 		List []struct {
 			Name       string     `json:"name"`
 			Datasource datasource `json:"datasource"`
-			Target     struct {
-				Query string `json:"query"`
-			} `json:"target"`
+			Target     target     `json:"target"`
+			TextColumn string     `json:"textColumn"`
+			TagsColumn string     `json:"tagsColumn"`
 		} `json:"list"`
 	} `json:"annotations"`
 	Templating struct {
-		List []struct {
-			Name       string     `json:"name"`
-			Type       string     `json:"type"`
-			Datasource datasource `json:"datasource"`
-			Query      string     `json:"query"`
-			AllValue   string     `json:"allValue"`
-		} `json:"list"`
+		List []variable `json:"list"`
 	} `json:"templating"`
+}
+
+type variable struct {
+	Name       string     `json:"name"`
+	Type       string     `json:"type"`
+	Datasource datasource `json:"datasource"`
+	Query      string     `json:"query"`
+	AllValue   string     `json:"allValue"`
+	IncludeAll bool       `json:"includeAll"`
+	Regex      string     `json:"regex"` // a JavaScript regular expression, /.../
 }
 
 type datasource struct {
@@ -52,19 +54,30 @@ type datasource struct {
 	UID  string `json:"uid"`
 }
 
+type target struct {
+	RefID        string     `json:"refId"`
+	Datasource   datasource `json:"datasource"`
+	Query        string     `json:"query"` // InfluxQL
+	RawQuery     bool       `json:"rawQuery"`
+	ResultFormat string     `json:"resultFormat"` // time_series or table
+	Alias        string     `json:"alias"`
+	Expr         string     `json:"expr"` // PromQL
+}
+
+type transformation struct {
+	ID      string          `json:"id"`
+	Options json.RawMessage `json:"options"`
+}
+
 type panel struct {
-	ID         int        `json:"id"`
-	Type       string     `json:"type"`
-	Title      string     `json:"title"`
-	Repeat     string     `json:"repeat"`
-	Datasource datasource `json:"datasource"`
-	Targets    []struct {
-		RefID      string     `json:"refId"`
-		Datasource datasource `json:"datasource"`
-		Query      string     `json:"query"` // Flux
-		Expr       string     `json:"expr"`  // PromQL
-	} `json:"targets"`
-	Panels []panel `json:"panels"` // a collapsed row's
+	ID              int              `json:"id"`
+	Type            string           `json:"type"`
+	Title           string           `json:"title"`
+	Repeat          string           `json:"repeat"`
+	Datasource      datasource       `json:"datasource"`
+	Targets         []target         `json:"targets"`
+	Transformations []transformation `json:"transformations"`
+	Panels          []panel          `json:"panels"` // a collapsed row's
 }
 
 func loadDashboard(t *testing.T) dashboard {
@@ -88,29 +101,36 @@ func (d dashboard) allPanels() []panel {
 	return out
 }
 
-// fluxQuery is one Flux query of the dashboard: a panel's target or a
-// template variable's query.
-type fluxQuery struct {
-	name, query string
+// influxQuery is what Grafana asks InfluxDB for one thing of the dashboard
+// (a template variable, the annotation, a panel) and what it does with the
+// answers: a panel's targets together, then its transformations.
+type influxQuery struct {
+	name            string
+	targets         []target
+	transformations []transformation
 }
 
-func (d dashboard) fluxQueries() []fluxQuery {
-	var out []fluxQuery
+func (d dashboard) influxQueries() []influxQuery {
+	var out []influxQuery
 	for _, v := range d.Templating.List {
 		if v.Type == "query" && v.Datasource.UID == influxUID {
-			out = append(out, fluxQuery{"variable " + v.Name, v.Query})
+			out = append(out, influxQuery{name: "variable " + v.Name, targets: []target{{RefID: "A", Query: v.Query}}})
 		}
 	}
 	for _, a := range d.Annotations.List {
 		if a.Datasource.UID == influxUID {
-			out = append(out, fluxQuery{"annotation " + a.Name, a.Target.Query})
+			out = append(out, influxQuery{name: "annotation " + a.Name, targets: []target{a.Target}})
 		}
 	}
 	for _, p := range d.allPanels() {
+		q := influxQuery{name: p.Title, transformations: p.Transformations}
 		for _, tg := range p.Targets {
 			if tg.Datasource.UID == influxUID {
-				out = append(out, fluxQuery{p.Title, tg.Query})
+				q.targets = append(q.targets, tg)
 			}
+		}
+		if len(q.targets) > 0 {
+			out = append(out, q)
 		}
 	}
 	return out
@@ -125,8 +145,8 @@ func TestDashboardStructure(t *testing.T) {
 	for _, v := range d.Templating.List {
 		vars[v.Name] = true
 	}
-	if !vars["bucket"] || !vars["device"] {
-		t.Fatalf("template variables %v: want bucket and device", vars)
+	if !vars["device"] || !vars["measurement"] || !vars["field"] {
+		t.Fatalf("template variables %v: want device, measurement and field", vars)
 	}
 	ids := map[int]string{}
 	refs := regexp.MustCompile(`\$\{([a-zA-Z_]+)(:[a-z]+)?\}|\$([a-zA-Z_]+)`)
@@ -152,9 +172,13 @@ func TestDashboardStructure(t *testing.T) {
 			if q == "" || tg.Datasource.UID != p.Datasource.UID {
 				t.Errorf("panel %q target %s: empty, or on another data source", p.Title, tg.RefID)
 			}
+			// InfluxQL, which InfluxDB 1.x, 2.x and 3.x all answer: no Flux.
+			if tg.Datasource.UID == influxUID && (!tg.RawQuery || tg.ResultFormat == "" || strings.Contains(q, "|>")) {
+				t.Errorf("panel %q target %s: want a raw InfluxQL query with a resultFormat", p.Title, tg.RefID)
+			}
 			for _, m := range refs.FindAllStringSubmatch(q, -1) {
 				name := m[1] + m[3]
-				if !vars[name] && !strings.HasPrefix(name, "__") {
+				if !vars[name] && !strings.HasPrefix(name, "__") && name != "timeFilter" {
 					t.Errorf("panel %q uses unknown variable $%s", p.Title, name)
 				}
 			}
@@ -162,86 +186,44 @@ func TestDashboardStructure(t *testing.T) {
 	}
 }
 
-// substitute does what Grafana does before sending a Flux query: template
-// variables and the time range. device "" stands for "All" (allValue .*).
-func substitute(t *testing.T, q, device string) string {
-	t.Helper()
-	re := ".*"
-	if device != "" {
-		re = regexp.QuoteMeta(device)
-	}
-	r := strings.NewReplacer(
-		"${bucket}", "telemetry/autogen",
-		"${device:regex}", re,
-		"${device}", device,
-		"v.timeRangeStart", "-1h",
-		"v.timeRangeStop", "now()",
-		"v.windowPeriod", "10s",
-	)
-	out := r.Replace(q)
-	if strings.Contains(q, "${device}") && device == "" {
-		t.Fatalf("query uses ${device} (one device), so its test case must name one:\n%s", q)
-	}
-	if m := regexp.MustCompile(`\$\{|\$__|\bv\.[a-zA-Z]`).FindString(out); m != "" {
-		t.Fatalf("query still holds %q after substitution:\n%s", m, out)
+// rowsOf is every row of every frame; most checks read one table.
+func rowsOf(fs []frame) []map[string]any {
+	var out []map[string]any
+	for _, f := range fs {
+		out = append(out, f.rows...)
 	}
 	return out
 }
 
-// parseFluxCSV turns InfluxDB's annotated CSV into rows keyed by column.
-func parseFluxCSV(t *testing.T, body string) []map[string]string {
-	t.Helper()
-	r := csv.NewReader(strings.NewReader(body))
-	r.FieldsPerRecord = -1
-	recs, err := r.ReadAll()
-	if err != nil {
-		t.Fatalf("flux CSV: %v\n%s", err, body)
+// valuesFrame holds the values a variable offers, as column "value".
+func valuesFrame(vals []string) frame {
+	f := frame{fields: []string{"value"}}
+	for _, v := range vals {
+		f.rows = append(f.rows, map[string]any{"value": v})
 	}
-	var rows []map[string]string
-	var header []string
-	for _, rec := range recs {
-		switch {
-		case len(rec) == 0 || (len(rec) == 1 && rec[0] == ""):
-			header = nil
-		case strings.HasPrefix(rec[0], "#"):
-			header = nil
-		case header == nil:
-			header = rec
-			if len(rec) > 1 && rec[1] == "error" {
-				t.Fatalf("flux error: %s", body)
-			}
-		default:
-			row := map[string]string{}
-			for i, h := range header {
-				if i < len(rec) && h != "" {
-					row[h] = rec[i]
-				}
-			}
-			rows = append(rows, row)
-		}
-	}
-	return rows
+	return f
 }
 
-// column returns the values of one column, sorted.
-func column(rows []map[string]string, col string) []string {
+// column returns the values of one column, as text, sorted.
+func column(rows []map[string]any, col string) []string {
 	var out []string
 	for _, r := range rows {
-		out = append(out, r[col])
+		out = append(out, fmt.Sprint(r[col]))
 	}
 	sort.Strings(out)
 	return out
 }
 
 // byDevice maps device to the value of col, failing on a device seen twice.
-func byDevice(t *testing.T, rows []map[string]string, col string) map[string]string {
+func byDevice(t *testing.T, rows []map[string]any, col string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	for _, r := range rows {
-		if _, dup := m[r["device"]]; dup {
-			t.Errorf("device %q appears twice: %v", r["device"], rows)
+		d := fmt.Sprint(r["device"])
+		if _, dup := m[d]; dup {
+			t.Errorf("device %q appears twice: %v", d, rows)
 		}
-		m[r["device"]] = r[col]
+		m[d] = fmt.Sprint(r[col])
 	}
 	return m
 }
@@ -253,6 +235,9 @@ func equal(t *testing.T, what string, got, want any) {
 	}
 }
 
+// ago is the time the readings below were written at, d before now.
+type ago func(d time.Duration) int64
+
 // Known readings, written relative to now:
 //
 //	pi-1: reporting, online; temperature and humidity in the last minutes
@@ -263,8 +248,7 @@ func equal(t *testing.T, what string, got, want any) {
 //
 // and the alert transitions mqflux wrote for them: pi-2 went silent and
 // offline; pi-1 was too hot and recovered.
-func readings(now time.Time) string {
-	at := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
+func readings(at ago) string {
 	return strings.Join([]string{
 		fmt.Sprintf("temperature,device=pi-1 value=21.5 %d", at(3*time.Minute)),
 		fmt.Sprintf("temperature,device=pi-1 value=22.25 %d", at(2*time.Minute)),
@@ -286,113 +270,141 @@ func readings(now time.Time) string {
 	}, "\n")
 }
 
-// fluxCases says what each Flux query of the dashboard must return on the
-// readings above. Every query needs at least one case, so a new panel
-// cannot go untested.
-var fluxCases = []struct {
-	name   string // panel title, or "variable <name>"
+// influxCases says what each InfluxQL query of the dashboard must give on
+// the readings above, after Grafana's transformations. Every query needs at
+// least one case, so a new panel cannot go untested.
+var influxCases = []struct {
+	name   string // panel title, "variable <name>" or "annotation <name>"
 	device string // "" = All
-	check  func(t *testing.T, rows []map[string]string)
+	check  func(t *testing.T, at ago, fs []frame)
 }{
-	{"variable bucket", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "buckets", column(rows, "_value"), []string{"telemetry/autogen"})
+	{"variable device", "", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "devices", column(rowsOf(fs), "value"), []string{"logger-7", "pi-1", "pi-2", "pi-3", "pi-5"})
 	}},
-	{"variable device", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "devices", column(rows, "_value"), []string{"logger-7", "pi-1", "pi-2", "pi-3", "pi-5"})
+	{"variable measurement", "", func(t *testing.T, _ ago, fs []frame) {
+		// mqflux's own measurements hold no readings.
+		equal(t, "measurements", column(rowsOf(fs), "value"), []string{"humidity", "temperature"})
 	}},
-	{"Online", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "online count", column(rows, "_value"), []string{"3"})
+	{"variable field", "", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "fields of humidity and temperature", column(rowsOf(fs), "value"), []string{"value"})
 	}},
-	{"Online", "pi-2", func(t *testing.T, rows []map[string]string) {
-		equal(t, "online count of pi-2", len(rows), 0) // no table: Grafana shows noValue 0
+	{"Online", "", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "online count", column(rowsOf(fs), "Value"), []string{"3"})
 	}},
-	{"Offline", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "offline count", column(rows, "_value"), []string{"1"})
+	{"Online", "pi-2", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "online count of pi-2", len(rowsOf(fs)), 0) // no series: Grafana shows noValue 0
 	}},
-	{"Silent (no reading for 5 min)", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "silent count", column(rows, "device"), []string{"2"})
+	{"Offline", "", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "offline count", column(rowsOf(fs), "Value"), []string{"1"})
 	}},
-	{"Last reading per device", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "state by device", byDevice(t, rows, "state"),
-			map[string]string{"logger-7": "silent", "pi-1": "reporting", "pi-2": "silent", "pi-3": "reporting"})
-		s, err := strconv.Atoi(byDevice(t, rows, "silent_for_s")["pi-2"])
-		if err != nil || s < 15*60 || s > 3600 {
-			t.Errorf("pi-2 silent_for_s = %d (%v), want 15 minutes or a little more", s, err)
+	{"Silent (no reading for 5 min)", "", func(t *testing.T, _ ago, fs []frame) {
+		// The stat counts the device values left (reduceOptions count).
+		equal(t, "silent devices", column(rowsOf(fs), "device"), []string{"logger-7", "pi-2"})
+	}},
+	{"Silent (no reading for 5 min)", "pi-1", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "silent devices among pi-1", len(rowsOf(fs)), 0)
+	}},
+	{"Last reading per device", "", func(t *testing.T, at ago, fs []frame) {
+		rows := rowsOf(fs)
+		state := map[string]string{}
+		for d, n := range byDevice(t, rows, "state") {
+			state[d] = map[bool]string{true: "silent", false: "reporting"}[n == "0"]
 		}
-		if rows[0]["device"] != "pi-2" {
+		equal(t, "state by device", state,
+			map[string]string{"logger-7": "silent", "pi-1": "reporting", "pi-2": "silent", "pi-3": "reporting"})
+		equal(t, "last reading by device", byDevice(t, rows, "last reading"), map[string]string{
+			"logger-7": fmt.Sprint(at(6 * time.Minute)), "pi-1": fmt.Sprint(at(time.Minute)),
+			"pi-2": fmt.Sprint(at(15 * time.Minute)), "pi-3": fmt.Sprint(at(40 * time.Second))})
+		if len(rows) > 0 && rows[0]["device"] != "pi-2" {
 			t.Errorf("the longest silent device should come first: %v", rows)
 		}
 	}},
-	{"Presence (last status message)", "", func(t *testing.T, rows []map[string]string) {
+	{"Presence (last status message)", "", func(t *testing.T, at ago, fs []frame) {
+		rows := rowsOf(fs)
 		equal(t, "state by device", byDevice(t, rows, "state"),
 			map[string]string{"pi-1": "online", "pi-2": "offline", "pi-3": "online", "pi-5": "online"})
+		equal(t, "since, pi-2", byDevice(t, rows, "Time")["pi-2"], at(14*time.Minute))
 	}},
-	{"Presence (last status message)", "pi-2", func(t *testing.T, rows []map[string]string) {
-		equal(t, "state of pi-2", byDevice(t, rows, "state"), map[string]string{"pi-2": "offline"})
+	{"Presence (last status message)", "pi-2", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "state of pi-2", byDevice(t, rowsOf(fs), "state"), map[string]string{"pi-2": "offline"})
 	}},
-	{"Presence over time", "", func(t *testing.T, rows []map[string]string) {
+	{"Presence over time", "", func(t *testing.T, _ ago, fs []frame) {
 		got := map[string][]string{}
-		for _, r := range rows { // tables come sorted by time within a device
-			got[r["device"]] = append(got[r["device"]], r["_value"])
+		for _, f := range fs { // a series per device, in time order
+			for _, r := range f.rows {
+				got[f.name] = append(got[f.name], fmt.Sprint(r["Value"]))
+			}
 		}
 		equal(t, "status messages by device", got, map[string][]string{
 			"pi-1": {"online"}, "pi-2": {"online", "offline"}, "pi-3": {"online"}, "pi-5": {"online"}})
 	}},
-	{"annotation Alerts", "", func(t *testing.T, rows []map[string]string) {
-		equal(t, "annotation texts", column(rows, "text"), []string{
-			"pi-1 hot firing: too hot", "pi-1 hot resolved: fine again", "pi-2 offline firing: went offline", "pi-2 silent firing: no reading"})
-		if len(rows) == 4 && rows[0]["text"] != "pi-2 offline firing: went offline" {
-			t.Errorf("annotations not in time order: %v", rows)
+	{"annotation Alerts", "", func(t *testing.T, _ ago, fs []frame) {
+		var texts []string
+		for _, r := range rowsOf(fs) { // in time order: the text column, then the tag columns
+			texts = append(texts, fmt.Sprintf("%v %v %v: %v", r["device"], r["rule"], r["state"], r["message"]))
 		}
+		equal(t, "annotations", texts, []string{"pi-2 offline firing: went offline",
+			"pi-1 hot firing: too hot", "pi-1 hot resolved: fine again", "pi-2 silent firing: no reading"})
 	}},
-	{"annotation Alerts", "pi-1", func(t *testing.T, rows []map[string]string) {
-		equal(t, "annotations of pi-1", column(rows, "rule"), []string{"hot", "hot"})
+	{"annotation Alerts", "pi-1", func(t *testing.T, _ ago, fs []frame) {
+		equal(t, "annotations of pi-1", column(rowsOf(fs), "rule"), []string{"hot", "hot"})
 	}},
-	{"Readings of ${device}", "pi-1", func(t *testing.T, rows []map[string]string) {
+	{"Readings of ${device}", "pi-1", func(t *testing.T, _ ago, fs []frame) {
 		got := map[string][]string{}
-		for _, r := range rows {
-			if r["device"] != "pi-1" {
-				t.Errorf("row of another device: %v", r)
+		for _, f := range fs {
+			for _, r := range f.rows {
+				got[f.name] = append(got[f.name], fmt.Sprint(r["Value"]))
 			}
-			got[r["_measurement"]+"."+r["_field"]] = append(got[r["_measurement"]+"."+r["_field"]], r["_value"])
 		}
 		equal(t, "values by series", got, map[string][]string{
-			"humidity.value": {"40", "41.5"}, "temperature.value": {"21.5", "22.25"}})
+			"humidity mean_value": {"40", "41.5"}, "temperature mean_value": {"21.5", "22.25"}})
 	}},
 }
 
-// TestDashboardFluxQueries runs every Flux query of the dashboard, template
-// variables substituted as Grafana does, on a real InfluxDB 1.8 with Flux.
-func TestDashboardFluxQueries(t *testing.T) {
+// TestDashboardInfluxQLQueries runs every InfluxQL query of the dashboard,
+// template variables and time range expanded and transformations applied
+// as Grafana does, on a real InfluxDB 1.8 without Flux.
+func TestDashboardInfluxQLQueries(t *testing.T) {
 	t.Parallel()
-	queries := loadDashboard(t).fluxQueries()
+	d := loadDashboard(t)
+	queries := d.influxQueries()
 	covered := map[string]bool{}
-	for _, c := range fluxCases {
+	for _, c := range influxCases {
 		covered[c.name] = true
 	}
-	byName := map[string]string{}
+	byName := map[string]influxQuery{}
 	for _, q := range queries {
 		if !covered[q.name] {
-			t.Errorf("Flux query %q has no case in fluxCases", q.name)
+			t.Errorf("InfluxQL query %q has no case in influxCases", q.name)
 		}
-		byName[q.name] = q.query
+		byName[q.name] = q
 	}
 	if t.Failed() {
 		return
 	}
 
-	influx := testenv.StartInflux(t)
-	influx.WriteLines(t, readings(time.Now()))
-	for _, c := range fluxCases {
+	influx := testenv.StartInflux(t, testenv.WithoutFlux())
+	now := time.Now()
+	at := func(d time.Duration) int64 { return now.Add(-d).UnixNano() }
+	influx.WriteLines(t, readings(at))
+	for _, c := range influxCases {
 		t.Run(c.name+"/"+c.device, func(t *testing.T) {
 			q, ok := byName[c.name]
 			if !ok {
-				t.Fatalf("no Flux query named %q in the dashboard", c.name)
+				t.Fatalf("no InfluxQL query named %q in the dashboard", c.name)
 			}
-			rows := parseFluxCSV(t, influx.Flux(t, substitute(t, q, c.device)))
-			c.check(t, rows)
+			g := &grafana{influx: influx, device: c.device, from: now.Add(-time.Hour), to: now}
+			g.resolveVariables(t, d)
+			fs := g.run(t, d, q)
+			if v, ok := strings.CutPrefix(c.name, "variable "); ok {
+				fs = []frame{valuesFrame(g.all[v])}
+			}
+			c.check(t, at, fs)
 			if t.Failed() {
-				t.Logf("query:\n%s\nrows: %v", substitute(t, q, c.device), rows)
+				for _, tg := range q.targets {
+					t.Logf("query %s:\n%s", tg.RefID, g.interpolate(t, d, tg.Query))
+				}
+				t.Logf("frames: %+v", fs)
 			}
 		})
 	}

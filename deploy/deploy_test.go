@@ -257,16 +257,18 @@ func TestProvisioningParses(t *testing.T) {
 		if d.Type != "influxdb" {
 			continue
 		}
-		if d.JSONData["version"] != "Flux" || d.URL != "http://influxdb:8086" {
-			t.Errorf("InfluxDB data source: version %v url %q, want Flux and http://influxdb:8086", d.JSONData["version"], d.URL)
+		// InfluxQL: answered by InfluxDB 1.x, 2.x (/query and its DBRP
+		// mapping) and 3.x alike.
+		if d.JSONData["version"] != "InfluxQL" || d.URL != "http://influxdb:8086" {
+			t.Errorf("InfluxDB data source: version %v url %q, want InfluxQL and http://influxdb:8086", d.JSONData["version"], d.URL)
 		}
-		for _, k := range []string{"organization", "defaultBucket"} {
-			if s, _ := d.JSONData[k].(string); !strings.HasPrefix(s, "${") {
-				t.Errorf("InfluxDB data source: jsonData.%s = %v, want it from the environment", k, d.JSONData[k])
-			}
+		// The database is the bucket, through InfluxDB 2's virtual DBRP mapping.
+		if s, _ := d.JSONData["dbName"].(string); s != "${INFLUX_BUCKET}" {
+			t.Errorf("InfluxDB data source: jsonData.dbName = %v, want the bucket from the environment", d.JSONData["dbName"])
 		}
-		if !strings.HasPrefix(d.SecureJSONData["token"], "${") {
-			t.Errorf("InfluxDB data source: the token must come from the environment, not the file")
+		if d.JSONData["httpHeaderName1"] != "Authorization" || !strings.HasPrefix(d.SecureJSONData["httpHeaderValue1"], "Token ${") {
+			t.Errorf("InfluxDB data source: the token must come from the environment, not the file, as header Authorization: Token ${...}; got %v %q",
+				d.JSONData["httpHeaderName1"], d.SecureJSONData["httpHeaderValue1"])
 		}
 	}
 	var prov struct {
