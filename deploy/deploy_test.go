@@ -271,6 +271,18 @@ func TestProvisioningParses(t *testing.T) {
 				d.JSONData["httpHeaderName1"], d.SecureJSONData["httpHeaderValue1"])
 		}
 	}
+	// Grafana reads the bucket mqflux writes and InfluxDB 2 creates, as the
+	// database its virtual DBRP mapping names: the bucket itself, as long
+	// as the name has no "/" (then the database is what comes before it).
+	c := loadCompose(t)
+	buckets := []string{
+		c.Services["grafana"].Environment["INFLUX_BUCKET"],
+		c.Services["influxdb"].Environment["DOCKER_INFLUXDB_INIT_BUCKET"],
+		c.Services["mqflux"].Environment["MQFLUX_INFLUX_BUCKET"],
+	}
+	if buckets[0] != buckets[1] || buckets[0] != buckets[2] || strings.Contains(buckets[0], "/") {
+		t.Errorf("grafana INFLUX_BUCKET, influxdb DOCKER_INFLUXDB_INIT_BUCKET, mqflux MQFLUX_INFLUX_BUCKET = %q: want the same, without \"/\"", buckets)
+	}
 	var prov struct {
 		Providers []struct {
 			Type    string
