@@ -58,6 +58,14 @@ func apiOffset(api string) int64 {
 	return 0
 }
 
+// bucketFor is a valid bucket for api, for tests against stand-in servers.
+func bucketFor(api string) string {
+	if api == APIv3 {
+		return "db"
+	}
+	return "db/rp"
+}
+
 // startInflux starts a server without Flux: these tests only write and use
 // InfluxQL, and Flux costs seconds of CPU at every start.
 func startInflux(t *testing.T, opts ...testenv.InfluxOption) *testenv.Influx {
