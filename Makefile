@@ -8,6 +8,9 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 CONFIG   ?= config.yaml
 INFLUXD_VERSION := v1.8.10
+# VictoriaMetrics, a second store the tests write to (internal/testenv
+# VictoriaMetricsVersion names the same release).
+VM_VERSION := v1.151.0
 FUZZTIME ?= 15s
 
 
@@ -19,7 +22,7 @@ help:
 	@echo "make test           go vet, every test with -race against real InfluxDB and mosquitto, short fuzzing"
 	@echo "make build          bin/mqflux and bin/mqflux-device for this machine"
 	@echo "make device         the device agent for Raspberry Pis: linux/arm GOARM=6, 7 and linux/arm64 in dist/"
-	@echo "make tools          InfluxDB $(INFLUXD_VERSION) into bin/ (needed by run and test; ~2 minutes the first time)"
+	@echo "make tools          InfluxDB $(INFLUXD_VERSION) and VictoriaMetrics $(VM_VERSION) into bin/ (needed by run and test; ~6 minutes the first time)"
 	@echo "make fuzz           run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
 	@echo "make console-vendor refresh the console's vendored uPlot from npm (UPLOT_VERSION)"
@@ -32,12 +35,17 @@ build:
 run: build
 	@deploy/run-local.sh $(BIN) $(CONFIG)
 
-tools: $(BIN)/influxd
+tools: $(BIN)/influxd $(BIN)/victoria-metrics
 
 $(BIN)/influxd:
 	@mkdir -p $(BIN)
 	@echo "building influxd $(INFLUXD_VERSION) into $(BIN) (about two minutes the first time)"
 	cd /tmp && GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+$(BIN)/victoria-metrics:
+	@mkdir -p $(BIN)
+	@echo "building victoria-metrics $(VM_VERSION) into $(BIN) (about four minutes the first time)"
+	cd /tmp && GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$(VM_VERSION)
 
 vet:
 	$(GO) vet ./...

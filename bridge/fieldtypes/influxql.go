@@ -17,15 +17,21 @@ const maxResponse = 64 << 20
 // InfluxQL asks an InfluxDB for the field types it holds, with InfluxQL's
 // SHOW FIELD KEYS through the /query API: InfluxDB 1.x has it, InfluxDB 2.x
 // has it as its v1 compatibility API where the bucket is mapped to a
-// database.
+// database, and so does InfluxDB 3 (tested against a recorded answer: no
+// InfluxDB 3 runs in the test environment). VictoriaMetrics has no
+// InfluxQL: learning field types needs an InfluxDB as the first output.
 type InfluxQL struct {
 	URL string // e.g. http://127.0.0.1:8086
+	// API is the writer's write API, "v1", "v2" or "v3", which tells the
+	// InfluxDB version and so how to authenticate; "" is "v2".
+	API string
 	// Bucket is "database/retention-policy" or "database" (InfluxDB 1.x),
 	// or the bucket name (InfluxDB 2.x), as the writer is given it.
 	Bucket string
 	// Token is the writer's: "user:password" for InfluxDB 1.x (sent as
 	// basic authentication), an API token for InfluxDB 2.x (sent as
-	// "Authorization: Token ..."). Empty: no authorization.
+	// "Authorization: Token ...") or 3 (sent as "Authorization: Bearer
+	// ..."). Empty: no authorization.
 	Token  string
 	Client *http.Client // http.DefaultClient when nil
 }
@@ -87,14 +93,7 @@ func (q InfluxQL) query(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("show field keys: %w", err)
 	}
-	// InfluxDB 1.x takes "Token user:password" on its v2 write API only;
-	// its /query wants the pair as basic authentication. API tokens of
-	// InfluxDB 2.x have no ':'.
-	if user, password, ok := strings.Cut(q.Token, ":"); ok {
-		req.SetBasicAuth(user, password)
-	} else if q.Token != "" {
-		req.Header.Set("Authorization", "Token "+q.Token)
-	}
+	q.authorize(req)
 	c := q.Client
 	if c == nil {
 		c = http.DefaultClient
@@ -112,4 +111,20 @@ func (q InfluxQL) query(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("show field keys on %s: %s: %.200s", q.URL, res.Status, body)
 	}
 	return body, nil
+}
+
+// authorize sets the credentials for q.API. InfluxDB 1.x takes "Token
+// user:password" on its v2 write API only; its /query wants the pair as
+// basic authentication. API tokens of InfluxDB 2.x have no ':'; InfluxDB 3
+// takes its token as Bearer on every endpoint.
+func (q InfluxQL) authorize(req *http.Request) {
+	switch user, password, pair := strings.Cut(q.Token, ":"); {
+	case q.Token == "":
+	case q.API == "v3":
+		req.Header.Set("Authorization", "Bearer "+q.Token)
+	case pair:
+		req.SetBasicAuth(user, password)
+	default:
+		req.Header.Set("Authorization", "Token "+q.Token)
+	}
 }

@@ -3,10 +3,15 @@
 // week, averaged into at most MaxPoints buckets so that a week of readings
 // every second still draws quickly.
 //
-// It speaks InfluxQL through the /query API. InfluxDB 1.x answers it
-// natively; 2.x and 3.x answer the same API when the bucket has a
-// database/retention-policy mapping (2.x creates one for buckets named
-// "db/rp"), authenticated with an API token.
+// It speaks InfluxQL through the /query API, authenticated as the first
+// output's write API (Reader.API) says: InfluxDB 1.x answers it natively
+// ("user:password" as basic authentication); 2.x answers it where the
+// bucket has a database/retention-policy mapping (2.x creates one for
+// buckets named "db/rp"), with "Authorization: Token"; InfluxDB 3 answers
+// it as its v1 compatibility API, with the database in db and the token as
+// "Authorization: Bearer". VictoriaMetrics has no InfluxQL: history needs
+// an InfluxDB as the first output. No InfluxDB 3 can run in the test
+// environment, so v3 is tested against a recorded answer (testdata).
 package history
 
 import (
@@ -62,10 +67,14 @@ type Series struct {
 
 // Reader asks one InfluxDB.
 type Reader struct {
-	URL    string
+	URL string
+	// API is the writer's write API, "v1", "v2" or "v3", which tells the
+	// InfluxDB version and so how to authenticate; "" is "v2".
+	API    string
 	Bucket string // "database/retention-policy" or "database"
 	// Token is the writer's: "user:password" for InfluxDB 1.x (sent as
-	// basic authentication), an API token otherwise.
+	// basic authentication), an API token otherwise (sent as "Token" for
+	// v1 and v2, "Bearer" for v3).
 	Token  string
 	Client *http.Client // http.DefaultClient when nil
 }
@@ -147,11 +156,7 @@ func (r Reader) get(ctx context.Context, stmt string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history request: %w", err)
 	}
-	if user, password, ok := strings.Cut(r.Token, ":"); ok {
-		req.SetBasicAuth(user, password)
-	} else if r.Token != "" {
-		req.Header.Set("Authorization", "Token "+r.Token)
-	}
+	authorize(req, r.API, r.Token)
 	c := r.Client
 	if c == nil {
 		c = http.DefaultClient
@@ -204,4 +209,23 @@ func decode(body []byte) ([]Point, error) {
 		}
 	}
 	return pts, nil
+}
+
+// authorize sets the credentials InfluxDB's /query takes for api: a
+// Bearer token on InfluxDB 3; elsewhere "user:password" as basic
+// authentication (InfluxDB 1.x, which takes no Token scheme on /query) and
+// an API token (without ':') as "Authorization: Token".
+func authorize(req *http.Request, api, token string) {
+	if token == "" {
+		return
+	}
+	if api == "v3" {
+		req.Header.Set("Authorization", "Bearer "+token)
+		return
+	}
+	if user, password, ok := strings.Cut(token, ":"); ok {
+		req.SetBasicAuth(user, password)
+		return
+	}
+	req.Header.Set("Authorization", "Token "+token)
 }

@@ -73,22 +73,24 @@ func BenchmarkWriteClientSide(b *testing.B) {
 	defer srv.Close()
 	const batchSize = 5000
 	recs := benchRecords(batchSize, time.Now().UnixNano())
-	for _, gzip := range []bool{true, false} {
-		b.Run(fmt.Sprintf("gzip=%t", gzip), func(b *testing.B) {
-			cfg := DefaultConfig(srv.URL, "db/rp")
-			cfg.Gzip = gzip
-			w, err := New(cfg, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer w.Close()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := w.Write(b.Context(), recs); err != nil {
+	for _, api := range APIs() {
+		for _, gzip := range []bool{true, false} {
+			b.Run(fmt.Sprintf("api=%s/gzip=%t", api, gzip), func(b *testing.B) {
+				cfg := DefaultConfig(srv.URL, bucketFor(api))
+				cfg.Gzip, cfg.API = gzip, api
+				w, err := New(cfg, nil)
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "points/s")
-		})
+				defer w.Close()
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := w.Write(b.Context(), recs); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "points/s")
+			})
+		}
 	}
 }

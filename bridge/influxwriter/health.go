@@ -72,9 +72,9 @@ func (h *health) failed(reason, message string) {
 func hint(reason string) string {
 	switch reason {
 	case "unauthorized":
-		return `influx.token: "user:password" of a user with WRITE on the database (InfluxDB 1.8) or an API token with write access to the bucket (InfluxDB 2)`
+		return `influx.token: "user:password" of a user with WRITE on the database (InfluxDB 1.x) or an API token with write access to the bucket (InfluxDB 2) or database (InfluxDB 3)`
 	case "not_found":
-		return `influx.bucket and influx.org: for InfluxDB 1.8 "database/retention-policy" of an existing database (CREATE DATABASE); for InfluxDB 2 an existing bucket in that org`
+		return `influx.bucket, influx.org and influx.api: for InfluxDB 1.x "database/retention-policy" of an existing database (CREATE DATABASE); for InfluxDB 2 an existing bucket in that org; and an api the server speaks`
 	case "network", "timeout":
 		return "influx.url: is InfluxDB running and reachable from here?"
 	case "server_error":
@@ -91,12 +91,8 @@ func hint(reason string) string {
 func (w *Writer) Probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	if ok, err := w.client.Ping(ctx); !ok {
-		msg := "no answer"
-		if err != nil {
-			msg = err.Error()
-		}
-		w.health.failed("network", msg)
+	if err := w.sender.ping(ctx); err != nil {
+		w.health.failed("network", err.Error())
 		return
 	}
 	w.health.reached()

@@ -36,6 +36,36 @@ func newTestWriter(t *testing.T, url, token, bucket string, edit func(*Config)) 
 	return w
 }
 
+// realInfluxAPIs are the write APIs a real InfluxDB 1.8 serves; v3 has its
+// own contract tests (v3_test.go).
+func realInfluxAPIs() []string { return []string{APIv2, APIv1} }
+
+// forEachAPI runs test once for each API InfluxDB 1.8 serves.
+func forEachAPI(t *testing.T, test func(t *testing.T, api string)) {
+	for _, api := range realInfluxAPIs() {
+		t.Run("api="+api, func(t *testing.T) { test(t, api) })
+	}
+}
+
+// apiOffset keeps the timestamps of one API's points apart from another's
+// in tests that share a database.
+func apiOffset(api string) int64 {
+	for i, a := range realInfluxAPIs() {
+		if a == api {
+			return int64(i) * 5e11
+		}
+	}
+	return 0
+}
+
+// bucketFor is a valid bucket for api, for tests against stand-in servers.
+func bucketFor(api string) string {
+	if api == APIv3 {
+		return "db"
+	}
+	return "db/rp"
+}
+
 // startInflux starts a server without Flux: these tests only write and use
 // InfluxQL, and Flux costs seconds of CPU at every start.
 func startInflux(t *testing.T, opts ...testenv.InfluxOption) *testenv.Influx {

@@ -12,32 +12,41 @@ type metrics struct {
 	up           prometheus.Gauge
 }
 
-func newMetrics() *metrics {
+// newMetrics labels every metric output=name, so that the metrics of two
+// writers in one process do not clash.
+func newMetrics(name string) *metrics {
+	l := prometheus.Labels{"output": name}
 	return &metrics{
 		points: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqflux_influx_points_written_total",
-			Help: "Lines of line protocol InfluxDB accepted (a record rewritten while bisecting a refused batch counts again).",
+			Name:        "mqflux_influx_points_written_total",
+			ConstLabels: l,
+			Help:        "Lines of line protocol InfluxDB accepted (a record rewritten while bisecting a refused batch counts again).",
 		}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mqflux_influx_records_rejected_total",
-			Help: "Records InfluxDB refused as malformed; they are handed back to the caller, never retried.",
+			Name:        "mqflux_influx_records_rejected_total",
+			ConstLabels: l,
+			Help:        "Records InfluxDB refused as malformed; they are handed back to the caller, never retried.",
 		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mqflux_influx_requests_total",
-			Help: `Write requests by answer: "2xx", an HTTP status code, "network" or "timeout".`,
+			Name:        "mqflux_influx_requests_total",
+			ConstLabels: l,
+			Help:        `Write requests by answer: "2xx", an HTTP status code, "network" or "timeout".`,
 		}, []string{"code"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mqflux_influx_retries_total",
-			Help: "Write requests that will be retried, by reason: network, timeout, throttled, server_error, unauthorized, not_found, unexpected_status.",
+			Name:        "mqflux_influx_retries_total",
+			ConstLabels: l,
+			Help:        "Write requests that will be retried, by reason: network, timeout, throttled, server_error, unauthorized, not_found, unexpected_status.",
 		}, []string{"reason"}),
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "mqflux_influx_write_seconds",
-			Help:    "Duration of successful write requests.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12), // 1ms .. ~60s
+			Name:        "mqflux_influx_write_seconds",
+			ConstLabels: l,
+			Help:        "Duration of successful write requests.",
+			Buckets:     prometheus.ExponentialBuckets(0.001, 2.5, 12), // 1ms .. ~60s
 		}),
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mqflux_influx_up",
-			Help: "1 when the last write request reached InfluxDB and was not refused for credentials or configuration.",
+			Name:        "mqflux_influx_up",
+			ConstLabels: l,
+			Help:        "1 when the last write request reached InfluxDB and was not refused for credentials or configuration.",
 		}),
 	}
 }

@@ -2,6 +2,7 @@ package influxwriter
 
 import (
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/output"
@@ -24,6 +25,10 @@ const (
 // readings are stored, how they are batched into write requests, and how
 // patiently.
 type Options struct {
+	// API is the write API: v1 (InfluxDB 1.x's /write, also
+	// VictoriaMetrics), v2 (/api/v2/write: InfluxDB 2, and 1.8) or v3
+	// (InfluxDB 3's /api/v3/write_lp).
+	API           string        `yaml:"api"`
 	URL           string        `yaml:"url"`
 	Token         string        `yaml:"token"`
 	Org           string        `yaml:"org"`
@@ -45,6 +50,7 @@ type Options struct {
 // DefaultOptions writes to InfluxDB on this machine.
 func DefaultOptions() Options {
 	return Options{
+		API:           DefaultAPI,
 		URL:           DefaultURL,
 		Bucket:        DefaultBucket,
 		BatchSize:     output.DefaultBatchSize,
@@ -60,7 +66,7 @@ func DefaultOptions() Options {
 // Config is the writer's part of o.
 func (o *Options) Config() Config {
 	c := DefaultConfig(o.URL, o.Bucket)
-	c.Token, c.Org = o.Token, o.Org
+	c.API, c.Token, c.Org = o.API, o.Token, o.Org
 	c.Gzip, c.Timeout, c.MaxBackoff = o.Gzip, o.Timeout, o.MaxBackoff
 	return c
 }
@@ -78,8 +84,12 @@ func (o *Options) Validate(v *configfile.Validator) {
 	case u.Host == "":
 		v.Add("url", "no host in %q", o.URL)
 	}
-	if o.Bucket == "" {
-		v.Add("bucket", "required: a bucket name (InfluxDB 2/3) or database/retention-policy (InfluxDB 1.8)")
+	api, ok := normalAPI(o.API)
+	if !ok {
+		v.Add("api", "%q: want one of %s", o.API, strings.Join(APIs(), ", "))
+	}
+	if problem := checkBucket(api, o.Bucket); problem != "" {
+		v.Add("bucket", "%s", problem)
 	}
 	v.Between("batch_size", o.BatchSize, 1, 100_000)
 	v.DurationBetween("flush_interval", o.FlushInterval, 10*time.Millisecond, time.Minute)

@@ -17,6 +17,12 @@ import (
 // TestWriteHonoursRetryAfter: with a backoff of at most 10ms, only the
 // server's Retry-After can hold the second attempt back a whole second.
 func TestWriteHonoursRetryAfter(t *testing.T) {
+	for _, api := range APIs() {
+		t.Run("api="+api, func(t *testing.T) { testWriteHonoursRetryAfter(t, api) })
+	}
+}
+
+func testWriteHonoursRetryAfter(t *testing.T, api string) {
 	var mu sync.Mutex
 	var arrivals []time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -33,8 +39,8 @@ func TestWriteHonoursRetryAfter(t *testing.T) {
 		rw.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	w := newTestWriter(t, srv.URL, "", "db/rp", func(c *Config) {
-		c.MinBackoff, c.MaxBackoff = time.Millisecond, 10*time.Millisecond
+	w := newTestWriter(t, srv.URL, "", bucketFor(api), func(c *Config) {
+		c.MinBackoff, c.MaxBackoff, c.API = time.Millisecond, 10*time.Millisecond, api
 	})
 	rejected, err := w.Write(t.Context(), lines("m", 3, 1))
 	if err != nil || len(rejected) != 0 {
@@ -76,23 +82,29 @@ func TestWriteCancel(t *testing.T) {
 		{"waiting for an answer", hanging.URL},
 		{"backing off", refusing.URL},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newTestWriter(t, tc.url, "", "db/rp", func(c *Config) {
-				c.Timeout, c.MinBackoff, c.MaxBackoff = time.Hour, time.Hour, time.Hour
+	for _, api := range APIs() {
+		for _, tc := range tests {
+			t.Run("api="+api+"/"+tc.name, func(t *testing.T) {
+				testWriteCancel(t, api, tc.url, tc.url == hanging.URL)
 			})
-			ctx, cancel := context.WithCancel(t.Context())
-			done := writeAsync(ctx, w, lines("m", 10, 1))
-			waitFor(t, "the first request", func() bool {
-				return metricSum(t, w.metrics.requests) >= 1 || tc.url == hanging.URL
-			})
-			time.Sleep(50 * time.Millisecond) // let the request reach the handler or the backoff start
-			cancel()
-			r := receive(t, done)
-			if !errors.Is(r.err, context.Canceled) {
-				t.Fatalf("Write after cancel = %v, %v; want context.Canceled", r.rejected, r.err)
-			}
-		})
+		}
+	}
+}
+
+func testWriteCancel(t *testing.T, api, url string, hangs bool) {
+	w := newTestWriter(t, url, "", bucketFor(api), func(c *Config) {
+		c.Timeout, c.MinBackoff, c.MaxBackoff, c.API = time.Hour, time.Hour, time.Hour, api
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := writeAsync(ctx, w, lines("m", 10, 1))
+	waitFor(t, "the first request", func() bool {
+		return metricSum(t, w.metrics.requests) >= 1 || hangs
+	})
+	time.Sleep(50 * time.Millisecond) // let the request reach the handler or the backoff start
+	cancel()
+	r := receive(t, done)
+	if !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("Write after cancel = %v, %v; want context.Canceled", r.rejected, r.err)
 	}
 }
 
@@ -174,10 +186,18 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// Probe marks a writer up or down before any write.
+// Probe marks a writer up or down before any write, whatever the API.
 func TestProbe(t *testing.T) {
+	for _, api := range APIs() {
+		t.Run("api="+api, func(t *testing.T) { testProbe(t, api) })
+	}
+}
+
+func testProbe(t *testing.T, api string) {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	up, err := New(DefaultConfig(ts.URL, "db/rp"), nil)
+	cfg := DefaultConfig(ts.URL, bucketFor(api))
+	cfg.API = api
+	up, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +210,7 @@ func TestProbe(t *testing.T) {
 		t.Error("a server answering /ping is not up")
 	}
 	ts.Close()
-	down, err := New(DefaultConfig(ts.URL, "db/rp"), nil)
+	down, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,9 +221,55 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+func TestRetryAfterHeader(t *testing.T) {
+	tests := []struct {
+		header string
+		lo, hi time.Duration
+	}{
+		{"", 0, 0},
+		{"7", 7 * time.Second, 7 * time.Second},
+		{"-3", 0, 0},
+		{"soon", 0, 0},
+		{time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), 58 * time.Minute, time.Hour},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
+	}
+	for _, tc := range tests {
+		if got := retryAfter(tc.header); got < tc.lo || got > tc.hi {
+			t.Errorf("retryAfter(%q) = %s, want within [%s, %s]", tc.header, got, tc.lo, tc.hi)
+		}
+	}
+}
+
+func TestV1Message(t *testing.T) {
+	tests := []struct {
+		name   string
+		header http.Header
+		body   string
+		want   string
+	}{
+		{"influxdb json", http.Header{}, `{"error":"unable to parse 'x': invalid field format"}`, "unable to parse 'x': invalid field format"},
+		{"header only", http.Header{"X-Influxdb-Error": {"database not found"}}, "", "database not found"},
+		{"plain text", http.Header{}, "cannot process influx line protocol data\n", "cannot process influx line protocol data"},
+		{"nothing", http.Header{}, "  ", "no message"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := v1Message(tc.header, []byte(tc.body)); got != tc.want {
+				t.Fatalf("v1Message = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestLastErrorOutlivesRecovery: the newest failure, with InfluxDB's own
 // words, is still reported once writes succeed again, for health views.
 func TestLastErrorOutlivesRecovery(t *testing.T) {
+	for _, api := range APIs() {
+		t.Run("api="+api, func(t *testing.T) { testLastErrorOutlivesRecovery(t, api) })
+	}
+}
+
+func testLastErrorOutlivesRecovery(t *testing.T, api string) {
 	var mu sync.Mutex
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -219,8 +285,8 @@ func TestLastErrorOutlivesRecovery(t *testing.T) {
 		rw.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-	w := newTestWriter(t, srv.URL, "", "db/rp", func(c *Config) {
-		c.MinBackoff, c.MaxBackoff = time.Millisecond, 10*time.Millisecond
+	w := newTestWriter(t, srv.URL, "", bucketFor(api), func(c *Config) {
+		c.MinBackoff, c.MaxBackoff, c.API = time.Millisecond, 10*time.Millisecond, api
 	})
 	if msg, at := w.LastError(); msg != "" || !at.IsZero() {
 		t.Fatalf("LastError before any write = %q, %v; want none", msg, at)

@@ -2,13 +2,9 @@ package influxwriter
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
-
-	http2 "github.com/influxdata/influxdb-client-go/v2/api/http"
 
 	"github.com/mqflux/mqflux/bridge/output"
 )
@@ -25,8 +21,8 @@ func (b batch) split() (batch, batch) {
 	return batch{b.records[:h], b.idx[:h]}, batch{b.records[h:], b.idx[h:]}
 }
 
-// body joins the records into one request body, the one copy the client
-// library's string API requires. A record missing its final '\n' gets one, so
+// body joins the records into one request body, the one copy every
+// sender needs (the client library's API takes a string). A record missing its final '\n' gets one, so
 // it cannot run into the next record's first line.
 func (b batch) body() (body string, points int) {
 	n := 0
@@ -111,9 +107,9 @@ func rejectReason(res result) string {
 func (w *Writer) send(ctx context.Context, body string, points int) result {
 	reqCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	start := time.Now()
-	err := w.api.WriteRecord(reqCtx, body)
+	res := w.sender.write(reqCtx, body)
 	cancel()
-	if err == nil {
+	if res.outcome == stored {
 		w.metrics.requests.WithLabelValues("2xx").Inc()
 		w.metrics.writeSeconds.Observe(time.Since(start).Seconds())
 		w.metrics.points.Add(float64(points))
@@ -123,7 +119,6 @@ func (w *Writer) send(ctx context.Context, body string, points int) result {
 	if ctx.Err() != nil {
 		return result{outcome: cancelled}
 	}
-	res := classify(err)
 	w.metrics.requests.WithLabelValues(res.code).Inc()
 	switch res.outcome {
 	case retry:
@@ -133,52 +128,4 @@ func (w *Writer) send(ctx context.Context, body string, points int) result {
 		w.health.reached()
 	}
 	return res
-}
-
-// classify turns the client library's error into a result.
-func classify(err error) result {
-	var he *http2.Error
-	if !errors.As(err, &he) || he.StatusCode == 0 {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return result{outcome: retry, code: "timeout", reason: "timeout", message: err.Error()}
-		}
-		return result{outcome: retry, code: "network", reason: "network", message: err.Error()}
-	}
-	res := result{
-		code:       strconv.Itoa(he.StatusCode),
-		message:    influxMessage(he),
-		retryAfter: time.Duration(he.RetryAfter) * time.Second,
-		outcome:    retry,
-	}
-	switch s := he.StatusCode; {
-	case s == 400 || s == 422:
-		res.outcome = malformed
-	case s == 413:
-		res.outcome = tooLarge
-	case s == 429:
-		res.reason = "throttled"
-	case s == 401 || s == 403:
-		res.reason = "unauthorized"
-	case s == 404:
-		res.reason = "not_found"
-	case s >= 500:
-		res.reason = "server_error"
-	default:
-		res.reason = "unexpected_status"
-	}
-	return res
-}
-
-// influxMessage picks InfluxDB's own words. InfluxDB 1.8 answers
-// {"error": "..."}, which the library does not decode, but it repeats the
-// message in X-Influxdb-Error, which the library then uses; InfluxDB 2
-// answers {"code": ..., "message": ...}, which it decodes.
-func influxMessage(he *http2.Error) string {
-	if he.Message != "" {
-		return he.Message
-	}
-	if m := he.Header.Get("X-Influxdb-Error"); m != "" {
-		return m
-	}
-	return he.Error()
 }

@@ -9,9 +9,25 @@
 // bisects a refused batch resends only the half in flight, keeping the halves
 // already stored and the rejections already found.
 //
-// It uses the blocking write API of influxdb-client-go and owns the retries,
-// because the library's non-blocking WriteAPI discards batches when its retry
-// buffer fills or its retries run out.
+// It speaks one of three write APIs (Config.API), each through a sender
+// that makes one request and classifies the answer, so that bisecting,
+// splitting and retrying are the same for all: "v1", InfluxDB 1.x's /write,
+// which VictoriaMetrics also serves; "v2" (the default), /api/v2/write
+// through the blocking write API of influxdb-client-go (InfluxDB 2.x, and
+// 1.8 through its compatibility endpoint); "v3", InfluxDB 3's
+// /api/v3/write_lp with accept_partial=false. v1 and v3 use a small
+// net/http client of the package's own. The Writer owns the retries in
+// every case, because the library's non-blocking WriteAPI discards batches
+// when its retry buffer fills or its retries run out.
+//
+// No InfluxDB 3 server can run in the test environment, so v3 is tested
+// against a recorded contract: an HTTP server answering exactly as
+// InfluxDB 3 Core documents its write_lp answers (testdata/v3). v1 is
+// tested against real InfluxDB 1.8 and real VictoriaMetrics, v2 against
+// real InfluxDB 1.8.
+//
+// Every metric carries the const label output=Config.Name, so that two
+// writers in one process register side by side.
 package influxwriter
 
 import (
@@ -25,8 +41,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
-	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/output"
@@ -34,9 +48,17 @@ import (
 
 // Config says where to write and how patiently.
 type Config struct {
+	// Name is the output's name, the value of the output label on every
+	// metric; "" means DefaultName.
+	Name string
+	// API is the write API: APIv1, APIv2 or APIv3; "" means DefaultAPI.
+	API string
 	// URL of the server, e.g. http://127.0.0.1:8086. Token is "user:password"
-	// or "" for InfluxDB 1.8; Org is "" and Bucket "database/retention-policy"
-	// there.
+	// or "" for InfluxDB 1.x (either API), an API token for InfluxDB 2 and
+	// 3 ("" where InfluxDB 3 runs without authentication). Org is for v2
+	// on InfluxDB 2 only. Bucket is "database/retention-policy" or
+	// "database" for v1 (and for v2 on InfluxDB 1.8), a bucket name for v2
+	// on InfluxDB 2, a database name for v3.
 	URL, Token, Org, Bucket string
 	Gzip                    bool          // compress request bodies; New's callers normally want true (see DefaultConfig)
 	Timeout                 time.Duration // per request; 0 means DefaultTimeout
@@ -69,8 +91,7 @@ var (
 // Writer writes records to one InfluxDB bucket. It is safe for concurrent use.
 type Writer struct {
 	cfg     Config
-	client  influxdb2.Client
-	api     api.WriteAPIBlocking
+	sender  sender
 	log     *slog.Logger
 	metrics *metrics
 	health  *health
@@ -82,6 +103,10 @@ type Writer struct {
 func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	cfg.API, _ = normalAPI(cfg.API)
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -98,19 +123,11 @@ func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("influx_url", cfg.URL, "bucket", cfg.Bucket)
-	// The client's own timeout is a backstop a second past ours: each request
-	// runs under a context with cfg.Timeout, which allows sub-second values.
-	opts := influxdb2.DefaultOptions().
-		SetUseGZip(cfg.Gzip).
-		SetPrecision(time.Nanosecond).
-		SetHTTPRequestTimeout(uint(cfg.Timeout/time.Second) + 2)
-	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
-	m := newMetrics()
+	logger = logger.With("output", cfg.Name, "influx_url", cfg.URL, "api", cfg.API, "bucket", cfg.Bucket)
+	m := newMetrics(cfg.Name)
 	return &Writer{
 		cfg:     cfg,
-		client:  client,
-		api:     client.WriteAPIBlocking(cfg.Org, cfg.Bucket),
+		sender:  newSender(cfg),
 		log:     logger,
 		metrics: m,
 		health:  newHealth(logger, m.up, cfg),
@@ -125,8 +142,12 @@ func (c Config) validate() error {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return fmt.Errorf("influx url %q: want http://host:port or https://host:port", c.URL)
 	}
-	if strings.TrimSpace(c.Bucket) == "" {
-		return errors.New(`influx bucket is empty: want "database/retention-policy" (InfluxDB 1.8) or a bucket name (InfluxDB 2)`)
+	api, ok := normalAPI(c.API)
+	if !ok {
+		return fmt.Errorf("influx api %q: want one of %s", c.API, strings.Join(APIs(), ", "))
+	}
+	if problem := checkBucket(api, c.Bucket); problem != "" {
+		return fmt.Errorf("influx bucket %s", problem)
 	}
 	if c.Timeout < 0 || c.MinBackoff < 0 || c.MaxBackoff < 0 {
 		return fmt.Errorf("influx timeout %s, min backoff %s, max backoff %s: none may be negative",
@@ -177,6 +198,6 @@ func (w *Writer) Close() error {
 	if w.closed.Swap(true) {
 		return nil
 	}
-	w.client.Close()
+	w.sender.close()
 	return nil
 }

@@ -14,10 +14,16 @@ import (
 
 func TestWriteReadsBackExactValues(t *testing.T) {
 	in := startInflux(t)
+	forEachAPI(t, func(t *testing.T, api string) {
+		testWriteReadsBackExactValues(t, in, api)
+	})
+}
+
+func testWriteReadsBackExactValues(t *testing.T, in *testenv.Influx, api string) {
 	for _, gzip := range []bool{true, false} {
 		t.Run(fmt.Sprintf("gzip=%t", gzip), func(t *testing.T) {
-			w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.Gzip = gzip })
-			m := fmt.Sprintf("env_gzip_%t", gzip)
+			w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.Gzip, c.API = gzip, api })
+			m := fmt.Sprintf("env_%s_gzip_%t", api, gzip)
 			recs := [][]byte{
 				fmt.Appendf(nil, "%s,device=pi1 temp=21.5,n=42i,ok=true,note=\"a b\" 1764000000123456789\n", m),
 				// Two lines in one record, the last without its newline.
@@ -50,8 +56,12 @@ func TestWriteReadsBackExactValues(t *testing.T) {
 }
 
 func TestWriteRidesOutAnOutage(t *testing.T) {
+	forEachAPI(t, testWriteRidesOutAnOutage)
+}
+
+func testWriteRidesOutAnOutage(t *testing.T, api string) {
 	in := startInflux(t)
-	w := newTestWriter(t, in.URL, "", in.Bucket(), nil)
+	w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.API = api })
 	in.Stop(t)
 
 	recs := lines("outage", 500, 1764000000000000000)
@@ -80,13 +90,20 @@ func TestWriteRidesOutAnOutage(t *testing.T) {
 // gzip body past the limit), so this runs with gzip off to get its 413.
 func TestWriteSplitsBatchesTooLarge(t *testing.T) {
 	in := startInflux(t, testenv.WithMaxBodySize(4096))
-	w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.Gzip = false })
-	recs := lines("big", 2000, 1764000000000000000) // ~80 kB
+	forEachAPI(t, func(t *testing.T, api string) {
+		testWriteSplitsBatchesTooLarge(t, in, api)
+	})
+}
+
+func testWriteSplitsBatchesTooLarge(t *testing.T, in *testenv.Influx, api string) {
+	w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.Gzip, c.API = false, api })
+	m := "big_" + api
+	recs := lines(m, 2000, 1764000000000000000) // ~80 kB
 	rejected, err := w.Write(t.Context(), recs)
 	if err != nil || len(rejected) != 0 {
 		t.Fatalf("Write = %v, %v", joinReasons(rejected), err)
 	}
-	if n := in.Count(t, "big", "v"); n != len(recs) {
+	if n := in.Count(t, m, "v"); n != len(recs) {
 		t.Fatalf("stored %d points, want %d", n, len(recs))
 	}
 	if n := metricSum(t, w.metrics.requests, "code", "413"); n == 0 {
@@ -99,6 +116,12 @@ func TestWriteRejectsOnlyMalformedRecords(t *testing.T) {
 	// v is an integer field in the shard every test point falls in (field
 	// types are per shard): a float or string v conflicts.
 	in.WriteLines(t, "bad,device=seed v=1i 1\n")
+	forEachAPI(t, func(t *testing.T, api string) {
+		testWriteRejectsOnlyMalformedRecords(t, in, api)
+	})
+}
+
+func testWriteRejectsOnlyMalformedRecords(t *testing.T, in *testenv.Influx, api string) {
 	tests := []struct {
 		name    string
 		n       int
@@ -116,8 +139,10 @@ func TestWriteRejectsOnlyMalformedRecords(t *testing.T) {
 	}
 	for ti, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newTestWriter(t, in.URL, "", in.Bucket(), nil)
-			base := int64(ti+1) * 1e12
+			w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.API = api })
+			// Each API writes its own timestamps, so that neither
+			// overwrites the points the other counts.
+			base := int64(ti+1)*1e12 + apiOffset(api)
 			recs := lines("bad", tc.n, base)
 			for i, r := range tc.bad {
 				recs[i] = fmt.Appendf(nil, r, base+int64(i))
@@ -148,6 +173,12 @@ func TestWriteRejectsOnlyMalformedRecords(t *testing.T) {
 
 func TestWriteRetriesConfigurationProblems(t *testing.T) {
 	in := startInflux(t, testenv.WithAuth("admin", "right"))
+	forEachAPI(t, func(t *testing.T, api string) {
+		testWriteRetriesConfigurationProblems(t, in, api)
+	})
+}
+
+func testWriteRetriesConfigurationProblems(t *testing.T, in *testenv.Influx, api string) {
 	tests := []struct {
 		name, token, bucket string
 		wantStored          bool
@@ -160,8 +191,8 @@ func TestWriteRetriesConfigurationProblems(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newTestWriter(t, in.URL, tc.token, tc.bucket, nil)
-			m := fmt.Sprintf("auth%d", i)
+			w := newTestWriter(t, in.URL, tc.token, tc.bucket, func(c *Config) { c.API = api })
+			m := fmt.Sprintf("auth_%s_%d", api, i)
 			recs := lines(m, 10, 1764000000000000000)
 			if tc.wantStored {
 				rejected, err := w.Write(t.Context(), recs)
@@ -195,13 +226,20 @@ func TestWriteRetriesConfigurationProblems(t *testing.T) {
 
 func TestConcurrentWritesAllStored(t *testing.T) {
 	in := startInflux(t)
-	w := newTestWriter(t, in.URL, "", in.Bucket(), nil)
+	forEachAPI(t, func(t *testing.T, api string) {
+		testConcurrentWritesAllStored(t, in, api)
+	})
+}
+
+func testConcurrentWritesAllStored(t *testing.T, in *testenv.Influx, api string) {
+	w := newTestWriter(t, in.URL, "", in.Bucket(), func(c *Config) { c.API = api })
+	m := "conc_" + api
 	const writers, per = 4, 2500
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for g := range writers {
 		wg.Go(func() {
-			rejected, err := w.Write(t.Context(), lines("conc", per, int64(g)*1e12))
+			rejected, err := w.Write(t.Context(), lines(m, per, int64(g)*1e12))
 			if err == nil && len(rejected) > 0 {
 				err = fmt.Errorf("rejected %v", rejected)
 			}
@@ -215,7 +253,7 @@ func TestConcurrentWritesAllStored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := in.Count(t, "conc", "v"); n != writers*per {
+	if n := in.Count(t, m, "v"); n != writers*per {
 		t.Fatalf("stored %d, want %d", n, writers*per)
 	}
 }
