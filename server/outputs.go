@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -77,11 +78,15 @@ func (o *Output) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// outputKeys are the keys an outputs: entry takes.
+// outputKeys are the keys an outputs: entry takes: its own and, through
+// the inline Options, the writer's.
 func outputKeys() map[string]bool {
 	keys := map[string]bool{}
-	for _, k := range configfile.Keys(&Output{}) {
-		keys[k.Path] = true
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[Output]()) {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.IsExported() && !f.Anonymous && name != "" && name != "-" {
+			keys[name] = true
+		}
 	}
 	return keys
 }
