@@ -134,7 +134,7 @@ func (c *Config) OutputList() []Output {
 }
 
 // Primary is the first output: history, field-type learning and the
-// readers of alerts and Grafana query it.
+// console's charts query it (Grafana is pointed at it too).
 func (c *Config) Primary() Output { return c.OutputList()[0] }
 
 // DrainTimeout is the longest drain_timeout of the outputs: a stopping
