@@ -133,8 +133,8 @@ func (c *Config) OutputList() []Output {
 	return []Output{o}
 }
 
-// Primary is the first output: history, field-type learning and the
-// console's charts query it (Grafana is pointed at it too).
+// Primary is the first output: the console's charts (history) and
+// field-type learning query it; Grafana is pointed at it too.
 func (c *Config) Primary() Output { return c.OutputList()[0] }
 
 // DrainTimeout is the longest drain_timeout of the outputs: a stopping
