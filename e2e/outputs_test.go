@@ -114,6 +114,49 @@ func TestOptionalOutputSkipsAhead(t *testing.T) {
 	}
 }
 
+// TestOneOutputFromTheList: an outputs: list of one InfluxDB, named as the
+// operator likes, stores readings as influx: did, and /healthz and
+// /v1/pipeline report it by that name (the influx object stays, as the
+// first output).
+func TestOneOutputFromTheList(t *testing.T) {
+	in := testenv.StartInflux(t, testenv.WithoutFlux())
+	srv := startWithOutputs(t, fmt.Sprintf("outputs:\n  - {name: store, api: v2, url: %q, bucket: %q}\n", in.URL, in.Bucket()))
+	m := measurementFor(t)
+	if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoGateway, "devices/pi-one/sensors/"+m, `{"value": 7}`, "-q", "1"); err != nil {
+		t.Fatalf("mosquitto_pub: %v\n%s", err, out)
+	}
+	waitStored(t, in, m, 1, time.Minute)
+
+	h := outputsHealth(t, srv)
+	if o := h.output(t, "store"); len(h.Outputs) != 1 || !o.Required || !o.Up {
+		t.Errorf("/healthz outputs = %+v, want store alone, required and up", h.Outputs)
+	}
+	code, body := srv.HTTPGet(t, "/healthz")
+	var legacy struct {
+		Influx struct {
+			URL string `json:"url"`
+			Up  bool   `json:"up"`
+		} `json:"influx"`
+	}
+	if err := json.Unmarshal([]byte(body), &legacy); err != nil || code != 200 || legacy.Influx.URL != in.URL || !legacy.Influx.Up {
+		t.Errorf("/healthz influx = %+v (%d %v), want the first output, %s, up", legacy.Influx, code, err, in.URL)
+	}
+	var p struct {
+		Outputs []struct {
+			Name    string  `json:"name"`
+			URL     string  `json:"url"`
+			Written float64 `json:"written"`
+		} `json:"outputs"`
+	}
+	code, body = srv.HTTPGet(t, "/v1/pipeline")
+	if err := json.Unmarshal([]byte(body), &p); err != nil || code != 200 {
+		t.Fatalf("GET /v1/pipeline = %d %q: %v", code, body, err)
+	}
+	if len(p.Outputs) != 1 || p.Outputs[0].Name != "store" || p.Outputs[0].URL != in.URL || p.Outputs[0].Written < 1 {
+		t.Errorf("/v1/pipeline outputs = %+v, want store at %s with the reading written", p.Outputs, in.URL)
+	}
+}
+
 // outputsConfig is the outputs: list of these tests: InfluxDB required
 // (write API v2, which 1.8 offers), VictoriaMetrics optional on its /write
 // (API v1), with maxLag as its max_lag when not "".
