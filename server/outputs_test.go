@@ -35,16 +35,15 @@ func TestOutputsLoad(t *testing.T) {
 		want       []Output
 	}{
 		{"influx alone is one required output", "influx:\n  url: http://db:8086\n", nil, []Output{
-			withOptions(Output{Name: "influx", Kind: KindInfluxDB, Required: true, API: "v2"}, func(o *influxwriter.Options) { o.URL = "http://db:8086" }),
+			outputWith("influx", "v2", true, func(o *Output) { o.URL = "http://db:8086" }),
 		}},
 		{"a list", twoOutputs, nil, []Output{
-			withOptions(Output{Name: "influx", Kind: KindInfluxDB, Required: true, API: "v2"}, nil),
-			withOptions(Output{Name: "vm", Kind: KindInfluxDB, Required: false, API: "v1", MaxLag: 64 << 20},
-				func(o *influxwriter.Options) { o.URL, o.Gzip = "http://127.0.0.1:8428", false }),
+			outputWith("influx", "v2", true, nil),
+			outputWith("vm", "v1", false, func(o *Output) { o.URL, o.Gzip, o.MaxLag = "http://127.0.0.1:8428", false, 64<<20 }),
 		}},
 		{"from the environment", "", []string{`MQFLUX_OUTPUTS=[{name: a, url: "http://a:8086"}, {name: b, required: false, url: "http://b:8428", api: v1}]`}, []Output{
-			withOptions(Output{Name: "a", Kind: KindInfluxDB, Required: true, API: "v2"}, func(o *influxwriter.Options) { o.URL = "http://a:8086" }),
-			withOptions(Output{Name: "b", Kind: KindInfluxDB, API: "v1"}, func(o *influxwriter.Options) { o.URL = "http://b:8428" }),
+			outputWith("a", "v2", true, func(o *Output) { o.URL = "http://a:8086" }),
+			outputWith("b", "v1", false, func(o *Output) { o.URL = "http://b:8428" }),
 		}},
 	}
 	for _, tc := range cases {
@@ -69,10 +68,12 @@ func TestOutputsLoad(t *testing.T) {
 	}
 }
 
-func withOptions(o Output, change func(*influxwriter.Options)) Output {
-	o.Options = influxwriter.DefaultOptions()
+// outputWith is an influxdb output with the writer's defaults, changed.
+func outputWith(name, api string, required bool, change func(*Output)) Output {
+	o := Output{Name: name, Kind: KindInfluxDB, Required: required, Options: influxwriter.DefaultOptions()}
+	o.API = api
 	if change != nil {
-		change(&o.Options)
+		change(&o)
 	}
 	return o
 }
