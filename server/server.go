@@ -1,5 +1,5 @@
 // Package server assembles `mqflux serve`: the embedded broker, the
-// pipeline from spool to InfluxDB, and the HTTP endpoints (health, metrics,
+// pipeline from the spool to its outputs, and the HTTP endpoints (health, metrics,
 // the legacy POST API), with a graceful drain on shutdown.
 package server
 
