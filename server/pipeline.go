@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/mqflux/mqflux/bridge/fieldtypes"
@@ -48,7 +49,9 @@ func openOutputs(cfg Config, log *slog.Logger) ([]pipeline.OutputSpec, error) {
 		w, err := openWriter(o, log)
 		if err != nil {
 			for _, s := range specs {
-				err = errors.Join(err, s.Output.(*influxwriter.Writer).Close())
+				if c, ok := s.Output.(io.Closer); ok {
+					err = errors.Join(err, c.Close())
+				}
 			}
 			return nil, err
 		}

@@ -89,14 +89,15 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 			v.Written = sum(f, "", nil)
 		case "mqflux_readings_rejected_total":
 			sum(f, "reason", v.Rejected)
-		case "mqflux_influx_retries_total":
-			sum(f, "reason", v.Influx.Retries)
 		}
 		perOutput(f, v.Outputs)
 	}
 	if len(v.Outputs) == 1 && v.Outputs[0].Written == 0 {
 		// Without per-output counts, the one output wrote what was written.
 		v.Outputs[0].Written = v.Written
+	}
+	if len(v.Outputs) > 0 {
+		v.Influx.Retries = v.Outputs[0].Retries
 	}
 	v.DeadLetters, err = newestDeadLetters(filepath.Join(s.cfg.DataDir, "dead-letter.jsonl"), recentDeadLetters)
 	v.DeadLetterOK = err == nil
