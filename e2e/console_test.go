@@ -100,7 +100,7 @@ func until(expr string) chromedp.Action[chromedp.Void] {
 // server and InfluxDB: it loads without errors, a reading published with
 // mosquitto_pub shows up without a reload, the device's chart holds the
 // points InfluxDB stores, a device that stops publishing changes state on
-// screen, and the pipeline view shows a dead letter.
+// screen, and the pipeline view shows a dead letter and the output.
 func TestConsole(t *testing.T) {
 	in := testenv.StartInflux(t)
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{
@@ -154,6 +154,13 @@ func TestConsole(t *testing.T) {
 	run(t, ctx, "the pipeline view",
 		chromedp.Navigate(base+"#/pipeline"),
 		until(`[...document.querySelectorAll("#dead td")].some(td => td.textContent === "not json")`))
+	// The one output, from the influx: block, is listed with its state.
+	run(t, ctx, "the output in the pipeline view",
+		until(`document.querySelector('#outputs tr[data-output="influx"][data-up="true"]') !== null`))
+	state := get(t, ctx, "its state", chromedp.Text(chromedp.CSS(`#outputs tr[data-output="influx"] [data-label="State"]`)))
+	if state != "up" {
+		t.Errorf("the pipeline view shows output influx as %q, want up", state)
+	}
 	screenshot(t, ctx, "console-pipeline.png")
 
 	// pi-attic stops publishing (pi-kitchen goes on): its state changes

@@ -46,7 +46,7 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 // Run connects and serves until ctx is cancelled, then drains: the
 // subscriber stops acknowledging and disconnects (the broker keeps what was
 // not acknowledged for the persistent session), and the spool is flushed
-// to InfluxDB for at most influx.drain_timeout. ready, if not nil, is called
+// to the outputs for at most the longest drain_timeout. ready, if not nil, is called
 // once the subscriptions are in place.
 func (b *Bridge) Run(ctx context.Context, ready func()) error {
 	ln, err := b.front.listen()
@@ -64,7 +64,7 @@ func (b *Bridge) Run(ctx context.Context, ready func()) error {
 	if ctx.Err() == nil {
 		b.log.Info("mqflux bridge running", "broker", b.cfg.Bridge.URL, "client_id", b.cfg.Bridge.ClientID,
 			"filters", b.cfg.Bridge.Filters, "http", b.cfg.HTTP.Address, "data_dir", b.cfg.DataDir,
-			"influx", b.cfg.Influx.URL, "bucket", b.cfg.Influx.Bucket)
+			"outputs", outputNames(b.cfg.OutputList()))
 		if ready != nil {
 			ready()
 		}
@@ -77,7 +77,7 @@ func (b *Bridge) shutdown() error {
 	b.log.Info("shutting down: no new acknowledgements, draining")
 	b.sub.Stop()
 	httpErr := b.front.shutdown()
-	pipeErr := b.pipe.Stop(b.cfg.Influx.DrainTimeout)
+	pipeErr := b.pipe.Stop(b.cfg.DrainTimeout())
 	b.log.Info("shut down")
 	return errors.Join(httpErr, pipeErr)
 }
@@ -93,7 +93,8 @@ type bridgeHealth struct {
 	Status    string      `json:"status"` // ok | degraded | disconnected
 	Uptime    string      `json:"uptime"`
 	Broker    brokerState `json:"broker"`
-	Influx    influx      `json:"influx"`
+	Influx    influx      `json:"influx"` // the first output
+	Outputs   []outputH   `json:"outputs"`
 	Spool     spoolH      `json:"spool"`
 	Readiness string      `json:"readiness"`
 }
@@ -105,8 +106,8 @@ type brokerState struct {
 	Connected bool     `json:"connected"`
 }
 
-// healthz answers 200 while the bridge is connected to the broker
-// (InfluxDB being down only degrades: the spool holds the readings) and 503
+// healthz answers 200 while the bridge is connected to the broker (an
+// output being down only degrades: the spool holds the readings) and 503
 // while it is not: then no reading reaches mqflux.
 func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 	ph := b.pipe.Health()
@@ -115,7 +116,8 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		Readiness: "receiving readings",
 		Uptime:    time.Since(b.started).Round(time.Second).String(),
 		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.sub.Connected()},
-		Influx:    influx{URL: b.cfg.Influx.URL, Bucket: b.cfg.Influx.Bucket, Up: ph.Outputs[0].Up},
+		Influx:    primaryInflux(b.cfg, ph),
+		Outputs:   outputsHealth(ph),
 		Spool:     spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
 	}
 	code := http.StatusOK
@@ -123,9 +125,9 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 	case !h.Broker.Connected:
 		h.Status, code = "disconnected", http.StatusServiceUnavailable
 		h.Readiness = "not connected to the broker; it keeps the persistent session's messages"
-	case !ph.Outputs[0].Up:
+	case outputsDown(ph) != "":
 		h.Status = "degraded"
-		h.Readiness = "receiving readings; InfluxDB unreachable, readings wait in the spool"
+		h.Readiness = "receiving readings; " + outputsDown(ph)
 	}
 	writeJSON(w, code, h)
 }

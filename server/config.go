@@ -21,16 +21,19 @@ import (
 // of the repository shows every key with its default; keep the two in step
 // (a test compares them).
 type Config struct {
-	DataDir    string               `yaml:"data_dir"`
-	Log        Log                  `yaml:"log"`
-	Broker     broker.Config        `yaml:"broker"`
-	Influx     influxwriter.Options `yaml:"influx"`
-	Spool      spool.Config         `yaml:"spool"`
-	DeadLetter deadletter.Config    `yaml:"dead_letter"`
-	HTTP       HTTP                 `yaml:"http"`
-	Alerts     alert.Config         `yaml:"alerts"`
-	Bridge     subscriber.Config    `yaml:"bridge"`
-	Mapping    mapping.Config       `yaml:"mapping"`
+	DataDir string               `yaml:"data_dir"`
+	Log     Log                  `yaml:"log"`
+	Broker  broker.Config        `yaml:"broker"`
+	Influx  influxwriter.Options `yaml:"influx"`
+	// Outputs, when given, replaces Influx: every store readings go to.
+	// Entries come from the file or as one YAML list in MQFLUX_OUTPUTS.
+	Outputs    []Output          `yaml:"outputs"`
+	Spool      spool.Config      `yaml:"spool"`
+	DeadLetter deadletter.Config `yaml:"dead_letter"`
+	HTTP       HTTP              `yaml:"http"`
+	Alerts     alert.Config      `yaml:"alerts"`
+	Bridge     subscriber.Config `yaml:"bridge"`
+	Mapping    mapping.Config    `yaml:"mapping"`
 }
 
 // Log sets up the structured log.
@@ -92,7 +95,7 @@ func (c *Config) Validate() error {
 	v.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.OneOf("log.format", c.Log.Format, "text", "json")
 	c.Broker.Validate(v.Section("broker"))
-	c.Influx.Validate(v.Section("influx"))
+	c.validateOutputs(&v)
 	c.Spool.Validate(v.Section("spool"))
 	c.DeadLetter.Validate(v.Section("dead_letter"))
 	c.HTTP.validate(v.Section("http"))

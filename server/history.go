@@ -23,7 +23,9 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
 	defer cancel()
-	rd := history.Reader{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Token: s.cfg.Influx.Token}
+	// The primary output holds what the charts show.
+	p := s.cfg.Primary()
+	rd := history.Reader{URL: p.URL, Bucket: p.Bucket, Token: p.Token}
 	series, err := rd.Read(ctx, hq)
 	switch {
 	case errors.Is(err, history.ErrInvalid):

@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 
 	"github.com/mqflux/mqflux/bridge/fieldtypes"
@@ -11,15 +14,18 @@ import (
 	"github.com/mqflux/mqflux/bridge/pipeline"
 )
 
-// OpenPipeline builds the spool, mapping and InfluxDB writer from the
-// configuration; `mqflux serve` and `mqflux bridge` share it.
+// OpenPipeline builds the spool, mapping and one writer per output from
+// the configuration; `mqflux serve` and `mqflux bridge` share it.
 // observers watch every reading the spool accepted (none for a bridge).
 func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*pipeline.Pipeline, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	sp, err := cfg.Spool.Options()
 	if err != nil {
 		return nil, err
 	}
-	w, err := openInfluxWriter(cfg, log)
+	specs, err := openOutputs(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -28,52 +34,94 @@ func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*
 		Mapping:       cfg.Mapping,
 		Spool:         sp,
 		DeadLetterMax: int64(cfg.DeadLetter.MaxBytes),
-		Outputs: []pipeline.OutputSpec{{
-			Name:          "influx",
-			Output:        w,
-			Required:      true,
-			Backoff:       output.Backoff{Max: cfg.Influx.MaxBackoff},
-			BatchSize:     cfg.Influx.BatchSize,
-			FlushInterval: cfg.Influx.FlushInterval,
-			Concurrency:   cfg.Influx.Concurrency,
-		}},
-		Logger:     log,
-		Observers:  observers,
-		FieldTypes: learnFieldTypes(cfg, log),
+		Outputs:       specs,
+		Logger:        log,
+		Observers:     observers,
+		FieldTypes:    learnFieldTypes(cfg.Primary(), log),
 	})
 }
 
-// learnFieldTypes asks InfluxDB for the field types it already holds, so
-// that the first reading after a start that conflicts with them is refused
-// before its acknowledgement. InfluxDB may be down or may not offer the
-// query: then the types are learnt from the readings alone, and a
-// conflict with what InfluxDB holds is found when it refuses the point
-// (dead-lettered as influx_rejected).
-func learnFieldTypes(cfg Config, log *slog.Logger) *fieldtypes.Store {
-	store := fieldtypes.New(0)
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// openOutputs builds one OutputSpec per configured output, in order; on a
+// failure it closes the writers already built.
+func openOutputs(cfg Config, log *slog.Logger) ([]pipeline.OutputSpec, error) {
+	var specs []pipeline.OutputSpec
+	for _, o := range cfg.OutputList() {
+		w, err := openWriter(o, log)
+		if err != nil {
+			for _, s := range specs {
+				if c, ok := s.Output.(io.Closer); ok {
+					err = errors.Join(err, c.Close())
+				}
+			}
+			return nil, err
+		}
+		specs = append(specs, pipeline.OutputSpec{
+			Name:          o.Name,
+			Output:        w,
+			Required:      o.Required,
+			MaxLag:        maxLag(o, int64(cfg.Spool.MaxBytes)),
+			Backoff:       output.Backoff{Max: o.MaxBackoff},
+			BatchSize:     o.BatchSize,
+			FlushInterval: o.FlushInterval,
+			Concurrency:   o.Concurrency,
+		})
 	}
-	timeout := cfg.Influx.Timeout
+	return specs, nil
+}
+
+// maxLag is how far an optional output may fall behind: its max_lag, or
+// the pipeline's default bounded by half the spool, so that an optional
+// output skips ahead well before it could fill the spool.
+func maxLag(o Output, spoolMax int64) int64 {
+	if o.Required {
+		return 0
+	}
+	if o.MaxLag > 0 {
+		return int64(o.MaxLag)
+	}
+	return min(pipeline.DefaultMaxLag, spoolMax/2)
+}
+
+// openWriter builds the writer of one influxdb output, its log and
+// metrics named after it.
+func openWriter(o Output, log *slog.Logger) (*influxwriter.Writer, error) {
+	c := o.Options.Config()
+	if err := setWriterIdentity(&c, o.Name, o.API); err != nil {
+		return nil, err
+	}
+	w, err := influxwriter.New(c, log.With("component", "output", "output", o.Name))
+	if err != nil {
+		return nil, fmt.Errorf("output %s: %w", o.Name, err)
+	}
+	return w, nil
+}
+
+// learnFieldTypes asks the primary output for the field types it already
+// holds, so that the first reading after a start that conflicts with them
+// is refused before its acknowledgement. The output may be down, may not
+// answer InfluxQL (VictoriaMetrics, an InfluxDB without the v1 query API):
+// then the types are learnt from the readings alone, and a conflict with
+// what it holds is found when it refuses the point (dead-lettered as
+// <output>_rejected).
+func learnFieldTypes(primary Output, log *slog.Logger) *fieldtypes.Store {
+	store := fieldtypes.New(0)
+	if primary.Kind != KindInfluxDB {
+		log.Info("the first output does not answer InfluxQL; field types are learnt from readings only", "output", primary.Name, "kind", primary.Kind)
+		return store
+	}
+	timeout := primary.Timeout
 	if timeout <= 0 {
 		timeout = influxwriter.DefaultTimeout
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	q := fieldtypes.InfluxQL{URL: cfg.Influx.URL, Bucket: cfg.Influx.Bucket, Token: cfg.Influx.Token}
+	q := fieldtypes.InfluxQL{URL: primary.URL, Bucket: primary.Bucket, Token: primary.Token}
 	n, err := q.Load(ctx, store)
 	if err != nil {
-		log.Warn("could not learn field types from InfluxDB; learning them from readings only", "influx", cfg.Influx.URL, "err", err)
+		log.Warn("could not learn field types from the first output (it is down, or does not answer InfluxQL); learning them from readings only",
+			"output", primary.Name, "url", primary.URL, "err", err)
 		return store
 	}
-	log.Info("field types learnt from InfluxDB", "fields", n)
+	log.Info("field types learnt from the first output", "output", primary.Name, "fields", n)
 	return store
-}
-
-// openInfluxWriter builds the one output today's configuration describes.
-func openInfluxWriter(cfg Config, log *slog.Logger) (*influxwriter.Writer, error) {
-	if log != nil {
-		log = log.With("component", "influx")
-	}
-	return influxwriter.New(cfg.Influx.Config(), log)
 }

@@ -23,7 +23,7 @@ const deadLetterTail = 256 << 10
 const recentDeadLetters = 20
 
 // pipelineView is what GET /v1/pipeline answers: the counters since start
-// (a client turns two answers into rates), the spool, InfluxDB and the
+// (a client turns two answers into rates), the spool, each output and the
 // newest dead letters.
 type pipelineView struct {
 	Time         time.Time          `json:"time"`
@@ -31,7 +31,8 @@ type pipelineView struct {
 	Written      float64            `json:"written"`  // readings stored in InfluxDB
 	Rejected     map[string]float64 `json:"rejected"` // by reason
 	Spool        spoolView          `json:"spool"`
-	Influx       influxView         `json:"influx"`
+	Influx       influxView         `json:"influx"`       // the first output, as before outputs existed
+	Outputs      []outputView       `json:"outputs"`      // in configuration order
 	DeadLetters  []deadLetterView   `json:"dead_letters"` // newest first
 	DeadLetterOK bool               `json:"dead_letters_readable"`
 }
@@ -67,12 +68,14 @@ type deadLetterView struct {
 
 func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	ph := s.pipe.Health()
+	p := s.cfg.Primary()
 	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
-		Spool:  spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
-		Influx: influxView{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.Outputs[0].Up, Retries: map[string]float64{}, LastError: ph.Outputs[0].Error}}
-	if ph.Outputs[0].Error != "" {
-		at := ph.Outputs[0].ErrorAt.UTC()
-		v.Influx.LastErrorAt = &at
+		Spool:   spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
+		Influx:  influxView{URL: p.URL, Bucket: p.Bucket, Retries: map[string]float64{}},
+		Outputs: outputViews(s.cfg.OutputList(), ph)}
+	if len(v.Outputs) > 0 {
+		first := v.Outputs[0]
+		v.Influx.Up, v.Influx.LastError, v.Influx.LastErrorAt = first.Up, first.LastError, first.LastErrorAt
 	}
 	fams, err := s.front.reg.Gather()
 	if err != nil {
@@ -86,9 +89,15 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 			v.Written = sum(f, "", nil)
 		case "mqflux_readings_rejected_total":
 			sum(f, "reason", v.Rejected)
-		case "mqflux_influx_retries_total":
-			sum(f, "reason", v.Influx.Retries)
 		}
+		perOutput(f, v.Outputs)
+	}
+	if len(v.Outputs) == 1 && v.Outputs[0].Written == 0 {
+		// Without per-output counts, the one output wrote what was written.
+		v.Outputs[0].Written = v.Written
+	}
+	if len(v.Outputs) > 0 {
+		v.Influx.Retries = v.Outputs[0].Retries
 	}
 	v.DeadLetters, err = newestDeadLetters(filepath.Join(s.cfg.DataDir, "dead-letter.jsonl"), recentDeadLetters)
 	v.DeadLetterOK = err == nil

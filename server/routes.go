@@ -63,12 +63,14 @@ func legacyHealthcheck(w http.ResponseWriter, _ *http.Request) {
 }
 
 type health struct {
-	Status    string  `json:"status"` // ok | degraded | failing
-	Uptime    string  `json:"uptime"`
-	MQTT      mqttH   `json:"mqtt"`
-	Influx    *influx `json:"influx,omitempty"`
-	Spool     *spoolH `json:"spool,omitempty"`
-	Readiness string  `json:"readiness"`
+	Status string `json:"status"` // ok | degraded | failing
+	Uptime string `json:"uptime"`
+	MQTT   mqttH  `json:"mqtt"`
+	// Influx is the first output, as before outputs existed.
+	Influx    *influx   `json:"influx,omitempty"`
+	Outputs   []outputH `json:"outputs"`
+	Spool     *spoolH   `json:"spool,omitempty"`
+	Readiness string    `json:"readiness"`
 }
 
 type mqttH struct {
@@ -88,7 +90,8 @@ type spoolH struct {
 }
 
 // healthz reports readiness as JSON: 200 while readings are accepted
-// (InfluxDB being down only degrades: the spool holds them), 503 when not:
+// (an output being down only degrades: the spool holds the readings, and
+// an optional output falls behind), 503 when not:
 // an MQTT listener that fails to accept keeps every new device out.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	h := health{
@@ -98,11 +101,12 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		MQTT:      mqttH{ClientsConnected: s.broker.Clients(), Listeners: s.broker.Listeners()},
 	}
 	ph := s.pipe.Health()
-	h.Influx = &influx{URL: s.cfg.Influx.URL, Bucket: s.cfg.Influx.Bucket, Up: ph.Outputs[0].Up}
+	in := primaryInflux(s.cfg, ph)
+	h.Influx, h.Outputs = &in, outputsHealth(ph)
 	h.Spool = &spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes}
-	if !ph.Outputs[0].Up {
+	if down := outputsDown(ph); down != "" {
 		h.Status = "degraded"
-		h.Readiness = "accepting readings; InfluxDB unreachable, readings wait in the spool"
+		h.Readiness = "accepting readings; " + down
 	}
 	if down := notAccepting(h.MQTT.Listeners); len(down) > 0 {
 		h.Status = "failing"

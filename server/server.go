@@ -1,5 +1,5 @@
 // Package server assembles `mqflux serve`: the embedded broker, the
-// pipeline from spool to InfluxDB, and the HTTP endpoints (health, metrics,
+// pipeline from the spool to its outputs, and the HTTP endpoints (health, metrics,
 // the legacy POST API), with a graceful drain on shutdown.
 package server
 
@@ -132,7 +132,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 }
 
 // Run serves until ctx is cancelled, then drains: no new acknowledgements,
-// the spool flushed to InfluxDB for at most influx.drain_timeout, what is
+// the spool flushed to the outputs for at most the longest drain_timeout, what is
 // left kept on disk for the next start. ready, if not nil, is called once
 // every listener accepts connections.
 func (s *Server) Run(ctx context.Context, ready func()) error {
@@ -153,7 +153,7 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 	serveErr := s.front.serve(ln)
 	s.log.Info("mqflux serving", "mqtt_tcp", s.cfg.Broker.TCP, "mqtt_tls", s.cfg.Broker.TLS.Address,
 		"mqtt_websocket", s.cfg.Broker.Websocket, "http", s.cfg.HTTP.Address, "data_dir", s.cfg.DataDir,
-		"influx", s.cfg.Influx.URL, "bucket", s.cfg.Influx.Bucket)
+		"outputs", outputNames(s.cfg.OutputList()))
 	if ready != nil {
 		ready()
 	}
@@ -165,7 +165,7 @@ func (s *Server) shutdown() error {
 	s.log.Info("shutting down: no new acknowledgements, draining")
 	s.broker.Drain()
 	httpErr := s.front.shutdown()
-	pipeErr := s.pipe.Stop(s.cfg.Influx.DrainTimeout)
+	pipeErr := s.pipe.Stop(s.cfg.DrainTimeout())
 	// After the pipeline: the readings its observers still had are in the
 	// registry saved now. Notifications not yet accepted wait on disk.
 	alertsErr := s.alerts.Stop()

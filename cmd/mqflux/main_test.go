@@ -65,6 +65,24 @@ func TestCheckConfigRejects(t *testing.T) {
 		{"bad log level", "log:\n  level: loud\n", []string{"log.level", `"loud"`, "debug, info, warn, error"}},
 		{"alert rule without a line", "alerts:\n  rules:\n    - {name: disk-full, measurement: disk_used_percent}\n", []string{"alerts.rules[0]", "neither above nor below"}},
 		{"unknown notifier", "alerts:\n  notify:\n    - {kind: pager}\n", []string{"alerts.notify[0].kind", `"pager"`}},
+		{"duplicate output names", outputsYAML("{name: influx, url: \"http://127.0.0.1:8086\"}", "{name: influx, url: \"http://127.0.0.1:8428\", api: v1}"),
+			[]string{"outputs[1].name", `"influx" is also outputs[0]`}},
+		{"no required output", outputsYAML("{name: influx, required: false}", "{name: vm, required: false, url: \"http://127.0.0.1:8428\", api: v1}"),
+			[]string{"outputs:", "no output is required"}},
+		{"max_lag on a required output", outputsYAML("{name: influx}", "{name: vm, max_lag: 64MiB, url: \"http://127.0.0.1:8428\", api: v1}"),
+			[]string{"outputs[1].max_lag", "only an optional output"}},
+		{"max_lag beyond the spool", outputsYAML("{name: influx}", "{name: vm, required: false, max_lag: 2GiB}"),
+			[]string{"outputs[1].max_lag", "below spool.max_bytes"}},
+		{"unknown output kind", outputsYAML("{name: influx}", "{name: pg, kind: postgres}"),
+			[]string{"outputs[1].kind", `"postgres"`, "influxdb"}},
+		{"unknown api", outputsYAML("{name: influx}", "{name: vm, api: v4, required: false}"),
+			[]string{"outputs[1].api", `"v4"`, "v1, v2, v3"}},
+		{"bad url of the second output", outputsYAML("{name: influx}", "{name: vm, url: \"ftp://vm:8428\", required: false}"),
+			[]string{"outputs[1].url", "http or https"}},
+		{"bad output name", outputsYAML("{name: Influx DB}"), []string{"outputs[0].name", `"Influx DB"`}},
+		{"misspelt output key", outputsYAML("{name: influx, urll: \"http://x:8086\"}"), []string{":2:", "outputs[0]", "urll", "unknown key"}},
+		{"not a number in an output", outputsYAML("{name: influx, batch_size: lots}"), []string{"outputs[0]", "batch_size", "lots"}},
+		{"influx beside outputs", "influx:\n  url: http://other:8086\n" + outputsYAML("{name: influx}"), []string{"influx: set beside outputs"}},
 		{"misspelt alert key", "alerts:\n  rules:\n    - {name: x, measurement: m, abvoe: 1}\n", []string{"alerts.rules[0].abvoe", "unknown key"}},
 	}
 	for _, tc := range cases {
@@ -162,4 +180,14 @@ func TestHealthcheckCommand(t *testing.T) {
 	if !strings.Contains(string(dockerfile), `"healthcheck", "-url"`) && !strings.Contains(string(dockerfile), "healthcheck -url") {
 		t.Errorf("deploy/Dockerfile's HEALTHCHECK does not use mqflux healthcheck -url")
 	}
+}
+
+// outputsYAML is an outputs: list of the given flow mappings.
+func outputsYAML(entries ...string) string {
+	var b strings.Builder
+	b.WriteString("outputs:\n")
+	for _, e := range entries {
+		b.WriteString("  - " + e + "\n")
+	}
+	return b.String()
 }

@@ -145,6 +145,7 @@ async function deviceView(name) {
 
 function pipelineView() {
   main.replaceChildren(el("h1", {}, "Pipeline"), el("div", { class: "cards", id: "cards" }),
+    el("h2", {}, "Outputs"), el("table", { id: "outputs" }),
     el("h2", {}, "Rejected readings by reason"), el("table", { id: "rejected" }),
     el("h2", {}, "Recent dead letters"), el("table", { id: "dead" }));
   let prev = null;
@@ -160,6 +161,7 @@ function pipelineView() {
       card("InfluxDB", p.influx.up ? "up" : "down", p.influx.up ? "state-online" : "state-offline"),
       card("InfluxDB failed attempts", retries || "none"),
       card("InfluxDB last error", p.influx.last_error ? `${p.influx.last_error} (${ago(p.influx.last_error_at)})` : "none"));
+    main.querySelector("#outputs").replaceChildren(...outputsTable(p, prev, dt));
     const rej = Object.entries(p.rejected);
     main.querySelector("#rejected").replaceChildren(el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Reason"), el("th", { scope: "col" }, "Readings"))),
       el("tbody", {}, ...(rej.length ? rej.map(([k, v]) => el("tr", {}, el("td", { "data-label": "Reason" }, k), el("td", { "data-label": "Readings" }, String(v))))
@@ -172,6 +174,27 @@ function pipelineView() {
         : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No dead letters."))])));
     prev = p;
   });
+}
+
+// outputsTable shows each output with its state, how far it is behind
+// the spool and what it skipped; rates come from two answers dt apart.
+function outputsTable(p, prev, dt) {
+  const cols = ["Output", "Kind", "State", "Behind", "Oldest behind", "Skipped", "Written / s", "Last error"];
+  const before = (name) => prev && (prev.outputs || []).find((o) => o.name === name);
+  const rows = (p.outputs || []).map((o) => {
+    const b = before(o.name);
+    const rate = b && dt > 0 ? ((o.written - b.written) / dt).toFixed(1) : "…";
+    const state = (o.up ? "up" : "down") + (o.required ? "" : " (optional)");
+    return el("tr", { "data-output": o.name, "data-up": String(o.up) },
+      el("td", { "data-label": "Output", title: o.url }, o.name), el("td", { "data-label": "Kind" }, o.kind),
+      el("td", { "data-label": "State", class: o.up ? "state-online" : "state-offline" }, state),
+      el("td", { "data-label": "Behind", "data-field": "lag" }, `${o.lag_records} readings, ${(o.lag_bytes / 1024).toFixed(0)} KiB`),
+      el("td", { "data-label": "Oldest behind" }, o.lag_records ? `${o.lag_seconds.toFixed(1)} s` : "up to date"),
+      el("td", { "data-label": "Skipped", "data-field": "skipped" }, String(o.skipped)),
+      el("td", { "data-label": "Written / s" }, rate),
+      el("td", { "data-label": "Last error" }, o.last_error ? `${o.last_error} (${ago(o.last_error_at)})` : "none"));
+  });
+  return [el("thead", {}, el("tr", {}, ...cols.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, ...rows)];
 }
 
 function route() {
