@@ -25,7 +25,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	// The primary output holds what the charts show.
 	p := s.cfg.Primary()
-	rd := history.Reader{URL: p.URL, Bucket: p.Bucket, Token: p.Token}
+	rd := history.Reader{URL: p.URL, Bucket: p.Bucket, Token: p.Token, API: p.API}
 	series, err := rd.Read(ctx, hq)
 	switch {
 	case errors.Is(err, history.ErrInvalid):

@@ -41,18 +41,12 @@ type Output struct {
 	MaxLag configfile.Size `yaml:"max_lag"`
 
 	influxwriter.Options `yaml:",inline"`
-
-	// API stands in for influxwriter.Options.API until the writer offers
-	// the v1 and v3 write APIs itself.
-	// MERGE: delete this field and setWriterIdentity's stand-in body; o.API
-	// then reads the embedded Options.API.
-	API string `yaml:"api"`
 }
 
 // DefaultOutput is what an outputs: entry holds for every key it leaves
 // out: a required InfluxDB with influx:'s defaults.
 func DefaultOutput() Output {
-	return Output{Kind: KindInfluxDB, Required: true, Options: influxwriter.DefaultOptions(), API: "v2"}
+	return Output{Kind: KindInfluxDB, Required: true, Options: influxwriter.DefaultOptions()}
 }
 
 // UnmarshalYAML starts each entry from DefaultOutput, so that a key left out
@@ -192,6 +186,5 @@ func (o *Output) validate(v *configfile.Validator, spoolMax configfile.Size, spo
 	case o.MaxLag != 0:
 		v.AtLeast("max_lag", o.MaxLag, 1<<20)
 	}
-	validateAPI(v, o)
 	o.Options.Validate(v)
 }

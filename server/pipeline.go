@@ -86,9 +86,7 @@ func maxLag(o Output, spoolMax int64) int64 {
 // metrics named after it.
 func openWriter(o Output, log *slog.Logger) (*influxwriter.Writer, error) {
 	c := o.Options.Config()
-	if err := setWriterIdentity(&c, o.Name, o.API); err != nil {
-		return nil, err
-	}
+	c.Name = o.Name
 	w, err := influxwriter.New(c, log.With("component", "output", "output", o.Name))
 	if err != nil {
 		return nil, fmt.Errorf("output %s: %w", o.Name, err)
@@ -115,7 +113,7 @@ func learnFieldTypes(primary Output, log *slog.Logger) *fieldtypes.Store {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	q := fieldtypes.InfluxQL{URL: primary.URL, Bucket: primary.Bucket, Token: primary.Token}
+	q := fieldtypes.InfluxQL{URL: primary.URL, Bucket: primary.Bucket, Token: primary.Token, API: primary.API}
 	n, err := q.Load(ctx, store)
 	if err != nil {
 		log.Warn("could not learn field types from the first output (it is down, or does not answer InfluxQL); learning them from readings only",

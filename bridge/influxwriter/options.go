@@ -2,7 +2,6 @@ package influxwriter
 
 import (
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/output"
@@ -86,7 +85,7 @@ func (o *Options) Validate(v *configfile.Validator) {
 	}
 	api, ok := normalAPI(o.API)
 	if !ok {
-		v.Add("api", "%q: want one of %s", o.API, strings.Join(APIs(), ", "))
+		v.OneOf("api", o.API, APIs()...)
 	}
 	if problem := checkBucket(api, o.Bucket); problem != "" {
 		v.Add("bucket", "%s", problem)
