@@ -74,12 +74,12 @@ func BenchmarkNextAck(b *testing.B) {
 	b.ResetTimer()
 	ctx := context.Background()
 	for got := 0; got < b.N; {
-		batch, err := s.Next(ctx, 1000, 1<<20, 0)
+		batch, err := only(s).Next(ctx, 1000, 1<<20, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		got += len(batch.Records)
-		if err := s.Ack(batch); err != nil {
+		if err := only(s).Ack(batch); err != nil {
 			b.Fatal(err)
 		}
 	}

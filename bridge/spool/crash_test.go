@@ -68,7 +68,7 @@ func crashChild(dir, durability string) {
 	}
 	go func() {
 		for {
-			b, err := s.Next(context.Background(), 50, 1<<20, time.Millisecond)
+			b, err := only(s).Next(context.Background(), 50, 1<<20, time.Millisecond)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "next:", err)
 				return
@@ -78,7 +78,7 @@ func crashChild(dir, durability string) {
 			if b.Records[0][len(b.Records[0])-2]%3 == 0 {
 				continue
 			}
-			if err := s.Ack(b); err != nil {
+			if err := only(s).Ack(b); err != nil {
 				fmt.Fprintln(os.Stderr, "ack:", err)
 				continue
 			}
