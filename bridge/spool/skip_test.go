@@ -1,0 +1,120 @@
+package spool
+
+import (
+	"bufio"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/mqflux/mqflux/internal/testenv"
+)
+
+// skippedInLog sums the counts of the skip lines of reader name.
+func skippedInLog(t *testing.T, logs string, name string) (total int64, lines int) {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var l struct {
+			Msg     string
+			Reader  string
+			Records int64
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		if l.Reader == name && strings.Contains(l.Msg, "skipping ahead") {
+			total += l.Records
+			lines++
+		}
+	}
+	return total, lines
+}
+
+// An optional reader that stops reading falls behind at most its MaxLag
+// (or the spool's size), never pushes back, and counts exactly what it
+// skipped: what it acked, what it skipped and what it gets afterwards add
+// up to every record, once. A late Ack of a batch it skipped changes
+// nothing.
+func TestOptionalReaderSkipsAhead(t *testing.T) {
+	size := int64(frameHeader + len(record(0)))
+	tests := []struct {
+		name     string
+		maxLag   int64
+		maxBytes int64
+	}{
+		{"past max_lag", 25 * size, 1 << 30},
+		{"spool full, no max_lag", 0, 12 * size},
+		{"spool full before max_lag", 1000 * size, 12 * size},
+	}
+	const n = 200
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs testenv.SyncBuffer
+			s := openSpool(t, Options{Dir: t.TempDir(), SegmentBytes: 4 * size, MaxBytes: tt.maxBytes, Logger: jsonLogger(&logs),
+				Readers: []ReaderSpec{req("req"), {Name: "opt", MaxLag: tt.maxLag}}})
+			rq, opt := s.Reader("req"), s.Reader("opt")
+			appendN(t, s, 0, 6)
+			x, y := nextOf(t, opt, 3), nextOf(t, opt, 2) // x stays out, y is acked
+			ack(t, opt, y)
+			for i := 6; i < n; i++ {
+				appendN(t, s, i, 1) // fails the test on ErrFull
+				drainReader(t, rq)
+				if st := opt.Stats(); tt.maxLag > 0 && st.LagBytes > tt.maxLag {
+					t.Fatalf("after record %d opt is %d bytes behind, over its max_lag %d", i, st.LagBytes, tt.maxLag)
+				}
+			}
+			before := opt.Stats()
+			if before.Skipped == 0 {
+				t.Fatalf("opt skipped nothing: %+v", before)
+			}
+			if err := opt.Ack(x); err != nil {
+				t.Fatalf("late Ack of a skipped batch: %v", err)
+			}
+			if after := opt.Stats(); after != before {
+				t.Fatalf("a late Ack of a skipped batch changed the stats: %+v, then %+v", before, after)
+			}
+			got := drainReader(t, opt)
+			if int64(len(got)) != before.LagRecords {
+				t.Fatalf("opt got %d records, its stats said %d", len(got), before.LagRecords)
+			}
+			wantRecords(t, got, n-len(got), len(got))
+			if sum := before.Skipped + 2 + int64(len(got)); sum != n {
+				t.Fatalf("skipped %d + acked 2 + got %d = %d, want %d", before.Skipped, len(got), sum, n)
+			}
+			logged, lines := skippedInLog(t, logs.String(), "opt")
+			if logged != before.Skipped || lines == 0 {
+				t.Fatalf("the log counts %d skipped records in %d lines, the stats %d", logged, lines, before.Skipped)
+			}
+			if st := s.Stats(); st.Records != 0 || st.Segments != 1 {
+				t.Fatalf("Stats = %+v, want every segment but the active one deleted", st)
+			}
+		})
+	}
+}
+
+// A skip lands on a record boundary the spool knows: the start of a
+// segment, or the end of the newest record. The count stays exact when the
+// reader was part way through a segment with batches acked out of order.
+func TestSkipCountsPartlyReadSegment(t *testing.T) {
+	size := int64(frameHeader + len(record(0)))
+	s := openSpool(t, Options{Dir: t.TempDir(), SegmentBytes: 10 * size, MaxBytes: 30 * size,
+		Readers: []ReaderSpec{req("req"), {Name: "opt"}}})
+	rq, opt := s.Reader("req"), s.Reader("opt")
+	appendN(t, s, 0, 30) // three full segments: the spool is full
+	b1, b2, b3 := nextOf(t, opt, 3), nextOf(t, opt, 3), nextOf(t, opt, 3)
+	ack(t, opt, b2) // 3 of the 7 records before the first unread one are acked
+	_, _ = b1, b3
+	drainReader(t, rq)
+	appendN(t, s, 30, 1) // opt holds the first segment: it skips to the second
+	st := opt.Stats()
+	if st.Skipped != 10-3 {
+		t.Fatalf("opt skipped %d records, want 7 (10 in the first segment, 3 of them acked)", st.Skipped)
+	}
+	wantRecords(t, drainReader(t, opt), 10, 21)
+	if err := opt.Ack(b3); err != nil {
+		t.Fatalf("late Ack: %v", err)
+	}
+	if got := opt.Stats(); got.LagRecords != 0 || got.Skipped != 7 {
+		t.Fatalf("after a late Ack: %+v", got)
+	}
+}
