@@ -106,8 +106,8 @@ func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
 			break
 		}
 		r.step()
-		g, off, gen := r.at.seg, r.at.off, r.gen
-		if off >= g.Size {
+		g, off, end, gen := r.at.seg, r.at.off, r.at.seg.Size, r.gen
+		if off >= end {
 			s.mu.Unlock()
 			break
 		}
@@ -116,7 +116,7 @@ func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
 			First: len(b.Records) == 0, Avg: max(bytes/max(recs, 1), 1)}
 		s.mu.Unlock()
 
-		c, err := r.rd.Read(g, off, g.Size, lim)
+		c, err := r.rd.Read(g, off, end, lim)
 		s.mu.Lock()
 		if r.gen != gen {
 			// Skipped ahead while reading: what was read, and what this
