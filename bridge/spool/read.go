@@ -96,6 +96,9 @@ func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
 	s := r.s
 	b := &Batch{owner: r}
 	payload := 0
+	s.mu.Lock()
+	gen := r.gen
+	s.mu.Unlock()
 	for len(b.Records) < maxRecords && payload < maxBytes {
 		s.mu.Lock()
 		if s.closed {
@@ -105,8 +108,13 @@ func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
 			}
 			break
 		}
+		if r.gen != gen {
+			// Skipped ahead between two reads: this batch was dropped.
+			s.mu.Unlock()
+			return nil, nil
+		}
 		r.step()
-		g, off, end, gen := r.at.seg, r.at.off, r.at.seg.Size, r.gen
+		g, off, end := r.at.seg, r.at.off, r.at.seg.Size
 		if off >= end {
 			s.mu.Unlock()
 			break

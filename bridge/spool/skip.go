@@ -36,7 +36,7 @@ func (s *Spool) skip(r *Reader, p pos, why string) {
 	before, _ := r.pending()
 	lagBytes := s.endByte - r.low().byte
 	for _, h := range r.out {
-		h.dropped = true
+		h.dropped = !h.acked // an acked one stays acked: it was counted as stored
 	}
 	r.out, r.ackedRecs, r.ackedBytes = nil, 0, 0
 	r.at = p
