@@ -256,9 +256,8 @@ func (s *Spool) Close() error {
 		r.wake()
 	}
 	errs := []error{s.sl.Close(), s.saveCursors()}
-	st := Stats{Records: -1, Segments: len(s.sl.Segments())}
+	pending, segs := s.pendingRequired(), len(s.sl.Segments())
 	s.mu.Unlock()
-	st.Records = s.pendingForLog()
 
 	// Wait for a Next in progress (it sees closed and returns) to own each reader.
 	for _, r := range s.readers {
@@ -268,19 +267,6 @@ func (s *Spool) Close() error {
 	}
 
 	errs = append(errs, s.sl.Unlock())
-	s.log.Info("spool closed", "dir", s.dir, "pending_records", st.Records, "segments", st.Segments)
+	s.log.Info("spool closed", "dir", s.dir, "pending_records", pending, "segments", segs)
 	return errors.Join(errs...)
-}
-
-// pendingForLog is Stats().Records without the lock dance of a closed log.
-func (s *Spool) pendingForLog() int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var n int64
-	for _, r := range s.readers {
-		if recs, _ := r.pending(); r.required && recs > n {
-			n = recs
-		}
-	}
-	return n
 }
