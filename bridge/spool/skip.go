@@ -52,34 +52,26 @@ func (s *Spool) skip(r *Reader, p pos, why string) {
 	}
 }
 
-// makeRoom says whether a record of n bytes fits, skipping optional
-// readers past the oldest segment first when they are all that holds it:
-// an optional reader never pushes publishers back. mu held.
+// makeRoom says whether a record of n bytes fits, first skipping optional
+// readers past the oldest segment that only they still hold: an optional
+// reader never pushes publishers back, only what required readers hold
+// does. mu held.
 func (s *Spool) makeRoom(n int) (bool, error) {
 	for {
 		fits, err := s.sl.Fits(n)
 		if err != nil || fits || len(s.optional) == 0 {
 			return fits, err
 		}
-		segs := s.sl.Segments()
-		g := segs[0]
-		d := s.done[g]
-		held := false
-		for _, r := range s.readers {
-			if d == nil || d[r.idx] < g.Records {
-				if r.required {
-					return false, nil
-				}
-				held = true
-			}
-		}
-		if !held {
+		i := s.heldByOptionalOnly()
+		if i < 0 {
 			return false, nil
 		}
+		segs := s.sl.Segments()
+		g, d := segs[i], s.done[segs[i]]
 		// Past g: the start of the next segment, or the newest record's end.
 		past := s.endPos()
-		if len(segs) > 1 {
-			past = pos{seg: segs[1], byte: s.baseOf(segs[1])}
+		if i+1 < len(segs) {
+			past = pos{seg: segs[i+1], byte: s.baseOf(segs[i+1])}
 		}
 		for _, r := range s.optional {
 			if d != nil && d[r.idx] >= g.Records {
@@ -94,4 +86,27 @@ func (s *Spool) makeRoom(n int) (bool, error) {
 			s.skip(r, p, "spool_full")
 		}
 	}
+}
+
+// heldByOptionalOnly is the index of the oldest segment every required
+// reader is done with and some optional reader is not; -1 if none. mu held.
+func (s *Spool) heldByOptionalOnly() int {
+	for i, g := range s.sl.Segments() {
+		d := s.done[g]
+		required, optional := true, false
+		for _, r := range s.readers {
+			if d != nil && d[r.idx] >= g.Records {
+				continue
+			}
+			if r.required {
+				required = false
+				break
+			}
+			optional = true
+		}
+		if required && optional {
+			return i
+		}
+	}
+	return -1
 }

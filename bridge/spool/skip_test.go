@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -172,4 +173,28 @@ func TestSkipWhileReading(t *testing.T) {
 	if sum := counted.Load() + st.Skipped + st.LagRecords; sum != n {
 		t.Fatalf("acked %d + skipped %d + pending %d = %d, want %d", counted.Load(), st.Skipped, st.LagRecords, sum, n)
 	}
+}
+
+// A full spool pushes back only for what required readers hold: a newer
+// segment only an optional reader still needs is freed by skipping it,
+// even while a required reader holds an older one.
+func TestFullSkipsOptionalPastNewerSegment(t *testing.T) {
+	dir := t.TempDir()
+	size := int64(frameHeader + len(record(0)))
+	s := openSpool(t, Options{Dir: dir, SegmentBytes: 10 * size, MaxBytes: 30 * size,
+		Readers: []ReaderSpec{req("req"), {Name: "opt"}}})
+	rq, opt := s.Reader("req"), s.Reader("opt")
+	appendN(t, s, 0, 30)
+	first, second := nextOf(t, rq, 10), nextOf(t, rq, 10)
+	ack(t, rq, second) // req holds the first segment only
+	appendN(t, s, 30, 1)
+	if st := opt.Stats(); st.Skipped != 20 || st.LagRecords != 11 {
+		t.Fatalf("opt %+v, want the 20 records of the first two segments skipped and 11 pending", st)
+	}
+	if files := segmentFiles(t, dir); len(files) != 3 || filepath.Base(files[0]) != segmentName(1) {
+		t.Fatalf("segment files %v, want the second one deleted and the first kept for req", files)
+	}
+	ack(t, rq, first)
+	wantRecords(t, drainReader(t, rq), 20, 11)
+	wantRecords(t, drainReader(t, opt), 20, 11)
 }
