@@ -1,7 +1,7 @@
 package spool
 
 // How an optional reader falls behind without holding anyone up: past its
-// MaxLag, or when the spool is full and it alone holds the oldest
+// MaxLag, or when the spool is full and optional readers alone hold a
 // segment, its position jumps forward, the batches it has out are dropped
 // (a late Ack of one changes nothing) and the records it jumped over are
 // counted (Reader.Stats().Skipped) and logged, once per jump. Jumps land

@@ -19,8 +19,9 @@
 // required reader acked all its records, and a spool full of what a
 // required reader holds pushes back (ingest.ErrFull). An optional reader
 // never pushes back: once it is more than its MaxLag bytes behind the
-// newest record, or holds the oldest segment of a full spool, it skips
-// ahead, and the records it skipped are counted and logged.
+// newest record, or when the spool is full and it alone holds a segment
+// (no required reader needs any of it), it skips ahead, and the records
+// it skipped are counted and logged.
 //
 // Cursors: Close saves the position of every reader's oldest unacked
 // record in the file "cursors" (and the oldest of them all in "cursor",
