@@ -43,6 +43,7 @@ func (s *Spool) Append(rec []byte) error {
 	}
 	if g != s.tail {
 		s.tail = g
+		s.bases[g] = s.endByte
 		s.sweepDone()
 	}
 	s.ages.note(g.Seq+uint64(g.Records)-1, s.now())

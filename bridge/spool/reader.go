@@ -215,13 +215,14 @@ func (s *Spool) settle(g *segment.Segment, d []int64) error {
 		return nil
 	}
 	delete(s.done, g)
+	delete(s.bases, g)
 	return s.sl.Remove(g)
 }
 
 // sweepDone forgets the segments the log deleted on its own (a finished
 // segment is deleted when it is sealed). mu held.
 func (s *Spool) sweepDone() {
-	if len(s.done) <= len(s.sl.Segments()) {
+	if len(s.done) <= len(s.sl.Segments()) && len(s.bases) <= len(s.sl.Segments()) {
 		return
 	}
 	live := make(map[*segment.Segment]bool, len(s.sl.Segments()))
@@ -231,6 +232,11 @@ func (s *Spool) sweepDone() {
 	for g := range s.done {
 		if !live[g] {
 			delete(s.done, g)
+		}
+	}
+	for g := range s.bases {
+		if !live[g] {
+			delete(s.bases, g)
 		}
 	}
 }
@@ -250,17 +256,14 @@ func (s *Spool) doneUpTo(r *Reader, p pos) error {
 	return errors.Join(errs...)
 }
 
-// baseOf is the byte position of the start of g, a live segment. mu held.
+// baseOf is the byte position of the start of g, a live segment; one not
+// in bases has no record yet, so it starts where the newest record ends.
+// mu held.
 func (s *Spool) baseOf(g *segment.Segment) int64 {
-	base := s.endByte
-	segs := s.sl.Segments()
-	for i := len(segs) - 1; i >= 0; i-- {
-		base -= segs[i].Size
-		if segs[i] == g {
-			break
-		}
+	if b, ok := s.bases[g]; ok {
+		return b
 	}
-	return base
+	return s.endByte
 }
 
 // endPos is the position just past the newest record. mu held.

@@ -14,9 +14,8 @@ package spool
 func (s *Spool) skipTarget(lag int64) pos {
 	best := s.endPos()
 	segs := s.sl.Segments()
-	base := s.endByte
 	for i := len(segs) - 1; i >= 0; i-- {
-		base -= segs[i].Size
+		base := s.baseOf(segs[i])
 		if s.endByte-base > lag {
 			break
 		}

@@ -194,6 +194,13 @@ func TestFullSkipsOptionalPastNewerSegment(t *testing.T) {
 	if files := segmentFiles(t, dir); len(files) != 3 || filepath.Base(files[0]) != segmentName(1) {
 		t.Fatalf("segment files %v, want the second one deleted and the first kept for req", files)
 	}
+	// Byte positions stay true across the gap the second segment left.
+	s.mu.Lock()
+	base1 := s.baseOf(s.sl.Segments()[0])
+	s.mu.Unlock()
+	if st := rq.Stats(); base1 != 0 || st.LagBytes != 21*size {
+		t.Fatalf("the first segment starts at byte %d, want 0; req is %d bytes behind, want %d", base1, st.LagBytes, 21*size)
+	}
 	ack(t, rq, first)
 	wantRecords(t, drainReader(t, rq), 20, 11)
 	wantRecords(t, drainReader(t, opt), 20, 11)

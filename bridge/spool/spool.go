@@ -138,9 +138,13 @@ type Spool struct {
 	// segment missing from it is needed whole by everyone. The segment's
 	// Acked is the least of them, so the log deletes it once all are done.
 	done map[*segment.Segment][]int64
-	tail *segment.Segment // the segment the last Append went to
-	ages ages             // when records were appended, for the Oldest times
-	now  func() time.Time
+	// bases holds the byte position of the start of each live segment,
+	// taken when it gets its first record: segments are deleted in any
+	// order, so it cannot be summed from the live ones later.
+	bases map[*segment.Segment]int64
+	tail  *segment.Segment // the segment the last Append went to
+	ages  ages             // when records were appended, for the Oldest times
+	now   func() time.Time
 }
 
 // Open opens (creating if needed) the spool in opts.Dir, recovers every
@@ -163,7 +167,8 @@ func Open(opts Options) (*Spool, error) {
 	if err := checkReaders(specs); err != nil {
 		return nil, fmt.Errorf("spool open %s: %w", opts.Dir, err)
 	}
-	s := &Spool{dir: opts.Dir, dur: opts.Durability, log: opts.Logger, now: time.Now, done: map[*segment.Segment][]int64{}}
+	s := &Spool{dir: opts.Dir, dur: opts.Durability, log: opts.Logger, now: time.Now,
+		done: map[*segment.Segment][]int64{}, bases: map[*segment.Segment]int64{}}
 	s.ages.opened = s.now()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -177,6 +182,7 @@ func Open(opts Options) (*Spool, error) {
 	}
 	s.sl = sl
 	for _, g := range sl.Segments() {
+		s.bases[g] = s.endByte
 		s.endByte += g.Size
 	}
 	s.tail = sl.Active()
