@@ -158,7 +158,7 @@ func (r *Reader) step() {
 		if g == nil {
 			return
 		}
-		r.at = pos{seg: g, byte: r.at.byte}
+		r.at = pos{seg: g, byte: r.s.baseOf(g)}
 	}
 }
 
