@@ -67,7 +67,10 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 			return
 		}
 		start := time.Now()
-		rejected, err := p.write(ctx, o, b.Records)
+		rejected, err := p.write(ctx, o, b)
+		if errors.Is(err, errSkipped) {
+			continue // counted and logged by the spool
+		}
 		if err != nil {
 			return // ctx done: the batch stays in the spool for the next start
 		}
@@ -85,12 +88,20 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 	}
 }
 
+// errSkipped: an optional output's reader skipped past the batch while
+// the output was failing it, so it is given up rather than written late.
+var errSkipped = errors.New("batch skipped")
+
 // write offers the batch to the output until it is settled. An error from
 // the output leaves the whole batch pending, so it is offered again after a
 // backoff; only the end of ctx stops that, and then the batch stays in the
-// spool (or, for an optional output, may be skipped past meanwhile).
-func (p *Pipeline) write(ctx context.Context, o *outputRun, recs [][]byte) ([]output.Rejected, error) {
+// spool, or, for an optional output, a skip past the batch (errSkipped).
+func (p *Pipeline) write(ctx context.Context, o *outputRun, b *spool.Batch) ([]output.Rejected, error) {
+	recs := b.Records
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !o.Required && b.Skipped() {
+			return nil, errSkipped
+		}
 		rejected, err := o.Output.Write(ctx, recs)
 		if err == nil {
 			return rejected, nil

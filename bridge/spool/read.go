@@ -196,6 +196,15 @@ func (r *Reader) skipDamage(at int64, why segment.Status) {
 	r.at.off, r.at.recs = g.Size, g.Records
 }
 
+// Skipped says whether the reader skipped past b since it was handed out:
+// storing it is no longer wanted, and acking it changes nothing.
+func (b *Batch) Skipped() bool {
+	s := b.owner.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return b.mark != nil && b.mark.dropped
+}
+
 // Ack marks every record of b stored by this reader. Batches may be acked
 // in any order; a segment file is deleted once no reader needs any of its
 // records and it is no longer appended to. Acking a batch the reader has

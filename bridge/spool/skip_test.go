@@ -107,13 +107,16 @@ func TestSkipCountsPartlyReadSegment(t *testing.T) {
 	rq, opt := s.Reader("req"), s.Reader("opt")
 	appendN(t, s, 0, 30) // three full segments: the spool is full
 	b1, b2, b3 := nextOf(t, opt, 3), nextOf(t, opt, 3), nextOf(t, opt, 3)
-	ack(t, opt, b2) // 3 of the 7 records before the first unread one are acked
-	_, _ = b1, b3
+	ack(t, opt, b2) // 3 of the 9 records handed out are acked
 	drainReader(t, rq)
 	appendN(t, s, 30, 1) // opt holds the first segment: it skips to the second
 	st := opt.Stats()
 	if st.Skipped != 10-3 {
 		t.Fatalf("opt skipped %d records, want 7 (10 in the first segment, 3 of them acked)", st.Skipped)
+	}
+	if !b1.Skipped() || b2.Skipped() || !b3.Skipped() {
+		t.Fatalf("Skipped() = %v, %v, %v; want the two unacked batches skipped, the acked one not",
+			b1.Skipped(), b2.Skipped(), b3.Skipped())
 	}
 	wantRecords(t, drainReader(t, opt), 10, 21)
 	if err := opt.Ack(b3); err != nil {
