@@ -1,9 +1,20 @@
 // Package pipeline is the path every reading takes inside mqflux: decode
 // and map it to line protocol, append it to the spool (the answer to the
-// publisher waits for this), then batch it from the spool into an
-// output.Output (InfluxDB), acknowledging the spool only for what the output
-// stored or refused for good. Readings that can never be stored go to the
-// dead-letter file.
+// publisher waits for this), then batch it from the spool into each
+// output.Output (Options.Outputs: InfluxDB, and whatever else is
+// configured), acknowledging the spool, per output, only for what that
+// output stored or refused for good. Readings that can never be stored go
+// to the dead-letter file; a record output X refuses is dead-lettered with
+// source X and reason "X_rejected".
+//
+// Every output reads the spool through its own spool.Reader, with its own
+// writers (Concurrency of them), batches, backoff and prober, so a slow or
+// down output holds up no other. A reading leaves the spool once every
+// required output stored it; a required output that holds the spool full
+// pushes the publishers back. An optional output falls behind at most its
+// MaxLag bytes, then skips ahead (mqflux_output_skipped_total). Metrics
+// per output carry an `output` label; the aggregate reading metrics count
+// the first required output.
 //
 // Once the spool holds a reading, its points go to the observers (package
 // observe), which watch without ever delaying the answer to the sender.
@@ -64,6 +75,7 @@ type Pipeline struct {
 	spool   *spool.Spool
 	dead    *deadletter.File
 	outs    []OutputSpec
+	runs    []*outputRun // one per output, in configuration order
 	m       *metrics
 	bufs    sync.Pool // *work
 	hub     *observe.Hub
@@ -84,9 +96,6 @@ func Open(o Options) (p *Pipeline, err error) {
 	if o.Outputs, err = withDefaults(o.Outputs); err != nil {
 		return nil, err
 	}
-	if len(o.Outputs) > 1 {
-		return nil, errors.New("pipeline open: several outputs are not supported yet")
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -98,6 +107,7 @@ func Open(o Options) (p *Pipeline, err error) {
 		o.Spool.Dir = filepath.Join(o.DataDir, "spool")
 	}
 	o.Spool.Logger = o.Logger.With("component", "spool")
+	o.Spool.Readers = readerSpecs(o.Outputs)
 	sp, err := spool.Open(o.Spool)
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", o.Spool.Dir, err)
@@ -118,6 +128,15 @@ func Open(o Options) (p *Pipeline, err error) {
 	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, outs: o.Outputs, types: o.FieldTypes}
 	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
 	p.m = newMetrics(p)
+	primary := true
+	for _, spec := range o.Outputs {
+		p.runs = append(p.runs, &outputRun{OutputSpec: spec, rd: sp.Reader(spec.Name),
+			written:  p.m.outWritten.WithLabelValues(spec.Name),
+			rejected: p.m.outRejected.WithLabelValues(spec.Name),
+			retries:  p.m.outRetries.WithLabelValues(spec.Name),
+			primary:  primary && spec.Required})
+		primary = primary && !spec.Required
+	}
 	if len(o.Observers) > 0 {
 		p.hub = observe.New(o.Logger.With("component", "observe"), o.ObserverQueue, o.Observers...)
 	}
@@ -284,9 +303,11 @@ func (p *Pipeline) deadLetter(e deadletter.Entry) {
 	p.m.deadLettered.WithLabelValues(e.Source).Inc()
 }
 
-// Stop drains then closes: the writers keep going until the spool is empty
-// or drain has passed, then stop; what is left stays on disk for the next
-// start. Call it after the inputs stopped acknowledging.
+// Stop drains then closes: the writers keep going until every required
+// output has stored what the spool holds or drain has passed (an optional
+// output never holds up a shutdown), then stop; what is left stays on
+// disk for the next start, each output's cursor with it. Call it after the
+// inputs stopped acknowledging.
 func (p *Pipeline) Stop(drain time.Duration) error {
 	if p.cancel != nil {
 		deadline := time.Now().Add(drain)
@@ -312,7 +333,7 @@ const observerStopTimeout = 5 * time.Second
 
 // Health is what /healthz reports of the pipeline.
 type Health struct {
-	SpoolRecords int64 // pending for at least one required output
+	SpoolRecords int64 // pending for at least one required output (spool.Stats.Records)
 	SpoolBytes   int64 // spool.Stats.DiskBytes
 	// SpoolOldest is when the oldest pending reading entered the spool
 	// (spool.Stats.Oldest); zero when the spool is empty.
@@ -324,10 +345,12 @@ type Health struct {
 func (p *Pipeline) Health() Health {
 	st := p.spool.Stats()
 	h := Health{SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, SpoolOldest: st.Oldest}
-	for _, o := range p.outs {
+	for _, o := range p.runs {
 		msg, at := output.LastError(o.Output)
+		rs := o.rd.Stats()
 		h.Outputs = append(h.Outputs, OutputHealth{Name: o.Name, Required: o.Required, Up: output.Up(o.Output),
-			LagRecords: st.Records, LagBytes: st.Bytes, LagOldest: st.Oldest, Error: msg, ErrorAt: at})
+			LagRecords: rs.LagRecords, LagBytes: rs.LagBytes, LagOldest: rs.Oldest, Skipped: rs.Skipped,
+			Error: msg, ErrorAt: at})
 	}
 	return h
 }

@@ -7,58 +7,101 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
 )
 
-// Start launches the writers: batches from the spool into the output.
+// outputRun is one output at work: its spec, its spool reader and its
+// counters, looked up once rather than by label on every batch.
+type outputRun struct {
+	OutputSpec
+	rd                         *spool.Reader
+	written, rejected, retries prometheus.Counter
+	// primary: the first required output, whose stores and refusals the
+	// aggregate metrics (mqflux_readings_written_total, ...) count.
+	primary bool
+}
+
+// readerSpecs are the spool readers of the outputs, one each, by name.
+func readerSpecs(specs []OutputSpec) []spool.ReaderSpec {
+	out := make([]spool.ReaderSpec, len(specs))
+	for i, s := range specs {
+		out[i] = spool.ReaderSpec{Name: s.Name, Required: s.Required}
+		if !s.Required {
+			out[i].MaxLag = s.MaxLag
+		}
+	}
+	return out
+}
+
+// Start launches the writers: each output gets Concurrency of them, each
+// reading batches from the output's own spool reader, so an output that is
+// down or slow holds up no other.
 func (p *Pipeline) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	o := p.outs[0]
-	if pr, ok := o.Output.(output.Prober); ok {
-		go pr.Probe(ctx)
-	}
-	for i := 0; i < o.Concurrency; i++ {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.writeLoop(ctx, o)
-		}()
+	for _, o := range p.runs {
+		if pr, ok := o.Output.(output.Prober); ok {
+			go pr.Probe(ctx)
+		}
+		for range o.Concurrency {
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.writeLoop(ctx, o)
+			}()
+		}
 	}
 }
 
-func (p *Pipeline) writeLoop(ctx context.Context, o OutputSpec) {
+func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 	for {
-		b, err := p.spool.Next(ctx, o.BatchSize, o.BatchBytes, o.FlushInterval)
+		b, err := o.rd.Next(ctx, o.BatchSize, o.BatchBytes, o.FlushInterval)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, spool.ErrClosed) {
-				p.log.Error("spool read failed", "err", err)
+				p.log.Error("spool read failed", "output", o.Name, "err", err)
 			}
 			return
 		}
 		start := time.Now()
-		rejected, err := p.write(ctx, o, b.Records)
+		rejected, err := p.write(ctx, o, b)
+		if errors.Is(err, errSkipped) {
+			continue // counted and logged by the spool
+		}
 		if err != nil {
 			return // ctx done: the batch stays in the spool for the next start
 		}
-		p.deadLetterRejected(o.Name, b.Records, rejected)
-		if err := p.spool.Ack(b); err != nil {
-			p.log.Error("spool ack failed", "err", err)
+		p.deadLetterRejected(o, b.Records, rejected)
+		if err := o.rd.Ack(b); err != nil {
+			p.log.Error("spool ack failed", "output", o.Name, "err", err)
 			return
 		}
-		p.m.written.Add(float64(len(b.Records) - len(rejected)))
-		p.m.batchSeconds.Observe(time.Since(start).Seconds())
+		stored := float64(len(b.Records) - len(rejected))
+		o.written.Add(stored)
+		if o.primary {
+			p.m.written.Add(stored)
+			p.m.batchSeconds.Observe(time.Since(start).Seconds())
+		}
 	}
 }
+
+// errSkipped: an optional output's reader skipped past the batch while
+// the output was failing it, so it is given up rather than written late.
+var errSkipped = errors.New("batch skipped")
 
 // write offers the batch to the output until it is settled. An error from
 // the output leaves the whole batch pending, so it is offered again after a
 // backoff; only the end of ctx stops that, and then the batch stays in the
-// spool.
-func (p *Pipeline) write(ctx context.Context, o OutputSpec, recs [][]byte) ([]output.Rejected, error) {
+// spool, or, for an optional output, a skip past the batch (errSkipped).
+func (p *Pipeline) write(ctx context.Context, o *outputRun, b *spool.Batch) ([]output.Rejected, error) {
+	recs := b.Records
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !o.Required && b.Skipped() {
+			return nil, errSkipped
+		}
 		rejected, err := o.Output.Write(ctx, recs)
 		if err == nil {
 			return rejected, nil
@@ -66,6 +109,7 @@ func (p *Pipeline) write(ctx context.Context, o OutputSpec, recs [][]byte) ([]ou
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		o.retries.Inc()
 		p.m.writeRetries.Inc()
 		// The first failure of a batch is worth a warning; the rest of an
 		// outage would repeat it every backoff.
@@ -81,18 +125,22 @@ func (p *Pipeline) write(ctx context.Context, o OutputSpec, recs [][]byte) ([]ou
 	}
 }
 
-// deadLetterRejected keeps the records the output refused for good.
-func (p *Pipeline) deadLetterRejected(name string, recs [][]byte, rejected []output.Rejected) {
+// deadLetterRejected keeps the records the output refused for good, each
+// under the output's name.
+func (p *Pipeline) deadLetterRejected(o *outputRun, recs [][]byte, rejected []output.Rejected) {
 	for _, r := range rejected {
 		if r.Index < 0 || r.Index >= len(recs) {
 			// A broken output; the record it meant cannot be named, and
 			// every other record it reported stored.
-			p.log.Error("output rejected a record outside its batch", "output", name, "index", r.Index, "records", len(recs), "reason", r.Reason)
+			p.log.Error("output rejected a record outside its batch", "output", o.Name, "index", r.Index, "records", len(recs), "reason", r.Reason)
 			continue
 		}
-		p.m.influxRejected.Inc()
-		p.log.Warn("point refused by the output", "output", name, "reason", r.Reason, "line", firstLine(recs[r.Index]))
-		p.deadLetter(deadletter.Entry{Time: time.Now(), Source: name, Reason: name + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
+		o.rejected.Inc()
+		if o.primary {
+			p.m.influxRejected.Inc()
+		}
+		p.log.Warn("point refused by the output", "output", o.Name, "reason", r.Reason, "line", firstLine(recs[r.Index]))
+		p.deadLetter(deadletter.Entry{Time: time.Now(), Source: o.Name, Reason: o.Name + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
 	}
 }
 

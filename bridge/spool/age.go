@@ -1,12 +1,15 @@
 package spool
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
-// How the spool knows the age of its oldest pending record without
+// How the spool knows the age of a reader's oldest pending record without
 // storing a time per record: Append leaves a stamp (record number, time)
-// at most every stampEvery, and the oldest pending record is as old as the
-// newest stamp at or before it. Past maxStamps every other stamp is
-// dropped, so a long backlog keeps its whole span at a coarser grain.
+// at most every stampEvery, and a record is as old as the newest stamp at
+// or before it. Past maxStamps every other stamp is dropped, so a long
+// backlog keeps its whole span at a coarser grain.
 const (
 	stampEvery = 100 * time.Millisecond
 	maxStamps  = 4096
@@ -38,10 +41,19 @@ func (a *ages) note(seq uint64, now time.Time) {
 	a.stamps = append(a.stamps, stamp{seq: seq, at: now})
 }
 
-// since returns when record first was appended, at the stamps' grain, and
-// forgets the stamps of records before it (they are all acknowledged). A
-// record older than every stamp was recovered at Open.
-func (a *ages) since(first uint64) time.Time {
+// at returns when record seq was appended, at the stamps' grain. A record
+// older than every stamp was recovered at Open.
+func (a *ages) at(seq uint64) time.Time {
+	i := sort.Search(len(a.stamps), func(i int) bool { return a.stamps[i].seq > seq })
+	if i == 0 {
+		return a.opened
+	}
+	return a.stamps[i-1].at
+}
+
+// forget drops the stamps no record from first on needs (every reader
+// acked what is before first).
+func (a *ages) forget(first uint64) {
 	drop := 0
 	for drop+1 < len(a.stamps) && a.stamps[drop+1].seq <= first {
 		drop++
@@ -49,25 +61,4 @@ func (a *ages) since(first uint64) time.Time {
 	if drop > 0 {
 		a.stamps = append(a.stamps[:0], a.stamps[drop:]...)
 	}
-	if len(a.stamps) == 0 || a.stamps[0].seq > first {
-		return a.opened
-	}
-	return a.stamps[0].at
-}
-
-// oldestPending is the record number of the oldest record not yet acked:
-// the first of the oldest batch handed out and not acked, or else the
-// first not handed out; false when none is pending. mu held.
-func (s *Spool) oldestPending() (uint64, bool) {
-	if len(s.outstanding) > 0 {
-		return s.outstanding[0].seq, true
-	}
-	if s.unreadRecs == 0 {
-		return 0, false
-	}
-	g := s.readCursor()
-	if g == nil {
-		return 0, false
-	}
-	return g.Seq + uint64(g.ReadRecs), true
 }

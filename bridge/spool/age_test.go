@@ -33,20 +33,20 @@ func TestStatsOldest(t *testing.T) {
 	}
 	want("nothing handed out", t0)
 	ctx := context.Background()
-	first, err := s.Next(ctx, 1, 1<<20, 0)
+	first, err := only(s).Next(ctx, 1, 1<<20, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := s.Next(ctx, 1, 1<<20, 0)
+	second, err := only(s).Next(ctx, 1, 1<<20, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want("two handed out, none acked", t0)
-	if err := s.Ack(second); err != nil {
+	if err := only(s).Ack(second); err != nil {
 		t.Fatal(err)
 	}
 	want("the second acked before the first", t0)
-	if err := s.Ack(first); err != nil {
+	if err := only(s).Ack(first); err != nil {
 		t.Fatal(err)
 	}
 	want("both acked", t0.Add(2*time.Second))
@@ -75,7 +75,7 @@ func TestStampsBounded(t *testing.T) {
 	if len(a.stamps) > maxStamps {
 		t.Fatalf("%d stamps, want at most %d", len(a.stamps), maxStamps)
 	}
-	if got := a.since(0); !got.Equal(t0) {
-		t.Fatalf("since(0) = %v, want %v", got, t0)
+	if got := a.at(0); !got.Equal(t0) {
+		t.Fatalf("at(0) = %v, want %v", got, t0)
 	}
 }

@@ -74,12 +74,31 @@ func BenchmarkNextAck(b *testing.B) {
 	b.ResetTimer()
 	ctx := context.Background()
 	for got := 0; got < b.N; {
-		batch, err := s.Next(ctx, 1000, 1<<20, 0)
+		batch, err := only(s).Next(ctx, 1000, 1<<20, 0)
 		if err != nil {
 			b.Fatal(err)
 		}
 		got += len(batch.Records)
-		if err := s.Ack(batch); err != nil {
+		if err := only(s).Ack(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendWriteThreeReaders: the append path with a required and
+// two optional readers (the lag check runs on every Append).
+func BenchmarkAppendWriteThreeReaders(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir(), MaxBytes: 1 << 40, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Readers: []ReaderSpec{{Name: "influx", Required: true}, {Name: "vm", MaxLag: 1 << 40}, {Name: "file", MaxLag: 1 << 40}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	rec := benchRecord()
+	b.SetBytes(int64(len(rec)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Append(rec); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,7 +63,7 @@ func next(t testing.TB, s *Spool, maxRecords, maxBytes int, linger time.Duration
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := s.Next(ctx, maxRecords, maxBytes, linger)
+	b, err := only(s).Next(ctx, maxRecords, maxBytes, linger)
 	if err != nil {
 		t.Fatalf("Next: %v", err)
 	}
@@ -77,7 +77,7 @@ func drainAll(t testing.TB, s *Spool) [][]byte {
 	for s.Stats().Records > 0 {
 		b := next(t, s, 1000, 1<<20, 0)
 		out = append(out, b.Records...)
-		if err := s.Ack(b); err != nil {
+		if err := only(s).Ack(b); err != nil {
 			t.Fatalf("Ack: %v", err)
 		}
 	}
@@ -95,3 +95,6 @@ func wantRecords(t testing.TB, got [][]byte, from, n int) {
 		}
 	}
 }
+
+// only is the one reader of a spool opened without Options.Readers.
+func only(s *Spool) *Reader { return s.Reader(DefaultReader) }

@@ -14,80 +14,71 @@ import (
 type Batch struct {
 	Records [][]byte
 
-	owner *Spool
+	owner *Reader
 	spans []span // per segment, in order
 	mark  *handout
-}
-
-// handout remembers where a batch began, so Close can save the position of
-// the oldest unacked record. It is kept apart from the Batch so a batch
-// that is never acked does not pin the records of later ones in memory.
-type handout struct {
-	seg   uint64
-	off   int64
-	seq   uint64 // the record number of the batch's first record
-	acked bool
 }
 
 type span struct {
 	seg     *segment.Segment
 	records int64
-	bytes   int64 // framed
 }
 
-// Next hands out the oldest records not yet handed out. It blocks until at
-// least one is available (or ctx is done), then waits at most linger for up
-// to maxRecords records or maxBytes payload bytes to gather. A batch never
-// passes either limit, except that a single record larger than maxBytes
-// travels alone. Concurrent callers get disjoint batches.
-func (s *Spool) Next(ctx context.Context, maxRecords, maxBytes int, linger time.Duration) (*Batch, error) {
+// Next hands out the oldest records not yet handed out to this reader. It
+// blocks until at least one is available (or ctx is done), then waits at
+// most linger for up to maxRecords records or maxBytes payload bytes to
+// gather. A batch never passes either limit, except that a single record
+// larger than maxBytes travels alone. Concurrent callers get disjoint
+// batches. Other readers are neither looked at nor held up.
+func (r *Reader) Next(ctx context.Context, maxRecords, maxBytes int, linger time.Duration) (*Batch, error) {
 	if maxRecords < 1 || maxBytes < 1 {
-		return nil, fmt.Errorf("spool next: maxRecords (%d) and maxBytes (%d) must be positive", maxRecords, maxBytes)
+		return nil, fmt.Errorf("spool next %s: maxRecords (%d) and maxBytes (%d) must be positive", r.name, maxRecords, maxBytes)
 	}
 	select {
-	case s.readTurn <- struct{}{}:
+	case r.readTurn <- struct{}{}:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-s.readTurn }()
+	defer func() { <-r.readTurn }()
 	for {
-		if err := s.waitUnread(ctx, 1, 1, nil); err != nil {
+		if err := r.waitUnread(ctx, 1, 1, nil); err != nil {
 			return nil, err
 		}
 		if linger > 0 {
 			t := time.NewTimer(linger)
-			err := s.waitUnread(ctx, int64(maxRecords), int64(maxBytes), t.C)
+			err := r.waitUnread(ctx, int64(maxRecords), int64(maxBytes), t.C)
 			t.Stop()
 			if err != nil {
 				return nil, err
 			}
 		}
-		b, err := s.take(maxRecords, maxBytes)
+		b, err := r.take(maxRecords, maxBytes)
 		if err != nil || b != nil {
 			return b, err
 		}
-		// What looked unread was skipped as unreadable; wait for more.
+		// What looked unread was unreadable or skipped; wait for more.
 	}
 }
 
 // waitUnread returns once at least recs records or bytes payload bytes are
 // unread, or timeout fires. Only the holder of readTurn calls it.
-func (s *Spool) waitUnread(ctx context.Context, recs, bytes int64, timeout <-chan time.Time) error {
+func (r *Reader) waitUnread(ctx context.Context, recs, bytes int64, timeout <-chan time.Time) error {
+	s := r.s
 	for {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			return ErrClosed
 		}
-		if s.unreadRecs >= recs || s.unreadBytes >= bytes {
+		if n, b := r.unread(); n >= recs || b >= bytes {
 			s.mu.Unlock()
 			return nil
 		}
-		if s.notify == nil {
-			s.notify = make(chan struct{})
+		if r.notify == nil {
+			r.notify = make(chan struct{})
 		}
-		ch := s.notify
-		s.waitRecs, s.waitBytes = recs, bytes
+		ch := r.notify
+		r.waitRecs, r.waitBytes = recs, bytes
 		s.mu.Unlock()
 		select {
 		case <-ch:
@@ -101,9 +92,13 @@ func (s *Spool) waitUnread(ctx context.Context, recs, bytes int64, timeout <-cha
 
 // take reads the next records from disk into a new batch; nil when none
 // are readable. Only the holder of readTurn calls it.
-func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
-	b := &Batch{owner: s}
+func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
+	s := r.s
+	b := &Batch{owner: r}
 	payload := 0
+	s.mu.Lock()
+	gen := r.gen
+	s.mu.Unlock()
 	for len(b.Records) < maxRecords && payload < maxBytes {
 		s.mu.Lock()
 		if s.closed {
@@ -113,28 +108,41 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 			}
 			break
 		}
-		g := s.readCursor()
-		if g == nil || g.ReadOff >= g.Size {
+		if r.gen != gen {
+			// Skipped ahead between two reads: this batch was dropped.
+			s.mu.Unlock()
+			return nil, nil
+		}
+		r.step()
+		g, off, end := r.at.seg, r.at.off, r.at.seg.Size
+		if off >= end {
 			s.mu.Unlock()
 			break
 		}
-		off, end := g.ReadOff, g.Size
+		recs, bytes := r.unread()
 		lim := segment.Limits{Records: maxRecords - len(b.Records), Bytes: maxBytes - payload,
-			First: len(b.Records) == 0, Avg: max(s.unreadBytes/max(s.unreadRecs, 1), 1)}
+			First: len(b.Records) == 0, Avg: max(bytes/max(recs, 1), 1)}
 		s.mu.Unlock()
 
-		c, err := s.rd.Read(g, off, end, lim)
+		c, err := r.rd.Read(g, off, end, lim)
+		s.mu.Lock()
+		if r.gen != gen {
+			// Skipped ahead while reading: what was read, and what this
+			// batch holds, are no longer this reader's to store.
+			s.mu.Unlock()
+			return nil, nil
+		}
 		if err != nil {
-			err = fmt.Errorf("spool %w", err)
+			s.mu.Unlock()
+			err = fmt.Errorf("spool %s: %w", r.name, err)
 			if len(b.Records) > 0 {
 				break // hand out what we have; the error recurs on the next call
 			}
 			return nil, err
 		}
-		s.mu.Lock()
-		s.commit(b, g, off, c)
+		r.commit(b, c)
 		if c.Damage != segment.OK {
-			s.skipDamage(g, off+c.Consumed, c.Damage)
+			r.skipDamage(off+c.Consumed, c.Damage)
 		}
 		s.mu.Unlock()
 		b.Records = append(b.Records, c.Records...)
@@ -146,89 +154,90 @@ func (s *Spool) take(maxRecords, maxBytes int) (*Batch, error) {
 	if len(b.Records) == 0 {
 		return nil, nil
 	}
-	s.mu.Lock()
-	s.outstanding = append(s.outstanding, b.mark)
-	s.mu.Unlock()
 	return b, nil
 }
 
-// commit records that c, read from g at off, now belongs to b. mu held.
-func (s *Spool) commit(b *Batch, g *segment.Segment, off int64, c segment.Chunk) {
+// commit records that c, read at the reader's position, now belongs to b;
+// the batch joins the outstanding ones with its first records, so a skip
+// meanwhile drops it. mu held.
+func (r *Reader) commit(b *Batch, c segment.Chunk) {
 	n := int64(len(c.Records))
 	if n == 0 {
 		return
 	}
-	g.ReadOff += c.Consumed
-	g.ReadRecs += n
-	s.unreadRecs -= n
-	s.unreadBytes -= int64(c.Payload)
+	g := r.at.seg
 	if b.mark == nil {
-		b.mark = &handout{seg: g.ID, off: off, seq: g.Seq + uint64(g.ReadRecs-n)}
+		b.mark = &handout{start: r.at}
+		r.out = append(r.out, b.mark)
 	}
+	b.mark.recs += n
+	b.mark.bytes += c.Consumed
+	r.at.off += c.Consumed
+	r.at.recs += n
+	r.at.byte += c.Consumed
 	if k := len(b.spans) - 1; k >= 0 && b.spans[k].seg == g {
 		b.spans[k].records += n
-		b.spans[k].bytes += c.Consumed
 		return
 	}
-	b.spans = append(b.spans, span{seg: g, records: n, bytes: c.Consumed})
+	b.spans = append(b.spans, span{seg: g, records: n})
 }
 
 // skipDamage steps over bytes written by this process that no longer read
-// back whole (failing storage). They stay on disk, unacked, so the segment
-// is kept and the next Open moves them to a .corrupt file. mu held.
-func (s *Spool) skipDamage(g *segment.Segment, at int64, why segment.Status) {
-	n := g.Records - g.ReadRecs
-	s.log.Error("spool: unreadable record; skipping the rest of the segment until the next start moves it aside",
-		"file", g.Path, "offset", at, "bytes", g.Size-at, "records", n, "cause", why.String())
-	s.unreadRecs -= n
-	s.unreadBytes -= g.Size - at - segment.FrameHeader*n
-	g.ReadOff = g.Size
-	g.ReadRecs = g.Records
+// back whole (failing storage). They stay on disk: the reader holds them
+// as a batch that is never acked, so the segment is kept and the next Open
+// moves them to a .corrupt file. mu held.
+func (r *Reader) skipDamage(at int64, why segment.Status) {
+	g := r.at.seg
+	n := g.Records - r.at.recs
+	r.s.log.Error("spool: unreadable record; skipping the rest of the segment until the next start moves it aside",
+		"reader", r.name, "file", g.Path, "offset", at, "bytes", g.Size-at, "records", n, "cause", why.String())
+	r.out = append(r.out, &handout{start: r.at, recs: n, bytes: g.Size - at, unreadable: true})
+	r.at.byte += g.Size - r.at.off
+	r.at.off, r.at.recs = g.Size, g.Records
 }
 
-// readCursor returns the segment holding the oldest record not handed out,
-// stepping over finished segments; nil when every segment is finished.
-// s.readSeg stays on the last segment read, so its position is where reading
-// resumes. mu held.
-func (s *Spool) readCursor() *segment.Segment {
-	g := s.readSeg
-	for g != nil && g.Sealed && g.ReadOff >= g.Size {
-		g = s.sl.After(g.ID)
-		if g != nil {
-			s.readSeg = g
-		}
-	}
-	return g
+// Skipped says whether the reader skipped past b since it was handed out:
+// storing it is no longer wanted, and acking it changes nothing.
+func (b *Batch) Skipped() bool {
+	s := b.owner.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return b.mark != nil && b.mark.dropped
 }
 
-// Ack marks every record of b stored. Batches may be acked in any order; a
-// segment file is deleted once all its records are acked and it is no
-// longer appended to.
-func (s *Spool) Ack(b *Batch) error {
-	if b == nil || b.owner != s {
-		return errors.New("spool ack: batch was not handed out by this spool")
+// Ack marks every record of b stored by this reader. Batches may be acked
+// in any order; a segment file is deleted once no reader needs any of its
+// records and it is no longer appended to. Acking a batch the reader has
+// since skipped past changes nothing.
+func (r *Reader) Ack(b *Batch) error {
+	if b == nil || b.owner != r {
+		return fmt.Errorf("spool ack %s: batch was not handed out by this reader", r.name)
 	}
+	s := r.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return fmt.Errorf("spool ack: %w (the batch will be handed out again after the next open)", ErrClosed)
+		return fmt.Errorf("spool ack %s: %w (the batch will be handed out again after the next open)", r.name, ErrClosed)
 	}
-	if b.mark == nil || b.mark.acked {
-		return errors.New("spool ack: batch already acked")
+	m := b.mark
+	if m == nil || m.acked {
+		return fmt.Errorf("spool ack %s: batch already acked", r.name)
 	}
-	b.mark.acked = true
+	m.acked = true
+	if m.dropped {
+		return nil
+	}
+	r.ackedRecs += m.recs
+	r.ackedBytes += m.bytes
 	var errs []error
 	for _, sp := range b.spans {
-		sp.seg.Acked += sp.records
-		s.pendingRecs -= sp.records
-		s.pendingBytes -= sp.bytes
-		if sp.seg.Done() {
-			errs = append(errs, s.sl.Remove(sp.seg))
-		}
+		errs = append(errs, s.addDone(r, sp.seg, sp.records))
 	}
-	for len(s.outstanding) > 0 && s.outstanding[0].acked {
-		s.outstanding[0] = nil
-		s.outstanding = s.outstanding[1:]
+	for len(r.out) > 0 && r.out[0].acked {
+		r.ackedRecs -= r.out[0].recs
+		r.ackedBytes -= r.out[0].bytes
+		r.out[0] = nil
+		r.out = r.out[1:]
 	}
 	return errors.Join(errs...)
 }

@@ -80,7 +80,7 @@ func TestDamageWhileRunning(t *testing.T) {
 
 	b := next(t, s, 1000, 1<<20, 0)
 	wantRecords(t, b.Records, 0, 5)
-	if err := s.Ack(b); err != nil {
+	if err := only(s).Ack(b); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(logs.String(), fmt.Sprintf(`"offset":%d`, 5*frame)) {
@@ -89,7 +89,7 @@ func TestDamageWhileRunning(t *testing.T) {
 	appendN(t, s, 10, 3)
 	b = next(t, s, 1000, 1<<20, 0)
 	wantRecords(t, b.Records, 10, 3)
-	if err := s.Ack(b); err != nil {
+	if err := only(s).Ack(b); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.Records != 5 {
@@ -126,7 +126,7 @@ func TestFullIsLoggedOnce(t *testing.T) {
 		t.Fatalf("Stats = %+v, want %d bytes on disk in 2 segments", st, 4*size)
 	}
 	b := next(t, s, 2, 1<<20, 0)
-	if err := s.Ack(b); err != nil {
+	if err := only(s).Ack(b); err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, s, 4, 1)

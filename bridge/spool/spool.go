@@ -1,16 +1,36 @@
-// Package spool is the on-disk queue between the inputs of mqflux and the
-// InfluxDB writer. A reading is acknowledged to its publisher only after
-// Append returned nil, and it leaves the spool only after the writer acked
-// the batch that carried it, so a crash at any moment loses nothing that was
-// acknowledged: records handed out but not acked are handed out again after
-// the next Open (at-least-once; every point carries its source timestamp, so
-// a duplicate overwrites itself in InfluxDB).
+// Package spool is the on-disk queue between the inputs of mqflux and its
+// outputs. A reading is acknowledged to its publisher only after Append
+// returned nil, and it leaves the spool only after every reader that needs
+// it acked the batch that carried it, so a crash at any moment loses
+// nothing that was acknowledged: records handed out to a reader but not
+// acked by it are handed out to it again after the next Open
+// (at-least-once; every point carries its source timestamp, so a duplicate
+// overwrites itself in InfluxDB).
 //
 // The records live in an internal/segment log (CRC-32C framed records in
 // segment files, recovered on Open: a torn tail is truncated, damage in the
 // middle of a segment is moved to <segment>.corrupt, every repair logged).
 // The spool adds its policy on top: group commit, push-back when full, and
-// batches handed to several writers that may ack out of order.
+// named readers (one per output), each with its own position, its own
+// batches in flight (acked in any order) and its own saved cursor.
+//
+// Readers are fixed at Open (Options.Readers). A required reader holds
+// what it has not acked: a segment file is deleted only once every
+// required reader acked all its records, and a spool full of what a
+// required reader holds pushes back (ingest.ErrFull). An optional reader
+// never pushes back: once it is more than its MaxLag bytes behind the
+// newest record, or when the spool is full and it alone holds a segment
+// (no required reader needs any of it), it skips ahead, and the records
+// it skipped are counted and logged.
+//
+// Cursors: Close saves the position of every reader's oldest unacked
+// record in the file "cursors" (and the oldest of them all in "cursor",
+// which the segment log uses to drop what every reader finished). A reader
+// whose name has no saved cursor starts at the oldest record still in the
+// spool, so a newly added output receives what the spool still holds, then
+// everything new; a spool written before readers had names has only
+// "cursor", which every reader then starts from. A saved cursor of a name
+// no longer configured is dropped with a log line.
 package spool
 
 import (
@@ -58,6 +78,10 @@ const (
 	DefaultMaxBytes     = 1 << 30
 )
 
+// DefaultReader names the one required reader of a spool opened without
+// Options.Readers.
+const DefaultReader = "default"
+
 // Options configure a Spool.
 type Options struct {
 	Dir string // created if missing
@@ -68,21 +92,28 @@ type Options struct {
 	// the current one past this size. 0 means DefaultSegmentBytes.
 	SegmentBytes int64
 	Durability   Durability
-	Logger       *slog.Logger // nil discards logs
+	// Readers read the spool, each at its own pace; empty means one
+	// required reader named DefaultReader.
+	Readers []ReaderSpec
+	Logger  *slog.Logger // nil discards logs
 }
 
-// Stats describe what is pending (appended and not yet acked).
+// Stats describe what is pending: appended and not yet acked by at least
+// one required reader.
 type Stats struct {
+	// Records and Bytes (framed, on disk) are what the required reader
+	// furthest behind has not acked: exactly what is pending with one
+	// required reader; with several, the records they share count once.
 	Records  int64
-	Bytes    int64 // framed bytes on disk of the pending records
-	Segments int   // segment files, the one being appended to included
+	Bytes    int64
+	Segments int // segment files, the one being appended to included
 	// DiskBytes is what counts against MaxBytes: the segment files' size,
 	// acked records in segments not yet deleted included.
 	DiskBytes int64
-	// Oldest is when the oldest pending record was appended, to about a
-	// tenth of a second (to within a few per cent of its age for a long
-	// backlog); a record recovered at Open counts from the Open. Zero when
-	// nothing is pending.
+	// Oldest is when the oldest record a required reader has not acked was
+	// appended, to about a tenth of a second (to within a few per cent of
+	// its age for a long backlog); a record recovered at Open counts from
+	// the Open. Zero when nothing is pending.
 	Oldest time.Time
 }
 
@@ -92,34 +123,33 @@ type Spool struct {
 	dur Durability
 	log *slog.Logger
 
-	// readTurn serialises Next callers so their batches are disjoint; the
-	// reader below belongs to whoever holds it.
-	readTurn chan struct{}
-	rd       segment.Reader
-
-	mu     sync.Mutex
-	closed bool
-	full   bool // the last Append was refused for room; logged once per episode
-	sl     *segment.Log
-
-	pendingRecs  int64
-	pendingBytes int64
-	unreadRecs   int64 // appended, not yet handed out
-	unreadBytes  int64 // payload bytes of those
-	readSeg      *segment.Segment
-	outstanding  []*handout // of batches handed out, oldest first; acked ones leave from the front
-	ages         ages       // when records were appended, for Stats.Oldest
-	now          func() time.Time
-
-	// A Next caller waiting for data parks on notify; Append closes it once
-	// the unread records reach what the caller waits for.
-	notify    chan struct{}
-	waitRecs  int64
-	waitBytes int64
+	mu       sync.Mutex
+	closed   bool
+	full     bool // the last Append was refused for room; logged once per episode
+	sl       *segment.Log
+	readers  []*Reader // in Options order; index is Reader.idx
+	optional []*Reader // the ones that skip ahead rather than push back
+	// endByte is the byte position just past the newest record; byte
+	// positions count framed bytes from the start of the oldest segment
+	// found at Open, so a reader's lag in bytes is a subtraction.
+	endByte int64
+	// done holds, per segment and reader, how many of the segment's
+	// records the reader no longer needs (acked, or skipped past); a
+	// segment missing from it is needed whole by everyone. The segment's
+	// Acked is the least of them, so the log deletes it once all are done.
+	done map[*segment.Segment][]int64
+	// bases holds the byte position of the start of each live segment,
+	// taken when it gets its first record: segments are deleted in any
+	// order, so it cannot be summed from the live ones later.
+	bases map[*segment.Segment]int64
+	tail  *segment.Segment // the segment the last Append went to
+	ages  ages             // when records were appended, for the Oldest times
+	now   func() time.Time
 }
 
-// Open opens (creating if needed) the spool in opts.Dir and recovers every
-// segment found there. Damage never stops it: it is repaired and logged.
+// Open opens (creating if needed) the spool in opts.Dir, recovers every
+// segment found there and places every reader at its saved cursor. Damage
+// never stops it: it is repaired and logged.
 func Open(opts Options) (*Spool, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool open: Dir is empty")
@@ -130,7 +160,15 @@ func Open(opts Options) (*Spool, error) {
 	if opts.Durability != Write && opts.Durability != Fsync {
 		return nil, fmt.Errorf("spool open %s: unknown durability %d", opts.Dir, opts.Durability)
 	}
-	s := &Spool{dir: opts.Dir, dur: opts.Durability, log: opts.Logger, readTurn: make(chan struct{}, 1), now: time.Now}
+	specs := opts.Readers
+	if len(specs) == 0 {
+		specs = []ReaderSpec{{Name: DefaultReader, Required: true}}
+	}
+	if err := checkReaders(specs); err != nil {
+		return nil, fmt.Errorf("spool open %s: %w", opts.Dir, err)
+	}
+	s := &Spool{dir: opts.Dir, dur: opts.Durability, log: opts.Logger, now: time.Now,
+		done: map[*segment.Segment][]int64{}, bases: map[*segment.Segment]int64{}}
 	s.ages.opened = s.now()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -144,15 +182,17 @@ func Open(opts Options) (*Spool, error) {
 	}
 	s.sl = sl
 	for _, g := range sl.Segments() {
-		n := g.Records - g.ReadRecs
-		s.pendingRecs += n
-		s.pendingBytes += g.Size - g.ReadOff
-		s.unreadRecs += n
-		s.unreadBytes += g.Size - g.ReadOff - segment.FrameHeader*n
+		s.bases[g] = s.endByte
+		s.endByte += g.Size
 	}
-	s.readSeg = sl.Segments()[0] // there is at least the fresh active segment
+	s.tail = sl.Active()
+	if err := s.placeReaders(specs); err != nil {
+		sl.Close()
+		sl.Unlock()
+		return nil, err
+	}
 	st := s.Stats()
-	s.log.Info("spool opened", "dir", s.dir, "durability", s.dur.String(),
+	s.log.Info("spool opened", "dir", s.dir, "durability", s.dur.String(), "readers", len(s.readers),
 		"pending_records", st.Records, "pending_bytes", st.Bytes, "segments", st.Segments)
 	return s, nil
 }
@@ -165,19 +205,53 @@ func orDefault(v, def int64) int64 {
 	return v
 }
 
+// Reader returns the reader named name, nil if there is none.
+func (s *Spool) Reader(name string) *Reader {
+	for _, r := range s.readers {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
+}
+
 // Stats reports what is pending.
 func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.sl.Segments()), DiskBytes: s.sl.DiskBytes()}
-	if first, ok := s.oldestPending(); ok {
-		st.Oldest = s.ages.since(first)
+	st := Stats{Segments: len(s.sl.Segments()), DiskBytes: s.sl.DiskBytes()}
+	oldest, any := uint64(0), false
+	for _, r := range s.readers {
+		if !r.required {
+			continue
+		}
+		recs, bytes := r.pending()
+		if recs > st.Records {
+			st.Records, st.Bytes = recs, bytes
+		}
+		if low := r.low().seq(); recs > 0 && (!any || low < oldest) {
+			oldest, any = low, true
+		}
 	}
+	if any {
+		st.Oldest = s.ages.at(oldest)
+	}
+	s.forgetAges()
 	return st
 }
 
-// Close flushes and closes the segment files; what is pending stays on disk
-// for the next Open. Append, Next and Ack return ErrClosed afterwards.
+// forgetAges drops the stamps of records every reader is past. mu held.
+func (s *Spool) forgetAges() {
+	first := s.readers[0].low().seq()
+	for _, r := range s.readers[1:] {
+		first = min(first, r.low().seq())
+	}
+	s.ages.forget(first)
+}
+
+// Close flushes and closes the segment files and saves every reader's
+// cursor; what is pending stays on disk for the next Open. Append, Next
+// and Ack return ErrClosed afterwards.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -185,38 +259,21 @@ func (s *Spool) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.wake()
-	errs := []error{s.sl.Close(), s.writeCursor()}
-	st := Stats{Records: s.pendingRecs, Bytes: s.pendingBytes, Segments: len(s.sl.Segments())}
+	for _, r := range s.readers {
+		r.wake()
+	}
+	errs := []error{s.sl.Close(), s.saveCursors()}
+	pending, segs := s.pendingRequired(), len(s.sl.Segments())
 	s.mu.Unlock()
 
-	// Wait for a Next in progress (it sees closed and returns) to own the reader.
-	s.readTurn <- struct{}{}
-	errs = append(errs, s.rd.Close())
-	<-s.readTurn
+	// Wait for a Next in progress (it sees closed and returns) to own each reader.
+	for _, r := range s.readers {
+		r.readTurn <- struct{}{}
+		errs = append(errs, r.rd.Close())
+		<-r.readTurn
+	}
 
 	errs = append(errs, s.sl.Unlock())
-	s.log.Info("spool closed", "dir", s.dir, "pending_records", st.Records, "pending_bytes", st.Bytes, "segments", st.Segments)
+	s.log.Info("spool closed", "dir", s.dir, "pending_records", pending, "segments", segs)
 	return errors.Join(errs...)
-}
-
-// writeCursor saves the position of the oldest unacked record. mu held.
-func (s *Spool) writeCursor() error {
-	c := segment.Cursor{Seg: s.sl.LastID()}
-	s.readCursor()
-	switch g := s.readSeg; {
-	case len(s.outstanding) > 0:
-		c.Seg, c.Off = s.outstanding[0].seg, s.outstanding[0].off
-	case g != nil:
-		c.Seg, c.Off = g.ID, g.ReadOff // everything before it was handed out and acked
-	}
-	return s.sl.SaveCursor(c)
-}
-
-// wake releases a Next caller parked on notify.
-func (s *Spool) wake() {
-	if s.notify != nil {
-		close(s.notify)
-		s.notify = nil
-	}
 }

@@ -24,7 +24,7 @@ func TestRoundTripAcrossReopen(t *testing.T) {
 			}
 			b := next(t, s, 30, 1<<20, 0)
 			wantRecords(t, b.Records, 0, 30)
-			if err := s.Ack(b); err != nil {
+			if err := only(s).Ack(b); err != nil {
 				t.Fatal(err)
 			}
 			b = next(t, s, 30, 1<<20, 0) // handed out, never acked: comes back after reopen
@@ -65,7 +65,7 @@ func TestNextLimits(t *testing.T) {
 		b := next(t, s, tt.maxRecords, tt.maxBytes, 0)
 		wantRecords(t, b.Records, from, tt.want)
 		from += tt.want
-		if err := s.Ack(b); err != nil {
+		if err := only(s).Ack(b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -75,13 +75,13 @@ func TestNextBlocksAndLingers(t *testing.T) {
 	s := openSpool(t, Options{Dir: t.TempDir()})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.Next(ctx, 10, 1<<20, 0); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := only(s).Next(ctx, 10, 1<<20, 0); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next on an empty spool = %v, want deadline exceeded", err)
 	}
 
 	got := make(chan *Batch)
 	go func() {
-		b, err := s.Next(context.Background(), 5, 1<<20, time.Minute)
+		b, err := only(s).Next(context.Background(), 5, 1<<20, time.Minute)
 		if err != nil {
 			t.Error(err)
 		}
@@ -114,14 +114,14 @@ func TestConcurrentNextDisjoint(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				b, err := s.Next(ctx, 17, 1<<20, time.Millisecond)
+				b, err := only(s).Next(ctx, 17, 1<<20, time.Millisecond)
 				if err != nil {
 					return
 				}
 				for _, r := range b.Records {
 					seen <- r
 				}
-				if err := s.Ack(b); err != nil {
+				if err := only(s).Ack(b); err != nil {
 					t.Error(err)
 				}
 			}
@@ -189,25 +189,25 @@ func TestSegmentRollAndOutOfOrderAck(t *testing.T) {
 	}
 	// Ack the second half of every full segment first: nothing can go yet.
 	for _, i := range []int{1, 3, 5} {
-		if err := s.Ack(batches[i]); err != nil {
+		if err := only(s).Ack(batches[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got := len(segmentFiles(t, dir)); got != 4 {
 		t.Fatalf("%d segment files after partial acks, want 4", got)
 	}
-	if err := s.Ack(batches[2]); err != nil {
+	if err := only(s).Ack(batches[2]); err != nil {
 		t.Fatal(err)
 	}
 	files := segmentFiles(t, dir)
 	if len(files) != 3 || filepath.Base(files[0]) != segmentName(1) {
 		t.Fatalf("segment files %v: want the second one deleted", files)
 	}
-	if err := s.Ack(batches[2]); err == nil {
+	if err := only(s).Ack(batches[2]); err == nil {
 		t.Fatal("second Ack of one batch succeeded")
 	}
 	for _, i := range []int{0, 4, 6} {
-		if err := s.Ack(batches[i]); err != nil {
+		if err := only(s).Ack(batches[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -229,7 +229,7 @@ func TestFullAndSpaceComesBack(t *testing.T) {
 		t.Fatalf("Append past MaxBytes = %v, want ErrFull", err)
 	}
 	b := next(t, s, 3, 1<<20, 0)
-	if err := s.Ack(b); err != nil {
+	if err := only(s).Ack(b); err != nil {
 		t.Fatal(err)
 	}
 	// Three acked records are not enough: the segment holding them has a fourth.
@@ -237,7 +237,7 @@ func TestFullAndSpaceComesBack(t *testing.T) {
 		t.Fatalf("Append before a segment was freed = %v, want ErrFull", err)
 	}
 	b = next(t, s, 1, 1<<20, 0)
-	if err := s.Ack(b); err != nil {
+	if err := only(s).Ack(b); err != nil {
 		t.Fatal(err)
 	}
 	appendN(t, s, 10, 4)
@@ -262,7 +262,7 @@ func TestCloseSemantics(t *testing.T) {
 	blocked := make(chan error)
 	appendN(t, s, 10, 0)
 	go func() {
-		_, err := s.Next(context.Background(), 100, 1<<20, time.Hour) // lingers on 6 records
+		_, err := only(s).Next(context.Background(), 100, 1<<20, time.Hour) // lingers on 6 records
 		blocked <- err
 	}()
 	if err := s.Close(); err != nil {
@@ -279,10 +279,10 @@ func TestCloseSemantics(t *testing.T) {
 	if err := s.Append(record(99)); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrClosed", err)
 	}
-	if _, err := s.Next(context.Background(), 1, 1, 0); !errors.Is(err, ErrClosed) {
+	if _, err := only(s).Next(context.Background(), 1, 1, 0); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Next after Close = %v, want ErrClosed", err)
 	}
-	if err := s.Ack(b); !errors.Is(err, ErrClosed) {
+	if err := only(s).Ack(b); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Ack after Close = %v, want ErrClosed", err)
 	}
 	if err := s.Close(); err != nil {
@@ -300,10 +300,10 @@ func TestResumePointSkipsAckedRecords(t *testing.T) {
 	b1 := next(t, s, 5, 1<<20, 0)
 	b2 := next(t, s, 5, 1<<20, 0)
 	b3 := next(t, s, 5, 1<<20, 0)
-	if err := s.Ack(b1); err != nil {
+	if err := only(s).Ack(b1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Ack(b3); err != nil {
+	if err := only(s).Ack(b3); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -343,10 +343,10 @@ func TestBadArguments(t *testing.T) {
 	if err := s.Append(make([]byte, MaxRecordBytes+1)); err == nil || errors.Is(err, ingest.ErrFull) {
 		t.Fatalf("Append of an oversized record = %v", err)
 	}
-	if _, err := s.Next(context.Background(), 0, 1, 0); err == nil {
+	if _, err := only(s).Next(context.Background(), 0, 1, 0); err == nil {
 		t.Fatal("Next with maxRecords 0 succeeded")
 	}
-	if err := s.Ack(&Batch{}); err == nil {
+	if err := only(s).Ack(&Batch{}); err == nil {
 		t.Fatal("Ack of a foreign batch succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, segmentName(1))); err != nil {
