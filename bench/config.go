@@ -38,6 +38,10 @@ type Config struct {
 	GiveUp       time.Duration
 	KeepAlive    time.Duration
 	ProbeEvery   time.Duration
+	// TimeStep is the least spacing of one device's timestamps (1 ns when
+	// 0): a store that keeps milliseconds (VictoriaMetrics) merges two
+	// readings of one series closer than that.
+	TimeStep time.Duration
 
 	InfluxURL string
 	Bucket    string
@@ -116,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.AckTimeout, "ack-timeout", 10*time.Second, "reconnect and resend when a reading in flight has had no PUBACK for this long")
 	fs.DurationVar(&c.GiveUp, "give-up", time.Minute, "a device that makes no progress (no CONNACK, no PUBACK) for this long stops; its unacked readings count as failed")
 	fs.DurationVar(&c.KeepAlive, "keepalive", time.Minute, "MQTT keep alive")
+	fs.DurationVar(&c.TimeStep, "time-step", 0, "least spacing of one device's payload timestamps (0: 1ns); 1ms keeps every reading apart in a store of milliseconds")
 	fs.DurationVar(&c.ProbeEvery, "probe-every", 100*time.Millisecond, "with -influx: send one latency probe reading this often")
 	fs.StringVar(&c.InfluxURL, "influx", "", "InfluxDB `URL` (e.g. http://127.0.0.1:8086): check that acked readings were stored")
 	fs.StringVar(&c.Bucket, "bucket", "telemetry/autogen", "InfluxDB database/retention-policy (or a v2 bucket mapped for InfluxQL)")

@@ -398,9 +398,9 @@ func (d *device) resend(w *bufio.Writer) error {
 
 func (d *device) publish(w *bufio.Writer, id uint16) error {
 	now := time.Now()
-	ts := now.UnixNano()
-	if ts <= d.lastTS {
-		ts = d.lastTS + 1
+	ts, step := now.UnixNano(), max(int64(d.cfg.TimeStep), 1)
+	if d.lastTS != 0 && ts < d.lastTS+step {
+		ts = d.lastTS + step
 	}
 	d.lastTS = ts
 	seq := d.seq

@@ -27,12 +27,13 @@ func TestOutputDownOthersGoOn(t *testing.T) {
 	vm := testenv.StartVictoria(t)
 	srv := startWithOutputs(t, outputsConfig(in, vm, ""))
 	cfg := gatewayLoad(t, srv, devices, messages)
-	cfg.Rate = 40 // per device: 800 readings/s, the stream lasts about 50 s
+	cfg.TimeStep = time.Millisecond // VictoriaMetrics keeps milliseconds
+	cfg.Rate = 40                   // per device: 800 readings/s, the stream lasts about 50 s
 	l := startLoad(t, cfg)
 
 	waitFor(t, time.Minute, "2000 readings acknowledged", func() bool { return cfg.Ledger.Len() >= 2000 })
 	waitFor(t, time.Minute, "readings in both outputs before the outage", func() bool {
-		return count(in, cfg.Measurement) > 0 && vmCount(vm, cfg.Measurement) > 0
+		return count(in, cfg.Measurement) > 0 && vmCount(t, vm, cfg.Measurement) > 0
 	})
 	vm.Stop(t)
 	down := time.Now()
@@ -58,7 +59,14 @@ func TestOutputDownOthersGoOn(t *testing.T) {
 	sent := devices * messages
 	waitStored(t, in, cfg.Measurement, sent, 2*time.Minute)
 	checkStored(t, in, cfg.Measurement, cfg.Ledger)
-	waitFor(t, 3*time.Minute, "vm holding every reading", func() bool { return vmCount(vm, cfg.Measurement) >= sent })
+	last := 0
+	waitFor(t, 3*time.Minute, "vm holding every reading", func() bool {
+		if n := vmCount(t, vm, cfg.Measurement); n != last {
+			t.Logf("VictoriaMetrics holds %d of %d readings", n, sent)
+			last = n
+		}
+		return last >= sent
+	})
 	if n := vm.Count(t, cfg.Measurement, "value"); n != sent {
 		t.Errorf("VictoriaMetrics holds %d readings, %d were acknowledged", n, sent)
 	}
@@ -81,7 +89,8 @@ func TestOptionalOutputSkipsAhead(t *testing.T) {
 	srv := startWithOutputs(t, outputsConfig(in, vm, "1MiB"),
 		"MQFLUX_SPOOL_MAX_BYTES=2MiB", "MQFLUX_SPOOL_SEGMENT_BYTES=64KiB")
 	cfg := gatewayLoad(t, srv, devices, messages)
-	cfg.Rate = 50 // per device: 2,000 readings/s, well within what InfluxDB takes
+	cfg.TimeStep = time.Millisecond // VictoriaMetrics keeps milliseconds
+	cfg.Rate = 50                   // per device: 2,000 readings/s, well within what InfluxDB takes
 	l := startLoad(t, cfg)
 
 	l.finish(t, 3*time.Minute)
@@ -105,7 +114,7 @@ func TestOptionalOutputSkipsAhead(t *testing.T) {
 		return o.Up && o.LagRecords == 0
 	})
 	want := sent - int(skipped)
-	waitFor(t, 2*time.Minute, "vm holding what it did not skip", func() bool { return vmCount(vm, cfg.Measurement) >= want })
+	waitFor(t, 2*time.Minute, "vm holding what it did not skip", func() bool { return vmCount(t, vm, cfg.Measurement) >= want })
 	if n := vm.Count(t, cfg.Measurement, "value"); n+int(skipped) != sent {
 		t.Errorf("VictoriaMetrics holds %d readings and vm skipped %.0f: %d, %d were sent", n, skipped, n+int(skipped), sent)
 	}
@@ -205,11 +214,13 @@ func startWithOutputs(t *testing.T, outputs string, env ...string) *testenv.Serv
 
 // vmCount is how many points of the measurement VictoriaMetrics holds; 0
 // while it does not answer.
-func vmCount(vm *testenv.Victoria, measurement string) int {
+func vmCount(t *testing.T, vm *testenv.Victoria, measurement string) int {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n, err := vm.TryCount(ctx, measurement, "value")
 	if err != nil {
+		t.Logf("counting in VictoriaMetrics: %v", err)
 		return 0
 	}
 	return n

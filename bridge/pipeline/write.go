@@ -69,7 +69,10 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 		start := time.Now()
 		rejected, err := p.write(ctx, o, b)
 		if errors.Is(err, errSkipped) {
-			continue // counted and logged by the spool
+			if err := o.rd.GiveUp(b); err != nil { // counted and logged by the spool
+				p.log.Error("spool give up failed", "output", o.Name, "err", err)
+			}
+			continue
 		}
 		if err != nil {
 			return // ctx done: the batch stays in the spool for the next start
@@ -89,7 +92,9 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 }
 
 // errSkipped: an optional output's reader skipped past the batch while
-// the output was failing it, so it is given up rather than written late.
+// the output was failing it, so it is given up rather than written late
+// (its records then count as skipped; a batch stored in spite of the skip
+// counts as stored).
 var errSkipped = errors.New("batch skipped")
 
 // write offers the batch to the output until it is settled. An error from
@@ -98,16 +103,32 @@ var errSkipped = errors.New("batch skipped")
 // spool, or, for an optional output, a skip past the batch (errSkipped).
 func (p *Pipeline) write(ctx context.Context, o *outputRun, b *spool.Batch) ([]output.Rejected, error) {
 	recs := b.Records
+	// A skip past the batch ends a write in progress: an output that
+	// retries inside Write (the InfluxDB writer does) would otherwise ride
+	// out its outage with records nobody wants from it any more.
+	wctx := ctx
+	if dropped := b.Dropped(); dropped != nil {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-dropped:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+	}
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 && !o.Required && b.Skipped() {
-			return nil, errSkipped
-		}
-		rejected, err := o.Output.Write(ctx, recs)
+		rejected, err := o.Output.Write(wctx, recs)
 		if err == nil {
 			return rejected, nil
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if b.Skipped() {
+			return nil, errSkipped
 		}
 		o.retries.Inc()
 		p.m.writeRetries.Inc()

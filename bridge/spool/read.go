@@ -110,6 +110,7 @@ func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
 		}
 		if r.gen != gen {
 			// Skipped ahead between two reads: this batch was dropped.
+			r.abandon(b)
 			s.mu.Unlock()
 			return nil, nil
 		}
@@ -129,6 +130,7 @@ func (r *Reader) take(maxRecords, maxBytes int) (*Batch, error) {
 		if r.gen != gen {
 			// Skipped ahead while reading: what was read, and what this
 			// batch holds, are no longer this reader's to store.
+			r.abandon(b)
 			s.mu.Unlock()
 			return nil, nil
 		}
@@ -167,7 +169,7 @@ func (r *Reader) commit(b *Batch, c segment.Chunk) {
 	}
 	g := r.at.seg
 	if b.mark == nil {
-		b.mark = &handout{start: r.at}
+		b.mark = &handout{start: r.at, gone: make(chan struct{})}
 		r.out = append(r.out, b.mark)
 	}
 	b.mark.recs += n
@@ -197,12 +199,60 @@ func (r *Reader) skipDamage(at int64, why segment.Status) {
 }
 
 // Skipped says whether the reader skipped past b since it was handed out:
-// storing it is no longer wanted, and acking it changes nothing.
+// the spool no longer keeps its records for the reader. Its writer may
+// still store it and Ack it (its records count as stored), or give it up
+// with GiveUp (they count as skipped).
 func (b *Batch) Skipped() bool {
 	s := b.owner.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return b.mark != nil && b.mark.dropped
+}
+
+// Dropped is closed when the reader skips past b; nil for a batch that can
+// never be skipped (a required reader's never is).
+func (b *Batch) Dropped() <-chan struct{} {
+	if b.mark == nil || !b.owner.optional() {
+		return nil
+	}
+	return b.mark.gone
+}
+
+// GiveUp settles a batch the reader skipped past without storing it: its
+// records count as skipped. A batch not skipped cannot be given up (only
+// Ack settles it), nor one acked already.
+func (r *Reader) GiveUp(b *Batch) error {
+	if b == nil || b.owner != r {
+		return fmt.Errorf("spool give up %s: batch was not handed out by this reader", r.name)
+	}
+	s := r.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := b.mark
+	switch {
+	case m == nil || m.acked:
+		return fmt.Errorf("spool give up %s: batch already settled", r.name)
+	case !m.dropped:
+		return fmt.Errorf("spool give up %s: the batch was not skipped past; only Ack settles it", r.name)
+	}
+	r.giveUp(m)
+	return nil
+}
+
+// abandon gives up a batch a skip dropped while Next was still building
+// it: no writer ever sees it. mu held.
+func (r *Reader) abandon(b *Batch) {
+	if m := b.mark; m != nil && m.dropped && !m.acked {
+		r.giveUp(m)
+	}
+}
+
+// giveUp counts a dropped batch's records as skipped. mu held.
+func (r *Reader) giveUp(m *handout) {
+	m.acked = true
+	r.skipped += m.recs
+	r.s.log.Warn("spool reader gave up a batch it had skipped past; these records will not reach it",
+		"reader", r.name, "records", m.recs, "skipped_total", r.skipped)
 }
 
 // Ack marks every record of b stored by this reader. Batches may be acked

@@ -93,8 +93,14 @@ type handout struct {
 	recs, bytes int64 // framed bytes
 	acked       bool
 	dropped     bool // skipped past: a late Ack changes nothing
+	// gone is closed when a skip drops the batch, so that a writer still
+	// trying to store it can stop (Batch.Dropped).
+	gone       chan struct{}
 	unreadable  bool // stands for damaged records; never acked, so kept on disk
 }
+
+// optional says whether a skip may drop the reader's batches.
+func (r *Reader) optional() bool { return !r.required }
 
 // Name is the reader's name.
 func (r *Reader) Name() string { return r.name }

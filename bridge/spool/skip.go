@@ -2,11 +2,16 @@ package spool
 
 // How an optional reader falls behind without holding anyone up: past its
 // MaxLag, or when the spool is full and optional readers alone hold a
-// segment, its position jumps forward, the batches it has out are dropped
-// (a late Ack of one changes nothing) and the records it jumped over are
+// segment, its position jumps forward and the records it jumped over are
 // counted (Reader.Stats().Skipped) and logged, once per jump. Jumps land
 // on a record boundary the spool knows without reading: the start of a
 // segment, or the end of the newest record.
+//
+// The batches it has out are dropped: the spool no longer keeps their
+// records for it, and Batch.Dropped tells their writers. A writer may
+// still store one (a late Ack: its records count as stored) or give it up
+// (Reader.GiveUp: they count as skipped then), so that what the output
+// holds plus what was skipped is exactly what was appended.
 
 // skipTarget is where a reader skipping for lag lands: the start of the
 // oldest segment that leaves it at most lag bytes behind, or the end of
@@ -34,18 +39,26 @@ func (s *Spool) skip(r *Reader, p pos, why string) {
 	}
 	before, _ := r.pending()
 	lagBytes := s.endByte - r.low().byte
+	var out int64 // records of the batches its writers still hold
 	for _, h := range r.out {
-		h.dropped = !h.acked // an acked one stays acked: it was counted as stored
+		if h.acked || h.dropped {
+			continue // an acked one stays acked: it was counted as stored
+		}
+		h.dropped = true
+		if h.gone != nil {
+			close(h.gone)
+			out += h.recs
+		}
 	}
 	r.out, r.ackedRecs, r.ackedBytes = nil, 0, 0
 	r.at = p
 	r.gen++
 	after, _ := r.pending()
-	n := before - after
+	n := before - after - out
 	r.skipped += n
 	err := s.doneUpTo(r, p)
 	s.log.Warn("spool reader fell behind: skipping ahead, these records will not reach it",
-		"reader", r.name, "cause", why, "records", n, "lag_bytes", lagBytes, "max_lag", r.maxLag, "skipped_total", r.skipped)
+		"reader", r.name, "cause", why, "records", n, "handed_out", out, "lag_bytes", lagBytes, "max_lag", r.maxLag, "skipped_total", r.skipped)
 	if err != nil {
 		s.log.Error("spool: deleting segments after a skip", "reader", r.name, "err", err)
 	}
