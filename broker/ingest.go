@@ -82,7 +82,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		h.refused.WithLabelValues("draining").Inc()
 		return pk, h.pushBack(cl, pk)
 	}
-	err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now())
+	err := h.ingest(cl, pk, time.Now())
 	h.gate.RUnlock()
 	switch {
 	case err == nil, ingest.IsReject(err):
@@ -96,6 +96,47 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, packets.ErrRejectPacket
 	}
 }
+
+// ingest hands a reading to the sink. On a coalescing connection it joins
+// the batch of the read being processed, appended to the spool with one
+// write just before the held PUBACKs go out (coalescingConn.flushLocked):
+// a PUBACK still leaves only after its reading is in the spool.
+func (h *ingestHook) ingest(cl *mqtt.Client, pk packets.Packet, now time.Time) error {
+	if bs, ok := h.sink.(ingest.BatchSink); ok {
+		if c, ok := cl.Net.Conn.(*coalescingConn); ok {
+			if batched, err := c.addToBatch(bs, h.commit, pk.TopicName, pk.Payload, now); batched {
+				return err
+			}
+		}
+	}
+	return h.sink.Ingest(pk.TopicName, pk.Payload, now)
+}
+
+// commit appends a connection's batch under the drain gate. On an error
+// the connection sends none of the PUBACKs it holds and is closed: the
+// publisher resends what was not acknowledged.
+func (h *ingestHook) commit(b ingest.Batch) error {
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	n := float64(b.Len())
+	if h.draining {
+		h.refused.WithLabelValues("draining").Add(n)
+		return errDrainingBatch
+	}
+	err := b.Commit()
+	switch {
+	case err == nil:
+	case errors.Is(err, ingest.ErrFull):
+		h.refused.WithLabelValues("spool_full").Add(n)
+	default:
+		h.refused.WithLabelValues("spool_error").Add(n)
+		h.log.Error("readings not acknowledged: spool write failed", "readings", b.Len(), "err", err)
+	}
+	return err
+}
+
+// errDrainingBatch closes a connection whose batch arrived after drain.
+var errDrainingBatch = errors.New("readings not acknowledged: shutting down")
 
 // pushBack refuses a publish without losing it: a QoS 1 publisher keeps
 // it and resends. (QoS 0 promises nothing; the refusal is still counted.)

@@ -66,6 +66,7 @@ type Pipeline struct {
 	outs    []OutputSpec
 	m       *metrics
 	bufs    sync.Pool // *work
+	batches sync.Pool // *batch
 	hub     *observe.Hub
 	types   *fieldtypes.Store
 
@@ -117,6 +118,7 @@ func Open(o Options) (p *Pipeline, err error) {
 	}
 	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, outs: o.Outputs, types: o.FieldTypes}
 	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
+	p.batches.New = func() any { return &batch{} }
 	p.m = newMetrics(p)
 	if len(o.Observers) > 0 {
 		p.hub = observe.New(o.Logger.With("component", "observe"), o.ObserverQueue, o.Observers...)
