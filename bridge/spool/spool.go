@@ -30,8 +30,9 @@ var ErrClosed = errors.New("spool closed")
 type Durability = segment.Durability
 
 const (
-	// Write: the record was handed to the operating system with one write(2),
-	// so it survives a crash of the process (not of the machine).
+	// Write: the record was handed to the operating system with one write(2)
+	// (one for all the records of an AppendBatch), so it survives a crash
+	// of the process (not of the machine).
 	Write = segment.Write
 	// Fsync: the record was fsynced; concurrent Appends share one fsync
 	// (group commit), so it survives a power loss too.
