@@ -33,6 +33,14 @@ type Config struct {
 	// while its client is away; past it newer messages are dropped for that
 	// session and counted. At most max_inflight, which bounds a session's
 	// unacknowledged messages whether or not its client is there.
+	//
+	// 1000 by default: a tailing subscriber of a few devices (one reading
+	// every 10 s each) finds hours of what it missed; one of devices/# on
+	// a busy broker finds a fraction of a second whatever the bound, and
+	// the readings themselves are in InfluxDB. Every queued message is
+	// copied, stored in pebble and collected, while devices publish: with
+	// three such sessions, 5000 each cost ingest a fifth of its rate
+	// (BENCHMARKS.md, "Offline subscriber sessions").
 	MaxOfflineQueue int             `yaml:"max_offline_queue"`
 	MaxPacketSize   configfile.Size `yaml:"max_packet_size"`
 	MaxClients      int             `yaml:"max_clients"`
@@ -73,7 +81,7 @@ func DefaultConfig() Config {
 		TCP:             "127.0.0.1:1883",
 		MaxInflight:     65535,
 		MaxQueued:       1024,
-		MaxOfflineQueue: 5000,
+		MaxOfflineQueue: 1000,
 		MaxPacketSize:   256 << 10,
 		MaxClients:      20000,
 		SessionExpiry:   7 * 24 * time.Hour,

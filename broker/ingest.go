@@ -76,17 +76,13 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		// itself and publishes only so that subscribers see it.
 		return pk, nil
 	}
-	h.gate.RLock()
-	if h.draining {
-		h.gate.RUnlock()
-		h.refused.WithLabelValues("draining").Inc()
-		return pk, h.pushBack(cl, pk)
-	}
-	err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now())
-	h.gate.RUnlock()
+	err := h.ingest(cl, pk, time.Now())
 	switch {
 	case err == nil, ingest.IsReject(err):
 		return pk, nil
+	case errors.Is(err, errDraining):
+		h.refused.WithLabelValues("draining").Inc()
+		return pk, h.pushBack(cl, pk)
 	case errors.Is(err, ingest.ErrFull):
 		h.refused.WithLabelValues("spool_full").Inc()
 		return pk, h.pushBack(cl, pk)
@@ -95,6 +91,66 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		h.log.Error("reading not acknowledged: spool write failed", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
 		return pk, packets.ErrRejectPacket
 	}
+}
+
+// ingest hands a reading to the sink. On a coalescing connection it joins
+// the batch of the read being processed, appended to the spool with one
+// write just before the held PUBACKs go out (coalescingConn.flushLocked):
+// a PUBACK still leaves only after its reading is in the spool. Adding to
+// a batch appends nothing, so it runs outside the drain gate: commit takes
+// the gate while holding the connection's mutex, and a goroutine holding
+// the gate must never wait for that mutex (a pending drain would block
+// the commit's read lock, and the drain waits for that goroutine).
+func (h *ingestHook) ingest(cl *mqtt.Client, pk packets.Packet, now time.Time) error {
+	if bs, ok := h.sink.(ingest.BatchSink); ok {
+		if c, ok := cl.Net.Conn.(*coalescingConn); ok {
+			if h.isDraining() {
+				return errDraining
+			}
+			if batched, err := c.addToBatch(bs, h.commit, pk.TopicName, pk.Payload, now); batched {
+				return err
+			}
+		}
+	}
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	if h.draining {
+		return errDraining
+	}
+	return h.sink.Ingest(pk.TopicName, pk.Payload, now)
+}
+
+func (h *ingestHook) isDraining() bool {
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	return h.draining
+}
+
+// errDraining refuses a reading that arrived after drain.
+var errDraining = errors.New("readings not acknowledged: shutting down")
+
+// commit appends a connection's batch under the drain gate (a batch that
+// arrives after drain is refused whole). On an error the connection sends
+// none of the PUBACKs it holds and is closed: the publisher resends what
+// was not acknowledged.
+func (h *ingestHook) commit(b ingest.Batch) error {
+	h.gate.RLock()
+	defer h.gate.RUnlock()
+	n := float64(b.Len())
+	if h.draining {
+		h.refused.WithLabelValues("draining").Add(n)
+		return errDraining
+	}
+	err := b.Commit()
+	switch {
+	case err == nil:
+	case errors.Is(err, ingest.ErrFull):
+		h.refused.WithLabelValues("spool_full").Add(n)
+	default:
+		h.refused.WithLabelValues("spool_error").Add(n)
+		h.log.Error("readings not acknowledged: spool write failed", "readings", b.Len(), "err", err)
+	}
+	return err
 }
 
 // pushBack refuses a publish without losing it: a QoS 1 publisher keeps

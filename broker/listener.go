@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/listeners"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
 )
 
 // tcpListener is mochi's TCP listener with three differences:
@@ -142,6 +144,11 @@ func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 // A write made while the reader waits for the network (a delivery to a
 // subscriber from another client's goroutine, a keepalive answer) goes out
 // at once, so nothing is delayed by more than the processing of one read.
+//
+// The readings whose PUBACKs are held are held too (batch): they are
+// appended to the spool with one write before any held byte is sent, so a
+// PUBACK still leaves only after its reading is in the spool, and a read's
+// worth of readings costs one syscall instead of one each.
 type coalescingConn struct {
 	net.Conn
 
@@ -149,6 +156,43 @@ type coalescingConn struct {
 	busy bool // the reader is processing what it read; writes are held
 	held []byte
 	err  error // a failed write; later writes and reads report it
+
+	// batch holds the readings whose PUBACKs are held; commit appends it
+	// to the spool before any held byte is sent.
+	batch  ingest.Batch
+	commit func(ingest.Batch) error
+}
+
+// addToBatch maps a reading into the batch of the read being processed.
+// batched is false when the reader is not processing a read (nothing would
+// be held): the caller ingests the reading on its own.
+func (c *coalescingConn) addToBatch(bs ingest.BatchSink, commit func(ingest.Batch) error, topic string, payload []byte, at time.Time) (batched bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.busy || c.err != nil {
+		return false, nil
+	}
+	if c.batch == nil {
+		c.batch, c.commit = bs.Batch(), commit
+	}
+	return true, c.batch.Add(topic, payload, at)
+}
+
+// commitLocked appends the pending batch. On failure the held bytes, which
+// acknowledge readings the spool may not hold, are dropped and the
+// connection fails.
+func (c *coalescingConn) commitLocked() error {
+	b := c.batch
+	if b == nil {
+		return nil
+	}
+	c.batch = nil
+	if err := c.commit(b); err != nil {
+		c.held = nil
+		c.err = fmt.Errorf("spool append before PUBACK: %w", err)
+		return c.err
+	}
+	return nil
 }
 
 // maxHeld bounds what a connection holds back before writing anyway.
@@ -199,6 +243,9 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 func (c *coalescingConn) flushLocked() error {
 	if c.err != nil {
 		return c.err
+	}
+	if err := c.commitLocked(); err != nil {
+		return err
 	}
 	if len(c.held) == 0 {
 		return nil

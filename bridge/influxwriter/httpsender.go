@@ -1,15 +1,12 @@
 package influxwriter
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -25,10 +22,8 @@ type httpSender struct {
 	writeURL string
 	pingURL  string
 	auth     func(*http.Request)
-	gzip     bool
 	// message finds the server's own words in an error answer.
 	message func(h http.Header, body []byte) string
-	zippers sync.Pool // *gzip.Writer, reused across requests
 }
 
 func newHTTPSender(cfg Config, writeURL string, auth func(*http.Request), message func(http.Header, []byte) string) *httpSender {
@@ -36,14 +31,17 @@ func newHTTPSender(cfg Config, writeURL string, auth func(*http.Request), messag
 	// Enough idle connections for the pipeline's concurrent writes, so
 	// none of them pays for a new connection per batch.
 	tr.MaxIdleConnsPerHost = 64
+	var rt http.RoundTripper = tr
+	if cfg.Gzip {
+		rt = newGzipTransport(tr, gzipLevel) // as the v2 client's bodies are (gzip.go)
+	}
 	return &httpSender{
 		// No client timeout: each request runs under a context with
 		// cfg.Timeout, which allows sub-second values.
-		client:   &http.Client{Transport: tr},
+		client:   &http.Client{Transport: rt},
 		writeURL: writeURL,
 		pingURL:  strings.TrimRight(cfg.URL, "/") + "/ping",
 		auth:     auth,
-		gzip:     cfg.Gzip,
 		message:  message,
 	}
 }
@@ -71,43 +69,13 @@ func (s *httpSender) write(ctx context.Context, body string) result {
 }
 
 func (s *httpSender) request(ctx context.Context, body string) (*http.Request, error) {
-	var payload io.Reader = strings.NewReader(body)
-	if s.gzip {
-		zipped, err := s.compress(body)
-		if err != nil {
-			return nil, err
-		}
-		payload = bytes.NewReader(zipped)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.writeURL, payload)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.writeURL, strings.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("write request %s: %w", s.writeURL, err)
 	}
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
-	if s.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
 	s.auth(req)
 	return req, nil
-}
-
-func (s *httpSender) compress(body string) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(body) / 4)
-	zw, _ := s.zippers.Get().(*gzip.Writer)
-	if zw == nil {
-		zw = gzip.NewWriter(&buf)
-	} else {
-		zw.Reset(&buf)
-	}
-	defer s.zippers.Put(zw)
-	if _, err := io.WriteString(zw, body); err != nil {
-		return nil, fmt.Errorf("gzip the request body: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("gzip the request body: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // ping counts any HTTP answer as reachable: whether the credentials and

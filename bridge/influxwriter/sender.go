@@ -47,9 +47,14 @@ func newClientSender(cfg Config) *clientSender {
 	// The client's own timeout is a backstop a second past ours: each request
 	// runs under a context with cfg.Timeout, which allows sub-second values.
 	opts := influxdb2.DefaultOptions().
-		SetUseGZip(cfg.Gzip).
+		SetUseGZip(false).
 		SetPrecision(time.Nanosecond).
 		SetHTTPRequestTimeout(uint(cfg.Timeout/time.Second) + 2)
+	if cfg.Gzip {
+		// Compressed by our transport, not the library (gzip.go).
+		hc := opts.HTTPOptions().HTTPClient()
+		hc.Transport = newGzipTransport(hc.Transport, gzipLevel)
+	}
 	client := influxdb2.NewClientWithOptions(cfg.URL, cfg.Token, opts)
 	return &clientSender{client: client, api: client.WriteAPIBlocking(cfg.Org, cfg.Bucket)}
 }

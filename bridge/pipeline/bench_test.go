@@ -97,3 +97,30 @@ func BenchmarkIngestRejected(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkIngestJSONBatch32: the same reading as IngestJSON through
+// Sink.Batch, 32 to a batch (one network read's worth with 32 in flight):
+// one spool write per 32 readings. ns/op and allocs/op are per reading.
+func BenchmarkIngestJSONBatch32(b *testing.B) {
+	p := openBench(b, spool.Write)
+	sink := p.Sink("mqtt")
+	pl := []byte(`{"value": 21.5, "time": "2026-11-23T18:00:00.123Z"}`)
+	rx := time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(pl)))
+	b.ReportAllocs()
+	batch := sink.Batch()
+	for b.Loop() {
+		if err := batch.Add("devices/pi-1/sensors/temperature", pl, rx); err != nil {
+			b.Fatal(err)
+		}
+		if batch.Len() == 32 {
+			if err := batch.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			batch = sink.Batch()
+		}
+	}
+	if err := batch.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}

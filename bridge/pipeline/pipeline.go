@@ -78,6 +78,7 @@ type Pipeline struct {
 	runs    []*outputRun // one per output, in configuration order
 	m       *metrics
 	bufs    sync.Pool // *work
+	batches sync.Pool // *batch
 	hub     *observe.Hub
 	types   *fieldtypes.Store
 
@@ -127,6 +128,7 @@ func Open(o Options) (p *Pipeline, err error) {
 	}
 	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, outs: o.Outputs, types: o.FieldTypes}
 	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
+	p.batches.New = func() any { return &batch{} }
 	p.m = newMetrics(p)
 	primary := true
 	for _, spec := range o.Outputs {

@@ -14,18 +14,39 @@ import (
 // is at its size bound with records a required reader has not acked.
 // Safe for many concurrent callers.
 func (s *Spool) Append(rec []byte) error {
-	if len(rec) == 0 {
-		return errors.New("spool append: empty record")
+	one := [1][]byte{rec}
+	return s.AppendBatch(one[:])
+}
+
+// AppendBatch stores several records, one after another, with one write
+// when they fit in one segment: what one network read brought in costs one
+// syscall. It returns nil only once every record is written to the
+// operating system (Write) or fsynced (Fsync); ingest.ErrFull, storing
+// none, when the spool has no room for all of them. After any other error
+// some of the records may be stored: the caller acknowledges none of them,
+// and a resent one is stored twice (InfluxDB keeps one point for the
+// same series and time).
+func (s *Spool) AppendBatch(recs [][]byte) error {
+	var size int
+	for _, rec := range recs {
+		if len(rec) == 0 {
+			return errors.New("spool append: empty record")
+		}
+		if len(rec) > MaxRecordBytes {
+			return fmt.Errorf("spool append: record of %d bytes exceeds the limit of %d bytes", len(rec), MaxRecordBytes)
+		}
+		size += len(rec)
 	}
-	if len(rec) > MaxRecordBytes {
-		return fmt.Errorf("spool append: record of %d bytes exceeds the limit of %d bytes", len(rec), MaxRecordBytes)
+	if len(recs) == 0 {
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	fits, err := s.makeRoom(len(rec))
+	// Fits counts one frame header; the others are added to the payload.
+	fits, err := s.makeRoom(size + (len(recs)-1)*segment.FrameHeader)
 	if err != nil {
 		return err
 	}
@@ -37,21 +58,22 @@ func (s *Spool) Append(rec []byte) error {
 		}
 		return ingest.ErrFull
 	}
-	g, at, err := s.sl.Write(rec)
-	if err != nil {
+	var at int64
+	if total := int64(size + len(recs)*segment.FrameHeader); len(recs) > 1 && total > s.segBytes {
+		// Larger than a segment: one record at a time, so that every
+		// segment it crosses gets its start position.
+		for _, rec := range recs {
+			if at, err = s.write([][]byte{rec}); err != nil {
+				return err
+			}
+		}
+	} else if at, err = s.write(recs); err != nil {
 		return err
 	}
-	if g != s.tail {
-		s.tail = g
-		s.bases[g] = s.endByte
-		s.sweepDone()
-	}
-	s.ages.note(g.Seq+uint64(g.Records)-1, s.now())
 	if s.full {
 		s.full = false
 		s.log.Info("spool has room again", "dir", s.dir, "disk_bytes", s.sl.DiskBytes(), "max_bytes", s.sl.MaxBytes())
 	}
-	s.endByte += int64(segment.FrameHeader + len(rec))
 	s.wakeReaders()
 	for _, r := range s.optional {
 		if r.maxLag > 0 && s.endByte-r.low().byte > r.maxLag {
@@ -67,6 +89,40 @@ func (s *Spool) Append(rec []byte) error {
 		return err
 	}
 	return nil
+}
+
+// write appends records that fit in one segment and keeps the byte
+// positions readers measure their lag with. mu held.
+func (s *Spool) write(recs [][]byte) (int64, error) {
+	g, at, err := s.sl.WriteBatch(recs)
+	if err != nil {
+		return 0, err
+	}
+	if g != s.tail {
+		s.tail = g
+		s.bases[g] = s.endByte
+		s.sweepDone()
+	}
+	s.ages.note(g.Seq+uint64(g.Records)-1, s.now())
+	for _, rec := range recs {
+		s.endByte += int64(segment.FrameHeader + len(rec))
+	}
+	return at, nil
+}
+
+// HasRoom says whether a record of n bytes, added to what is already
+// there, fits under the spool's size bound now (optional readers skipped
+// past what only they hold, as AppendBatch would). An input that gathers
+// records before one AppendBatch asks it for each, so that it can push
+// back on the one that does not fit rather than on the whole batch.
+func (s *Spool) HasRoom(n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return true // AppendBatch reports ErrClosed
+	}
+	fits, err := s.makeRoom(n)
+	return fits || err != nil // an error is AppendBatch's to report
 }
 
 // pendingRequired is Stats().Records with mu held.

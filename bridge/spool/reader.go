@@ -96,7 +96,7 @@ type handout struct {
 	// gone is closed when a skip drops the batch, so that a writer still
 	// trying to store it can stop (Batch.Dropped).
 	gone       chan struct{}
-	unreadable  bool // stands for damaged records; never acked, so kept on disk
+	unreadable bool // stands for damaged records; never acked, so kept on disk
 }
 
 // optional says whether a skip may drop the reader's batches.

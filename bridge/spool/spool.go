@@ -50,8 +50,9 @@ var ErrClosed = errors.New("spool closed")
 type Durability = segment.Durability
 
 const (
-	// Write: the record was handed to the operating system with one write(2),
-	// so it survives a crash of the process (not of the machine).
+	// Write: the record was handed to the operating system with one write(2)
+	// (one for all the records of an AppendBatch), so it survives a crash
+	// of the process (not of the machine).
 	Write = segment.Write
 	// Fsync: the record was fsynced; concurrent Appends share one fsync
 	// (group commit), so it survives a power loss too.
@@ -119,9 +120,10 @@ type Stats struct {
 
 // Spool is an on-disk queue of opaque records. It is safe for concurrent use.
 type Spool struct {
-	dir string
-	dur Durability
-	log *slog.Logger
+	dir      string
+	dur      Durability
+	log      *slog.Logger
+	segBytes int64 // Options.SegmentBytes or its default
 
 	mu       sync.Mutex
 	closed   bool
@@ -173,9 +175,10 @@ func Open(opts Options) (*Spool, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.segBytes = orDefault(opts.SegmentBytes, DefaultSegmentBytes)
 	sl, err := segment.Open(segment.Options{
 		Dir: opts.Dir, What: "spool", Durability: opts.Durability, Logger: s.log, Mu: &s.mu,
-		MaxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: orDefault(opts.SegmentBytes, DefaultSegmentBytes),
+		MaxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: s.segBytes,
 	})
 	if err != nil {
 		return nil, err

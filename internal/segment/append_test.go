@@ -164,3 +164,64 @@ func TestWriteRefusesBadRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBatch: a batch's records are read back in order, numbered
+// consecutively, across segments when a batch does not fit in the rest of
+// one or is larger than a whole segment, and survive a reopen.
+func TestWriteBatch(t *testing.T) {
+	frame := int64(FrameHeader + len(record(0)))
+	tests := []struct {
+		name     string
+		batches  []int // records per WriteBatch
+		segments int   // segment files afterwards
+	}{
+		{"one batch in one segment", []int{7}, 1},
+		{"second batch starts a new segment", []int{6, 6}, 2},
+		{"batch larger than a segment", []int{25}, 3},
+		{"single records", []int{1, 1, 1}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			o := openOwner(t, Options{Dir: dir, SegmentBytes: 10 * frame})
+			n := 0
+			for _, k := range tt.batches {
+				o.mu.Lock()
+				g, pos, err := o.l.WriteBatch(records(n, k))
+				next := o.l.NextSeq()
+				o.mu.Unlock()
+				if err != nil {
+					t.Fatalf("WriteBatch: %v", err)
+				}
+				n += k
+				if last := g.Seq + uint64(g.Records) - 1; last != uint64(n) || next != uint64(n+1) {
+					t.Fatalf("last record %d, next %d; want %d, %d", last, next, n, n+1)
+				}
+				if pos != int64(n)*frame {
+					t.Fatalf("position %d, want %d", pos, int64(n)*frame)
+				}
+			}
+			if files, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(files) != tt.segments {
+				t.Fatalf("segment files %v, want %d", files, tt.segments)
+			}
+			if err := o.close(); err != nil {
+				t.Fatal(err)
+			}
+			o = openOwner(t, Options{Dir: dir, SegmentBytes: 10 * frame})
+			wantRecords(t, o.drain(t), 0, n)
+		})
+	}
+}
+
+// TestWriteBatchRefusesBadRecords: nothing of a batch with an empty record
+// is written.
+func TestWriteBatchRefusesBadRecords(t *testing.T) {
+	o := openOwner(t, Options{Dir: t.TempDir()})
+	o.mu.Lock()
+	_, _, err := o.l.WriteBatch([][]byte{record(0), nil})
+	next := o.l.NextSeq()
+	o.mu.Unlock()
+	if err == nil || next != 1 {
+		t.Fatalf("WriteBatch with an empty record: err %v, next seq %d; want an error and 1", err, next)
+	}
+}
