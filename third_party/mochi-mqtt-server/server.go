@@ -735,17 +735,27 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 	}
 
 	if cl.State.Inflight.Len() > 0 && atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 {
-		next, ok := cl.State.Inflight.NextImmediate()
-		if ok {
-			_ = cl.WritePacket(next)
-			if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
-			cl.State.Inflight.DecreaseSendQuota()
-		}
+		s.sendNextInflight(cl)
 	}
 
 	return nil
+}
+
+// sendNextInflight sends the next message waiting for send quota.
+// mqflux patch: a function of its own, so that the packet it copies is not
+// part of processPacket's frame, which is on the stack under every packet
+// a client sends.
+//
+//go:noinline
+func (s *Server) sendNextInflight(cl *Client) {
+	next, ok := cl.State.Inflight.NextImmediate()
+	if ok {
+		_ = cl.WritePacket(next)
+		if ok := cl.State.Inflight.Delete(next.PacketID); ok {
+			atomic.AddInt64(&s.Info.Inflight, -1)
+		}
+		cl.State.Inflight.DecreaseSendQuota()
+	}
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish
