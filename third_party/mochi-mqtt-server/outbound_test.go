@@ -94,3 +94,30 @@ func TestPublishToClientStartsTheWriter(t *testing.T) {
 	require.Equal(t, want, got)
 	_ = w.Close()
 }
+
+// mqflux patch (sendNextInflight): once a packet is processed and send
+// quota is free, the oldest message waiting for quota goes out and leaves
+// the inflight map.
+func TestServerProcessPacketSendsTheNextWaitingInflight(t *testing.T) {
+	s := newServer()
+	cl, r, w := newTestClient()
+	waiting := *packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).Packet
+	waiting.Expiry = -1 // queued for lack of send quota
+	cl.State.Inflight.Set(waiting)
+	s.Info.Inflight = 1
+
+	go func() {
+		err := s.processPacket(cl, *packets.TPacketData[packets.Pingreq].Get(packets.TPingreq).Packet)
+		require.NoError(t, err)
+		_ = w.Close()
+	}()
+
+	buf, err := io.ReadAll(r)
+	require.NoError(t, err)
+	want := append([]byte{}, packets.TPacketData[packets.Pingresp].Get(packets.TPingresp).RawBytes...)
+	want = append(want, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes...)
+	require.Equal(t, want, buf)
+	require.Equal(t, 0, cl.State.Inflight.Len())
+	require.Equal(t, int64(0), s.Info.Inflight)
+	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
+}
