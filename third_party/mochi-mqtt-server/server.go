@@ -423,7 +423,15 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		return err
 	}
 
-	err = cl.Read(s.receivePacket)
+	// mqflux patch: receivePacket's body in a function literal; the method
+	// value s.receivePacket adds a wrapper frame with one more copy of the
+	// packet under every packet the client sends.
+	err = cl.Read(func(cl *Client, pk packets.Packet) error {
+		if err := s.processPacket(cl, pk); err != nil {
+			return s.packetFailed(cl, pk, err)
+		}
+		return nil
+	})
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -536,20 +544,28 @@ func (s *Server) readConnectionPacket(cl *Client) (pk packets.Packet, err error)
 // receivePacket processes an incoming packet for a client, and issues a disconnect to the client
 // if an error has occurred (if mqtt v5).
 func (s *Server) receivePacket(cl *Client, pk packets.Packet) error {
-	err := s.processPacket(cl, pk)
-	if err != nil {
-		if code, ok := err.(packets.Code); ok &&
-			cl.Properties.ProtocolVersion == 5 &&
-			code.Code >= packets.ErrUnspecifiedError.Code {
-			_ = s.DisconnectClient(cl, code)
-		}
+	// mqflux patch: the failure is handled in a function of its own, and
+	// attachClient has this body inline (see there).
+	if err := s.processPacket(cl, pk); err != nil {
+		return s.packetFailed(cl, pk, err)
+	}
+	return nil
+}
 
-		s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", pk)
-
-		return err
+// packetFailed disconnects an MQTT 5 client with the code of the error,
+// if it has one, and logs the error.
+//
+//go:noinline
+func (s *Server) packetFailed(cl *Client, pk packets.Packet, err error) error {
+	if code, ok := err.(packets.Code); ok &&
+		cl.Properties.ProtocolVersion == 5 &&
+		code.Code >= packets.ErrUnspecifiedError.Code {
+		_ = s.DisconnectClient(cl, code)
 	}
 
-	return nil
+	s.Log.Warn("error processing packet", "error", err, "client", cl.ID, "listener", cl.Net.Listener, "pk", pk)
+
+	return err
 }
 
 // validateConnect validates that a connect packet is compliant.
@@ -919,14 +935,8 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	if !cl.Net.Inline {
-		if pki, ok := cl.State.Inflight.Get(pk.PacketID); ok {
-			if pki.FixedHeader.Type == packets.Pubrec { // [MQTT-4.3.3-10]
-				ack := s.buildAck(pk.PacketID, packets.Pubrec, 0, pk.Properties, packets.ErrPacketIdentifierInUse)
-				return cl.WritePacket(ack)
-			}
-			if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
-				atomic.AddInt64(&s.Info.Inflight, -1)
-			}
+		if inUse, err := s.releaseInboundID(cl, pk.PacketID, &pk.Properties); inUse {
+			return err
 		}
 	}
 
@@ -994,6 +1004,29 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	s.hooks.OnPublished(cl, pk)
 
 	return nil
+}
+
+// releaseInboundID frees the packet id of an inbound publish from an
+// earlier exchange [MQTT-4.3.2-5], unless a QoS 2 exchange still holds it:
+// then inUse, and err is that of the PUBREC that says so [MQTT-4.3.3-10].
+// mqflux patch: a function of its own, so that the inflight packet it
+// copies is not part of processPublish's frame, which is on the stack
+// under every publish.
+//
+//go:noinline
+func (s *Server) releaseInboundID(cl *Client, id uint16, props *packets.Properties) (inUse bool, err error) {
+	pki, ok := cl.State.Inflight.Get(id)
+	if !ok {
+		return false, nil
+	}
+	if pki.FixedHeader.Type == packets.Pubrec { // [MQTT-4.3.3-10]
+		ack := s.buildAck(id, packets.Pubrec, 0, *props, packets.ErrPacketIdentifierInUse)
+		return true, cl.WritePacket(ack)
+	}
+	if ok := cl.State.Inflight.Delete(id); ok { // [MQTT-4.3.2-5]
+		atomic.AddInt64(&s.Info.Inflight, -1)
+	}
+	return false, nil
 }
 
 // retainMessage adds a message to a topic, and if a persistent store is provided,

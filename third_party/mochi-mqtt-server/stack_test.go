@@ -73,7 +73,10 @@ func TestIdleClientHoldsOneGoroutineAndASmallStack(t *testing.T) {
 	require.LessOrEqual(t, goroutines, clients+clients/10, "goroutines per idle client: about one")
 	perClient := (after.stack - before.stack) / uint64(clients)
 	t.Logf("%d clients: %d goroutines, %d stack bytes each", clients, goroutines, perClient)
-	require.LessOrEqual(t, perClient, uint64(8<<10), "stack bytes per idle client")
+	// 4 KiB each here once shrunk; 16 KiB or more when idle clients kept
+	// their grown stacks. The bound leaves room for a few clients whose
+	// goroutine was not parked when the collector looked.
+	require.LessOrEqual(t, perClient, uint64(10<<10), "stack bytes per idle client")
 }
 
 type stacks struct {
