@@ -80,7 +80,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	if h.draining {
 		h.gate.RUnlock()
 		h.refused.WithLabelValues("draining").Inc()
-		return pk, h.pushBack(cl, pk)
+		return pk, h.pushBack(cl, pk.FixedHeader.Qos)
 	}
 	err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now())
 	h.gate.RUnlock()
@@ -89,7 +89,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	case errors.Is(err, ingest.ErrFull):
 		h.refused.WithLabelValues("spool_full").Inc()
-		return pk, h.pushBack(cl, pk)
+		return pk, h.pushBack(cl, pk.FixedHeader.Qos)
 	default:
 		h.refused.WithLabelValues("spool_error").Inc()
 		h.log.Error("reading not acknowledged: spool write failed", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
@@ -105,8 +105,11 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 // the reading in flight for as long as the connection stays healthy —
 // for ever, if later publishes keep getting PUBACKs. The connection is
 // closed as well, which makes every 3.1.1 client resend what has no PUBACK.
-func (h *ingestHook) pushBack(cl *mqtt.Client, pk packets.Packet) error {
-	if pk.FixedHeader.Qos == 0 {
+//
+// It takes the QoS, not the packet: a packet argument (800 bytes) would be
+// part of OnPublish's frame, which is on the stack under every reading.
+func (h *ingestHook) pushBack(cl *mqtt.Client, qos byte) error {
+	if qos == 0 {
 		return packets.ErrRejectPacket
 	}
 	if cl.Properties.ProtocolVersion == 5 {
