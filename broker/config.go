@@ -21,13 +21,13 @@ type Config struct {
 	MaxInflight   int           `yaml:"max_inflight"`
 	// MaxQueued is how many packets may wait to be written to one connected
 	// client (deliveries to a subscriber); past it mochi drops them and
-	// counts them in $SYS/broker/messages/dropped. mochi allocates this queue
-	// for every connection when it is accepted, before it knows whether the
-	// client will ever subscribe: 8 bytes per slot, so 8192 slots were 64 KiB
-	// per connection and 640 MiB for 10,000 devices that only publish
-	// (BENCHMARKS.md, "10,000 devices"). 1024 is 8 KiB per connection, and
-	// still lets a reader of devices/# fall 1024 readings behind (a 20 ms
-	// pause at 50,000 readings per second) before anything is dropped.
+	// counts them in $SYS/broker/messages/dropped. The queue takes memory
+	// only while packets wait in it (8 bytes a slot); upstream mochi
+	// allocated all of it for every connection at accept, which made 8192
+	// slots 640 MiB for 10,000 devices that only publish (BENCHMARKS.md,
+	// "10,000 devices"). 1024 lets a reader of devices/# fall 1024 readings
+	// behind (a 20 ms pause at 50,000 readings per second) before anything
+	// is dropped.
 	MaxQueued int `yaml:"max_queued"`
 	// MaxOfflineQueue is how many messages a persistent session queues
 	// while its client is away; past it newer messages are dropped for that

@@ -76,16 +76,16 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		// itself and publishes only so that subscribers see it.
 		return pk, nil
 	}
-	err := h.ingest(cl, pk, time.Now())
+	err := h.ingest(cl, pk.TopicName, pk.Payload, time.Now())
 	switch {
 	case err == nil, ingest.IsReject(err):
 		return pk, nil
 	case errors.Is(err, errDraining):
 		h.refused.WithLabelValues("draining").Inc()
-		return pk, h.pushBack(cl, pk)
+		return pk, h.pushBack(cl, pk.FixedHeader.Qos)
 	case errors.Is(err, ingest.ErrFull):
 		h.refused.WithLabelValues("spool_full").Inc()
-		return pk, h.pushBack(cl, pk)
+		return pk, h.pushBack(cl, pk.FixedHeader.Qos)
 	default:
 		h.refused.WithLabelValues("spool_error").Inc()
 		h.log.Error("reading not acknowledged: spool write failed", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
@@ -101,13 +101,15 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 // the gate while holding the connection's mutex, and a goroutine holding
 // the gate must never wait for that mutex (a pending drain would block
 // the commit's read lock, and the drain waits for that goroutine).
-func (h *ingestHook) ingest(cl *mqtt.Client, pk packets.Packet, now time.Time) error {
+// It takes the topic and payload rather than the packet: a packet copy in
+// this frame, under every reading, grows each device's read goroutine stack.
+func (h *ingestHook) ingest(cl *mqtt.Client, topic string, payload []byte, now time.Time) error {
 	if bs, ok := h.sink.(ingest.BatchSink); ok {
 		if c, ok := cl.Net.Conn.(*coalescingConn); ok {
 			if h.isDraining() {
 				return errDraining
 			}
-			if batched, err := c.addToBatch(bs, h.commit, pk.TopicName, pk.Payload, now); batched {
+			if batched, err := c.addToBatch(bs, h.commit, topic, payload, now); batched {
 				return err
 			}
 		}
@@ -117,7 +119,7 @@ func (h *ingestHook) ingest(cl *mqtt.Client, pk packets.Packet, now time.Time) e
 	if h.draining {
 		return errDraining
 	}
-	return h.sink.Ingest(pk.TopicName, pk.Payload, now)
+	return h.sink.Ingest(topic, payload, now)
 }
 
 func (h *ingestHook) isDraining() bool {
@@ -161,8 +163,11 @@ func (h *ingestHook) commit(b ingest.Batch) error {
 // the reading in flight for as long as the connection stays healthy —
 // for ever, if later publishes keep getting PUBACKs. The connection is
 // closed as well, which makes every 3.1.1 client resend what has no PUBACK.
-func (h *ingestHook) pushBack(cl *mqtt.Client, pk packets.Packet) error {
-	if pk.FixedHeader.Qos == 0 {
+//
+// It takes the QoS, not the packet: a packet argument (800 bytes) would be
+// part of OnPublish's frame, which is on the stack under every reading.
+func (h *ingestHook) pushBack(cl *mqtt.Client, qos byte) error {
+	if qos == 0 {
 		return packets.ErrRejectPacket
 	}
 	if cl.Properties.ProtocolVersion == 5 {

@@ -13,7 +13,8 @@
 # writes a CPU profile of every mqflux serve there (and a heap profile: at exit,
 # in mode 10k PROFILE_AT seconds (60) into the run), MQFLUX_BIN=path runs another
 # build of the server (before/after comparisons), BENCH_FLAGS adds flags to the
-# load tool in mode 10k (e.g. -debug: why each connection was lost).
+# load tool in mode 10k (e.g. -debug: why each connection was lost),
+# MQFLUX_GOMEMLIMIT=250MiB runs mqflux serve (only) with that GOMEMLIMIT.
 # Mode offline also runs OLD_BIN (a previous build) with OLD_CONFIG (its
 # config.yaml) side by side with the current one.
 set -euo pipefail
@@ -92,7 +93,7 @@ start_mqflux() {
   fi
   env MQFLUX_DATA_DIR="$dir/var" MQFLUX_BROKER_TCP=127.0.0.1:$MQTT_PORT \
     MQFLUX_HTTP_ADDRESS=127.0.0.1:$HTTP_PORT MQFLUX_INFLUX_URL="$url" \
-    MQFLUX_INFLUX_DRAIN_TIMEOUT=2s MQFLUX_LOG_LEVEL=warn \
+    MQFLUX_INFLUX_DRAIN_TIMEOUT=2s MQFLUX_LOG_LEVEL=warn ${MQFLUX_GOMEMLIMIT:+GOMEMLIMIT=$MQFLUX_GOMEMLIMIT} \
     "${MQFLUX_BIN:-$bin/mqflux}" serve -config "$config" "${prof[@]}" >"$dir/mqflux.log" 2>&1 &
   mqflux_pid=$!
   pids+=("$mqflux_pid")

@@ -397,28 +397,40 @@ func (h *Hooks) OnPublish(cl *Client, pk packets.Packet) (pkx packets.Packet, er
 	pkx = pk
 	for _, hook := range h.GetAll() {
 		if hook.Provides(OnPublish) {
-			npk, err := hook.OnPublish(cl, pkx)
+			// mqflux patch: the hook's answer goes straight into pkx (it
+			// was a copy in another local) and the logging is a function
+			// of its own, which keeps large packets off a frame that is on
+			// the stack under every publish. On an error pk is returned,
+			// as before.
+			pkx, err = hook.OnPublish(cl, pkx)
 			if err != nil {
-				if errors.Is(err, packets.ErrRejectPacket) {
-					h.Log.Debug("publish packet rejected",
-						"error", err,
-						"hook", hook.ID(),
-						"packet", pkx)
-					return pk, err
-				} else if errors.Is(err, packets.CodeSuccessIgnore) {
-					return pk, err
-				}
-				h.Log.Error("publish packet error",
-					"error", err,
-					"hook", hook.ID(),
-					"packet", pkx)
+				h.logPublishError(hook, err, pkx)
 				return pk, err
 			}
-			pkx = npk
 		}
 	}
 
 	return
+}
+
+// logPublishError logs why a hook refused a publish, unless it is one that
+// asked for the publish to be ignored.
+//
+//go:noinline
+func (h *Hooks) logPublishError(hook Hook, err error, pkx packets.Packet) {
+	if errors.Is(err, packets.ErrRejectPacket) {
+		h.Log.Debug("publish packet rejected",
+			"error", err,
+			"hook", hook.ID(),
+			"packet", pkx)
+		return
+	} else if errors.Is(err, packets.CodeSuccessIgnore) {
+		return
+	}
+	h.Log.Error("publish packet error",
+		"error", err,
+		"hook", hook.ID(),
+		"packet", pkx)
 }
 
 // OnPublished is called when a client has published a message to subscribers.

@@ -2103,7 +2103,8 @@ func TestPublishToClientExceedClientWritesPending(t *testing.T) {
 	s.Clients.Add(cl)
 
 	for i := int32(0); i < cl.ops.options.Capabilities.MaximumClientWritesPending; i++ {
-		cl.State.outbound <- new(packets.Packet)
+		ok, _ := cl.State.outbound.push(new(packets.Packet), int(cl.ops.options.Capabilities.MaximumClientWritesPending))
+		require.True(t, ok)
 		atomic.AddInt32(&cl.State.outboundQty, 1)
 	}
 
