@@ -2,14 +2,12 @@ package testenv
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -81,13 +79,9 @@ type Influx struct {
 	User     string // admin user when started WithAuth, else ""
 	Password string
 
-	bin     string
-	dir     string // data, meta, wal, config and log live here
-	config  string
-	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when cmd has been waited for
-	waitErr error
+	daemon
+	dir    string // data, meta, wal, config and log live here
+	config string
 }
 
 // StartInflux starts influxd with its own directories and ports, waits until
@@ -100,7 +94,7 @@ func StartInflux(t testing.TB, opts ...InfluxOption) *Influx {
 		o(&s)
 	}
 	i := &Influx{
-		bin:      InfluxdPath(t),
+		daemon:   daemon{name: "influxd", bin: InfluxdPath(t)},
 		dir:      t.TempDir(),
 		Database: "telemetry",
 		User:     s.user,
@@ -164,46 +158,9 @@ bind-address = "127.0.0.1:%d"
 	return nil
 }
 
-// launch starts the process and waits for /ping; on failure the process is
-// gone or about to be stopped by the caller.
+// launch starts influxd and waits for /ping.
 func (i *Influx) launch() error {
-	logf, err := os.OpenFile(i.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open log %s: %w", i.logPath, err)
-	}
-	defer logf.Close() // the child keeps its own descriptor
-	cmd := exec.Command(i.bin, "run", "-config", i.config)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", i.bin, err)
-	}
-	i.cmd, i.exited, i.waitErr = cmd, make(chan struct{}), nil
-	go func(exited chan struct{}) {
-		i.waitErr = cmd.Wait()
-		close(exited)
-	}(i.exited)
-	return i.waitReady()
-}
-
-func (i *Influx) waitReady() error {
-	deadline := time.Now().Add(influxStartTimeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-i.exited:
-			return fmt.Errorf("influxd exited before answering %s/ping: %v", i.URL, i.waitErr)
-		default:
-		}
-		resp, err := client.Get(i.URL + "/ping")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNoContent {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("influxd did not answer %s/ping within %s", i.URL, influxStartTimeout)
+	return i.daemon.launch([]string{"run", "-config", i.config}, i.URL+"/ping", http.StatusNoContent, influxStartTimeout)
 }
 
 // setup creates the admin user (allowed without credentials while there are
@@ -228,29 +185,6 @@ func (i *Influx) Stop(t testing.TB) {
 	t.Helper()
 	if err := i.stop(); err != nil {
 		t.Fatalf("influxd stop: %v\n--- %s ---\n%s", err, i.logPath, i.logTail())
-	}
-}
-
-func (i *Influx) stop() error {
-	if i.cmd == nil {
-		return nil
-	}
-	defer func() { i.cmd = nil }()
-	select {
-	case <-i.exited:
-		return nil
-	default:
-	}
-	if err := i.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGTERM: %w", err)
-	}
-	select {
-	case <-i.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = i.cmd.Process.Kill()
-		<-i.exited
-		return fmt.Errorf("influxd ignored SIGTERM for 30s and was killed")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -62,20 +60,16 @@ func VictoriaMetricsPath(t testing.TB) string {
 type Victoria struct {
 	URL string // http://127.0.0.1:<port>
 
-	bin     string
-	dir     string
-	addr    string
-	logPath string
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
+	daemon
+	dir  string
+	addr string
 }
 
 // StartVictoria starts victoria-metrics with its own data directory and
 // port, waits until /health answers, and stops it when the test ends.
 func StartVictoria(t testing.TB) *Victoria {
 	t.Helper()
-	v := &Victoria{bin: VictoriaMetricsPath(t), dir: t.TempDir()}
+	v := &Victoria{daemon: daemon{name: "victoria-metrics", bin: VictoriaMetricsPath(t)}, dir: t.TempDir()}
 	v.logPath = filepath.Join(v.dir, "victoria-metrics.log")
 	t.Cleanup(func() { _ = v.stop() })
 	// A port picked by FreePort can be taken before the server binds it;
@@ -93,15 +87,11 @@ func StartVictoria(t testing.TB) *Victoria {
 	return nil
 }
 
+// launch starts victoria-metrics and waits for /health.
 func (v *Victoria) launch() error {
-	logf, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("open log %s: %w", v.logPath, err)
-	}
-	defer logf.Close() // the child keeps its own descriptor
-	cmd := exec.Command(v.bin,
-		"-storageDataPath="+filepath.Join(v.dir, "data"),
-		"-httpListenAddr="+v.addr,
+	return v.daemon.launch([]string{
+		"-storageDataPath=" + filepath.Join(v.dir, "data"),
+		"-httpListenAddr=" + v.addr,
 		"-dedup.minScrapeInterval=1ms",
 		"-search.latencyOffset=0s",
 		// Test data may carry any timestamp since 1970.
@@ -109,38 +99,7 @@ func (v *Victoria) launch() error {
 		// Every query sees the newest samples, never a cached answer.
 		"-search.disableCache",
 		"-loggerLevel=WARN",
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", v.bin, err)
-	}
-	v.cmd, v.exited, v.waitErr = cmd, make(chan struct{}), nil
-	go func(exited chan struct{}) {
-		v.waitErr = cmd.Wait()
-		close(exited)
-	}(v.exited)
-	return v.waitHealthy()
-}
-
-func (v *Victoria) waitHealthy() error {
-	deadline := time.Now().Add(victoriaStartTimeout)
-	client := &http.Client{Timeout: 2 * time.Second}
-	for time.Now().Before(deadline) {
-		select {
-		case <-v.exited:
-			return fmt.Errorf("victoria-metrics exited before answering %s/health: %v", v.URL, v.waitErr)
-		default:
-		}
-		resp, err := client.Get(v.URL + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("victoria-metrics did not answer %s/health within %s", v.URL, victoriaStartTimeout)
+	}, v.URL+"/health", http.StatusOK, victoriaStartTimeout)
 }
 
 // Stop sends SIGTERM and waits for the exit; the data stays for Start.
@@ -148,29 +107,6 @@ func (v *Victoria) Stop(t testing.TB) {
 	t.Helper()
 	if err := v.stop(); err != nil {
 		t.Fatalf("victoria-metrics stop: %v\n--- %s ---\n%s", err, v.logPath, fileTail(v.logPath))
-	}
-}
-
-func (v *Victoria) stop() error {
-	if v.cmd == nil {
-		return nil
-	}
-	defer func() { v.cmd = nil }()
-	select {
-	case <-v.exited:
-		return nil
-	default:
-	}
-	if err := v.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("SIGTERM: %w", err)
-	}
-	select {
-	case <-v.exited:
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = v.cmd.Process.Kill()
-		<-v.exited
-		return fmt.Errorf("victoria-metrics ignored SIGTERM for 30s and was killed")
 	}
 }
 

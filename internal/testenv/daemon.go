@@ -1,0 +1,90 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// daemon is a server process a test starts, stops and starts again on the
+// same data (influxd, victoria-metrics): its log file, the running command
+// and how it ended.
+type daemon struct {
+	name    string // in messages: "influxd"
+	bin     string
+	logPath string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has been waited for
+	waitErr error
+}
+
+// launch starts bin with args, its output appended to logPath, and waits
+// until GET ready answers want; on failure the process is gone or about to
+// be stopped by the caller.
+func (d *daemon) launch(args []string, ready string, want int, timeout time.Duration) error {
+	logf, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log %s: %w", d.logPath, err)
+	}
+	defer logf.Close() // the child keeps its own descriptor
+	cmd := exec.Command(d.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", d.bin, err)
+	}
+	d.cmd, d.exited, d.waitErr = cmd, make(chan struct{}), nil
+	go func(exited chan struct{}) {
+		d.waitErr = cmd.Wait()
+		close(exited)
+	}(d.exited)
+	return d.waitReady(ready, want, timeout)
+}
+
+func (d *daemon) waitReady(url string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	client := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-d.exited:
+			return fmt.Errorf("%s exited before answering %s: %v", d.name, url, d.waitErr)
+		default:
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer %s within %s", d.name, url, timeout)
+}
+
+// stop sends SIGTERM and waits for the exit (killing it after 30 s).
+func (d *daemon) stop() error {
+	if d.cmd == nil {
+		return nil
+	}
+	defer func() { d.cmd = nil }()
+	select {
+	case <-d.exited:
+		return nil
+	default:
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("SIGTERM: %w", err)
+	}
+	select {
+	case <-d.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		return fmt.Errorf("%s ignored SIGTERM for 30s and was killed", d.name)
+	}
+}
