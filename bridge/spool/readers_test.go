@@ -165,7 +165,7 @@ func TestReaderCursorsAcrossReopen(t *testing.T) {
 // first segment deleted) and 13..16 handed out, never acked; its one
 // cursor file says segment 2, offset 165. Every reader starts there.
 func TestSingleCursorIsEveryReadersCursor(t *testing.T) {
-	dir := copyDir(t, "testdata/v1-single-cursor")
+	dir := testenv.CopyDir(t, "testdata/v1-single-cursor")
 	size := int64(frameHeader + len(record(0)))
 	opts := Options{Dir: dir, SegmentBytes: 10 * size, Readers: []ReaderSpec{req("influx"), {Name: "vm", MaxLag: 1 << 20}}}
 	s := openSpool(t, opts)
@@ -185,25 +185,6 @@ func TestSingleCursorIsEveryReadersCursor(t *testing.T) {
 		t.Fatalf("influx after reopen: %+v, want nothing", st)
 	}
 	wantRecords(t, drainReader(t, s.Reader("vm")), 16, 9)
-}
-
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
 }
 
 func TestBadReaders(t *testing.T) {

@@ -5,34 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// copyDir copies the files of src into a new temporary directory.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o640); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
+	"github.com/mqflux/mqflux/internal/testenv"
+)
 
 // testdata/v1 was written by the queue of the previous release: 30 records
 // "legacy reading 00".."legacy reading 29" (ids 1..30) in segments of 256
 // bytes, ids up to 12 acknowledged (the first file already deleted) and id
 // 16 acknowledged out of order, which that release did not persist.
 func TestMigratesLegacyQueue(t *testing.T) {
-	dir := copyDir(t, "testdata/v1")
+	dir := testenv.CopyDir(t, "testdata/v1")
 	q := open(t, dir, 1<<20, 0)
 	want := func(t *testing.T, got []Record) {
 		t.Helper()
@@ -76,10 +58,10 @@ func TestMigratesLegacyQueue(t *testing.T) {
 // A crash after the old records were appended to the log but before the old
 // files were removed takes them over again: duplicates, never a loss.
 func TestMigrationRepeatedAfterCrashLosesNothing(t *testing.T) {
-	dir := copyDir(t, "testdata/v1")
+	dir := testenv.CopyDir(t, "testdata/v1")
 	q := open(t, dir, 1<<20, 0)
 	q.Close()
-	old := copyDir(t, "testdata/v1")
+	old := testenv.CopyDir(t, "testdata/v1")
 	entries, _ := os.ReadDir(old)
 	for _, e := range entries {
 		data, _ := os.ReadFile(filepath.Join(old, e.Name()))

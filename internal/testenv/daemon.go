@@ -6,9 +6,53 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
+	"testing"
 	"time"
 )
+
+// binaryPath finds a server binary for a test: $env, then <module
+// root>/bin/name, then $PATH. A missing binary ends the test through
+// Missing, which names what and how to get it.
+func binaryPath(t testing.TB, env, name, what, how string) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: %v", env, p, err)
+		}
+		return p
+	}
+	if p := filepath.Join(ModuleRoot(t), "bin", name); isExecutable(p) {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	Missing(t, what, how)
+	return ""
+}
+
+// CopyDir copies the files of src (testdata written by an older release,
+// say) into a new temporary directory, so a test may change them.
+func CopyDir(t testing.TB, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
 
 // daemon is a server process a test starts, stops and starts again on the
 // same data (influxd, victoria-metrics): its log file, the running command

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,22 +19,9 @@ const influxStartTimeout = 60 * time.Second
 // then $PATH. A missing binary ends the test through Missing.
 func InfluxdPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("MQFLUX_INFLUXD"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("MQFLUX_INFLUXD=%s: %v", p, err)
-		}
-		return p
-	}
-	if p := filepath.Join(ModuleRoot(t), "bin", "influxd"); isExecutable(p) {
-		return p
-	}
-	if p, err := exec.LookPath("influxd"); err == nil {
-		return p
-	}
-	Missing(t, "influxd (InfluxDB 1.8.10)",
+	return binaryPath(t, "MQFLUX_INFLUXD", "influxd", "influxd (InfluxDB 1.8.10)",
 		"run make tools, or set MQFLUX_INFLUXD to an influxd binary "+
 			"(go install github.com/influxdata/influxdb/cmd/influxd@v1.8.10)")
-	return ""
 }
 
 func isExecutable(p string) bool {

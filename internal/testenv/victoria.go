@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,22 +29,9 @@ const victoriaStartTimeout = 60 * time.Second
 // $PATH. A missing binary ends the test through Missing.
 func VictoriaMetricsPath(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("MQFLUX_VICTORIAMETRICS"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("MQFLUX_VICTORIAMETRICS=%s: %v", p, err)
-		}
-		return p
-	}
-	if p := filepath.Join(ModuleRoot(t), "bin", "victoria-metrics"); isExecutable(p) {
-		return p
-	}
-	if p, err := exec.LookPath("victoria-metrics"); err == nil {
-		return p
-	}
-	Missing(t, "victoria-metrics (VictoriaMetrics "+VictoriaMetricsVersion+")",
+	return binaryPath(t, "MQFLUX_VICTORIAMETRICS", "victoria-metrics", "victoria-metrics (VictoriaMetrics "+VictoriaMetricsVersion+")",
 		"run make tools, or set MQFLUX_VICTORIAMETRICS to a victoria-metrics binary "+
 			"(go install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@"+VictoriaMetricsVersion+")")
-	return ""
 }
 
 // Victoria is one running single-node VictoriaMetrics owned by a test. It
