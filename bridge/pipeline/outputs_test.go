@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
 )
@@ -91,18 +90,7 @@ func TestRequiredOutputDownPushesBackOnlyWhenFull(t *testing.T) {
 	defer stop(t, p, time.Minute)
 	p.Start()
 	sink := p.Sink("mqtt")
-	var accepted []string
-	for i := 0; ; i++ {
-		pl, line := reading(i)
-		err := sink.Ingest(testTopic, pl, rx)
-		if errors.Is(err, ingest.ErrFull) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Ingest %d: %v", i, err)
-		}
-		accepted = append(accepted, line)
-	}
+	accepted := fillSpool(t, sink)
 	slices.Sort(accepted)
 	if len(accepted) < 500 {
 		t.Fatalf("the spool took %d readings before pushing back, want it filled first", len(accepted))

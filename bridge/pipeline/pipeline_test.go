@@ -123,6 +123,27 @@ func batchSizes(bs [][][]byte) []int {
 	return n
 }
 
+// fillSpool ingests readings until the spool pushes back and returns the
+// lines of those it accepted, in order.
+func fillSpool(t *testing.T, sink Sink) []string {
+	t.Helper()
+	var accepted []string
+	for i := 0; ; i++ {
+		pl, line := reading(i)
+		err := sink.Ingest(testTopic, pl, rx)
+		if errors.Is(err, ingest.ErrFull) {
+			return accepted
+		}
+		if err != nil {
+			t.Fatalf("Ingest %d: %v", i, err)
+		}
+		accepted = append(accepted, line)
+		if i > 1e6 {
+			t.Fatal("the spool never filled")
+		}
+	}
+}
+
 // A full spool pushes back and drops nothing; once the output has drained
 // it, the spool takes readings again.
 func TestFullSpoolPushesBack(t *testing.T) {
@@ -133,21 +154,7 @@ func TestFullSpoolPushesBack(t *testing.T) {
 	})
 	defer stop(t, p, time.Minute)
 	sink := p.Sink("mqtt")
-	var accepted []string
-	for i := 0; ; i++ {
-		pl, line := reading(i)
-		err := sink.Ingest(testTopic, pl, rx)
-		if errors.Is(err, ingest.ErrFull) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Ingest %d: %v", i, err)
-		}
-		accepted = append(accepted, line)
-		if i > 1e6 {
-			t.Fatal("a spool of 64 KiB never filled")
-		}
-	}
+	accepted := fillSpool(t, sink)
 	if len(accepted) == 0 {
 		t.Fatal("the spool took nothing")
 	}
