@@ -26,7 +26,10 @@ func AppendJSON(dst []byte, fields []Field, t time.Time) []byte {
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"time":"`...)
-	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	if u := t.UTC(); u.Year() >= 0 && u.Year() <= 9999 {
+		t = u
+	} // else RFC 3339 has no year for it in UTC; its own zone had one
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, '"')
 	for i := range fields {
 		if fields[i].Key != "value" {

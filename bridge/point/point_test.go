@@ -71,4 +71,16 @@ func TestAppendJSON(t *testing.T) {
 			t.Errorf("got  %s\nwant %s", got, tc.want)
 		}
 	}
+	// A time whose UTC year RFC 3339 cannot write keeps its own zone.
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(0, 1, 1, 0, 0, 0, 0, time.FixedZone("", 600)), `{"value":1.0,"time":"0000-01-01T00:00:00+00:10"}`},
+		{time.Date(9999, 12, 31, 23, 59, 0, 0, time.FixedZone("", -600)), `{"value":1.0,"time":"9999-12-31T23:59:00-00:10"}`},
+	} {
+		if got := string(AppendJSON(nil, []Field{FloatField("value", 1)}, tc.at)); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
 }
