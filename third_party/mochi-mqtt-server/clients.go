@@ -376,6 +376,10 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
+	var job *packetJob
+	if cl.ops.runner != nil {
+		job = newPacketJob(func() error { return cl.readOne(packetHandler) })
+	}
 	for {
 		if cl.Closed() {
 			return nil
@@ -391,7 +395,13 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 				return err
 			}
 		}
-		if err := cl.readOne(packetHandler); err != nil {
+		// mqflux patch: the packet is read and handled on a runner
+		// (handlers.go), so this goroutine's stack stays small.
+		if job != nil {
+			if err := cl.ops.runner.do(job); err != nil {
+				return err
+			}
+		} else if err := cl.readOne(packetHandler); err != nil {
 			return err
 		}
 	}

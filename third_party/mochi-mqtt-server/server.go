@@ -144,6 +144,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	runner       *packetRunner        // mqflux patch: the goroutines that read and handle clients' packets
 }
 
 // loop contains interval tickers for the system events loop.
@@ -158,10 +159,11 @@ type loop struct {
 
 // ops contains server values which can be propagated to other structs.
 type ops struct {
-	options *Options     // a pointer to the server options and capabilities, for referencing in clients
-	info    *system.Info // pointers to server system info
-	hooks   *Hooks       // pointer to the server hooks
-	log     *slog.Logger // a structured logger for the client
+	options *Options      // a pointer to the server options and capabilities, for referencing in clients
+	info    *system.Info  // pointers to server system info
+	hooks   *Hooks        // pointer to the server hooks
+	log     *slog.Logger  // a structured logger for the client
+	runner  *packetRunner // mqflux patch: reads and handles packets off the client's goroutine; nil: on it
 }
 
 // New returns a new instance of mochi mqtt broker. Optional parameters
@@ -195,6 +197,7 @@ func New(opts *Options) *Server {
 		hooks: &Hooks{
 			Log: opts.Logger,
 		},
+		runner: newPacketRunner(),
 	}
 
 	if s.Options.InlineClient {
@@ -245,6 +248,7 @@ func (s *Server) NewClient(c net.Conn, listener string, id string, inline bool) 
 		info:    s.Info,
 		hooks:   s.hooks,
 		log:     s.Log,
+		runner:  s.runner,
 	})
 
 	cl.ID = id
@@ -414,7 +418,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	// under every packet the client sends, and mochi's frames are large
 	// (packets are passed by value): a stack that has to grow past 8 KiB
 	// costs every connection 16 or 32 KiB.
-	connected, err := s.connectClient(cl, listener)
+	connected, err := s.connectOnRunner(cl, listener)
 	if !connected {
 		return err
 	}
@@ -450,6 +454,25 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	}
 
 	return err
+}
+
+// connectOnRunner waits for the client's first byte, then reads and
+// answers its CONNECT on a runner (handlers.go): the handshake is as deep as
+// a publish, and this goroutine's stack would keep what it grew to.
+//
+// mqflux patch.
+func (s *Server) connectOnRunner(cl *Client, listener string) (connected bool, err error) {
+	if cl.Net.bconn == nil || s.runner == nil {
+		return s.connectClient(cl, listener)
+	}
+	if _, err := cl.Net.bconn.Peek(1); err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+	err = s.runner.do(newPacketJob(func() (err error) {
+		connected, err = s.connectClient(cl, listener)
+		return err
+	}))
+	return connected, err
 }
 
 // connectClient reads and answers the client's CONNECT. connected says
