@@ -1,6 +1,9 @@
 package mqtt
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // mqflux patch: packetRunner reads and handles each packet of a client on a
 // goroutine shared by all clients, while the client's own goroutine waits
@@ -17,9 +20,14 @@ import "time"
 //
 // A runner is started when no idle one takes the packet, so a packet whose
 // handling blocks (a slow network write, a hook that waits) never holds up
-// another client's; a runner idle for runnerIdle ends.
+// another client's; a runner idle for runnerIdle ends. With maxRunners
+// busy, the client's goroutine does the work itself, as it did before:
+// when handlers block on a lock, thousands of clients publishing in the
+// same moment would otherwise start thousands of runners, each with a deep
+// stack.
 type packetRunner struct {
-	jobs chan *packetJob
+	jobs    chan *packetJob
+	running atomic.Int32
 }
 
 // packetJob is a client's work on a runner: reading and handling its next
@@ -40,6 +48,10 @@ func newPacketJob(fn func() error) *packetJob {
 // runners alive between rounds.
 const runnerIdle = 10 * time.Second
 
+// maxRunners bounds the runners: far more than the cores that run them,
+// so that a few blocked handlers leave room for the rest.
+const maxRunners = 64
+
 func newPacketRunner() *packetRunner {
 	return &packetRunner{jobs: make(chan *packetJob)}
 }
@@ -49,6 +61,10 @@ func (r *packetRunner) do(j *packetJob) error {
 	select {
 	case r.jobs <- j:
 	default:
+		if r.running.Add(1) > maxRunners {
+			r.running.Add(-1)
+			return j.fn()
+		}
 		go r.run(j)
 	}
 	<-j.done
@@ -58,6 +74,7 @@ func (r *packetRunner) do(j *packetJob) error {
 // run handles j, then whatever packets come while it is not idle for
 // runnerIdle.
 func (r *packetRunner) run(j *packetJob) {
+	defer r.running.Add(-1)
 	idle := time.NewTimer(runnerIdle)
 	defer idle.Stop()
 	for {

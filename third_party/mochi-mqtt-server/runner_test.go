@@ -3,6 +3,7 @@
 package mqtt
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -92,4 +93,33 @@ func TestPublishHandlingLeavesTheClientsStackSmall(t *testing.T) {
 	perClient := (after.StackInuse - before.StackInuse) / clients
 	t.Logf("%d clients: %d stack bytes each, with the runners'", clients, perClient)
 	require.LessOrEqual(t, perClient, uint64(8<<10), "stack bytes per client after a publish")
+}
+
+// mqflux patch: with maxRunners handlers blocked, a client's packet is
+// handled on the client's own goroutine instead of waiting for a runner
+// or starting one more; the blocked ones finish on their runners.
+func TestPacketRunnerDoesTheWorkInlineWhenAllRunnersAreBusy(t *testing.T) {
+	r := newPacketRunner()
+	release := make(chan struct{})
+	results := make(chan error, maxRunners)
+	for i := 0; i < maxRunners; i++ {
+		go func() {
+			results <- r.do(newPacketJob(func() error {
+				<-release
+				return nil
+			}))
+		}()
+	}
+	for r.running.Load() < maxRunners {
+		runtime.Gosched()
+	}
+
+	inline := errors.New("handled inline")
+	require.ErrorIs(t, r.do(newPacketJob(func() error { return inline })), inline)
+	require.Equal(t, int32(maxRunners), r.running.Load(), "runners")
+
+	close(release)
+	for i := 0; i < maxRunners; i++ {
+		require.NoError(t, <-results)
+	}
 }
