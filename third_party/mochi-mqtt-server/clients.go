@@ -113,12 +113,15 @@ type Client struct {
 
 // ClientConnection contains the connection transport and metadata for the client.
 type ClientConnection struct {
-	Conn     net.Conn      // the net.Conn used to establish the connection
-	bconn    *bufio.Reader // a buffered net.Conn for reading packets
-	outbuf   *bytes.Buffer // a buffer for writing packets
-	Remote   string        // the remote address of the client
-	Listener string        // listener id of the client
-	Inline   bool          // if true, the client is the built-in 'inline' embedded client
+	Conn  net.Conn      // the net.Conn used to establish the connection
+	bconn *bufio.Reader // a buffered net.Conn for reading packets
+	// mqflux patch: the last read filled the buffer; the next gets the
+	// large one (readbuffer.go)
+	largeReads bool
+	outbuf     *bytes.Buffer // a buffer for writing packets
+	Remote     string        // the remote address of the client
+	Listener   string        // listener id of the client
+	Inline     bool          // if true, the client is the built-in 'inline' embedded client
 }
 
 // ClientProperties contains the properties which define the client behaviour.
@@ -181,7 +184,7 @@ func newClient(c net.Conn, o *ops) *Client {
 	if c != nil {
 		cl.Net = ClientConnection{
 			Conn:   c,
-			bconn:  bufio.NewReaderSize(c, o.options.ClientNetReadBufferSize),
+			bconn:  bufio.NewReaderSize(c, min(smallReadBuffer, o.options.ClientNetReadBufferSize)),
 			Remote: c.RemoteAddr().String(),
 		}
 	}
@@ -391,7 +394,7 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 		// handle it, come after. Go halves a goroutine's stack at a
 		// collection only while it uses less than a quarter of it.
 		if cl.Net.bconn != nil {
-			if _, err := cl.Net.bconn.Peek(1); err != nil {
+			if err := cl.waitForData(); err != nil {
 				return err
 			}
 		}

@@ -465,7 +465,7 @@ func (s *Server) connectOnRunner(cl *Client, listener string) (connected bool, e
 	if cl.Net.bconn == nil || s.runner == nil {
 		return s.connectClient(cl, listener)
 	}
-	if _, err := cl.Net.bconn.Peek(1); err != nil {
+	if err := cl.waitForData(); err != nil {
 		return false, fmt.Errorf("read connection: %w", err)
 	}
 	err = s.runner.do(newPacketJob(func() (err error) {
