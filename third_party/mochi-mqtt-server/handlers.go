@@ -2,7 +2,8 @@ package mqtt
 
 import (
 	"sync/atomic"
-	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // mqflux patch: packetRunner reads and handles each packet of a client on a
@@ -18,16 +19,15 @@ import (
 // of runner goroutines hold the deep stacks instead; a client's goroutine
 // only waits for its next byte and for its packet to be handled.
 //
-// A runner is started when no idle one takes the packet, so a packet whose
-// handling blocks (a slow network write, a hook that waits) never holds up
-// another client's; a runner idle for runnerIdle ends. With maxRunners
-// busy, the client's goroutine does the work itself, as it did before:
-// when handlers block on a lock, thousands of clients publishing in the
-// same moment would otherwise start thousands of runners, each with a deep
-// stack.
+// A runner is started when no idle one takes the packet, up to maxRunners;
+// then the client waits for one. Runners never wait for the network (the
+// client's goroutine reads the packet's bytes, and a Flusher's flush does
+// not write), only for locks and the disk, so a slow client cannot hold
+// one. Runners stay for the life of the process: one that ended while a
+// client waited to hand it a packet would leave that client waiting.
 type packetRunner struct {
 	jobs    chan *packetJob
-	running atomic.Int32
+	started atomic.Int32
 }
 
 // packetJob is a client's work on a runner: reading and handling its next
@@ -43,13 +43,10 @@ func newPacketJob(fn func() error) *packetJob {
 	return &packetJob{fn: fn, done: make(chan struct{}, 1)}
 }
 
-// runnerIdle is how long a runner waits for another packet before it
-// ends; the devices of a fleet that report every few seconds keep a few
-// runners alive between rounds.
-const runnerIdle = 10 * time.Second
-
 // maxRunners bounds the runners: far more than the cores that run them,
-// so that a few blocked handlers leave room for the rest.
+// so that handlers waiting on a lock or the disk leave room for the rest,
+// and far fewer than the clients: when thousands of devices publish in the
+// same second, the runners' stacks are the only deep ones.
 const maxRunners = 64
 
 func newPacketRunner() *packetRunner {
@@ -61,30 +58,51 @@ func (r *packetRunner) do(j *packetJob) error {
 	select {
 	case r.jobs <- j:
 	default:
-		if r.running.Add(1) > maxRunners {
-			r.running.Add(-1)
-			return j.fn()
+		if r.started.Load() < maxRunners && r.started.Add(1) <= maxRunners {
+			go r.run(j)
+		} else {
+			r.jobs <- j
 		}
-		go r.run(j)
 	}
 	<-j.done
 	return j.err
 }
 
-// run handles j, then whatever packets come while it is not idle for
-// runnerIdle.
+// run handles j, then every job handed to it.
 func (r *packetRunner) run(j *packetJob) {
-	defer r.running.Add(-1)
-	idle := time.NewTimer(runnerIdle)
-	defer idle.Stop()
 	for {
 		j.err = j.fn()
 		j.done <- struct{}{}
-		idle.Reset(runnerIdle)
-		select {
-		case j = <-r.jobs:
-		case <-idle.C:
-			return
-		}
+		j = <-r.jobs
 	}
+}
+
+// Flusher is a connection that holds back work until it is read from:
+// mqflux's coalescing connection, which stores the readings one network
+// read brought in with one spool write before the answers that
+// acknowledge them go out. Flush does that work without writing to the
+// network (the answers go out at the next read, on the client's own
+// goroutine): a runner never waits for a slow client.
+type Flusher interface {
+	Flush() error
+}
+
+// handleAndFlush decodes and handles a packet the client's goroutine read
+// (readRaw) and, when nothing more is buffered (the client's next read
+// waits for the network), flushes a Flusher connection here on the runner
+// rather than from the client's goroutine, inside its next read: what a
+// flush does (in mqflux, storing the readings the held answers
+// acknowledge) is as deep as handling a packet.
+func (cl *Client) handleAndFlush(fh *packets.FixedHeader, body []byte, packetHandler ReadFn) error {
+	pk, err := cl.decodePacket(fh, body)
+	if err != nil {
+		return err
+	}
+	if err := packetHandler(cl, pk); err != nil {
+		return err
+	}
+	if f, ok := cl.Net.Conn.(Flusher); ok && cl.Net.bconn.Buffered() == 0 {
+		return f.Flush()
+	}
+	return nil
 }

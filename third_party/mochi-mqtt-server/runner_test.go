@@ -13,6 +13,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mochi-mqtt/server/v2/system"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,16 +93,20 @@ func TestPublishHandlingLeavesTheClientsStackSmall(t *testing.T) {
 
 	perClient := (after.StackInuse - before.StackInuse) / clients
 	t.Logf("%d clients: %d stack bytes each, with the runners'", clients, perClient)
-	require.LessOrEqual(t, perClient, uint64(8<<10), "stack bytes per client after a publish")
+	bound := uint64(8 << 10)
+	if raceEnabled {
+		bound = 12 << 10
+	}
+	require.LessOrEqual(t, perClient, bound, "stack bytes per client after a publish")
 }
 
-// mqflux patch: with maxRunners handlers blocked, a client's packet is
-// handled on the client's own goroutine instead of waiting for a runner
-// or starting one more; the blocked ones finish on their runners.
-func TestPacketRunnerDoesTheWorkInlineWhenAllRunnersAreBusy(t *testing.T) {
+// mqflux patch: with maxRunners handlers blocked, a client's packet
+// waits for a runner instead of starting one more, and is handled once
+// one is free.
+func TestPacketRunnerWaitsForARunnerWhenAllAreBusy(t *testing.T) {
 	r := newPacketRunner()
 	release := make(chan struct{})
-	results := make(chan error, maxRunners)
+	results := make(chan error, maxRunners+1)
 	for i := 0; i < maxRunners; i++ {
 		go func() {
 			results <- r.do(newPacketJob(func() error {
@@ -110,16 +115,61 @@ func TestPacketRunnerDoesTheWorkInlineWhenAllRunnersAreBusy(t *testing.T) {
 			}))
 		}()
 	}
-	for r.running.Load() < maxRunners {
+	for r.started.Load() < maxRunners {
 		runtime.Gosched()
 	}
-
-	inline := errors.New("handled inline")
-	require.ErrorIs(t, r.do(newPacketJob(func() error { return inline })), inline)
-	require.Equal(t, int32(maxRunners), r.running.Load(), "runners")
+	waited := errors.New("handled after waiting")
+	go func() { results <- r.do(newPacketJob(func() error { return waited })) }()
 
 	close(release)
-	for i := 0; i < maxRunners; i++ {
-		require.NoError(t, <-results)
+	var errs []error
+	for i := 0; i <= maxRunners; i++ {
+		if err := <-results; err != nil {
+			errs = append(errs, err)
+		}
 	}
+	require.Equal(t, []error{waited}, errs)
+	require.Equal(t, int32(maxRunners), r.started.Load(), "runners started")
+}
+
+// flushCountingConn is a Flusher that counts its flushes.
+type flushCountingConn struct {
+	net.Conn
+	flushes int
+}
+
+func (c *flushCountingConn) Flush() error {
+	c.flushes++
+	return nil
+}
+
+// mqflux patch: a Flusher connection is flushed after the packet that
+// leaves nothing buffered, on the goroutine that handled it, and not
+// between packets that came in the same read.
+func TestReadOneFlushesWhenNothingMoreIsBuffered(t *testing.T) {
+	server, client := net.Pipe()
+	defer server.Close()
+	defer client.Close()
+	conn := &flushCountingConn{Conn: server}
+	cl := newClient(conn, &ops{options: &Options{ClientNetReadBufferSize: 4096, Capabilities: NewDefaultServerCapabilities()},
+		hooks: new(Hooks), info: new(system.Info), log: logger})
+
+	two := append(rawPublishQos1("a/b", "one"), rawPublishQos1("a/b", "two")...)
+	go func() { _, _ = client.Write(two) }()
+	require.NoError(t, cl.waitForData())
+	var handled []string
+	handler := func(cl *Client, pk packets.Packet) error {
+		handled = append(handled, string(pk.Payload))
+		return nil
+	}
+	var fh packets.FixedHeader
+	body, err := cl.readRaw(&fh)
+	require.NoError(t, err)
+	require.NoError(t, cl.handleAndFlush(&fh, body, handler))
+	require.Equal(t, 0, conn.flushes, "flushes with a packet still buffered")
+	body, err = cl.readRaw(&fh)
+	require.NoError(t, err)
+	require.NoError(t, cl.handleAndFlush(&fh, body, handler))
+	require.Equal(t, 1, conn.flushes, "flushes once nothing is buffered")
+	require.Equal(t, []string{"one", "two"}, handled)
 }

@@ -468,8 +468,23 @@ func (s *Server) connectOnRunner(cl *Client, listener string) (connected bool, e
 	if err := cl.waitForData(); err != nil {
 		return false, fmt.Errorf("read connection: %w", err)
 	}
-	err = s.runner.do(newPacketJob(func() (err error) {
-		connected, err = s.connectClient(cl, listener)
+	fh := new(packets.FixedHeader)
+	if err := cl.ReadFixedHeader(fh); err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+	if fh.Type != packets.Connect {
+		return false, fmt.Errorf("read connection: %w", packets.ErrProtocolViolationRequireFirstConnect) // [MQTT-3.1.0-1]
+	}
+	body, err := cl.readBody(fh)
+	if err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+	err = s.runner.do(newPacketJob(func() error {
+		pk, err := cl.decodePacket(fh, body)
+		if err != nil {
+			return fmt.Errorf("read connection: %w", err)
+		}
+		connected, err = s.answerConnect(cl, listener, pk)
 		return err
 	}))
 	return connected, err
@@ -483,7 +498,12 @@ func (s *Server) connectClient(cl *Client, listener string) (connected bool, err
 	if err != nil {
 		return false, fmt.Errorf("read connection: %w", err)
 	}
+	return s.answerConnect(cl, listener, pk)
+}
 
+// answerConnect answers the client's CONNECT pk; connected and err as
+// connectClient's.
+func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet) (connected bool, err error) {
 	cl.ParseConnect(listener, pk)
 	if atomic.LoadInt64(&s.Info.ClientsConnected) >= s.Options.Capabilities.MaximumClients {
 		if cl.Properties.ProtocolVersion < 5 {
