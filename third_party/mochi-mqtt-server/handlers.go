@@ -93,16 +93,50 @@ type Flusher interface {
 // rather than from the client's goroutine, inside its next read: what a
 // flush does (in mqflux, storing the readings the held answers
 // acknowledge) is as deep as handling a packet.
+//
+// The packets that follow it whole in the buffer are handled here too, one
+// hand-over per network read rather than per packet: a client streaming
+// publishes brings in dozens per read. A packet only partly buffered is
+// left to the client's goroutine, which waits for the rest: a runner never
+// waits for the network.
 func (cl *Client) handleAndFlush(fh *packets.FixedHeader, body []byte, packetHandler ReadFn) error {
-	pk, err := cl.decodePacket(fh, body)
-	if err != nil {
-		return err
-	}
-	if err := packetHandler(cl, pk); err != nil {
-		return err
+	for {
+		pk, err := cl.decodePacket(fh, body)
+		if err != nil {
+			return err
+		}
+		if err := packetHandler(cl, pk); err != nil {
+			return err
+		}
+		if cl.Closed() || !cl.packetBuffered() {
+			break
+		}
+		if body, err = cl.readRaw(fh); err != nil {
+			return err
+		}
 	}
 	if f, ok := cl.Net.Conn.(Flusher); ok && cl.Net.bconn.Buffered() == 0 {
 		return f.Flush()
 	}
 	return nil
+}
+
+// packetBuffered says whether a whole packet waits in the read buffer, so
+// that reading it cannot wait for the network.
+func (cl *Client) packetBuffered() bool {
+	b := cl.Net.bconn
+	n := b.Buffered()
+	if n < 2 {
+		return false
+	}
+	head, _ := b.Peek(min(n, 5)) // the type byte and at most 4 of remaining length
+	remaining, shift := 0, 0
+	for i, c := range head[1:] {
+		remaining |= int(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return 1+i+1+remaining <= n
+		}
+		shift += 7
+	}
+	return false
 }

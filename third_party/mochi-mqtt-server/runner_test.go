@@ -143,33 +143,38 @@ func (c *flushCountingConn) Flush() error {
 	return nil
 }
 
-// mqflux patch: a Flusher connection is flushed after the packet that
-// leaves nothing buffered, on the goroutine that handled it, and not
-// between packets that came in the same read.
-func TestReadOneFlushesWhenNothingMoreIsBuffered(t *testing.T) {
+// mqflux patch: one hand-over to a runner handles every packet that is
+// whole in the buffer, leaves a partly buffered one to the client's
+// goroutine, and a Flusher connection is flushed once nothing is left.
+func TestHandleAndFlushTakesTheWholePacketsBuffered(t *testing.T) {
 	server, client := net.Pipe()
 	defer server.Close()
 	defer client.Close()
 	conn := &flushCountingConn{Conn: server}
 	cl := newClient(conn, &ops{options: &Options{ClientNetReadBufferSize: 4096, Capabilities: NewDefaultServerCapabilities()},
 		hooks: new(Hooks), info: new(system.Info), log: logger})
-
-	two := append(rawPublishQos1("a/b", "one"), rawPublishQos1("a/b", "two")...)
-	go func() { _, _ = client.Write(two) }()
-	require.NoError(t, cl.waitForData())
 	var handled []string
 	handler := func(cl *Client, pk packets.Packet) error {
 		handled = append(handled, string(pk.Payload))
 		return nil
 	}
+
+	third := rawPublishQos1("a/b", "three")
+	first := append(append(rawPublishQos1("a/b", "one"), rawPublishQos1("a/b", "two")...), third[:4]...)
+	go func() { _, _ = client.Write(first) }()
+	require.NoError(t, cl.waitForData())
+	require.Equal(t, len(first), cl.Net.bconn.Buffered(), "one read")
 	var fh packets.FixedHeader
 	body, err := cl.readRaw(&fh)
 	require.NoError(t, err)
 	require.NoError(t, cl.handleAndFlush(&fh, body, handler))
-	require.Equal(t, 0, conn.flushes, "flushes with a packet still buffered")
+	require.Equal(t, []string{"one", "two"}, handled, "the whole packets buffered")
+	require.Equal(t, 0, conn.flushes, "flushes with part of a packet buffered")
+
+	go func() { _, _ = client.Write(third[4:]) }()
 	body, err = cl.readRaw(&fh)
 	require.NoError(t, err)
 	require.NoError(t, cl.handleAndFlush(&fh, body, handler))
+	require.Equal(t, []string{"one", "two", "three"}, handled)
 	require.Equal(t, 1, conn.flushes, "flushes once nothing is buffered")
-	require.Equal(t, []string{"one", "two"}, handled)
 }
