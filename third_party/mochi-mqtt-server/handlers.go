@@ -6,9 +6,9 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// mqflux patch: packetRunner reads and handles each packet of a client on a
-// goroutine shared by all clients, while the client's own goroutine waits
-// in a small frame.
+// mqflux patch: packetRunner decodes and handles each packet of a client on
+// a goroutine shared by all clients, while the client's own goroutine waits
+// for the network in a small frame and reads the packet's bytes.
 //
 // Handling a packet is deep: mochi passes packets (about 800 bytes) by
 // value through processPacket, processPublish and the hooks, and an
@@ -30,7 +30,7 @@ type packetRunner struct {
 	started atomic.Int32
 }
 
-// packetJob is a client's work on a runner: reading and handling its next
+// packetJob is a client's work on a runner: decoding and handling its next
 // packet, or its CONNECT. Each client has one for its packets (at most one
 // is handled at a time), reused.
 type packetJob struct {

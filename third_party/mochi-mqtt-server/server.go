@@ -479,15 +479,28 @@ func (s *Server) connectOnRunner(cl *Client, listener string) (connected bool, e
 	if err != nil {
 		return false, fmt.Errorf("read connection: %w", err)
 	}
-	err = s.runner.do(newPacketJob(func() error {
-		pk, err := cl.decodePacket(fh, body)
-		if err != nil {
+	var pk packets.Packet
+	var resend bool
+	err = s.runner.do(newPacketJob(func() (err error) {
+		if pk, err = cl.decodePacket(fh, body); err != nil {
 			return fmt.Errorf("read connection: %w", err)
 		}
-		connected, err = s.answerConnect(cl, listener, pk)
+		connected, resend, err = s.answerConnect(cl, listener, pk, true)
 		return err
 	}))
-	return connected, err
+	if err != nil || !resend {
+		return connected, err
+	}
+	// A present session's inflight messages are written here, on the
+	// client's goroutine: there may be more than the connection holds back,
+	// and a runner must never wait for a client that does not read.
+	if err := cl.ResendInflightMessages(true); err != nil {
+		return true, fmt.Errorf("resend inflight: %w", err)
+	}
+	return true, s.runner.do(newPacketJob(func() error {
+		s.hooks.OnSessionEstablished(cl, pk)
+		return nil
+	}))
 }
 
 // connectClient reads and answers the client's CONNECT. connected says
@@ -498,12 +511,15 @@ func (s *Server) connectClient(cl *Client, listener string) (connected bool, err
 	if err != nil {
 		return false, fmt.Errorf("read connection: %w", err)
 	}
-	return s.answerConnect(cl, listener, pk)
+	connected, _, err = s.answerConnect(cl, listener, pk, false)
+	return connected, err
 }
 
 // answerConnect answers the client's CONNECT pk; connected and err as
-// connectClient's.
-func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet) (connected bool, err error) {
+// connectClient's. With deferResend, a present session's inflight messages
+// are not resent, and OnSessionEstablished not called: resend says that the
+// caller must do both, in that order (connectOnRunner).
+func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet, deferResend bool) (connected, resend bool, err error) {
 	cl.ParseConnect(listener, pk)
 	if atomic.LoadInt64(&s.Info.ClientsConnected) >= s.Options.Capabilities.MaximumClients {
 		if cl.Properties.ProtocolVersion < 5 {
@@ -512,30 +528,30 @@ func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet) (
 			s.SendConnack(cl, packets.ErrServerBusy, false, nil)
 		}
 
-		return false, packets.ErrServerBusy
+		return false, false, packets.ErrServerBusy
 	}
 
 	code := s.validateConnect(cl, pk) // [MQTT-3.1.4-1] [MQTT-3.1.4-2]
 	if code != packets.CodeSuccess {
 		if err := s.SendConnack(cl, code, false, nil); err != nil {
-			return false, fmt.Errorf("invalid connection send ack: %w", err)
+			return false, false, fmt.Errorf("invalid connection send ack: %w", err)
 		}
-		return false, code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
+		return false, false, code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
 	}
 
 	err = s.hooks.OnConnect(cl, pk)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 
 	cl.refreshDeadline(cl.State.Keepalive)
 	if !s.hooks.OnConnectAuthenticate(cl, pk) { // [MQTT-3.1.4-2]
 		err := s.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
 		if err != nil {
-			return false, fmt.Errorf("invalid connection send ack: %w", err)
+			return false, false, fmt.Errorf("invalid connection send ack: %w", err)
 		}
 
-		return false, packets.ErrBadUsernameOrPassword
+		return false, false, packets.ErrBadUsernameOrPassword
 	}
 
 	atomic.AddInt64(&s.Info.ClientsConnected, 1)
@@ -547,20 +563,23 @@ func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet) (
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
 	if err != nil {
-		return true, fmt.Errorf("ack connection packet: %w", err)
+		return true, false, fmt.Errorf("ack connection packet: %w", err)
 	}
 
 	s.loop.willDelayed.Delete(cl.ID) // [MQTT-3.1.3-9]
 
 	if sessionPresent {
+		if deferResend {
+			return true, true, nil
+		}
 		err = cl.ResendInflightMessages(true)
 		if err != nil {
-			return true, fmt.Errorf("resend inflight: %w", err)
+			return true, false, fmt.Errorf("resend inflight: %w", err)
 		}
 	}
 
 	s.hooks.OnSessionEstablished(cl, pk)
-	return true, nil
+	return true, false, nil
 }
 
 // readConnectionPacket reads the first incoming header for a connection, and if
