@@ -215,6 +215,22 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Flush appends the pending batch to the spool, the first half of what
+// Read does before it waits for the network; the held PUBACKs still go out
+// in that Read. mochi calls it (mqtt.Flusher) on the runner goroutine that
+// handled the packets, once nothing more is buffered: the spool append then
+// runs on the runner's deep stack, not on the client's own goroutine, whose
+// stack stays small; and a runner never writes to a client that may not be
+// reading.
+func (c *coalescingConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	return c.commitLocked()
+}
+
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

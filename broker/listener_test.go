@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/bridge/ingest"
 )
 
 // tcpPair is a real loopback connection: the server end wrapped as the
@@ -142,3 +144,51 @@ func TestCoalescingConnWritesWhenHoldingTooMuch(t *testing.T) {
 		t.Fatalf("%d writes after holding %d bytes, want 1", counter.writes, maxHeld)
 	}
 }
+
+// Flush appends the pending batch and writes nothing: the held answers go
+// out, in one write, when the reader next asks for more.
+func TestCoalescingConnFlushCommitsAndHoldsTheAnswers(t *testing.T) {
+	server, client := tcpPair(t)
+	counter := &countingConn{Conn: server.Conn}
+	server.Conn = counter
+
+	if _, err := client.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, make([]byte, 3)); err != nil {
+		t.Fatal(err)
+	}
+	var committed []ingest.Batch
+	pending := &stubBatch{}
+	server.batch = pending
+	server.commit = func(b ingest.Batch) error {
+		committed = append(committed, b)
+		return nil
+	}
+	for _, a := range []string{"1", "22"} {
+		if _, err := server.Write([]byte(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := server.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if len(committed) != 1 || committed[0] != pending || counter.writes != 0 {
+		t.Fatalf("after Flush: %d batches committed, %d writes; want the pending batch and no write", len(committed), counter.writes)
+	}
+	go func() { _, _ = server.Read(make([]byte, 1)) }()
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != "122" || len(committed) != 1 {
+		t.Fatalf("client got %q, %d batches committed; want %q and still 1", got, len(committed), "122")
+	}
+}
+
+// stubBatch is a batch with nothing in it, told apart by its address.
+type stubBatch struct{ n int }
+
+func (b *stubBatch) Len() int                            { return b.n }
+func (b *stubBatch) Add(string, []byte, time.Time) error { return nil }
+func (b *stubBatch) Commit() error                       { return nil }

@@ -33,9 +33,16 @@ import (
 // How an output is fed from the spool when nothing else is configured: up
 // to DefaultBatchSize records per Write, a partial batch after
 // DefaultFlushInterval, DefaultConcurrency Writes in flight.
+//
+// The flush interval is how long a reading may wait in the spool for its
+// batch to fill, so it is the floor of publish-to-queryable latency at any
+// rate below a full batch per interval (5,000 readings per 200 ms). At 1 s,
+// 10,000 devices reporting every 10 s saw a p99 above 1 s; 200 ms costs at
+// most 5 write requests per second per output at low rates, and nothing at
+// high ones, where batches fill first (BENCHMARKS.md, "10,000 devices").
 const (
 	DefaultBatchSize     = 5000
-	DefaultFlushInterval = time.Second
+	DefaultFlushInterval = 200 * time.Millisecond
 	DefaultConcurrency   = 2
 )
 

@@ -113,12 +113,15 @@ type Client struct {
 
 // ClientConnection contains the connection transport and metadata for the client.
 type ClientConnection struct {
-	Conn     net.Conn      // the net.Conn used to establish the connection
-	bconn    *bufio.Reader // a buffered net.Conn for reading packets
-	outbuf   *bytes.Buffer // a buffer for writing packets
-	Remote   string        // the remote address of the client
-	Listener string        // listener id of the client
-	Inline   bool          // if true, the client is the built-in 'inline' embedded client
+	Conn  net.Conn      // the net.Conn used to establish the connection
+	bconn *bufio.Reader // a buffered net.Conn for reading packets
+	// mqflux patch: the last read filled the buffer; the next gets the
+	// large one (readbuffer.go)
+	largeReads bool
+	outbuf     *bytes.Buffer // a buffer for writing packets
+	Remote     string        // the remote address of the client
+	Listener   string        // listener id of the client
+	Inline     bool          // if true, the client is the built-in 'inline' embedded client
 }
 
 // ClientProperties contains the properties which define the client behaviour.
@@ -181,7 +184,7 @@ func newClient(c net.Conn, o *ops) *Client {
 	if c != nil {
 		cl.Net = ClientConnection{
 			Conn:   c,
-			bconn:  bufio.NewReaderSize(c, o.options.ClientNetReadBufferSize),
+			bconn:  bufio.NewReaderSize(c, min(smallReadBuffer, o.options.ClientNetReadBufferSize)),
 			Remote: c.RemoteAddr().String(),
 		}
 	}
@@ -376,6 +379,12 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 // Read reads incoming packets from the connected client and transforms them into
 // packets to be handled by the packetHandler.
 func (cl *Client) Read(packetHandler ReadFn) error {
+	var job *packetJob
+	var fh packets.FixedHeader
+	var body []byte
+	if cl.ops.runner != nil {
+		job = newPacketJob(func() error { return cl.handleAndFlush(&fh, body, packetHandler) })
+	}
 	for {
 		if cl.Closed() {
 			return nil
@@ -387,11 +396,22 @@ func (cl *Client) Read(packetHandler ReadFn) error {
 		// handle it, come after. Go halves a goroutine's stack at a
 		// collection only while it uses less than a quarter of it.
 		if cl.Net.bconn != nil {
-			if _, err := cl.Net.bconn.Peek(1); err != nil {
+			if err := cl.waitForData(); err != nil {
 				return err
 			}
 		}
-		if err := cl.readOne(packetHandler); err != nil {
+		// mqflux patch: the packet's bytes are read here, then decoded and
+		// handled on a runner (handlers.go), so this goroutine's stack
+		// stays small and no runner ever waits for the network.
+		if job != nil {
+			var err error
+			if body, err = cl.readRaw(&fh); err != nil {
+				return err
+			}
+			if err := cl.ops.runner.do(job); err != nil {
+				return err
+			}
+		} else if err := cl.readOne(packetHandler); err != nil {
 			return err
 		}
 	}
@@ -489,17 +509,44 @@ func (cl *Client) ReadFixedHeader(fh *packets.FixedHeader) error {
 
 // ReadPacket reads the remaining buffer into an MQTT packet.
 func (cl *Client) ReadPacket(fh *packets.FixedHeader) (pk packets.Packet, err error) {
-	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
-
-	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
-	pk.FixedHeader = *fh
-	p := make([]byte, pk.FixedHeader.Remaining)
-	n, err := io.ReadFull(cl.Net.bconn, p)
+	p, err := cl.readBody(fh)
 	if err != nil {
+		pk.ProtocolVersion = cl.Properties.ProtocolVersion
+		pk.FixedHeader = *fh
 		return pk, err
 	}
+	return cl.decodePacket(fh, p)
+}
 
+// readRaw reads the fixed header and the remaining bytes of the client's
+// next packet.
+//
+// mqflux patch: ReadPacket in two halves, reading (readBody, on the
+// client's goroutine) and decoding (decodePacket, on a runner).
+func (cl *Client) readRaw(fh *packets.FixedHeader) ([]byte, error) {
+	if err := cl.ReadFixedHeader(fh); err != nil {
+		return nil, err
+	}
+	return cl.readBody(fh)
+}
+
+// readBody reads the remaining bytes of the packet whose fixed header is fh.
+func (cl *Client) readBody(fh *packets.FixedHeader) ([]byte, error) {
+	atomic.AddInt64(&cl.ops.info.PacketsReceived, 1)
+	p := make([]byte, fh.Remaining)
+	n, err := io.ReadFull(cl.Net.bconn, p)
+	if err != nil {
+		return nil, err
+	}
 	atomic.AddInt64(&cl.ops.info.BytesReceived, int64(n))
+	return p, nil
+}
+
+// decodePacket decodes a packet read by readBody and hands it to the
+// OnPacketRead hooks.
+func (cl *Client) decodePacket(fh *packets.FixedHeader, p []byte) (pk packets.Packet, err error) {
+	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
+	pk.FixedHeader = *fh
 
 	// Decode the remaining packet values using a fresh copy of the bytes,
 	// otherwise the next packet will change the data of this one.

@@ -144,6 +144,7 @@ type Server struct {
 	Log          *slog.Logger         // minimal no-alloc logger
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
+	runner       *packetRunner        // mqflux patch: the goroutines that read and handle clients' packets
 }
 
 // loop contains interval tickers for the system events loop.
@@ -158,10 +159,11 @@ type loop struct {
 
 // ops contains server values which can be propagated to other structs.
 type ops struct {
-	options *Options     // a pointer to the server options and capabilities, for referencing in clients
-	info    *system.Info // pointers to server system info
-	hooks   *Hooks       // pointer to the server hooks
-	log     *slog.Logger // a structured logger for the client
+	options *Options      // a pointer to the server options and capabilities, for referencing in clients
+	info    *system.Info  // pointers to server system info
+	hooks   *Hooks        // pointer to the server hooks
+	log     *slog.Logger  // a structured logger for the client
+	runner  *packetRunner // mqflux patch: reads and handles packets off the client's goroutine; nil: on it
 }
 
 // New returns a new instance of mochi mqtt broker. Optional parameters
@@ -195,6 +197,7 @@ func New(opts *Options) *Server {
 		hooks: &Hooks{
 			Log: opts.Logger,
 		},
+		runner: newPacketRunner(),
 	}
 
 	if s.Options.InlineClient {
@@ -245,6 +248,7 @@ func (s *Server) NewClient(c net.Conn, listener string, id string, inline bool) 
 		info:    s.Info,
 		hooks:   s.hooks,
 		log:     s.Log,
+		runner:  s.runner,
 	})
 
 	cl.ID = id
@@ -414,7 +418,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	// under every packet the client sends, and mochi's frames are large
 	// (packets are passed by value): a stack that has to grow past 8 KiB
 	// costs every connection 16 or 32 KiB.
-	connected, err := s.connectClient(cl, listener)
+	connected, err := s.connectOnRunner(cl, listener)
 	if !connected {
 		return err
 	}
@@ -452,6 +456,53 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 	return err
 }
 
+// connectOnRunner waits for the client's first byte, then reads and
+// answers its CONNECT on a runner (handlers.go): the handshake is as deep as
+// a publish, and this goroutine's stack would keep what it grew to.
+//
+// mqflux patch.
+func (s *Server) connectOnRunner(cl *Client, listener string) (connected bool, err error) {
+	if cl.Net.bconn == nil || s.runner == nil {
+		return s.connectClient(cl, listener)
+	}
+	if err := cl.waitForData(); err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+	fh := new(packets.FixedHeader)
+	if err := cl.ReadFixedHeader(fh); err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+	if fh.Type != packets.Connect {
+		return false, fmt.Errorf("read connection: %w", packets.ErrProtocolViolationRequireFirstConnect) // [MQTT-3.1.0-1]
+	}
+	body, err := cl.readBody(fh)
+	if err != nil {
+		return false, fmt.Errorf("read connection: %w", err)
+	}
+	var pk packets.Packet
+	var resend bool
+	err = s.runner.do(newPacketJob(func() (err error) {
+		if pk, err = cl.decodePacket(fh, body); err != nil {
+			return fmt.Errorf("read connection: %w", err)
+		}
+		connected, resend, err = s.answerConnect(cl, listener, pk, true)
+		return err
+	}))
+	if err != nil || !resend {
+		return connected, err
+	}
+	// A present session's inflight messages are written here, on the
+	// client's goroutine: there may be more than the connection holds back,
+	// and a runner must never wait for a client that does not read.
+	if err := cl.ResendInflightMessages(true); err != nil {
+		return true, fmt.Errorf("resend inflight: %w", err)
+	}
+	return true, s.runner.do(newPacketJob(func() error {
+		s.hooks.OnSessionEstablished(cl, pk)
+		return nil
+	}))
+}
+
 // connectClient reads and answers the client's CONNECT. connected says
 // that the client was counted in ClientsConnected (the caller uncounts it);
 // err that the connection ends here.
@@ -460,7 +511,15 @@ func (s *Server) connectClient(cl *Client, listener string) (connected bool, err
 	if err != nil {
 		return false, fmt.Errorf("read connection: %w", err)
 	}
+	connected, _, err = s.answerConnect(cl, listener, pk, false)
+	return connected, err
+}
 
+// answerConnect answers the client's CONNECT pk; connected and err as
+// connectClient's. With deferResend, a present session's inflight messages
+// are not resent, and OnSessionEstablished not called: resend says that the
+// caller must do both, in that order (connectOnRunner).
+func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet, deferResend bool) (connected, resend bool, err error) {
 	cl.ParseConnect(listener, pk)
 	if atomic.LoadInt64(&s.Info.ClientsConnected) >= s.Options.Capabilities.MaximumClients {
 		if cl.Properties.ProtocolVersion < 5 {
@@ -469,30 +528,30 @@ func (s *Server) connectClient(cl *Client, listener string) (connected bool, err
 			s.SendConnack(cl, packets.ErrServerBusy, false, nil)
 		}
 
-		return false, packets.ErrServerBusy
+		return false, false, packets.ErrServerBusy
 	}
 
 	code := s.validateConnect(cl, pk) // [MQTT-3.1.4-1] [MQTT-3.1.4-2]
 	if code != packets.CodeSuccess {
 		if err := s.SendConnack(cl, code, false, nil); err != nil {
-			return false, fmt.Errorf("invalid connection send ack: %w", err)
+			return false, false, fmt.Errorf("invalid connection send ack: %w", err)
 		}
-		return false, code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
+		return false, false, code // [MQTT-3.2.2-7] [MQTT-3.1.4-6]
 	}
 
 	err = s.hooks.OnConnect(cl, pk)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 
 	cl.refreshDeadline(cl.State.Keepalive)
 	if !s.hooks.OnConnectAuthenticate(cl, pk) { // [MQTT-3.1.4-2]
 		err := s.SendConnack(cl, packets.ErrBadUsernameOrPassword, false, nil)
 		if err != nil {
-			return false, fmt.Errorf("invalid connection send ack: %w", err)
+			return false, false, fmt.Errorf("invalid connection send ack: %w", err)
 		}
 
-		return false, packets.ErrBadUsernameOrPassword
+		return false, false, packets.ErrBadUsernameOrPassword
 	}
 
 	atomic.AddInt64(&s.Info.ClientsConnected, 1)
@@ -504,20 +563,23 @@ func (s *Server) connectClient(cl *Client, listener string) (connected bool, err
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
 	if err != nil {
-		return true, fmt.Errorf("ack connection packet: %w", err)
+		return true, false, fmt.Errorf("ack connection packet: %w", err)
 	}
 
 	s.loop.willDelayed.Delete(cl.ID) // [MQTT-3.1.3-9]
 
 	if sessionPresent {
+		if deferResend {
+			return true, true, nil
+		}
 		err = cl.ResendInflightMessages(true)
 		if err != nil {
-			return true, fmt.Errorf("resend inflight: %w", err)
+			return true, false, fmt.Errorf("resend inflight: %w", err)
 		}
 	}
 
 	s.hooks.OnSessionEstablished(cl, pk)
-	return true, nil
+	return true, false, nil
 }
 
 // readConnectionPacket reads the first incoming header for a connection, and if
