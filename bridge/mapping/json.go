@@ -143,18 +143,26 @@ func (j *jsonReader) members(member func(key string, keyAt int) *ingest.RejectEr
 		if rej := member(key, keyAt); rej != nil {
 			return rej
 		}
-		j.ws()
-		switch j.peek() {
-		case ',':
-			j.i++
-			j.ws()
-		case '}':
-			j.i++
-			return nil
-		default:
-			return j.syntax("after object key:value pair")
+		if done, rej := j.next('}', "after object key:value pair"); done || rej != nil {
+			return rej
 		}
 	}
+}
+
+// next steps over what follows a member or element: a ',' before the
+// next one (done false) or the closing byte (done true).
+func (j *jsonReader) next(closing byte, context string) (done bool, rej *ingest.RejectError) {
+	j.ws()
+	switch j.peek() {
+	case ',':
+		j.i++
+		j.ws()
+		return false, nil
+	case closing:
+		j.i++
+		return true, nil
+	}
+	return false, j.syntax(context)
 }
 
 // object reads the whole payload: one object and nothing after it.
@@ -326,16 +334,8 @@ func (j *jsonReader) arrayFields(key string, keyAt, depth int) *ingest.RejectErr
 		if rej := j.value(j.join(key, view(strconv.AppendInt(num[:0], int64(n), 10))), keyAt, depth+1, false); rej != nil {
 			return rej
 		}
-		j.ws()
-		switch j.peek() {
-		case ',':
-			j.i++
-			j.ws()
-		case ']':
-			j.i++
-			return nil
-		default:
-			return j.syntax("after array element")
+		if done, rej := j.next(']', "after array element"); done || rej != nil {
+			return rej
 		}
 	}
 }
