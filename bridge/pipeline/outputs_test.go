@@ -213,11 +213,10 @@ func TestOptionalOutputDownSkipsAhead(t *testing.T) {
 	}
 }
 
-// Each output resumes from its own cursor after a restart; a new output
-// starts with what the spool still holds, and the cursor of an output no
-// longer configured is dropped.
-func TestOutputsResumeFromOwnCursors(t *testing.T) {
-	dir := t.TempDir()
+// storedByAOnly runs outputs a and b on dir with b down until a has
+// stored 100 readings, and stops: b's cursor is still at the start.
+func storedByAOnly(t *testing.T, dir string) []string {
+	t.Helper()
 	var down atomic.Bool
 	down.Store(true)
 	a, b := &fakeOutput{}, switchable(&down)
@@ -226,6 +225,15 @@ func TestOutputsResumeFromOwnCursors(t *testing.T) {
 	want := ingestN(t, p, 0, 100)
 	waitCond(t, "a stored everything", func() bool { return len(a.storedLines()) == 100 })
 	stop(t, p, 0)
+	return want
+}
+
+// Each output resumes from its own cursor after a restart; a new output
+// starts with what the spool still holds, and the cursor of an output no
+// longer configured is dropped.
+func TestOutputsResumeFromOwnCursors(t *testing.T) {
+	dir := t.TempDir()
+	want := storedByAOnly(t, dir)
 
 	tests := []struct {
 		name    string
@@ -261,17 +269,10 @@ func TestOutputsResumeFromOwnCursors(t *testing.T) {
 // configured again, starts afresh from what the spool then holds.
 func TestRemovedOutputIsForgotten(t *testing.T) {
 	dir := t.TempDir()
-	var down atomic.Bool
-	down.Store(true)
-	a, b := &fakeOutput{}, switchable(&down)
-	p := openTest(t, dir, nil, withOutputs(spec("a", a, true), spec("b", b, true)))
-	p.Start()
-	want := ingestN(t, p, 0, 100)
-	waitCond(t, "a stored everything", func() bool { return len(a.storedLines()) == 100 })
-	stop(t, p, 0)
+	want := storedByAOnly(t, dir)
 
 	a, c := &fakeOutput{}, &fakeOutput{}
-	p = openTest(t, dir, nil, withOutputs(spec("a", a, true), spec("c", c, true)))
+	p := openTest(t, dir, nil, withOutputs(spec("a", a, true), spec("c", c, true)))
 	p.Start()
 	waitDrained(t, p)
 	stop(t, p, time.Minute)
@@ -282,7 +283,7 @@ func TestRemovedOutputIsForgotten(t *testing.T) {
 		t.Errorf("a stored %d readings again", len(got))
 	}
 
-	b = &fakeOutput{}
+	b := &fakeOutput{}
 	p = openTest(t, dir, nil, withOutputs(spec("a", &fakeOutput{}, true), spec("b", b, true)))
 	p.Start()
 	more := ingestN(t, p, 100, 3)
