@@ -1,8 +1,10 @@
 package testenv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -131,4 +133,23 @@ func (d *daemon) stop() error {
 		<-d.exited
 		return fmt.Errorf("%s ignored SIGTERM for 30s and was killed", d.name)
 	}
+}
+
+// roundTrip sends req and returns the answer's body when its status is
+// want; any other status is an error with the server's words.
+func roundTrip(req *http.Request, want int) ([]byte, error) {
+	what := req.Method + " " + req.URL.Path
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: read answer: %w", what, err)
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s: %s: %s", what, resp.Status, bytes.TrimSpace(b))
+	}
+	return b, nil
 }

@@ -136,19 +136,7 @@ func (i *Influx) post(ctx context.Context, path, contentType string, body io.Rea
 	if i.User != "" {
 		req.SetBasicAuth(i.User, i.Password)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("POST %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("POST %s: read answer: %w", path, err)
-	}
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("POST %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
-	}
-	return b, nil
+	return roundTrip(req, want)
 }
 
 // quoteIdent double-quotes an InfluxQL identifier.

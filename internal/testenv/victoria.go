@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -170,14 +169,8 @@ func (v *Victoria) WriteLines(t testing.TB, lines string) {
 	if err != nil {
 		t.Fatalf("victoria-metrics write: %v", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if _, err := roundTrip(req, http.StatusNoContent); err != nil {
 		t.Fatalf("victoria-metrics write: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("victoria-metrics write: %s: %s", resp.Status, bytes.TrimSpace(b))
 	}
 }
 
@@ -186,19 +179,7 @@ func (v *Victoria) get(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", path, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: read answer: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
-	}
-	return b, nil
+	return roundTrip(req, http.StatusOK)
 }
 
 // fileTail is the end of a log file for failure messages.
