@@ -165,3 +165,62 @@ func deviceCount(in *testenv.Influx, measurement, device string) int64 {
 	n, _ := ss[0].Values[0][1].(json.Number).Int64()
 	return n
 }
+
+// TestFieldTypeNewFieldRaceOutputDecides: two devices bring a field that
+// neither InfluxDB nor mqflux knows, one as a string, one as a float. Both
+// readings are acknowledged and spooled: InfluxDB stores whichever it gets
+// first and refuses the other, which is dead-lettered with InfluxDB's
+// reason. mqflux's table then follows InfluxDB's verdict: a later reading
+// of the losing type is refused before its PUBACK, one of the winning type
+// is stored.
+func TestFieldTypeNewFieldRaceOutputDecides(t *testing.T) {
+	in := testenv.StartInflux(t, testenv.WithoutFlux())
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in})
+	measurement := measurementFor(t)
+	sec := func(i int) int64 { return t0/1e9 + int64(i) }
+	topic := func(dev string) string { return "devices/" + dev + "/sensors/" + measurement }
+	payload := map[string]string{"string": `{"value": "hot", "time": %d}`, "float": `{"value": 1.5, "time": %d}`}
+	device := map[string]string{"string": "dev1", "float": "dev2"}
+
+	pubLines(t, srv.MQTT, testenv.DemoGateway, topic("dev1"), fmt.Sprintf(payload["string"], sec(1)))
+	pubLines(t, srv.MQTT, testenv.DemoGateway, topic("dev2"), fmt.Sprintf(payload["float"], sec(2)))
+	waitFor(t, time.Minute, "one reading stored, the other refused by InfluxDB", func() bool {
+		return len(deadLetters(t, srv)) > 0 && deviceCount(in, measurement, "dev1")+deviceCount(in, measurement, "dev2") > 0
+	})
+	var winner string
+	for _, s := range in.Query(t, fmt.Sprintf("SHOW FIELD KEYS FROM %q", measurement)) {
+		for _, row := range s.Values {
+			if row[0] == "value" {
+				winner, _ = row[1].(string)
+			}
+		}
+	}
+	loser := map[string]string{"string": "float", "float": "string"}[winner]
+	if loser == "" {
+		t.Fatalf("InfluxDB holds value as %q", winner)
+	}
+	t.Logf("InfluxDB stored the %s first", winner)
+	if got := deviceCount(in, measurement, device[winner]); got != 1 {
+		t.Errorf("InfluxDB holds %d readings of %s (the %s), want 1", got, device[winner], winner)
+	}
+	letters := deadLetters(t, srv)
+	if len(letters) != 1 || letters[0].Source != "influx" || letters[0].Reason != "influx_rejected" ||
+		!strings.Contains(letters[0].Detail, "field type conflict") || !strings.Contains(string(letters[0].Payload), "device="+device[loser]) {
+		t.Fatalf("dead letters %+v\nwant one: InfluxDB's refusal of %s's %s", letters, device[loser], loser)
+	}
+
+	waitFor(t, time.Minute, "InfluxDB's type confirmed", func() bool {
+		return metric(t, srv, "mqflux_field_types_provisional") == 0 && metric(t, srv, "mqflux_field_types_known") > 0
+	})
+	pubLines(t, srv.MQTT, testenv.DemoGateway, topic(device[loser]), fmt.Sprintf(payload[loser], sec(3)))
+	pubLines(t, srv.MQTT, testenv.DemoGateway, topic(device[winner]), fmt.Sprintf(payload[winner], sec(4)))
+	waitFor(t, time.Minute, "the winner's second reading stored", func() bool { return deviceCount(in, measurement, device[winner]) == 2 })
+	letters = deadLetters(t, srv)
+	wantDetail := fmt.Sprintf(`field "value" of measurement %q is %s, this reading has %s`, measurement, winner, loser)
+	if len(letters) != 2 || letters[1].Source != "mqtt" || letters[1].Reason != "field_type_conflict" || letters[1].Detail != wantDetail {
+		t.Fatalf("dead letters %+v\nwant a second one: mqflux's refusal, %q", letters, wantDetail)
+	}
+	if got := deviceCount(in, measurement, device[loser]); got != 0 {
+		t.Errorf("InfluxDB holds %d readings of %s, want none", got, device[loser])
+	}
+}

@@ -13,11 +13,11 @@ import (
 // The field types the first output holds are asked again (SHOW FIELD
 // KEYS) once at Start, then after the first output stored a batch while
 // some type is still provisional, or refused a point (its verdict may be
-// on a type), and after a failed attempt, with a backoff. Asking is spaced
-// by relearnMin while answers change the Store or readings bring new
-// fields, and by up to relearnMax while they change nothing: a field whose
-// every point the output refuses for another reason stays provisional, and
-// must not cost a query per batch.
+// on a type), and after a failed attempt or replay, with a backoff. Asking
+// is spaced by relearnMin while answers change the Store or readings bring
+// new fields, and by up to relearnMax while they change nothing: a field
+// whose every point the output refuses for another reason stays
+// provisional, and must not cost a query per batch.
 const (
 	relearnMin     = time.Second
 	relearnMax     = 5 * time.Minute
@@ -79,7 +79,7 @@ func (p *Pipeline) learnLoop(ctx context.Context) {
 		if output.Sleep(ctx, wait) != nil {
 			return
 		}
-		if err != nil {
+		if err != nil || settle {
 			continue // try again without waiting for a write
 		}
 		select {
