@@ -17,11 +17,14 @@ import (
 // is spaced by relearnMin while answers change the Store or readings bring
 // new fields, and by up to relearnMax while they change nothing: a field
 // whose every point the output refuses for another reason stays
-// provisional, and must not cost a query per batch.
+// provisional, and must not cost a query per batch. After a failure the
+// spacing grows to relearnRetryMax at most, so that an output back from an
+// outage is asked soon after.
 const (
-	relearnMin     = time.Second
-	relearnMax     = 5 * time.Minute
-	relearnTimeout = 30 * time.Second
+	relearnMin      = time.Second
+	relearnMax      = 5 * time.Minute
+	relearnRetryMax = 30 * time.Second
+	relearnTimeout  = 30 * time.Second
 )
 
 // replayReason is the reason mqflux gives a reading it refused for a field
@@ -53,9 +56,12 @@ func (p *Pipeline) learnLoop(ctx context.Context) {
 			return
 		}
 		now := p.types.Learnt()
-		if err == nil && (len(u.Confirmed) > 0 || u.Demoted > 0 || now != learnt) {
+		switch {
+		case err != nil:
+			wait = min(2*wait, relearnRetryMax)
+		case len(u.Confirmed) > 0 || u.Demoted > 0 || now != learnt:
 			wait = relearnMin
-		} else {
+		default:
 			wait = min(2*wait, relearnMax)
 		}
 		learnt = now
