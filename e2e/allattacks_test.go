@@ -134,9 +134,10 @@ func TestAllAttacksAtOnce(t *testing.T) {
 	passwordGuesses(a, srv.MQTT, 16)
 	readEndpointGuesses(a, srv, 4)
 	loadStarted := make(chan struct{})
-	// These wait for the honest device: a type is the first writer's, and
-	// a clean session's client id is free until its device connects; the
-	// server does not defend either before (SECURITY.md).
+	// These wait for the honest device: a field's type is the one InfluxDB
+	// stored first, and a clean session's client id is free until its
+	// device connects; the server does not defend either before
+	// (SECURITY.md).
 	go func() {
 		for !started() && a.ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
@@ -144,6 +145,9 @@ func TestAllAttacksAtOnce(t *testing.T) {
 		close(loadStarted)
 		hostileWills(a, srv.MQTT, 2)
 		clientIDTakeovers(a, srv.MQTT, 2, func() bool { return cfg.Ledger.Len() == readings })
+		for count(in, meas) == 0 && a.ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
 		payloadSpoofs(a, srv.MQTT, meas)
 		deadLetterFlood(a, srv.MQTT)
 	}()

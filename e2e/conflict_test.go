@@ -91,11 +91,11 @@ func TestFieldTypeConflict(t *testing.T) {
 }
 
 // TestFieldTypeConflictRefusedBeforeAck: devices share a measurement whose
-// "value" is a float; one device writes a string into it. Left to InfluxDB,
-// whichever type reached a new shard first would win and the other
-// devices' acknowledged readings would be refused. mqflux refuses the
-// string reading before its PUBACK (field_type_conflict, naming the field
-// and both types) and dead-letters it; every other reading is stored.
+// "value" InfluxDB holds as a float (stored from the first device's
+// readings, so confirmed); one device writes a string into it. mqflux
+// refuses the string reading before its PUBACK (field_type_conflict,
+// naming the field and both types) and dead-letters it; every other
+// reading is stored.
 func TestFieldTypeConflictRefusedBeforeAck(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in})
@@ -104,6 +104,12 @@ func TestFieldTypeConflictRefusedBeforeAck(t *testing.T) {
 	reading := func(i int) string { return fmt.Sprintf(`{"value": %d, "time": %d}`, i, at(i)) }
 
 	pubLines(t, srv.MQTT, testenv.DemoGateway, "devices/d1/sensors/"+measurement, reading(0), reading(1), reading(2))
+	// A type learnt from readings refuses nothing until InfluxDB, having
+	// stored it, confirms it.
+	waitStored(t, in, measurement, 3, time.Minute)
+	waitFor(t, time.Minute, "the float confirmed by InfluxDB", func() bool {
+		return metric(t, srv, "mqflux_field_types_provisional") == 0 && metric(t, srv, "mqflux_field_types_known") > 0
+	})
 	hot := fmt.Sprintf(`{"value": "hot", "time": %d}`, at(100))
 	pubLines(t, srv.MQTT, testenv.DemoGateway, "devices/evil/sensors/"+measurement, hot)
 	pubLines(t, srv.MQTT, testenv.DemoGateway, "devices/d2/sensors/"+measurement, reading(3), reading(4), reading(5))

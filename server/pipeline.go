@@ -29,15 +29,17 @@ func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*
 	if err != nil {
 		return nil, err
 	}
+	types, source := learnFieldTypes(cfg.Primary(), log)
 	return pipeline.Open(pipeline.Options{
-		DataDir:       cfg.DataDir,
-		Mapping:       cfg.Mapping,
-		Spool:         sp,
-		DeadLetterMax: int64(cfg.DeadLetter.MaxBytes),
-		Outputs:       specs,
-		Logger:        log,
-		Observers:     observers,
-		FieldTypes:    learnFieldTypes(cfg.Primary(), log),
+		DataDir:         cfg.DataDir,
+		Mapping:         cfg.Mapping,
+		Spool:           sp,
+		DeadLetterMax:   int64(cfg.DeadLetter.MaxBytes),
+		Outputs:         specs,
+		Logger:          log,
+		Observers:       observers,
+		FieldTypes:      types,
+		FieldTypeSource: source,
 	})
 }
 
@@ -96,16 +98,17 @@ func openWriter(o Output, log *slog.Logger) (*influxwriter.Writer, error) {
 
 // learnFieldTypes asks the primary output for the field types it already
 // holds, so that the first reading after a start that conflicts with them
-// is refused before its acknowledgement. The output may be down, may not
-// answer InfluxQL (VictoriaMetrics, an InfluxDB without the v1 query API):
-// then the types are learnt from the readings alone, and a conflict with
-// what it holds is found when it refuses the point (dead-lettered as
-// <output>_rejected).
-func learnFieldTypes(primary Output, log *slog.Logger) *fieldtypes.Store {
+// is refused before its acknowledgement, and returns it as the source the
+// pipeline asks again. The output may be down, may not answer InfluxQL
+// (VictoriaMetrics, an InfluxDB without the v1 query API): then the types
+// learnt from readings stay provisional until it answers, a reading is
+// never refused for contradicting one, and the output decides (a point it
+// refuses is dead-lettered as <output>_rejected).
+func learnFieldTypes(primary Output, log *slog.Logger) (*fieldtypes.Store, fieldtypes.Source) {
 	store := fieldtypes.New(0)
 	if primary.Kind != KindInfluxDB {
-		log.Info("the first output does not answer InfluxQL; field types are learnt from readings only", "output", primary.Name, "kind", primary.Kind)
-		return store
+		log.Info("the first output does not answer InfluxQL; field types are learnt from readings only, and refuse nothing", "output", primary.Name, "kind", primary.Kind)
+		return store, nil
 	}
 	timeout := primary.Timeout
 	if timeout <= 0 {
@@ -116,10 +119,10 @@ func learnFieldTypes(primary Output, log *slog.Logger) *fieldtypes.Store {
 	q := fieldtypes.InfluxQL{URL: primary.URL, Bucket: primary.Bucket, Token: primary.Token, API: primary.API}
 	n, err := q.Load(ctx, store)
 	if err != nil {
-		log.Warn("could not learn field types from the first output (it is down, or does not answer InfluxQL); learning them from readings only",
+		log.Warn("could not learn field types from the first output (it is down, or does not answer InfluxQL); types learnt from readings stay provisional until it answers",
 			"output", primary.Name, "url", primary.URL, "err", err)
-		return store
+		return store, q
 	}
 	log.Info("field types learnt from the first output", "output", primary.Name, "fields", n)
-	return store
+	return store, q
 }

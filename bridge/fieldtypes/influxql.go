@@ -36,13 +36,29 @@ type InfluxQL struct {
 	Client *http.Client // http.DefaultClient when nil
 }
 
-// Load teaches s the field types InfluxDB holds in the bucket and returns
-// how many it learnt. A database that does not exist yet holds nothing and
-// is no error.
+// Source is a first output that can say which field types it holds.
+type Source interface {
+	FieldKeys(ctx context.Context) ([]Field, error)
+}
+
+// Load confirms in s the field types InfluxDB holds in the bucket
+// (Store.Relearn) and returns how many fields InfluxDB named. A database
+// that does not exist yet holds nothing and is no error.
 func (q InfluxQL) Load(ctx context.Context, s *Store) (int, error) {
-	body, err := q.query(ctx)
+	fields, err := q.FieldKeys(ctx)
 	if err != nil {
 		return 0, err
+	}
+	s.Relearn(fields)
+	return len(fields), nil
+}
+
+// FieldKeys is InfluxDB's answer to SHOW FIELD KEYS on the bucket, in its
+// order; empty when the database does not exist yet.
+func (q InfluxQL) FieldKeys(ctx context.Context) ([]Field, error) {
+	body, err := q.query(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var resp struct {
 		Error   string `json:"error"`
@@ -55,31 +71,31 @@ func (q InfluxQL) Load(ctx context.Context, s *Store) (int, error) {
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
-		return 0, fmt.Errorf("show field keys: decode the answer: %w", err)
+		return nil, fmt.Errorf("show field keys: decode the answer: %w", err)
 	}
 	if resp.Error != "" {
-		return 0, fmt.Errorf("show field keys: %s", resp.Error)
+		return nil, fmt.Errorf("show field keys: %s", resp.Error)
 	}
-	n := 0
+	var out []Field
 	for _, r := range resp.Results {
 		if strings.HasPrefix(r.Error, "database not found") {
-			return 0, nil
+			return nil, nil
 		}
 		if r.Error != "" {
-			return n, fmt.Errorf("show field keys: %s", r.Error)
+			return nil, fmt.Errorf("show field keys: %s", r.Error)
 		}
 		for _, series := range r.Series {
 			for _, row := range series.Values {
 				if len(row) < 2 {
 					continue
 				}
-				if k, ok := ParseKind(row[1]); ok && s.Learn(series.Name, row[0], k) {
-					n++
+				if k, ok := ParseKind(row[1]); ok {
+					out = append(out, Field{Measurement: series.Name, Field: row[0], Kind: k})
 				}
 			}
 		}
 	}
-	return n, nil
+	return out, nil
 }
 
 func (q InfluxQL) query(ctx context.Context) ([]byte, error) {

@@ -59,10 +59,18 @@ type Options struct {
 	Observers     []observe.Observer
 	ObserverQueue int
 	// FieldTypes knows each measurement's field types; a reading that
-	// brings a field with another type is refused (field_type_conflict)
-	// before the spool takes it, and every reading the spool takes teaches
-	// it its new fields. Nil: an empty store of fieldtypes.DefaultMax.
+	// brings a field with a type other than the one the first output
+	// confirmed is refused (field_type_conflict) before the spool takes
+	// it, and every reading the spool takes teaches it its new fields,
+	// provisionally. Nil: an empty store of fieldtypes.DefaultMax.
 	FieldTypes *fieldtypes.Store
+	// FieldTypeSource is the first output's word on the field types it
+	// holds. Start asks it, and asks again after the first output stored
+	// a batch while a type is provisional or refused a point, then
+	// corrects FieldTypes and replays the field_type_conflict dead letters
+	// a correction makes storable. Nil: no type is ever confirmed, so none
+	// is refused before the acknowledgement; the output alone decides.
+	FieldTypeSource fieldtypes.Source
 }
 
 // Pipeline is the spool with its writers and its observers; inputs feed
@@ -81,6 +89,7 @@ type Pipeline struct {
 	batches sync.Pool // *batch
 	hub     *observe.Hub
 	types   *fieldtypes.Store
+	relearn chan struct{} // kicks the learn loop; nil without a FieldTypeSource
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -248,10 +257,10 @@ func (s Sink) IngestReading(r ingest.Reading, received time.Time) error {
 }
 
 // checkTypes refuses a reading that would bring a field with a type other
-// than the one InfluxDB holds for it: InfluxDB would refuse its point only
-// after the acknowledgement, or, were it stored first, refuse the readings
-// of every other device that writes the field. A type the spool is about
-// to take is learnt here, so that the first type wins for everyone.
+// than the one the first output confirmed for it: InfluxDB would refuse
+// its point only after the acknowledgement. A type no output confirmed
+// yet is learnt here provisionally and refuses nothing: a reading is no
+// authority over what other devices may write, the output is.
 func (p *Pipeline) checkTypes(pts *point.Set) error {
 	if c := p.types.Check(pts); c != nil {
 		return &ingest.RejectError{Reason: "field_type_conflict", Detail: c.Error()}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/fieldtypes"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/point"
 )
@@ -14,7 +15,12 @@ import (
 type ReplayFilter struct {
 	Reason string `json:"reason,omitempty"`
 	Device string `json:"device,omitempty"`
-	DryRun bool   `json:"dry_run,omitempty"`
+	// Measurement and Field select field_type_conflict dead letters by the
+	// field their detail names (fieldtypes.ParseConflict); a dead letter
+	// of another kind has none and is not selected when either is set.
+	Measurement string `json:"measurement,omitempty"`
+	Field       string `json:"field,omitempty"`
+	DryRun      bool   `json:"dry_run,omitempty"`
 }
 
 // ReplayResult counts what a replay did (or, dry, would do) with the
@@ -84,7 +90,14 @@ func selected(e deadletter.Entry, f ReplayFilter) bool {
 	if e.Topic == "" || (e.Source != "mqtt" && e.Source != "http") {
 		return false
 	}
-	return (f.Reason == "" || e.Reason == f.Reason) && (f.Device == "" || e.Device == f.Device)
+	if (f.Reason != "" && e.Reason != f.Reason) || (f.Device != "" && e.Device != f.Device) {
+		return false
+	}
+	if f.Measurement == "" && f.Field == "" {
+		return true
+	}
+	c, ok := fieldtypes.ParseConflict(e.Detail)
+	return ok && (f.Measurement == "" || c.Measurement == f.Measurement) && (f.Field == "" || c.Field == f.Field)
 }
 
 // DeadLetterPath is the file dead letters are kept in.

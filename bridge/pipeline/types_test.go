@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mqflux/mqflux/bridge/fieldtypes"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/point"
@@ -16,10 +17,11 @@ import (
 )
 
 // One device writes a string into the float field other devices write, over
-// MQTT and over the HTTP API: each such reading is refused before the spool
-// takes it (field_type_conflict, naming the field and both types) and
-// dead-lettered, and every reading of the other devices reaches a real
-// InfluxDB. Writing 21 after 21.5 is no conflict: JSON numbers are floats.
+// MQTT and over the HTTP API, once InfluxDB stored the first float: each
+// such reading is refused before the spool takes it (field_type_conflict,
+// naming the field and both types) and dead-lettered, and every reading of
+// the other devices reaches a real InfluxDB. Writing 21 after 21.5 is no
+// conflict: JSON numbers are floats.
 func TestFieldTypeConflictRefusedBeforeSpool(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	w, err := influxwriter.New(influxwriter.DefaultConfig(in.URL, in.Bucket()), nil)
@@ -27,7 +29,9 @@ func TestFieldTypeConflictRefusedBeforeSpool(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p := openTest(t, dir, w, nil)
+	p := openTest(t, dir, w, func(o *Options) {
+		o.FieldTypeSource = fieldtypes.InfluxQL{URL: in.URL, Bucket: in.Bucket()}
+	})
 	p.Start()
 	mqtt, http := p.Sink("mqtt"), p.Sink("http")
 	ts := func(i int) int64 { return 1795456800 + int64(i) }
@@ -38,6 +42,14 @@ func TestFieldTypeConflictRefusedBeforeSpool(t *testing.T) {
 		dev := []string{"d1", "d2"}[i%2]
 		if err := mqtt.Ingest("devices/"+dev+"/sensors/temperature", []byte(good(i)), rx); err != nil {
 			t.Fatalf("reading %d of %s: %v", i, dev, err)
+		}
+		if i == 0 {
+			// Learnt from a reading, the type refuses nothing until
+			// InfluxDB, having stored it, confirms it.
+			testenv.WaitFor(t, time.Minute, "float confirmed by InfluxDB", func() bool {
+				k, confirmed, _ := p.FieldTypes().State("temperature", "value")
+				return confirmed && k == point.Float
+			})
 		}
 		if i == 3 {
 			refused = append(refused, mqtt.Ingest("devices/evil/sensors/temperature", []byte(`{"value": "hot"}`), rx))

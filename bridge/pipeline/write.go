@@ -43,6 +43,14 @@ func readerSpecs(specs []OutputSpec) []spool.ReaderSpec {
 func (p *Pipeline) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
+	if p.o.FieldTypeSource != nil {
+		p.relearn = make(chan struct{}, 1)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.learnLoop(ctx)
+		}()
+	}
 	for _, o := range p.runs {
 		if pr, ok := o.Output.(output.Prober); ok {
 			go pr.Probe(ctx)
@@ -81,6 +89,11 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 		if err := o.rd.Ack(b); err != nil {
 			p.log.Error("spool ack failed", "output", o.Name, "err", err)
 			return
+		}
+		if o == p.runs[0] && (len(rejected) > 0 || p.types.Provisional() > 0) {
+			// What the first output stored or refused is its verdict on
+			// the types it holds: ask for them.
+			p.kickRelearn()
 		}
 		stored := float64(len(b.Records) - len(rejected))
 		o.written.Add(stored)
