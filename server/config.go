@@ -61,9 +61,9 @@ type HTTP struct {
 	MaxStreamClients int         `yaml:"max_stream_clients"`
 	Legacy           shim.Config `yaml:"legacy"`
 
-	// AllowedHosts are further names (or addresses) the server answers to
-	// in the Host header, beyond http.address's: a reverse proxy's public
-	// name, a DNS name of the machine. Others get 421 (DNS rebinding).
+	// AllowedHosts are further names the server answers to in the Host
+	// header, beyond http.address's: a reverse proxy's public name, a DNS
+	// name of the machine. Others get 421 (DNS rebinding).
 	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 

@@ -29,7 +29,7 @@ func (s *Server) getDeadLetters(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if errors.Is(err, deadletter.ErrBadCursor) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		http.Error(w, "before: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	if err != nil {

@@ -31,9 +31,9 @@ type hostGuard struct {
 	refused *prometheus.CounterVec
 }
 
-// newHostGuard, registering its counter in reg, takes the names of http.address's host, loopback's names
-// when it is loopback, the machine's names and addresses when it is every
-// address, and http.allowed_hosts. exempt, if not nil, picks requests the
+// newHostGuard, registering its counter in reg, takes the names of
+// http.address's host, loopback's names when it is loopback, the machine's
+// names when it is every address, and http.allowed_hosts. exempt, if not nil, picks requests the
 // Host check lets through (the cross-origin check still applies).
 func newHostGuard(cfg HTTP, log *slog.Logger, reg prometheus.Registerer, exempt func(*http.Request) bool) *hostGuard {
 	g := &hostGuard{names: map[string]bool{}, cross: http.NewCrossOriginProtection(), exempt: exempt, log: log,
@@ -67,20 +67,14 @@ func newHostGuard(cfg HTTP, log *slog.Logger, reg prometheus.Registerer, exempt 
 	return g
 }
 
-// machineNames are the host name (and its mDNS .local name, how a
-// Raspberry Pi is often reached) and every interface address.
+// machineNames are the host name and its mDNS .local name, how a
+// Raspberry Pi is often reached.
 func machineNames() []string {
-	var out []string
-	if h, err := os.Hostname(); err == nil && h != "" {
-		out = append(out, h, strings.SplitN(h, ".", 2)[0]+".local")
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return nil
 	}
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			out = append(out, n.IP.String())
-		}
-	}
-	return out
+	return []string{h, strings.SplitN(h, ".", 2)[0] + ".local"}
 }
 
 // normalHost is a Host header's or a configured name's host part, lower
@@ -97,22 +91,13 @@ func normalHost(h string) string {
 }
 
 // allowed reports whether r's Host names this server. No Host (HTTP/1.0)
-// comes from no browser. An address literal is also this server when the
-// connection arrived at that address: a browser sends an address as Host
-// only to that address, so no name was re-pointed.
+// comes from no browser. Any address literal passes: a browser sends one
+// only to that very address, and an address cannot be re-pointed as a
+// name can (behind NAT, a container's port mapping or a load balancer, the
+// address the client used is not one of this machine's).
 func (g *hostGuard) allowed(r *http.Request) bool {
 	h := normalHost(r.Host)
-	if h == "" || g.names[h] {
-		return true
-	}
-	if ip := net.ParseIP(h); ip != nil {
-		if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-			if tcp, ok := la.(*net.TCPAddr); ok && tcp.IP.Equal(ip) {
-				return true
-			}
-		}
-	}
-	return false
+	return h == "" || g.names[h] || net.ParseIP(h) != nil
 }
 
 // wrap puts both checks in front of next.
