@@ -133,6 +133,7 @@ func TestAllAttacksAtOnce(t *testing.T) {
 	idleSockets(a, srv.MQTT, idleConns)
 	passwordGuesses(a, srv.MQTT, 16)
 	readEndpointGuesses(a, srv, 4)
+	foreignPages(a, srv, 2)
 	loadStarted := make(chan struct{})
 	// These wait for the honest device: a field's type is the one InfluxDB
 	// stored first, and a clean session's client id is free until its
@@ -192,6 +193,8 @@ func TestAllAttacksAtOnce(t *testing.T) {
 		{"read endpoints without a login", "mqflux_http_denied_total", []string{`reason="no_credentials"`}},
 		{"read endpoints with wrong passwords", "mqflux_http_denied_total", []string{`reason="backoff"`}},
 		{"streams past the cap", "mqflux_http_denied_total", []string{`reason="max_stream_clients"`}},
+		{"pages of a foreign Host (DNS rebinding)", "mqflux_http_refused_total", []string{`reason="host"`}},
+		{"cross-origin replays (CSRF)", "mqflux_http_refused_total", []string{`reason="cross_origin"`}},
 	} {
 		if metricSum(t, metrics, c.name, c.labels...) == 0 {
 			t.Errorf("%s: %s%v counts nothing; the attack was not made or not refused", c.attack, c.name, c.labels)
@@ -262,6 +265,39 @@ func readEndpointGuesses(a *attackers, srv *testenv.Server, n int) {
 				a.log.breach("GET %s without the right login answered %d", path, resp.StatusCode)
 			}
 		}
+	})
+}
+
+// foreignPages: browsers showing another site's page. Rebound to this
+// server, the page reads with its own Host; from its own address, it posts
+// a replay with the admin's login the browser remembers.
+func foreignPages(a *attackers, srv *testenv.Server, n int) {
+	reads := []string{"/v1/latest", "/metrics", "/v1/deadletter", "/v1/pipeline"}
+	a.loop(n, func(i int) {
+		for k, path := range append(reads, "/v1/deadletter/replay") {
+			ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+			method, host := http.MethodGet, "evil.example"
+			if k == len(reads) {
+				method, host = http.MethodPost, srv.HTTP
+			}
+			req, _ := http.NewRequestWithContext(ctx, method, "http://"+srv.HTTP+path, nil)
+			req.Host = host
+			req.Header.Set("Origin", "http://evil.example")
+			req.SetBasicAuth(exposedAdmin.User, exposedAdmin.Password)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				cancel()
+				a.pause()
+				continue
+			}
+			resp.Body.Close()
+			cancel()
+			a.log.made1("foreign page")
+			if resp.StatusCode < 400 {
+				a.log.breach("%s %s from a page of evil.example (Host %s) answered %d", method, path, host, resp.StatusCode)
+			}
+		}
+		a.pause() // a page's script, not a flood: other attackers flood
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bench"
+	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -203,7 +204,7 @@ func TestBridgeStoresEveryReading(t *testing.T) {
 	if got := br.metric(t, `mqflux_bridge_messages_acked_total{result="rejected"}`); got != 1 {
 		t.Errorf("rejected and acknowledged: %d, want 1", got)
 	}
-	dead, err := os.ReadFile(filepath.Join(br.dataDir, "dead-letter.jsonl"))
+	dead, err := os.ReadFile(deadletter.PathIn(br.dataDir))
 	if err != nil || !bytes.Contains(dead, []byte("warm")) {
 		t.Errorf("dead-letter file lacks the rejected payload: %v %q", err, dead)
 	}

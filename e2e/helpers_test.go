@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -283,7 +282,7 @@ func healthStatus(t *testing.T, srv *testenv.Server) string {
 // deadLetters reads data_dir/dead-letter.jsonl of the server.
 func deadLetters(t *testing.T, srv *testenv.Server) []deadletter.Entry {
 	t.Helper()
-	f, err := os.Open(filepath.Join(srv.DataDir, "dead-letter.jsonl"))
+	f, err := os.Open(deadletter.PathIn(srv.DataDir))
 	if os.IsNotExist(err) {
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -182,8 +181,9 @@ func TestDeadLetterFloodKeepsOthers(t *testing.T) {
 		t.Errorf("/metrics counts no dropped dead letters after the flood")
 	}
 	var kept []deadletter.Entry
-	for _, name := range []string{"dead-letter.jsonl.1", "dead-letter.jsonl"} {
-		f, err := os.Open(filepath.Join(srv.DataDir, name))
+	path := deadletter.PathIn(srv.DataDir)
+	for _, name := range []string{deadletter.RotatedPath(path), path} {
+		f, err := os.Open(name)
 		if os.IsNotExist(err) {
 			continue
 		}

@@ -83,11 +83,20 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{"POST", "/ingest", http.Header{"Content-Type": {"application/x-ndjson"}, "Authorization": {basic("truck-7", demoKey)}},
 			`{"sensor": "speed", "value": 1.5, "timestamp": "2026-01-01T00:00:00Z"}` + "\n", 200},
 		{"POST", "/ingest", http.Header{"Content-Type": {"application/x-ndjson"}}, "{}\n", 401},
+		{"GET", "/v1/deadletter?n=1", nil, "", 200},
+		{"GET", "/v1/deadletter?before=nonsense", nil, "", 400},
+		{"GET", "/v1/deadletter?before=1-1", nil, "", 410},
+		{"GET", "/v1/latest", http.Header{"Host": {"evil.example"}}, "", 421},
+		{"POST", "/v1/deadletter/replay?dry_run=true", http.Header{"Origin": {"http://evil.example"}}, "", 403},
+		{"POST", "/v1/log-temperature", http.Header{"Origin": {"http://evil.example"}, "Content-Type": {"application/json"}}, `{"temperature": 1}`, 403},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, "http://"+srv.HTTP+tc.path, strings.NewReader(tc.body))
 			for k, v := range tc.header {
 				req.Header[k] = v
+			}
+			if h := tc.header.Get("Host"); h != "" {
+				req.Host = h
 			}
 			checkAgainst(t, router, req, tc.body, tc.want)
 		})

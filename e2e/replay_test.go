@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,7 +52,7 @@ func TestReplayAfterPresetEnabled(t *testing.T) {
 		}
 	}
 	srv.WaitLog(t, "reading rejected", "topic=zigbee2mqtt/lamp_b")
-	before, err := deadletter.Summarize(filepath.Join(srv.DataDir, "dead-letter.jsonl"), 10)
+	before, err := deadletter.Summarize(deadletter.PathIn(srv.DataDir), 10, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func (b *Bridge) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", b.healthz)
 	mux.Handle("GET /metrics", b.front.metrics())
-	return mux
+	return newHostGuard(b.cfg.HTTP, b.log.With("component", "http"), b.front.reg, nil).wrap(mux)
 }
 
 type bridgeHealth struct {

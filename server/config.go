@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mqflux/mqflux/alert"
@@ -59,6 +60,11 @@ type HTTP struct {
 	// each holds a goroutine, a buffer and a share of every reading.
 	MaxStreamClients int         `yaml:"max_stream_clients"`
 	Legacy           shim.Config `yaml:"legacy"`
+
+	// AllowedHosts are further names the server answers to in the Host
+	// header, beyond http.address's: a reverse proxy's public name, a DNS
+	// name of the machine. Others get 421 (DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // DefaultConfig is the configuration with nothing set: a broker on loopback
@@ -141,6 +147,11 @@ func (h *HTTP) validate(v *configfile.Validator) {
 	v.Between("latest_max_series", h.LatestMaxSeries, 0, 100_000_000)
 	v.Between("latest_max_series_per_device", h.LatestMaxSeriesPerDevice, 1, 100_000_000)
 	v.Between("max_stream_clients", h.MaxStreamClients, 0, 100_000)
+	for i, name := range h.AllowedHosts {
+		if !validHostName(name) {
+			v.Add(fmt.Sprintf("allowed_hosts[%d]", i), "%q is not a host name or address: give the name alone, without scheme, port or path (e.g. mqflux.example.com, 192.168.1.20)", name)
+		}
+	}
 	h.Legacy.Validate(v.Section("legacy"))
 }
 

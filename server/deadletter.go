@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -10,7 +11,9 @@ import (
 )
 
 // getDeadLetters answers GET /v1/deadletter: the dead letters counted by
-// reason and device, and the newest ?n= (default 10).
+// reason and device, and the newest ?n= (default 10) before the cursor
+// ?before= (a previous answer's next). Both read the file in bounded
+// pieces, so a request costs no more memory for a full file.
 func (s *Server) getDeadLetters(w http.ResponseWriter, r *http.Request) {
 	n := 10
 	if v := r.URL.Query().Get("n"); v != "" {
@@ -20,7 +23,15 @@ func (s *Server) getDeadLetters(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sum, err := deadletter.Summarize(s.pipe.DeadLetterPath(), n)
+	sum, err := deadletter.Summarize(s.pipe.DeadLetterPath(), n, r.URL.Query().Get("before"))
+	if errors.Is(err, deadletter.ErrCursorExpired) {
+		writeJSON(w, http.StatusGone, map[string]string{"error": err.Error()})
+		return
+	}
+	if errors.Is(err, deadletter.ErrBadCursor) {
+		http.Error(w, "before: "+err.Error(), http.StatusBadRequest)
+		return
+	}
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return

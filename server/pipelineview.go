@@ -2,22 +2,13 @@ package server
 
 import (
 	"bytes"
-	"errors"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
 )
-
-// deadLetterTail is how much of the end of the dead-letter file
-// /v1/pipeline reads for the newest entries: enough for a screenful,
-// however large the file has grown.
-const deadLetterTail = 256 << 10
 
 // recentDeadLetters is how many dead letters /v1/pipeline lists.
 const recentDeadLetters = 20
@@ -99,7 +90,7 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	if len(v.Outputs) > 0 {
 		v.Influx.Retries = v.Outputs[0].Retries
 	}
-	v.DeadLetters, err = newestDeadLetters(filepath.Join(s.cfg.DataDir, "dead-letter.jsonl"), recentDeadLetters)
+	v.DeadLetters, err = newestDeadLetters(s.pipe.DeadLetterPath(), recentDeadLetters)
 	v.DeadLetterOK = err == nil
 	if err != nil {
 		s.log.Warn("pipeline view: read dead letters", "err", err)
@@ -123,50 +114,16 @@ func sum(f *dto.MetricFamily, label string, by map[string]float64) float64 {
 	return total
 }
 
-// newestDeadLetters reads the last entries of the dead-letter file, newest
-// first; no file yet is no entries.
+// newestDeadLetters reads the newest entries of the dead-letter file (on
+// into the rotated one), newest first; no file yet is no entries.
 func newestDeadLetters(path string, n int) ([]deadLetterView, error) {
-	out := []deadLetterView{}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return out, nil
-	}
-	if err != nil {
-		return out, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return out, err
-	}
-	start := max(st.Size()-deadLetterTail, 0)
-	buf := make([]byte, st.Size()-start)
-	if _, err := f.ReadAt(buf, start); err != nil && !errors.Is(err, io.EOF) {
-		return out, err
-	}
-	if start > 0 {
-		// The first line is cut: skip it.
-		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
-			buf = buf[i+1:]
-		}
-	}
-	rd := deadletter.NewReader(bytes.NewReader(buf))
-	for {
-		e, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			// A line being written as we read: what came before stands.
-			break
-		}
+	page, err := deadletter.Tail(path, n, "")
+	out := make([]deadLetterView, 0, len(page.Entries))
+	for _, e := range page.Entries {
 		out = append(out, deadLetterView{Time: e.Time, Source: e.Source, Device: e.Device, Topic: e.Topic,
 			Reason: e.Reason, Detail: e.Detail, Payload: string(bytes.ToValidUTF8(e.Payload, []byte("\uFFFD")))})
 	}
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out[:min(n, len(out))], nil
+	return out, err
 }
 
 // ageSeconds is how long ago t was, in seconds; 0 for the zero time.

@@ -10,12 +10,14 @@ import (
 	"github.com/mqflux/mqflux/server/console"
 )
 
-// routes lists every HTTP route of `mqflux serve`.
+// routes lists every HTTP route of `mqflux serve`, behind the Host and
+// cross-origin checks (hostGuard).
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	legacy := http.NewServeMux()
 	// The legacy API's health check: any method, this exact body.
-	mux.HandleFunc("/healthcheck", legacyHealthcheck)
-	mux.HandleFunc("/v1/healthcheck", legacyHealthcheck)
+	legacy.HandleFunc("/healthcheck", legacyHealthcheck)
+	legacy.HandleFunc("/v1/healthcheck", legacyHealthcheck)
 	// Health stays open beyond loopback: load balancers probe it without
 	// credentials, and it tells nothing of the readings.
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -52,9 +54,20 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /v1/session", s.gate.guard("/v1/session", http.HandlerFunc(s.getSession)))
 	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
-	// methods on those paths get the original 405 answers.
-	s.shim.Routes(mux)
-	return mux
+	// methods on those paths get the original 405 answers. Loggers in the
+	// field reach it (and its health check) by whatever name they were set
+	// up with, and it always takes a key, which a rebound page does not
+	// have: the Host check leaves it out, the cross-origin check does not.
+	s.shim.Routes(legacy)
+	isLegacy := func(r *http.Request) bool { _, pattern := legacy.Handler(r); return pattern != "" }
+	guard := newHostGuard(s.cfg.HTTP, s.log.With("component", "http"), s.front.reg, isLegacy)
+	return guard.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isLegacy(r) {
+			legacy.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 }
 
 func legacyHealthcheck(w http.ResponseWriter, _ *http.Request) {

@@ -2,13 +2,13 @@ package deadletter
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 )
 
 // Rewrite passes every entry of the current file (not the rotated <path>.1)
@@ -92,46 +92,98 @@ func (d *File) copyKept(out io.Writer, fn func(Entry) (Entry, bool, error)) erro
 	return failed
 }
 
-// Summary is what `mqflux deadletter list` shows of a file.
+// Summary is what `mqflux deadletter list` and GET /v1/deadletter show of
+// the dead letters.
 type Summary struct {
+	// Entries, ByReason and ByDevice count the current file: what a
+	// replay goes through.
 	Entries  int            `json:"entries"`
 	ByReason map[string]int `json:"by_reason"`
 	ByDevice map[string]int `json:"by_device"`
-	Newest   []Entry        `json:"newest"` // newest first
+	Newest   []Entry        `json:"newest"` // newest first, on into the rotated file
+	// Next is the cursor of the entries before Newest; "" when there are
+	// none.
+	Next string `json:"next,omitempty"`
+	// Unreadable counts the lines that are not entries.
+	Unreadable int `json:"unreadable,omitempty"`
 }
 
-// Summarize counts the entries of the file at path by reason and device
-// and keeps the newest n. A missing file is an empty summary; a partial
-// last line (an entry being written) is left out.
-func Summarize(path string, n int) (Summary, error) {
+// Summarize counts the entries of the file at path by reason and device,
+// reading it line by line, and takes the newest n before cursor ("" the
+// end) with Tail: its memory is bounded by a line and a page, not the
+// file. A missing file is an empty summary; a partial last line (an entry
+// being written) is left out.
+func Summarize(path string, n int, cursor string) (Summary, error) {
 	s := Summary{ByReason: map[string]int{}, ByDevice: map[string]int{}}
+	if err := s.count(path); err != nil {
+		return s, err
+	}
+	page, err := Tail(path, n, cursor)
+	s.Newest, s.Next = page.Entries, page.Next
+	return s, err
+}
+
+// count adds the current file's entries to s. A complete line that is not
+// an entry is counted as unreadable, not an error: the rest still count.
+func (s *Summary) count(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+		return nil
 	}
 	if err != nil {
-		return s, fmt.Errorf("dead-letter list: %w", err)
+		return fmt.Errorf("dead-letter list: %w", err)
 	}
 	defer f.Close()
-	r := NewReader(f)
+	r := bufio.NewReaderSize(f, tailBlock)
+	var l struct{ Reason, Device string }
+	var buf []byte
 	for {
-		e, err := r.Next()
+		raw, err := readLine(r, buf[:0], MaxTailLine)
 		if errors.Is(err, io.EOF) {
-			break
+			return nil // what is left without a newline is being written
 		}
-		if err != nil {
-			return s, err
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			return fmt.Errorf("dead-letter list %s: %w", path, err)
+		}
+		buf = raw[:0]
+		if raw = bytes.TrimSpace(raw); len(raw) == 0 && err == nil {
+			continue
+		}
+		l.Reason, l.Device = "", ""
+		if err != nil || json.Unmarshal(raw, &l) != nil {
+			s.Unreadable++
+			continue
 		}
 		s.Entries++
-		s.ByReason[e.Reason]++
-		s.ByDevice[e.Device]++
-		s.Newest = append(s.Newest, e)
+		s.ByReason[l.Reason]++
+		s.ByDevice[l.Device]++
 	}
-	sort.SliceStable(s.Newest, func(i, j int) bool { return s.Newest[i].Time.After(s.Newest[j].Time) })
-	if len(s.Newest) > n {
-		s.Newest = s.Newest[:n]
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine appends the next line of r to buf; a line over max is passed
+// over to its end and answered with errLineTooLong, so memory stays
+// within max.
+func readLine(r *bufio.Reader, buf []byte, max int) ([]byte, error) {
+	long := false
+	for {
+		part, err := r.ReadSlice('\n')
+		if !long && len(buf)+len(part) <= max {
+			buf = append(buf, part...)
+		} else {
+			long, buf = true, buf[:0]
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			return buf, err
+		case long:
+			return buf, errLineTooLong
+		}
+		return buf, nil
 	}
-	return s, nil
 }
 
 // Path is the file's path.

@@ -2,7 +2,6 @@ package deadletter
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -10,7 +9,7 @@ import (
 // Rewrite drops what fn drops, keeps what it changes, and after fn fails
 // keeps that entry and the rest as they were; Summarize reads the result.
 func TestRewrite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "dead-letter.jsonl")
+	path := PathIn(t.TempDir())
 	d, err := Open(path, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +38,7 @@ func TestRewrite(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Rewrite: %v, want the error of fn", err)
 	}
-	s, err := Summarize(path, 10)
+	s, err := Summarize(path, 10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +52,7 @@ func TestRewrite(t *testing.T) {
 	if err := d.Add(Entry{Source: "mqtt", Device: "new", Topic: "t/new", Reason: "topic"}); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := Summarize(path, 1); s.Entries != 4 || s.Newest[0].Device != "new" {
+	if s, _ := Summarize(path, 1, ""); s.Entries != 4 || s.Newest[0].Device != "new" {
 		t.Fatalf("after Add: %+v", s)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -171,7 +170,7 @@ func ingestN(t *testing.T, p *Pipeline, from, n int) []string {
 // deadLetters reads the pipeline's dead-letter file.
 func deadLetters(t *testing.T, dir string) []deadletter.Entry {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "dead-letter.jsonl"))
+	f, err := os.Open(deadletter.PathIn(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

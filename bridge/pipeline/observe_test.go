@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/observe"
@@ -147,7 +147,7 @@ func TestIngestReadingDeadLetter(t *testing.T) {
 	if err := p.Stop(0); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "dead-letter.jsonl"))
+	b, err := os.ReadFile(deadletter.PathIn(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ import (
 
 // Options wires a Pipeline.
 type Options struct {
-	DataDir       string // the spool lives in DataDir/spool, dead letters in DataDir/dead-letter.jsonl
+	DataDir       string // the spool lives in DataDir/spool, dead letters in deadletter.PathIn(DataDir)
 	Mapping       mapping.Config
 	Spool         spool.Options // Dir is set from DataDir when empty
 	DeadLetterMax int64
@@ -122,7 +122,7 @@ func Open(o Options) (p *Pipeline, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", o.Spool.Dir, err)
 	}
-	deadPath := filepath.Join(o.DataDir, "dead-letter.jsonl")
+	deadPath := deadletter.PathIn(o.DataDir)
 	var deadOpts []deadletter.Option
 	if o.Spool.Durability != spool.Fsync {
 		deadOpts = append(deadOpts, deadletter.WithoutSync()) // as durable as the spool, no more

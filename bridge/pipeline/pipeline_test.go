@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
@@ -228,7 +229,7 @@ func TestOutputErrorIsRetried(t *testing.T) {
 			if got := testutil.ToFloat64(p.m.written); got != 10 {
 				t.Errorf("written = %v, want 10", got)
 			}
-			if _, err := os.Stat(filepath.Join(dir, "dead-letter.jsonl")); err == nil {
+			if _, err := os.Stat(deadletter.PathIn(dir)); err == nil {
 				if letters := deadLetters(t, dir); len(letters) != 0 {
 					t.Errorf("dead letters %+v, want none", letters)
 				}

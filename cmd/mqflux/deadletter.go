@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -43,7 +42,7 @@ func runDeadLetter(p program, ctx context.Context, args []string, stdout, stderr
 		return err
 	}
 	if args[0] == "list" {
-		sum, err := deadletter.Summarize(filepath.Join(cfg.DataDir, "dead-letter.jsonl"), *n)
+		sum, err := deadletter.Summarize(deadletter.PathIn(cfg.DataDir), *n, "")
 		if err != nil {
 			return err
 		}
