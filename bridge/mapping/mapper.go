@@ -27,8 +27,7 @@ type Mapper struct {
 	maxString  int
 	maxDepth   int
 	maxKey     int
-	reserved   []reservedKey // tag keys the layout gives; a payload may not use them
-	pool       sync.Pool     // *scratch
+	pool       sync.Pool // *scratch
 }
 
 type rule struct {
@@ -46,6 +45,7 @@ type rule struct {
 	skipNulls   bool
 	timeKey     string
 	root        string
+	reserved    []reservedKey // tag keys the layout gives; a payload may not use them
 }
 
 // StatusMeasurement is the measurement presence messages are written to.
@@ -106,7 +106,9 @@ func New(cfg Config) (*Mapper, error) {
 		}
 		m.statuses = append(m.statuses, st)
 	}
-	m.reserved = reservedKeys(m.rules, m.statuses)
+	for i := range m.rules {
+		m.rules[i].reserved = reservedKeys(&m.rules[i], m.rules, m.statuses)
+	}
 	return m, nil
 }
 
@@ -547,7 +549,7 @@ func (m *Mapper) addRuleTags(sc *scratch, r *rule) *ingest.RejectError {
 		}
 		return reject("bad_tag", "tag %q is given twice (%s and %s)", sc.tags[i].key, srcName(a), srcName(b))
 	}
-	return m.checkPayloadKeys(sc)
+	return m.checkPayloadKeys(sc, r)
 }
 
 // checkReserved refuses a reading for the measurement presence is written

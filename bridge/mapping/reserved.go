@@ -19,7 +19,9 @@ type reservedKey struct {
 // are reserved across the whole layout, not per rule: InfluxDB keeps tag
 // and field keys per measurement, and templates can share one (a device
 // may publish to devices/pi-1/sensors/tasmota as well as tele/pi-1/SENSOR).
-func reservedKeys(rules []rule, statuses []statusRule) []reservedKey {
+// The keys of own come first, so that a message names the template the
+// reading matched when it gives the key.
+func reservedKeys(own *rule, rules []rule, statuses []statusRule) []reservedKey {
 	var out []reservedKey
 	add := func(key, from string) {
 		for _, have := range out {
@@ -29,8 +31,7 @@ func reservedKeys(rules []rule, statuses []statusRule) []reservedKey {
 		}
 		out = append(out, reservedKey{key: key, from: from})
 	}
-	for i := range rules {
-		r := &rules[i]
+	addRule := func(r *rule) {
 		for _, k := range r.tpl.Tags() {
 			add(k, fmt.Sprintf("captured by template %q", r.tpl.String()))
 		}
@@ -40,6 +41,10 @@ func reservedKeys(rules []rule, statuses []statusRule) []reservedKey {
 		if r.objects == Points {
 			add(r.objectTag, fmt.Sprintf("the object_tag of template %q", r.tpl.String()))
 		}
+	}
+	addRule(own)
+	for i := range rules {
+		addRule(&rules[i])
 	}
 	for i := range statuses {
 		for _, k := range statuses[i].tpl.Tags() {
@@ -54,12 +59,9 @@ func reservedKeys(rules []rule, statuses []statusRule) []reservedKey {
 // formatting characters (Device, "device ", "de\u200bvice"). A field named
 // like a tag is what InfluxQL's WHERE device='x' matches when the field
 // exists, and a lookalike tag passes for the real one on a dashboard.
-func (m *Mapper) shadowed(key string) (reservedKey, bool) {
-	if len(m.reserved) == 0 {
-		return reservedKey{}, false
-	}
+func (r *rule) shadowed(key string) (reservedKey, bool) {
 	folded := strings.Map(dropInvisible, key) // key itself when nothing is dropped
-	for _, r := range m.reserved {
+	for _, r := range r.reserved {
 		if strings.EqualFold(folded, r.key) {
 			return r, true
 		}
@@ -79,32 +81,32 @@ func dropInvisible(r rune) rune {
 // or looks like, and a key over max_key_bytes. Every payload format and
 // the readings of other inputs pass here (addRuleTags), so the rule holds
 // on every path.
-func (m *Mapper) checkPayloadKeys(sc *scratch) *ingest.RejectError {
+func (m *Mapper) checkPayloadKeys(sc *scratch, r *rule) *ingest.RejectError {
 	for i := range sc.tags {
 		t := &sc.tags[i]
 		if t.src != srcPayload {
 			continue
 		}
-		if rej := m.checkKey("bad_tag", "tag", t.key, -1); rej != nil {
+		if rej := m.checkKey(r, "bad_tag", "tag", t.key, -1); rej != nil {
 			return rej
 		}
 	}
 	for i := range sc.fields {
 		f := &sc.fields[i]
-		if rej := m.checkKey("bad_field", "field", f.key, f.at); rej != nil {
+		if rej := m.checkKey(r, "bad_field", "field", f.key, f.at); rej != nil {
 			return rej
 		}
 	}
 	return nil
 }
 
-func (m *Mapper) checkKey(reason, what, key string, at int) *ingest.RejectError {
+func (m *Mapper) checkKey(r *rule, reason, what, key string, at int) *ingest.RejectError {
 	if len(key) > m.maxKey {
 		return reject("key_too_long", "%s name%s is %d bytes (starting %.32q), max_key_bytes is %d", what, atByte(at), len(key), key, m.maxKey)
 	}
-	if r, ok := m.shadowed(key); ok {
+	if rk, ok := r.shadowed(key); ok {
 		return reject(reason, "%s %q%s would shadow tag %q (%s); a payload may not use a key the topic layout gives as a tag",
-			what, key, atByte(at), r.key, r.from)
+			what, key, atByte(at), rk.key, rk.from)
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ func TestPayloadKeysMayNotShadowTopicTags(t *testing.T) {
 		{"tasmota flattened", "tele/dev1/STATE", `{"Device": "dev2", "Wifi": {"RSSI": 99}}`, "bad_field", `field "Device"`},
 		{"shelly gen2", "dev1/status/switch:0", `{"device": "dev2", "apower": 99}`, "bad_field", `field "device"`},
 		{"shelly gen2 component", "dev1/status/switch:0", `{"component": "light:0", "apower": 99}`, "bad_field", `would shadow tag "component"`},
-		{"zigbee2mqtt", "zigbee2mqtt/dev1", `{"device": "dev2", "temperature": 99}`, "bad_field", `field "device"`},
+		{"zigbee2mqtt", "zigbee2mqtt/dev1", `{"device": "dev2", "temperature": 99}`, "bad_field", `field "device" at byte 1 would shadow tag "device" (captured by template "zigbee2mqtt/{device+}")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
