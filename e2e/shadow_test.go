@@ -182,7 +182,7 @@ func TestDeepPayloadRSS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	host, port, _ := strings.Cut(srv.MQTT, ":")
-	const conns, repeat = 4, 25
+	const conns, repeat = 4, 10
 	pub := testenv.RequireCommand(t, "mosquitto_pub")
 	errs := make(chan error, conns)
 	for i := range conns {
