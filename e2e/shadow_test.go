@@ -60,6 +60,11 @@ func TestPayloadKeyCannotShadowTopicTag(t *testing.T) {
 		if len(rows) != 1 || fmt.Sprint(rows[0][h.field]) != h.value || rows[0]["device"] != "pi-kitchen" {
 			t.Errorf("%s for pi-kitchen: %v; want one row with %s=%s", h.meas, rows, h.field, h.value)
 		}
+		// As the console asks for it.
+		code, body := srv.HTTPGet(t, fmt.Sprintf("/v1/history?device=pi-kitchen&measurement=%s&field=%s&range=1h", h.meas, h.field))
+		if code != 200 || !strings.Contains(body, ",\n      "+h.value+"\n") || strings.Contains(body, ",\n      99\n") {
+			t.Errorf("/v1/history of %s for pi-kitchen: %d %s; want %s only", h.meas, code, body, h.value)
+		}
 		for _, r := range rowsOf(in.Query(t, fmt.Sprintf(`SELECT * FROM %q`, h.meas))) {
 			if fmt.Sprint(r[h.field]) == "99" {
 				t.Errorf("%s holds the spoofed reading %v", h.meas, r)
