@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 }
 
 // validateDeviceNames refuses a device user named like a literal level of
-// a template: with a {device}/... template beside devices/{device}/...,
+// a template of the broker's layout (the mapping's and discovery's): with a {device}/... template beside devices/{device}/...,
 // a device named devices could publish devices/pi-2/... and be stored as
 // pi-2 (the broker's ACL refuses such topics too).
 func (c *Config) validateDeviceNames(v *configfile.Validator, m *mapping.Mapper) {
@@ -121,7 +121,7 @@ users:
 		if u.Role != broker.RoleDevice {
 			continue
 		}
-		for _, t := range m.Templates() {
+		for _, t := range brokerLayout(m) {
 			for j, l := range t.Levels() {
 				if l.Kind == topic.Literal && l.Text == u.Name {
 					v.Add(fmt.Sprintf("broker.users[%d].name", i),

@@ -48,6 +48,9 @@ func TestValidateNamesFullKeys(t *testing.T) {
 			c.Mapping.Presets = []string{"esphome"}
 			c.Broker.Users = []broker.User{{Name: "devices", PasswordHash: testHash, Role: broker.RoleDevice}}
 		}, `broker.users[0].name: device "devices" is level 1 of template "devices/{device}/sensors/{measurement}"`},
+		{"device named like discovery's literal", func(c *Config) {
+			c.Broker.Users = []broker.User{{Name: "homeassistant", PasswordHash: testHash, Role: broker.RoleDevice}}
+		}, `broker.users[0].name: device "homeassistant" is level 1 of template "homeassistant/+/{device}/+/config"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
