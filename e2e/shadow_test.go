@@ -19,8 +19,9 @@ import (
 // reads when such a field exists: demo-device could make its 99 pass for
 // pi-kitchen's reading and hide pi-kitchen's own. Each spoof, on the
 // default template and on the tasmota and zigbee2mqtt preset topics, is
-// refused before its PUBACK and dead-lettered as bad_field; the queries a
-// dashboard sends for pi-kitchen return pi-kitchen's readings only.
+// refused before its PUBACK and dead-lettered as bad_field (bad_tag for a
+// lookalike tag); the queries a dashboard and the console send for
+// pi-kitchen return pi-kitchen's readings only.
 func TestPayloadKeyCannotShadowTopicTag(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{"MQFLUX_MAPPING_PRESETS=[zigbee2mqtt, tasmota, shelly]"}})
@@ -32,13 +33,14 @@ func TestPayloadKeyCannotShadowTopicTag(t *testing.T) {
 		{"zigbee2mqtt/pi-kitchen", `{"value": 20.5}`, "zigbee2mqtt", "value", "20.5"},
 		{"tele/pi-kitchen/STATE", `{"value": 7}`, "tasmota", "value", "7"},
 	}
-	spoofs := []struct{ topic, payload, key string }{
-		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "device": "pi-kitchen"}`, "device"},
-		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "Device": "pi-kitchen"}`, "Device"},
-		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "device ": "pi-kitchen"}`, "device "},
-		{fmt.Sprintf(readings, "demo-device"), `{"fields": {"value": 99, "DEVICE": "pi-kitchen"}}`, "DEVICE"},
-		{"zigbee2mqtt/demo-device", `{"value": 99, "device": "pi-kitchen"}`, "device"},
-		{"tele/demo-device/STATE", `{"value": 99, "device": "pi-kitchen"}`, "device"},
+	spoofs := []struct{ topic, payload, key, reason string }{
+		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "device": "pi-kitchen"}`, "device", "bad_field"},
+		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "Device": "pi-kitchen"}`, "Device", "bad_field"},
+		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "device ": "pi-kitchen"}`, "device ", "bad_field"},
+		{fmt.Sprintf(readings, "demo-device"), `{"fields": {"value": 99, "DEVICE": "pi-kitchen"}}`, "DEVICE", "bad_field"},
+		{fmt.Sprintf(readings, "demo-device"), `{"value": 99, "tags": {"Device": "pi-kitchen"}}`, "Device", "bad_tag"},
+		{"zigbee2mqtt/demo-device", `{"value": 99, "device": "pi-kitchen"}`, "device", "bad_field"},
+		{"tele/demo-device/STATE", `{"value": 99, "device": "pi-kitchen"}`, "device", "bad_field"},
 	}
 	for _, h := range honest {
 		pubFile(t, srv.MQTT, testenv.DemoGateway, h.topic, "-m", h.payload)
@@ -79,9 +81,12 @@ func TestPayloadKeyCannotShadowTopicTag(t *testing.T) {
 	for i, s := range spoofs {
 		e := letters[i]
 		want := fmt.Sprintf(`field %q at byte`, s.key)
-		if e.Device != "demo-device" || e.Topic != s.topic || e.Reason != "bad_field" || string(e.Payload) != s.payload ||
+		if s.reason == "bad_tag" {
+			want = fmt.Sprintf(`tag %q would shadow`, s.key)
+		}
+		if e.Device != "demo-device" || e.Topic != s.topic || e.Reason != s.reason || string(e.Payload) != s.payload ||
 			!strings.Contains(e.Detail, want) || !strings.Contains(e.Detail, `would shadow tag "device"`) {
-			t.Errorf("dead letter %d: %+v\nwant device demo-device, topic %s, reason bad_field, detail with %q", i, e, s.topic, want)
+			t.Errorf("dead letter %d: %+v\nwant device demo-device, topic %s, reason %s, detail with %q", i, e, s.topic, s.reason, want)
 		}
 	}
 }
