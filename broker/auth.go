@@ -162,6 +162,9 @@ func (r roles) allowed(u User, name string, write bool) bool {
 	switch u.Role {
 	case RoleDevice:
 		pin := topic.Pin{Name: topic.Device, Value: u.Name}
+		if r.literalBeats(name, u.Name) {
+			return false
+		}
 		if write {
 			return r.any(func(t *topic.Template) bool { return t.MatchAs(name, pin) }) || r.underDevice(name, pin)
 		}
@@ -172,6 +175,33 @@ func (r roles) allowed(u User, name string, write bool) bool {
 		return !write && r.readerSubscribes(name)
 	}
 	return false
+}
+
+// literalBeats reports whether the device named device would take a level
+// of name (a topic or a filter) that a template of the layout spells as a
+// literal there: the literal template is the more specific one, and the
+// topic is its, never the device's. A device named devices would otherwise
+// reach devices/pi-2/... through a {device}/... template (esphome's,
+// shelly's) and write as pi-2. check-config refuses such device names; this
+// holds when a configuration was not checked.
+func (r roles) literalBeats(name, device string) bool {
+	for i := 0; name != ""; i++ {
+		lv, rest, _ := strings.Cut(name, "/")
+		if lv == device && r.literalAt(i, lv) {
+			return true
+		}
+		name = rest
+	}
+	return false
+}
+
+// literalAt reports whether some template's level i (0-based) is the
+// literal text.
+func (r roles) literalAt(i int, text string) bool {
+	return r.any(func(t *topic.Template) bool {
+		levels := t.Levels()
+		return i < len(levels) && levels[i].Kind == topic.Literal && levels[i].Text == text
+	})
 }
 
 func (r roles) any(f func(t *topic.Template) bool) bool {

@@ -90,6 +90,41 @@ func TestRoleTable(t *testing.T) {
 	}
 }
 
+// A device whose name is a literal level of one template, with another
+// template capturing {device} at that level, matches the more specific,
+// literal, template: never as its own topic.
+func TestLiteralLevelBeatsDeviceCapture(t *testing.T) {
+	esphome := layoutOf(topic.DefaultReadings, topic.DefaultStatus,
+		"{device}/+/+/command", "{device}/{measurement}/{field}/state", "{device}/status", "{device}/status/{component}")
+	devices := User{Name: "devices", Role: RoleDevice}
+	status := User{Name: "status", Role: RoleDevice}
+	dev := User{Name: "pi-1", Role: RoleDevice}
+	cases := []struct {
+		user   User
+		topic  string
+		write  bool
+		wanted bool
+	}{
+		{devices, "devices/pi-2/sensors/temperature", true, false},
+		{devices, "devices/pi-2/status", true, false},
+		{devices, "devices/status", true, false},
+		{devices, "devices/temperature/value/state", true, false},
+		{devices, "devices/#", false, false},
+		{devices, "devices/pi-2/status", false, false},
+		{status, "pi-1/status/status", true, false},
+		{dev, "pi-1/status", true, true},
+		{dev, "pi-1/temperature/value/state", true, true},
+		{dev, "devices/pi-1/sensors/temperature", true, true},
+		{dev, "pi-1/status/switch", true, true},
+		{dev, "pi-1/#", false, true},
+	}
+	for _, tc := range cases {
+		if got := esphome.allowed(tc.user, tc.topic, tc.write); got != tc.wanted {
+			t.Errorf("%s, %q, write %v: allowed %v, want %v", tc.user.Name, tc.topic, tc.write, got, tc.wanted)
+		}
+	}
+}
+
 func TestCutLevels(t *testing.T) {
 	cases := []struct {
 		filter     string

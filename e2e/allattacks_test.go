@@ -189,6 +189,8 @@ func TestAllAttacksAtOnce(t *testing.T) {
 		{"a payload naming another device", "mqflux_readings_rejected_total", []string{`reason="bad_tag"`}},
 		{"a payload writing device_status", "mqflux_readings_rejected_total", []string{`reason="reserved_measurement"`}},
 		{"a string into a float field", "mqflux_readings_rejected_total", []string{`reason="field_type_conflict"`}},
+		{"a payload key shadowing the device tag", "mqflux_readings_rejected_total", []string{`reason="bad_field"`}},
+		{"a payload nested 10,000 deep", "mqflux_readings_rejected_total", []string{`reason="too_deep"`}},
 		{"oversized publishes", "mqflux_readings_rejected_total", []string{`reason="payload_too_large"`}},
 		{"read endpoints without a login", "mqflux_http_denied_total", []string{`reason="no_credentials"`}},
 		{"read endpoints with wrong passwords", "mqflux_http_denied_total", []string{`reason="backoff"`}},
@@ -345,7 +347,8 @@ func clientIDTakeovers(a *attackers, addr string, n int, deviceDone func() bool)
 
 // payloadSpoofs: another device, logged in with its own password, tries
 // every way of writing into the honest device's series: its topic, a
-// line-protocol tag, device_status, and a string into its float field.
+// line-protocol tag, device_status, a string into its float field, a field
+// shadowing the device tag, and a payload nested 10,000 deep.
 // Readings it may not send are acknowledged (MQTT 5: reason "not
 // authorized" for the topic) and dead-lettered, never stored.
 func payloadSpoofs(a *attackers, addr string, meas string) {
@@ -360,6 +363,9 @@ func payloadSpoofs(a *attackers, addr string, meas string) {
 		{"devices/" + exposedDevice.User + "/lines", `device_status online=true,state="online"`, 0},
 		{"devices/" + exposedDevice.User + "/sensors/device_status", `{"online": true, "state": "online"}`, 0},
 		{"devices/" + exposedDevice.User + "/sensors/" + meas, `{"value": "hot"}`, 0},
+		{"devices/" + exposedDevice.User + "/sensors/" + meas, `{"value": -3, "device": "` + legit + `"}`, 0},
+		{"devices/" + exposedDevice.User + "/lines", meas + ` value=-4,Device="` + legit + `"`, 0},
+		{"devices/" + exposedDevice.User + "/sensors/" + meas, deepPayload(10000), 0},
 	}
 	var id atomic.Uint32
 	a.loop(1, func(int) {

@@ -14,6 +14,7 @@ import (
 	"github.com/mqflux/mqflux/bridge/subscriber"
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/internal/configfile"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Config is the configuration of `mqflux serve` and `mqflux bridge`, read
@@ -110,8 +111,31 @@ func (c *Config) Validate() error {
 		v.Report(err) // its messages name the mapping.* keys already
 	} else {
 		c.validateLegacyTopics(&v, m)
+		c.validateDeviceNames(&v, m)
 	}
 	return v.Err()
+}
+
+// validateDeviceNames refuses a device user named like a literal level of
+// a template of the broker's layout (the mapping's and discovery's): with a {device}/... template beside devices/{device}/...,
+// a device named devices could publish devices/pi-2/... and be stored as
+// pi-2 (the broker's ACL refuses such topics too).
+func (c *Config) validateDeviceNames(v *configfile.Validator, m *mapping.Mapper) {
+users:
+	for i, u := range c.Broker.Users {
+		if u.Role != broker.RoleDevice {
+			continue
+		}
+		for _, t := range brokerLayout(m) {
+			for j, l := range t.Levels() {
+				if l.Kind == topic.Literal && l.Text == u.Name {
+					v.Add(fmt.Sprintf("broker.users[%d].name", i),
+						"device %q is level %d of template %q; a device may not be named like a literal level of the topic layout", u.Name, j+1, t.String())
+					continue users
+				}
+			}
+		}
+	}
 }
 
 // legacySampleDevice and legacySampleSensor stand for the device and sensor

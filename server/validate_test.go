@@ -44,6 +44,13 @@ func TestValidateNamesFullKeys(t *testing.T) {
 		{"size in bytes", func(c *Config) { c.HTTP.Legacy.MaxLineBytes = 100 }, "http.legacy.max_line_bytes: 100 is too small; at least 256B"},
 		{"server's own key", func(c *Config) { c.HTTP.LatestMaxSeries = -1 }, "http.latest_max_series: -1 is out of range; allowed 0 to 100000000"},
 		{"influx", func(c *Config) { c.Influx.MaxBackoff = 0 }, "influx.max_backoff: 0s is out of range; allowed 100ms to 10m0s"},
+		{"device named like a template's literal", func(c *Config) {
+			c.Mapping.Presets = []string{"esphome"}
+			c.Broker.Users = []broker.User{{Name: "devices", PasswordHash: testHash, Role: broker.RoleDevice}}
+		}, `broker.users[0].name: device "devices" is level 1 of template "devices/{device}/sensors/{measurement}"`},
+		{"device named like discovery's literal", func(c *Config) {
+			c.Broker.Users = []broker.User{{Name: "homeassistant", PasswordHash: testHash, Role: broker.RoleDevice}}
+		}, `broker.users[0].name: device "homeassistant" is level 1 of template "homeassistant/+/{device}/+/config"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,13 @@ type Config struct {
 	MaxFields       int    `yaml:"max_fields"`
 	MaxTags         int    `yaml:"max_tags"`
 	MaxStringBytes  int    `yaml:"max_string_bytes"`
+	// MaxDepth bounds the nesting of a JSON payload (the top object is
+	// depth 1), checked while reading, so that a deep payload costs no
+	// more than its bytes.
+	MaxDepth int `yaml:"max_depth"`
+	// MaxKeyBytes bounds a field or tag key, a flattened one checked
+	// before it is joined from its parents' names.
+	MaxKeyBytes int `yaml:"max_key_bytes"`
 }
 
 // TopicRule maps the topics matching Template to points.
@@ -112,5 +119,7 @@ func DefaultConfig() Config {
 		MaxFields:       64,
 		MaxTags:         32,
 		MaxStringBytes:  4096,
+		MaxDepth:        16,
+		MaxKeyBytes:     256,
 	}
 }

@@ -79,7 +79,7 @@ func TestFilters(t *testing.T) {
 			Topics: []TopicRule{
 				{Template: "a/{device}/{measurement}"}, {Template: "a/+/{measurement}"},
 			},
-			TimePrecision: "s", MaxPayloadBytes: 1, MaxFields: 1, MaxTags: 1, MaxStringBytes: 1,
+			TimePrecision: "s", MaxPayloadBytes: 1, MaxFields: 1, MaxTags: 1, MaxStringBytes: 1, MaxDepth: 1, MaxKeyBytes: 1,
 		}, []string{"a/+/+"}},
 	}
 	for _, tc := range cases {

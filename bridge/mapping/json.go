@@ -5,13 +5,14 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
 )
 
-// maxDepth is encoding/json's nesting limit, kept so that both agree on
-// which payloads are valid JSON.
-const maxDepth = 10000
+// jsonMaxDepth is encoding/json's nesting limit, the most mapping.max_depth
+// may be.
+const jsonMaxDepth = 10000
 
 // localLayout is a payload time without a zone.
 const localLayout = "2006-01-02T15:04:05.999999999"
@@ -50,7 +51,9 @@ func localShape(s string) bool {
 //
 // A syntax error ends the read at once (reason bad_json). Any other problem
 // is remembered in sem and reading goes on, so that a payload that is not
-// JSON at all is always reported as bad_json, as encoding/json would.
+// JSON at all is always reported as bad_json, as encoding/json would. Only
+// the limits whose point is not to read on (max_depth, max_key_bytes) end
+// the read at once too.
 type jsonReader struct {
 	m     *Mapper
 	sc    *scratch
@@ -300,8 +303,8 @@ func (j *jsonReader) value(key string, keyAt, depth int, top bool) *ingest.Rejec
 // nested reads a nested object as fields: a point of its own when it is a
 // member of the point's object under objects: points, else flattened.
 func (j *jsonReader) nested(key string, keyAt, depth int, top bool) *ingest.RejectError {
-	if depth+1 > maxDepth {
-		return reject("bad_json", "byte %d: exceeded max depth (%d)", j.i, maxDepth)
+	if rej := j.deeper(depth); rej != nil {
+		return rej
 	}
 	if top && j.r.objects == Points && j.group == 0 {
 		j.sc.groups = append(j.sc.groups, key)
@@ -314,14 +317,28 @@ func (j *jsonReader) nested(key string, keyAt, depth int, top bool) *ingest.Reje
 		return rej
 	}
 	return j.members(func(k string, at int) *ingest.RejectError {
-		return j.value(j.join(key, k), at, depth+1, false)
+		name, rej := j.join(key, k, at)
+		if rej != nil {
+			return rej
+		}
+		return j.value(name, at, depth+1, false)
 	})
+}
+
+// deeper refuses a container opened inside one at depth that would go
+// past max_depth: a reading ends there, before any work that grows with
+// the depth.
+func (j *jsonReader) deeper(depth int) *ingest.RejectError {
+	if depth+1 > j.m.maxDepth {
+		return reject("too_deep", "byte %d: nesting deeper than max_depth (%d)", j.i, j.m.maxDepth)
+	}
+	return nil
 }
 
 // arrayFields reads an array as fields key<sep>0, key<sep>1, ...
 func (j *jsonReader) arrayFields(key string, keyAt, depth int) *ingest.RejectError {
-	if depth+1 > maxDepth {
-		return reject("bad_json", "byte %d: exceeded max depth (%d)", j.i, maxDepth)
+	if rej := j.deeper(depth); rej != nil {
+		return rej
 	}
 	j.i++
 	j.ws()
@@ -331,7 +348,11 @@ func (j *jsonReader) arrayFields(key string, keyAt, depth int) *ingest.RejectErr
 	}
 	for n := 0; ; n++ {
 		var num [20]byte
-		if rej := j.value(j.join(key, view(strconv.AppendInt(num[:0], int64(n), 10))), keyAt, depth+1, false); rej != nil {
+		name, rej := j.join(key, view(strconv.AppendInt(num[:0], int64(n), 10)), j.i)
+		if rej != nil {
+			return rej
+		}
+		if rej := j.value(name, keyAt, depth+1, false); rej != nil {
 			return rej
 		}
 		if done, rej := j.next(']', "after array element"); done || rej != nil {
@@ -340,16 +361,34 @@ func (j *jsonReader) arrayFields(key string, keyAt, depth int) *ingest.RejectErr
 	}
 }
 
-// join names a nested field: parent<separator>child, kept in the scratch
-// buffer.
-func (j *jsonReader) join(parent, child string) string {
-	buf := j.sc.buf
-	n := len(buf)
-	buf = append(buf, parent...)
-	buf = append(buf, j.r.sep...)
-	buf = append(buf, child...)
-	j.sc.buf = buf
-	return view(buf[n:])
+// join names a nested field: parent<separator>child, refused before it is
+// built when it would be longer than max_key_bytes; at is the child's byte
+// offset. The name lives in the scratch path, which holds the names of the
+// objects being read, one prefix of the next: a name stays valid while its
+// members are read and is overwritten by its next sibling, so names cost
+// no more than the deepest one (scalar keeps the field names it stores).
+func (j *jsonReader) join(parent, child string, at int) (string, *ingest.RejectError) {
+	n := len(parent) + len(j.r.sep) + len(child)
+	if n > j.m.maxKey {
+		return "", reject("key_too_long", "byte %d: field name %.32q... joined with %.32q is %d bytes, max_key_bytes is %d",
+			at, parent, child, n, j.m.maxKey)
+	}
+	path := j.sc.path
+	if inPath(parent, path) {
+		path = path[:len(parent)] // parent is the name being read, at the start of the path
+	} else {
+		path = append(path[:0], parent...)
+	}
+	path = append(path, j.r.sep...)
+	path = append(path, child...)
+	j.sc.path = path
+	return view(path), nil
+}
+
+// inPath reports whether s is a prefix of path's array, where join keeps
+// the names it builds.
+func inPath(s string, path []byte) bool {
+	return len(s) > 0 && len(s) <= cap(path) && unsafe.StringData(s) == unsafe.SliceData(path[:1])
 }
 
 // scalar reads a string, number or boolean field.
@@ -397,6 +436,9 @@ func (j *jsonReader) scalar(key string, keyAt int) *ingest.RejectError {
 		j.fail(reject("too_many_fields", "field %q at byte %d is more than max_fields (%d)", key, keyAt, j.m.maxFields))
 	}
 	if j.sem == nil {
+		if inPath(key, j.sc.path) {
+			f.key = j.sc.keepString(key) // the path is overwritten by the next name
+		}
 		j.sc.fields = append(j.sc.fields, f)
 	}
 	return nil
@@ -490,8 +532,8 @@ func (j *jsonReader) skip(depth int) *ingest.RejectError {
 		_, rej := j.str()
 		return rej
 	case c == '{' || c == '[':
-		if depth+1 > maxDepth {
-			return reject("bad_json", "byte %d: exceeded max depth (%d)", j.i, maxDepth)
+		if rej := j.deeper(depth); rej != nil {
+			return rej
 		}
 		if c == '{' {
 			return j.members(func(string, int) *ingest.RejectError { return j.skip(depth + 1) })

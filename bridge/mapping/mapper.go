@@ -25,6 +25,8 @@ type Mapper struct {
 	maxFields  int
 	maxTags    int
 	maxString  int
+	maxDepth   int
+	maxKey     int
 	pool       sync.Pool // *scratch
 }
 
@@ -43,6 +45,7 @@ type rule struct {
 	skipNulls   bool
 	timeKey     string
 	root        string
+	reserved    []reservedKey // tag keys the layout gives; a payload may not use them
 }
 
 // StatusMeasurement is the measurement presence messages are written to.
@@ -55,6 +58,8 @@ func New(cfg Config) (*Mapper, error) {
 		maxFields:  cfg.MaxFields,
 		maxTags:    cfg.MaxTags,
 		maxString:  cfg.MaxStringBytes,
+		maxDepth:   cfg.MaxDepth,
+		maxKey:     cfg.MaxKeyBytes,
 	}
 	m.pool.New = newScratch
 	for _, l := range []struct {
@@ -63,10 +68,14 @@ func New(cfg Config) (*Mapper, error) {
 	}{
 		{"max_payload_bytes", cfg.MaxPayloadBytes}, {"max_fields", cfg.MaxFields},
 		{"max_tags", cfg.MaxTags}, {"max_string_bytes", cfg.MaxStringBytes},
+		{"max_depth", cfg.MaxDepth}, {"max_key_bytes", cfg.MaxKeyBytes},
 	} {
 		if l.v <= 0 {
 			return nil, fmt.Errorf("mapping.%s: must be positive, got %d", l.key, l.v)
 		}
+	}
+	if cfg.MaxDepth > jsonMaxDepth {
+		return nil, fmt.Errorf("mapping.max_depth: at most %d (what encoding/json reads), got %d", jsonMaxDepth, cfg.MaxDepth)
 	}
 	var err error
 	prec, ok := precisionExp(cfg.TimePrecision)
@@ -96,6 +105,9 @@ func New(cfg Config) (*Mapper, error) {
 			return nil, fmt.Errorf("%s: %w", statusKey(i, cfg), err)
 		}
 		m.statuses = append(m.statuses, st)
+	}
+	for i := range m.rules {
+		m.rules[i].reserved = reservedKeys(&m.rules[i], m.rules, m.statuses)
 	}
 	return m, nil
 }
@@ -518,7 +530,8 @@ func (m *Mapper) finishGroups(sc *scratch, dst []byte, r *rule, meas string, ts 
 // addRuleTags adds the topic's captures and the rule's static tags to the
 // payload's tags in sc.tags, checks the limit and sorts them. Every payload
 // format goes through it, so one rule holds for all: a payload tag that
-// repeats a topic or static tag is refused, never preferred. The topic,
+// repeats a topic or static tag is refused, never preferred, and so is a
+// payload key that shadows one (checkPayloadKeys). The topic,
 // which the broker's ACL checks against the sender, says who sent the
 // reading; a payload that could name another device could overwrite its
 // points.
@@ -536,7 +549,7 @@ func (m *Mapper) addRuleTags(sc *scratch, r *rule) *ingest.RejectError {
 		}
 		return reject("bad_tag", "tag %q is given twice (%s and %s)", sc.tags[i].key, srcName(a), srcName(b))
 	}
-	return nil
+	return m.checkPayloadKeys(sc, r)
 }
 
 // checkReserved refuses a reading for the measurement presence is written

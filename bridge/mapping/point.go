@@ -53,7 +53,8 @@ type scratch struct {
 	fields []field
 	groups []string   // with objects: points, the key of each nested object (group i+1)
 	gtags  []tag      // one group's tags
-	buf    []byte     // unescaped strings and joined names; grows only by appending within one reading
+	buf    []byte     // unescaped strings and kept names; grows only by appending within one reading
+	path   []byte     // the flattened name being read (jsonReader.join)
 	pts    *point.Set // nil, or where the points written are also kept as values
 }
 
@@ -64,6 +65,7 @@ func newScratch() any {
 		tags:   make([]tag, 0, 16),
 		fields: make([]field, 0, 16),
 		buf:    make([]byte, 0, 512),
+		path:   make([]byte, 0, 256),
 	}
 }
 
@@ -74,6 +76,7 @@ func (s *scratch) reset() {
 	s.groups = s.groups[:0]
 	s.gtags = s.gtags[:0]
 	s.buf = s.buf[:0]
+	s.path = s.path[:0]
 	s.pts = nil
 }
 
@@ -82,6 +85,13 @@ func (s *scratch) reset() {
 func (s *scratch) keep(b []byte) string {
 	n := len(s.buf)
 	s.buf = append(s.buf, b...)
+	return view(s.buf[n:])
+}
+
+// keepString is keep for a string.
+func (s *scratch) keepString(v string) string {
+	n := len(s.buf)
+	s.buf = append(s.buf, v...)
 	return view(s.buf[n:])
 }
 

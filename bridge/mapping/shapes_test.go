@@ -52,7 +52,7 @@ func TestShapes(t *testing.T) {
 			"m,device=d,sensor=S v=1 1784109600000000000\n"},
 		{"points, zone given", "pts/d", `{"Time":"2026-07-15T12:00:00Z","S":{"v":1}}`,
 			"m,device=d,sensor=S v=1 1784116800000000000\n"},
-		{"points, payload tag clash", "pts/d", `{"tags":{"sensor":"x"},"S":{"v":1}}`, "bad_tag: given twice"},
+		{"points, payload tag clash", "pts/d", `{"tags":{"sensor":"x"},"S":{"v":1}}`, "bad_tag: would shadow tag \"sensor\" (the object_tag of template"},
 		{"root", "root/d", `{"src":"d","method":"NotifyStatus","params":{"ts":1700000001.5,"switch:0":{"id":0,"apower":12.5}}}`,
 			"m,component=switch:0,device=d apower=12.5,id=0 1700000001500000000\n"},
 		{"root not an object", "root/d", `{"params":1}`, "bad_field: must be an object"},
