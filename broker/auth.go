@@ -3,12 +3,14 @@ package broker
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -24,9 +26,13 @@ type authHook struct {
 	users   map[string]User
 	checker *passwd.Checker
 	roles   roles
-	log     *slog.Logger
-	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
-	owners  *clientOwners
+	// logs writes a refusal's first line per client (or address) and
+	// reason per minute: a client repeating a refused packet cannot fill
+	// the log, and the metric still counts every refusal.
+	log    *slog.Logger
+	logs   *loglimit.Limiter
+	denied *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
+	owners *clientOwners
 	// offline bounds the queues of sessions whose client is gone: mochi
 	// asks OnACLCheck before it queues each delivery, and it is the only
 	// hook that can refuse one. Nil queues without a bound.
@@ -35,13 +41,13 @@ type authHook struct {
 
 // newAuthHook builds the hook; sessions looks a client id up in mochi's
 // client list (mqtt.Server.Clients.Get).
-func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec,
+func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, logs *loglimit.Limiter, denied *prometheus.CounterVec,
 	sessions func(id string) (*mqtt.Client, bool)) *authHook {
 	m := make(map[string]User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
-	return &authHook{users: m, roles: r, checker: checker, log: log, denied: denied,
+	return &authHook{users: m, roles: r, checker: checker, log: log, logs: logs, denied: denied,
 		owners: newClientOwners(sessions)}
 }
 
@@ -138,9 +144,24 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
+// deny counts a refusal and logs it, at most once a minute per source and
+// reason (loglimit): a refused connection by its address, since a client
+// id is whatever the connection claims; an operation by its client id.
 func (h *authHook) deny(what, reason string, cl *mqtt.Client, msg string, args ...any) {
 	h.denied.WithLabelValues(what, reason).Inc()
-	h.log.Warn(msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
+	source := "client " + cl.ID
+	if what == "connect" {
+		source = "address " + remoteHost(cl.Net.Remote)
+	}
+	h.logs.Warn(what+" "+reason+" "+source, msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
+}
+
+// remoteHost is the address of a remote host:port without the port.
+func remoteHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 // roles decides what each role may do, from the topic layout: the

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -54,6 +55,7 @@ type Broker struct {
 	log       *slog.Logger
 	metrics   []prometheus.Collector
 	listeners []*tcpListener // TCP and TLS: the ones whose accept loop is ours
+	logs      *loglimit.Limiter
 }
 
 // New builds the broker and opens its session store; Serve starts it.
@@ -91,9 +93,9 @@ func New(o Options) (*Broker, error) {
 		Help: "Publishes not acknowledged, so that the publisher resends them (spool full, draining, spool error).",
 	}, []string{"reason"})
 
-	b := &Broker{srv: srv, log: o.Logger}
+	b := &Broker{srv: srv, log: o.Logger, logs: loglimit.New(o.Logger)}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, denied, srv.Clients.Get)
+	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, b.logs, denied, srv.Clients.Get)
 	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
@@ -190,6 +192,7 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 // Close disconnects every client and closes the session store.
 func (b *Broker) Close() error {
 	err := b.srv.Close()
+	b.logs.Close() // the counts of refusals not logged yet
 	if errors.Is(err, os.ErrClosed) {
 		return nil
 	}
