@@ -103,6 +103,9 @@ func New(o Options) (*Broker, error) {
 	if err := srv.AddHook(b.ingest, nil); err != nil {
 		return nil, fmt.Errorf("broker ingest hook: %w", err)
 	}
+	if err := srv.AddHook(newKeepaliveHook(o.Config.MaxKeepalive), nil); err != nil {
+		return nil, fmt.Errorf("broker keep-alive hook: %w", err)
+	}
 	if err := srv.AddHook(new(v3Hook), nil); err != nil {
 		return nil, fmt.Errorf("broker MQTT 3.1.1 hook: %w", err)
 	}
