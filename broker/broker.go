@@ -97,6 +97,10 @@ func New(o Options) (*Broker, error) {
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
 	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, b.logs, denied, srv.Clients.Get)
 	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
+	// Before auth: the ACL and the ingest judge the topic an alias stands for.
+	if err := srv.AddHook(&topicAliasHook{max: topicAliasMaximum}, nil); err != nil {
+		return nil, fmt.Errorf("broker topic alias hook: %w", err)
+	}
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
@@ -137,6 +141,10 @@ func capabilities(c Config) *mqtt.Capabilities {
 	caps.MaximumPacketSize = uint32(c.MaxPacketSize)
 	caps.MaximumSessionExpiryInterval = uint32(min(c.SessionExpiry.Seconds(), math.MaxUint32))
 	caps.MaximumClientWritesPending = int32(min(c.MaxQueued, math.MaxInt32))
+	caps.TopicAliasMaximum = topicAliasMaximum
+	// A PUBACK carried the publish's properties back, user properties
+	// included; strict MQTT 5 clients close the connection on it.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	return caps
 }
 

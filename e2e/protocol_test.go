@@ -167,3 +167,114 @@ func TestServerKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+// publishProps sends a QoS 1 PUBLISH with MQTT 5 properties and returns
+// the broker's answer: a PUBACK, a DISCONNECT, or an error (the connection
+// closed, or nothing in time).
+func (c *rawClient) publishProps(id uint16, topic string, props, payload []byte) (mqttwire.Packet, error) {
+	var body []byte
+	body = appendStr(body, topic)
+	body = append(body, u16(id)...)
+	body = append(body, byte(len(props)))
+	body = append(body, props...)
+	body = append(body, payload...)
+	if err := c.send(mqttwire.PUBLISH, 0x02, body); err != nil {
+		return mqttwire.Packet{}, err
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return c.r.Next()
+}
+
+// reason is the reason code of a PUBACK or DISCONNECT (0 when left out).
+func reason(p mqttwire.Packet) byte {
+	switch {
+	case p.Type == mqttwire.PUBACK && len(p.Body) > 2:
+		return p.Body[2]
+	case p.Type == mqttwire.DISCONNECT && len(p.Body) > 0:
+		return p.Body[0]
+	}
+	return 0
+}
+
+// Point 7: MQTT 5 as strict clients and the specification want it. A
+// PUBACK does not echo the publish's user properties; the CONNACK tells
+// the Topic Alias Maximum, an alias above it is answered with DISCONNECT
+// 0x94, one never set with DISCONNECT 0x82; a publish by alias alone is
+// stored like one with the full topic; a CONNECT with Receive Maximum 0 is
+// answered with CONNACK 0x82; each refusal closes the connection.
+func TestMQTT5Strictness(t *testing.T) {
+	in := testenv.StartInflux(t)
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in})
+	dev := testenv.DemoDevice
+	measurement := measurementFor(t)
+	topic := "devices/" + dev.User + "/sensors/" + measurement
+	userProp := append(append([]byte{0x26}, appendStr(nil, "trace")...), appendStr(nil, "abc")...)
+	alias := func(n uint16) []byte { return prop(0x23, u16(n)...) }
+	connect := func(t *testing.T, id string) *rawClient {
+		ack, c := protoConnect{version: 5, clientID: id, login: dev, keepalive: 60}.dial(t, srv.MQTT)
+		if ack.code != 0 {
+			t.Fatalf("CONNACK %#x, want 0", ack.code)
+		}
+		return c
+	}
+
+	t.Run("CONNACK tells the Topic Alias Maximum", func(t *testing.T) {
+		ack, _ := protoConnect{version: 5, clientID: "strict-connack", login: dev, keepalive: 60}.dial(t, srv.MQTT)
+		if v := ack.props[0x22]; len(v) != 2 || binary.BigEndian.Uint16(v) == 0 {
+			t.Fatalf("CONNACK properties %v: Topic Alias Maximum % x, want one above 0", ack.props, v)
+		}
+	})
+	t.Run("PUBACK without the publish's user properties", func(t *testing.T) {
+		c := connect(t, "strict-puback")
+		p, err := c.publishProps(1, topic, userProp, []byte(`{"value":1}`))
+		if err != nil || p.Type != mqttwire.PUBACK || reason(p) != 0 {
+			t.Fatalf("answer %s % x, %v; want a PUBACK 0", p.Type, p.Body, err)
+		}
+		if len(p.Body) > 3 && p.Body[3] != 0 {
+			t.Fatalf("PUBACK % x carries properties; want none", p.Body)
+		}
+	})
+	t.Run("publish by alias alone is stored", func(t *testing.T) {
+		c := connect(t, "strict-alias")
+		for i, pub := range []struct{ topic string }{{topic}, {""}, {""}} {
+			p, err := c.publishProps(uint16(i+1), pub.topic, alias(1), []byte(`{"value":2}`))
+			if err != nil || p.Type != mqttwire.PUBACK || reason(p) != 0 {
+				t.Fatalf("publish %d (topic %q, alias 1): answer %s % x, %v; want a PUBACK 0", i, pub.topic, p.Type, p.Body, err)
+			}
+		}
+		waitStored(t, in, measurement, 4, 30*time.Second) // with the user properties' one
+	})
+	for _, tt := range []struct {
+		name  string
+		topic string
+		alias uint16
+		want  byte
+	}{
+		{"alias above the maximum", topic, 17, 0x94},
+		{"alias never set", "", 2, 0x82},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := connect(t, "strict-"+strings.ReplaceAll(tt.name, " ", "-"))
+			p, err := c.publishProps(1, tt.topic, alias(tt.alias), []byte(`{"value":3}`))
+			if err != nil || p.Type != mqttwire.DISCONNECT || reason(p) != tt.want {
+				t.Fatalf("answer %s % x, %v; want DISCONNECT %#x", p.Type, p.Body, err, tt.want)
+			}
+			if !c.closed(10 * time.Second) {
+				t.Fatal("connection still open after the DISCONNECT")
+			}
+		})
+	}
+	t.Run("Receive Maximum 0", func(t *testing.T) {
+		ack, c := protoConnect{version: 5, clientID: "strict-receive-max", login: dev, keepalive: 60,
+			props: prop(0x21, 0, 0)}.dial(t, srv.MQTT)
+		if ack.code != 0x82 {
+			t.Fatalf("CONNACK %#x, want 0x82 protocol error", ack.code)
+		}
+		if !c.closed(10 * time.Second) {
+			t.Fatal("connection still open after the refusing CONNACK")
+		}
+	})
+	if n := count(in, measurement); n != 4 {
+		t.Fatalf("InfluxDB holds %d readings of %s, want 4", n, measurement)
+	}
+}
