@@ -6,14 +6,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bench/mqttwire"
 	"github.com/mqflux/mqflux/internal/testenv"
+)
+
+// The packet types mqttwire does not name.
+const (
+	mqttSubscribe mqttwire.Type = 8
+	mqttSuback    mqttwire.Type = 9
 )
 
 // A client repeating refused packets cannot fill the server's log: of
 // 1,000 denied publishes the log shows the first (and no more than a
 // handful of lines), the metric counts all 1,000; the same for refused
-// logins from one address and for a device's readings that cannot be
-// stored.
+// logins from one address, denied subscriptions and a device's readings
+// that cannot be stored.
 func TestDeniedPacketsLogBounded(t *testing.T) {
 	srv := testenv.StartServer(t, testenv.ServerOptions{})
 	dev := testenv.DemoDevice
@@ -24,6 +31,15 @@ func TestDeniedPacketsLogBounded(t *testing.T) {
 		code, err := c.publish(t, uint16(i%60000+1), "devices/someone-else/sensors/temp", []byte(`{"value":1}`), false, 10*time.Second)
 		if err != nil || code != 0x87 {
 			t.Fatalf("publish %d to another device's topic: code %#x, err %v; want 0x87 not authorized", i, code, err)
+		}
+	}
+	const subscribes = 200
+	for i := range subscribes {
+		body := append(u16(uint16(i+1)), 0) // packet id, no properties
+		body = append(appendStr(body, "devices/someone-else/#"), 1)
+		c.write(t, mqttSubscribe, 0x02, body)
+		if p := c.next(t, 10*time.Second); p.Type != mqttSuback || len(p.Body) < 4 || p.Body[3] != 0x87 {
+			t.Fatalf("subscribe %d to another device's topics: answer %s % x, want SUBACK 0x87", i, p.Type, p.Body)
 		}
 	}
 	const bad = 300
@@ -43,6 +59,7 @@ func TestDeniedPacketsLogBounded(t *testing.T) {
 	waitFor(t, 10*time.Second, "every refusal counted", func() bool {
 		return metric(t, srv, "mqflux_mqtt_denied_total", `what="publish"`, `reason="acl"`) == n &&
 			metric(t, srv, "mqflux_mqtt_denied_total", `what="connect"`) == guesses &&
+			metric(t, srv, "mqflux_mqtt_denied_total", `what="subscribe"`) == subscribes &&
 			metric(t, srv, "mqflux_readings_rejected_total", `source="mqtt"`) == bad
 	})
 	log := srv.Log()
@@ -51,6 +68,7 @@ func TestDeniedPacketsLogBounded(t *testing.T) {
 		max  int
 	}{
 		{"publish denied by role", 3},
+		{"subscribe denied by role", 2},
 		{"wrong password", 2},
 		{"login refused: too many failures", 2},
 		{"reading rejected", 2},
