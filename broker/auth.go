@@ -99,11 +99,11 @@ func (h *authHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	name := string(pk.Connect.Username)
 	if name == "" {
-		h.deny("connect", "no_username", cl, "connection without a user name refused")
+		h.refuseLogin("no_username", cl, "connection without a user name refused")
 		return false
 	}
 	if err := h.checker.Admit(cl.Net.Remote); err != nil {
-		h.deny("connect", "backoff", cl, "login refused: too many failures from this address", "user", name)
+		h.refuseLogin("backoff", cl, "login refused: too many failures from this address", "user", name)
 		return false
 	}
 	u, known := h.users[name]
@@ -115,15 +115,15 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	}
 	switch {
 	case errors.Is(err, passwd.ErrBusy):
-		h.deny("connect", "busy", cl, "login refused: too many password checks waiting", "user", name)
+		h.refuseLogin("busy", cl, "login refused: too many password checks waiting", "user", name)
 		return false
 	case !known:
 		h.checker.Record(cl.Net.Remote, false)
-		h.deny("connect", "unknown_user", cl, "unknown user refused", "user", name)
+		h.refuseLogin("unknown_user", cl, "unknown user refused", "user", name)
 		return false
 	case err != nil:
 		h.checker.Record(cl.Net.Remote, false)
-		h.deny("connect", "bad_password", cl, "wrong password", "user", name)
+		h.refuseLogin("bad_password", cl, "wrong password", "user", name)
 		return false
 	}
 	h.checker.Record(cl.Net.Remote, true)
@@ -144,15 +144,21 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
-// deny counts a refusal and logs it, at most once a minute per source and
-// reason (loglimit): a refused connection by its address, since a client
-// id is whatever the connection claims; an operation by its client id.
+// deny counts a refusal and logs it, at most once a minute per client id
+// and reason (loglimit); refuseLogin does so per address.
 func (h *authHook) deny(what, reason string, cl *mqtt.Client, msg string, args ...any) {
+	h.denyAs("client "+cl.ID, what, reason, cl, msg, args...)
+}
+
+// refuseLogin is deny for a connection refused before its login
+// succeeded: its client id is whatever it claims, so its log lines are
+// limited by address.
+func (h *authHook) refuseLogin(reason string, cl *mqtt.Client, msg string, args ...any) {
+	h.denyAs("address "+remoteHost(cl.Net.Remote), "connect", reason, cl, msg, args...)
+}
+
+func (h *authHook) denyAs(source, what, reason string, cl *mqtt.Client, msg string, args ...any) {
 	h.denied.WithLabelValues(what, reason).Inc()
-	source := "client " + cl.ID
-	if what == "connect" {
-		source = "address " + remoteHost(cl.Net.Remote)
-	}
 	h.logs.Warn(what+" "+reason+" "+source, msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
 }
 
