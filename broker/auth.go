@@ -26,10 +26,10 @@ type authHook struct {
 	users   map[string]User
 	checker *passwd.Checker
 	roles   roles
+	log     *slog.Logger
 	// logs writes a refusal's first line per client (or address) and
 	// reason per minute: a client repeating a refused packet cannot fill
 	// the log, and the metric still counts every refusal.
-	log    *slog.Logger
 	logs   *loglimit.Limiter
 	denied *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
 	owners *clientOwners

@@ -62,7 +62,8 @@ func refuseConnect(cl *mqtt.Client, code packets.Code) {
 // MQTT 5 client in the CONNACK (Server Keep Alive, [MQTT-3.2.2-21]) and
 // closes any connection silent for 1.5 times its keep-alive
 // [MQTT-3.1.2-22]. A 3.1.1 client cannot be told; it is held to the same
-// bound, which a client that pings as it should never meets.
+// bound, so one that asks for more and pings only that often is
+// disconnected: the maximum must exceed the devices' keep-alive.
 type keepaliveHook struct {
 	mqtt.HookBase
 	max uint16 // seconds

@@ -86,7 +86,7 @@ func (l *Limiter) Log(level slog.Level, key, msg string, args ...any) {
 
 	l.report(key, ended)
 	if key == overflowKey {
-		args = append(args, "log_limited", "too many sources at once: the next minute's lines of new ones are counted under this one")
+		args = append(args, "log_limited", "too many sources at once: the lines of further ones are counted under this one until its window ends")
 	}
 	l.log.Log(context.Background(), level, msg, args...)
 }

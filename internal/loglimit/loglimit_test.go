@@ -96,7 +96,7 @@ func TestLimiter(t *testing.T) {
 		}, []string{
 			`level=WARN msg=denied k=a`,
 			`level=WARN msg=denied k=b`,
-			`level=WARN msg=denied k=c log_limited="too many sources at once: the next minute's lines of new ones are counted under this one"`,
+			`level=WARN msg=denied k=c log_limited="too many sources at once: the lines of further ones are counted under this one until its window ends"`,
 			`level=WARN msg="log lines of many sources not written" k=c suppressed=2 suppressed_within=1m0s`,
 		}},
 		{"close reports what is held back", func(l *Limiter, c *clock) {
