@@ -72,8 +72,9 @@ type Pipeline struct {
 	o   Options
 	log *slog.Logger
 	// rejects logs a rejected reading once a minute per source, device and
-	// reason: a device sending bad readings cannot fill the log (the metric
-	// and the dead-letter file still have each one).
+	// reason, and a point an output refused once a minute per output: a
+	// device sending bad readings cannot fill the log (the metrics and the
+	// dead-letter file still have each one).
 	rejects *loglimit.Limiter
 	mapper  *mapping.Mapper
 	filters []string
