@@ -3,12 +3,14 @@ package broker
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -25,8 +27,12 @@ type authHook struct {
 	checker *passwd.Checker
 	roles   roles
 	log     *slog.Logger
-	denied  *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
-	owners  *clientOwners
+	// logs writes a refusal's first line per client (or address) and
+	// reason per minute: a client repeating a refused packet cannot fill
+	// the log, and the metric still counts every refusal.
+	logs   *loglimit.Limiter
+	denied *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
+	owners *clientOwners
 	// offline bounds the queues of sessions whose client is gone: mochi
 	// asks OnACLCheck before it queues each delivery, and it is the only
 	// hook that can refuse one. Nil queues without a bound.
@@ -35,13 +41,13 @@ type authHook struct {
 
 // newAuthHook builds the hook; sessions looks a client id up in mochi's
 // client list (mqtt.Server.Clients.Get).
-func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, denied *prometheus.CounterVec,
+func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, logs *loglimit.Limiter, denied *prometheus.CounterVec,
 	sessions func(id string) (*mqtt.Client, bool)) *authHook {
 	m := make(map[string]User, len(users))
 	for _, u := range users {
 		m[u.Name] = u
 	}
-	return &authHook{users: m, roles: r, checker: checker, log: log, denied: denied,
+	return &authHook{users: m, roles: r, checker: checker, log: log, logs: logs, denied: denied,
 		owners: newClientOwners(sessions)}
 }
 
@@ -93,11 +99,11 @@ func (h *authHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCodes 
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	name := string(pk.Connect.Username)
 	if name == "" {
-		h.deny("connect", "no_username", cl, "connection without a user name refused")
+		h.refuseLogin("no_username", cl, "connection without a user name refused")
 		return false
 	}
 	if err := h.checker.Admit(cl.Net.Remote); err != nil {
-		h.deny("connect", "backoff", cl, "login refused: too many failures from this address", "user", name)
+		h.refuseLogin("backoff", cl, "login refused: too many failures from this address", "user", name)
 		return false
 	}
 	u, known := h.users[name]
@@ -109,15 +115,15 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	}
 	switch {
 	case errors.Is(err, passwd.ErrBusy):
-		h.deny("connect", "busy", cl, "login refused: too many password checks waiting", "user", name)
+		h.refuseLogin("busy", cl, "login refused: too many password checks waiting", "user", name)
 		return false
 	case !known:
 		h.checker.Record(cl.Net.Remote, false)
-		h.deny("connect", "unknown_user", cl, "unknown user refused", "user", name)
+		h.refuseLogin("unknown_user", cl, "unknown user refused", "user", name)
 		return false
 	case err != nil:
 		h.checker.Record(cl.Net.Remote, false)
-		h.deny("connect", "bad_password", cl, "wrong password", "user", name)
+		h.refuseLogin("bad_password", cl, "wrong password", "user", name)
 		return false
 	}
 	h.checker.Record(cl.Net.Remote, true)
@@ -138,9 +144,30 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
+// deny counts a refusal and logs it, at most once a minute per client id
+// and reason (loglimit); refuseLogin does so per address.
 func (h *authHook) deny(what, reason string, cl *mqtt.Client, msg string, args ...any) {
+	h.denyAs("client "+cl.ID, what, reason, cl, msg, args...)
+}
+
+// refuseLogin is deny for a connection refused before its login
+// succeeded: its client id is whatever it claims, so its log lines are
+// limited by address.
+func (h *authHook) refuseLogin(reason string, cl *mqtt.Client, msg string, args ...any) {
+	h.denyAs("address "+remoteHost(cl.Net.Remote), "connect", reason, cl, msg, args...)
+}
+
+func (h *authHook) denyAs(source, what, reason string, cl *mqtt.Client, msg string, args ...any) {
 	h.denied.WithLabelValues(what, reason).Inc()
-	h.log.Warn(msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
+	h.logs.Warn(what+" "+reason+" "+source, msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
+}
+
+// remoteHost is the address of a remote host:port without the port.
+func remoteHost(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
 }
 
 // roles decides what each role may do, from the topic layout: the

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -54,6 +55,7 @@ type Broker struct {
 	log       *slog.Logger
 	metrics   []prometheus.Collector
 	listeners []*tcpListener // TCP and TLS: the ones whose accept loop is ours
+	logs      *loglimit.Limiter
 }
 
 // New builds the broker and opens its session store; Serve starts it.
@@ -91,15 +93,22 @@ func New(o Options) (*Broker, error) {
 		Help: "Publishes not acknowledged, so that the publisher resends them (spool full, draining, spool error).",
 	}, []string{"reason"})
 
-	b := &Broker{srv: srv, log: o.Logger}
+	b := &Broker{srv: srv, log: o.Logger, logs: loglimit.New(o.Logger)}
 	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, denied, srv.Clients.Get)
+	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, b.logs, denied, srv.Clients.Get)
 	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
+	// Before auth: the ACL and the ingest judge the topic an alias stands for.
+	if err := srv.AddHook(&topicAliasHook{max: topicAliasMaximum}, nil); err != nil {
+		return nil, fmt.Errorf("broker topic alias hook: %w", err)
+	}
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {
 		return nil, fmt.Errorf("broker ingest hook: %w", err)
+	}
+	if err := srv.AddHook(newKeepaliveHook(o.Config.MaxKeepalive), nil); err != nil {
+		return nil, fmt.Errorf("broker keep-alive hook: %w", err)
 	}
 	if err := srv.AddHook(new(v3Hook), nil); err != nil {
 		return nil, fmt.Errorf("broker MQTT 3.1.1 hook: %w", err)
@@ -132,6 +141,10 @@ func capabilities(c Config) *mqtt.Capabilities {
 	caps.MaximumPacketSize = uint32(c.MaxPacketSize)
 	caps.MaximumSessionExpiryInterval = uint32(min(c.SessionExpiry.Seconds(), math.MaxUint32))
 	caps.MaximumClientWritesPending = int32(min(c.MaxQueued, math.MaxInt32))
+	caps.TopicAliasMaximum = topicAliasMaximum
+	// A PUBACK carried the publish's properties back, user properties
+	// included; strict MQTT 5 clients close the connection on it.
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	return caps
 }
 
@@ -190,6 +203,7 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 // Close disconnects every client and closes the session store.
 func (b *Broker) Close() error {
 	err := b.srv.Close()
+	b.logs.Close() // the counts of refusals not logged yet
 	if errors.Is(err, os.ErrClosed) {
 		return nil
 	}

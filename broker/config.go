@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/mqflux/mqflux/internal/configfile"
@@ -49,6 +50,14 @@ type Config struct {
 	// this long after it was accepted: until then it holds a descriptor
 	// and proves nothing, and enough of them stop every new client.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxKeepalive is the longest keep-alive a client may ask for. A
+	// client asking for none (0) or a longer one is given this one in the
+	// CONNACK (MQTT 5 Server Keep Alive; a 3.1.1 client is not told), and
+	// like every client is disconnected after 1.5 times its keep-alive
+	// without a packet: a connection whose peer vanished without a FIN
+	// would otherwise hold its session, its client id and its memory
+	// forever.
+	MaxKeepalive time.Duration `yaml:"max_keepalive"`
 }
 
 // TLS is a listener with a certificate.
@@ -86,6 +95,7 @@ func DefaultConfig() Config {
 		MaxClients:      20000,
 		SessionExpiry:   7 * 24 * time.Hour,
 		ConnectTimeout:  10 * time.Second,
+		MaxKeepalive:    5 * time.Minute,
 	}
 }
 
@@ -115,6 +125,10 @@ func (c *Config) Validate(v *configfile.Validator) {
 	}
 	v.Between("max_clients", c.MaxClients, 1, 10_000_000)
 	v.DurationBetween("connect_timeout", c.ConnectTimeout, time.Second, time.Hour)
+	v.DurationBetween("max_keepalive", c.MaxKeepalive, time.Second, math.MaxUint16*time.Second)
+	if c.MaxKeepalive%time.Second != 0 {
+		v.Add("max_keepalive", "whole seconds (MQTT counts keep-alive in seconds), got %s", c.MaxKeepalive)
+	}
 	c.validateUsers(v)
 }
 

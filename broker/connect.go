@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"math"
+	"time"
+
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
@@ -52,4 +55,34 @@ func refuseConnect(cl *mqtt.Client, code packets.Code) {
 	}
 	_ = cl.WritePacket(ack) // the client may be gone already; it is refused either way
 	cl.Stop(code)
+}
+
+// keepaliveHook gives a client that asks for no keep-alive, or for one
+// longer than Config.MaxKeepalive, that maximum instead: mochi tells an
+// MQTT 5 client in the CONNACK (Server Keep Alive, [MQTT-3.2.2-21]) and
+// closes any connection silent for 1.5 times its keep-alive
+// [MQTT-3.1.2-22]. A 3.1.1 client cannot be told; it is held to the same
+// bound, so one that asks for more and pings only that often is
+// disconnected: the maximum must exceed the devices' keep-alive.
+type keepaliveHook struct {
+	mqtt.HookBase
+	max uint16 // seconds
+}
+
+func newKeepaliveHook(max time.Duration) *keepaliveHook {
+	return &keepaliveHook{max: uint16(min(max/time.Second, math.MaxUint16))}
+}
+
+func (h *keepaliveHook) ID() string { return "mqflux-keepalive" }
+
+func (h *keepaliveHook) Provides(b byte) bool { return b == mqtt.OnConnect }
+
+// OnConnect runs after mochi took the keep-alive from the CONNECT and
+// before it sets the first deadline and writes the CONNACK.
+func (h *keepaliveHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if k := pk.Connect.Keepalive; h.max > 0 && (k == 0 || k > h.max) {
+		cl.State.Keepalive = h.max
+		cl.State.ServerKeepalive = true
+	}
+	return nil
 }

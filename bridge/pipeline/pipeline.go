@@ -39,6 +39,7 @@ import (
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/point"
 	"github.com/mqflux/mqflux/bridge/spool"
+	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/topic"
 )
 
@@ -76,8 +77,13 @@ type Options struct {
 // Pipeline is the spool with its writers and its observers; inputs feed
 // it through Sink.
 type Pipeline struct {
-	o       Options
-	log     *slog.Logger
+	o   Options
+	log *slog.Logger
+	// rejects logs a rejected reading once a minute per source, device and
+	// reason, and a point an output refused once a minute per output: a
+	// device sending bad readings cannot fill the log (the metrics and the
+	// dead-letter file still have each one).
+	rejects *loglimit.Limiter
 	mapper  *mapping.Mapper
 	filters []string
 	spool   *spool.Spool
@@ -136,6 +142,7 @@ func Open(o Options) (p *Pipeline, err error) {
 		o.FieldTypes = fieldtypes.New(0)
 	}
 	p = &Pipeline{o: o, log: o.Logger, mapper: mapper, filters: mapper.Filters(), spool: sp, dead: dead, outs: o.Outputs, types: o.FieldTypes}
+	p.rejects = loglimit.New(o.Logger)
 	p.bufs.New = func() any { return &work{rec: make([]byte, 0, 512)} }
 	p.batches.New = func() any { return &batch{} }
 	p.m = newMetrics(p)
@@ -295,8 +302,9 @@ func (s Sink) spool(rec []byte, topic string, pts *point.Set, received time.Time
 // rejectReading counts, logs and keeps a reading that can never be a point.
 func (p *Pipeline) rejectReading(source, topic string, payload []byte, re *ingest.RejectError, at time.Time) {
 	p.m.rejected.WithLabelValues(source, re.Reason).Inc()
-	p.log.Warn("reading rejected", "source", source, "topic", topic, "reason", re.Reason, "detail", re.Detail)
-	p.deadLetter(deadletter.Entry{Time: at, Source: source, Device: p.mapper.DeviceOf(topic), Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+	device := p.mapper.DeviceOf(topic)
+	p.rejects.Warn(source+" "+device+" "+re.Reason, "reading rejected", "source", source, "topic", topic, "reason", re.Reason, "detail", re.Detail)
+	p.deadLetter(deadletter.Entry{Time: at, Source: source, Device: device, Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
 }
 
 func (p *Pipeline) deadLetter(e deadletter.Entry) {
@@ -335,6 +343,7 @@ func (p *Pipeline) Stop(drain time.Duration) error {
 	// stuck one does not hold up the shutdown.
 	ctx, cancel := context.WithTimeout(context.Background(), observerStopTimeout)
 	defer cancel()
+	p.rejects.Close()
 	return errors.Join(p.hub.Stop(ctx), closeOutputs(p.outs), p.spool.Close(), p.dead.Close())
 }
 

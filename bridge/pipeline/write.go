@@ -173,7 +173,9 @@ func (p *Pipeline) deadLetterRejected(o *outputRun, recs [][]byte, rejected []ou
 		if o.primary {
 			p.m.influxRejected.Inc()
 		}
-		p.log.Warn("point refused by the output", "output", o.Name, "reason", r.Reason, "line", firstLine(recs[r.Index]))
+		// Once a minute per output: readings an output refuses one by one
+		// would each write a line (the dead-letter file has every one).
+		p.rejects.Warn("output "+o.Name, "point refused by the output", "output", o.Name, "reason", r.Reason, "line", firstLine(recs[r.Index]))
 		p.deadLetter(deadletter.Entry{Time: time.Now(), Source: o.Name, Reason: o.Name + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
 	}
 }

@@ -493,6 +493,12 @@ func (pk *Packet) ConnectValidate() Code {
 		return ErrProtocolViolationWillFlagSurplusRetain // [MQTT-3.1.2-13]
 	}
 
+	// mqflux patch: a Receive Maximum of 0 is a Protocol Error (3.1.2.11.3);
+	// it was taken for "absent", and with it the server's send quota.
+	if pk.Properties.ReceiveMaximumFlag && pk.Properties.ReceiveMaximum == 0 {
+		return ErrProtocolViolationZeroReceiveMaximum
+	}
+
 	return CodeSuccess
 }
 

@@ -121,6 +121,10 @@ type Properties struct {
 	SubIDAvailableFlag        bool           `json:"fsida"`
 	SharedSubAvailable        byte           `json:"ssa"`
 	SharedSubAvailableFlag    bool           `json:"fssa"`
+	// ReceiveMaximumFlag says that the packet carried a Receive Maximum,
+	// which it may not with the value 0 (MQTT 5, 3.1.2.11.3); absent, it is
+	// 65535. mqflux patch.
+	ReceiveMaximumFlag bool `json:"frm"`
 }
 
 // Copy creates a new Properties struct with copies of the values.
@@ -145,6 +149,7 @@ func (p *Properties) Copy(allowTransfer bool) Properties {
 		ServerReference:           p.ServerReference,
 		ReasonString:              p.ReasonString,
 		ReceiveMaximum:            p.ReceiveMaximum,
+		ReceiveMaximumFlag:        p.ReceiveMaximumFlag,
 		TopicAliasMaximum:         p.TopicAliasMaximum,
 		TopicAlias:                0, // NB; do not copy topic alias [MQTT-3.3.2-7] + we do not send to clients (currently) [MQTT-3.1.2-26] [MQTT-3.1.2-27]
 		MaximumQos:                p.MaximumQos,
@@ -440,6 +445,7 @@ func (p *Properties) Decode(pkt byte, b *bytes.Buffer) (n int, err error) {
 			p.ReasonString, offset, err = decodeString(bt, offset)
 		case PropReceiveMaximum:
 			p.ReceiveMaximum, offset, err = decodeUint16(bt, offset)
+			p.ReceiveMaximumFlag = true // mqflux patch
 		case PropTopicAliasMaximum:
 			p.TopicAliasMaximum, offset, err = decodeUint16(bt, offset)
 		case PropTopicAlias:

@@ -35,6 +35,7 @@ var (
 		ServerReference:           "mochi-2",
 		ReasonString:              "reason",
 		ReceiveMaximum:            uint16(500),
+		ReceiveMaximumFlag:        true, // mqflux patch
 		TopicAliasMaximum:         uint16(999),
 		TopicAlias:                uint16(3),
 		TopicAliasFlag:            true,

@@ -328,6 +328,7 @@ var TPacketData = map[byte]TPacketCases{
 					RequestProblemInfoFlag:    true,
 					RequestResponseInfo:       byte(1),
 					ReceiveMaximum:            uint16(500),
+					ReceiveMaximumFlag:        true, // mqflux patch
 					TopicAliasMaximum:         uint16(999),
 					User: []UserProperty{
 						{
@@ -1159,6 +1160,7 @@ var TPacketData = map[byte]TPacketCases{
 					ServerReference:           "mochi-2",
 					ReasonString:              "reason",
 					ReceiveMaximum:            uint16(500),
+					ReceiveMaximumFlag:        true, // mqflux patch
 					TopicAliasMaximum:         uint16(999),
 					MaximumQos:                byte(1),
 					MaximumQosFlag:            true,
