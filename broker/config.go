@@ -49,6 +49,13 @@ type Config struct {
 	// this long after it was accepted: until then it holds a descriptor
 	// and proves nothing, and enough of them stop every new client.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxRetainedPerUser and MaxRetainedBytes bound the retained messages
+	// (held in memory and loaded at each start): topics retained by one
+	// user, and bytes retained in all. Past them a retained publish is
+	// refused (retained.go); deleting, replacing one's own topic and a
+	// device's own presence always fit.
+	MaxRetainedPerUser int             `yaml:"max_retained_per_user"`
+	MaxRetainedBytes   configfile.Size `yaml:"max_retained_bytes"`
 }
 
 // TLS is a listener with a certificate.
@@ -86,6 +93,9 @@ func DefaultConfig() Config {
 		MaxClients:      20000,
 		SessionExpiry:   7 * 24 * time.Hour,
 		ConnectTimeout:  10 * time.Second,
+
+		MaxRetainedPerUser: 1000,
+		MaxRetainedBytes:   64 << 20,
 	}
 }
 
@@ -115,6 +125,8 @@ func (c *Config) Validate(v *configfile.Validator) {
 	}
 	v.Between("max_clients", c.MaxClients, 1, 10_000_000)
 	v.DurationBetween("connect_timeout", c.ConnectTimeout, time.Second, time.Hour)
+	v.Between("max_retained_per_user", c.MaxRetainedPerUser, 1, 10_000_000)
+	v.AtLeast("max_retained_bytes", c.MaxRetainedBytes, 1<<10)
 	c.validateUsers(v)
 }
 
