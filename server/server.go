@@ -60,7 +60,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	checker := passwd.NewChecker()
+	checker := passwd.NewChecker(passwd.WithHashes(configuredHashes(cfg)...))
 	if err := refuseExposedDemo(cfg, checker); err != nil {
 		return nil, err
 	}
@@ -213,6 +213,19 @@ func statusTemplates(c mapping.Config) []topic.Template {
 		if t, err := topic.Parse(src); src != "" && err == nil {
 			out = append(out, t)
 		}
+	}
+	return out
+}
+
+// configuredHashes are every bcrypt hash of the configuration: an unknown
+// name costs what the dearest of them costs (passwd.WithHashes).
+func configuredHashes(cfg Config) []string {
+	var out []string
+	for _, u := range cfg.Broker.Users {
+		out = append(out, u.PasswordHash)
+	}
+	for _, k := range cfg.HTTP.Legacy.Keys {
+		out = append(out, k.KeyHash)
 	}
 	return out
 }
