@@ -6,12 +6,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bench"
 	"github.com/mqflux/mqflux/bench/mqttwire"
 	"github.com/mqflux/mqflux/internal/testenv"
 	"github.com/mqflux/mqflux/passwd"
@@ -104,16 +106,30 @@ func freshLogins(t *testing.T, addr string, from, n int) int {
 // the guessers wait in a queue of their own behind clean logins, and their
 // refusals as busy count toward their backoff. The numbers it logs are
 // BENCHMARKS.md's "Fresh logins under a password-guessing flood".
+//
+// As a benchmark: MQFLUX_FAIRNESS_DURATION=10s has the device publish for
+// that long in each phase instead of 2,000 readings, and
+// MQFLUX_FAIRNESS_LOGINS=n makes n fresh logins in each phase (16).
 func TestFreshLoginsDuringPasswordFlood(t *testing.T) {
-	const fresh = 16
+	fresh := 16
+	if n, err := strconv.Atoi(os.Getenv("MQFLUX_FAIRNESS_LOGINS")); err == nil && n > 0 && n <= 120 { // two addresses 127.0.3.x each
+		fresh = n
+	}
+	device := func(srv *testenv.Server, phase string) bench.Config {
+		cfg := gatewayLoad(t, srv, 1, 2000)
+		cfg.Measurement += "_" + phase
+		if d, err := time.ParseDuration(os.Getenv("MQFLUX_FAIRNESS_DURATION")); err == nil && d > 0 {
+			cfg.Messages, cfg.Duration = 0, d
+		}
+		return cfg
+	}
 	in := testenv.StartInflux(t)
 	users := append(demoUsers(t), freshUsers(t, 2*fresh)...)
 	users = append(users, fmt.Sprintf(`{name: victim, password_hash: %q, role: device}`, mustHash(t, "victim-password")))
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{"MQFLUX_BROKER_USERS=[" + strings.Join(users, ", ") + "]"}})
 
 	// Unattacked: the device's PUBACK rate and fresh logins.
-	quiet := gatewayLoad(t, srv, 1, 2000)
-	quiet.Measurement += "_quiet"
+	quiet := device(srv, "quiet")
 	quietRep := startLoad(t, quiet).finish(t, 5*time.Minute)
 	quietOK := freshLogins(t, srv.MQTT, 0, fresh)
 
@@ -147,20 +163,19 @@ func TestFreshLoginsDuringPasswordFlood(t *testing.T) {
 	waitFor(t, time.Minute, "the guessers under way", func() bool { return attempts.Load() >= 64 })
 
 	floodOK := freshLogins(t, srv.MQTT, fresh, fresh)
-	flood := gatewayLoad(t, srv, 1, 2000)
-	flood.Measurement += "_flood"
+	flood := device(srv, "flood")
 	floodRep := startLoad(t, flood).finish(t, 5*time.Minute)
 	stop()
 	wg.Wait()
 
-	waitStored(t, in, flood.Measurement, 2000, time.Minute)
+	waitStored(t, in, flood.Measurement, flood.Ledger.Len(), time.Minute)
 	checkStored(t, in, flood.Measurement, flood.Ledger)
 	_, m := srv.HTTPGet(t, "/metrics")
-	t.Logf("no flood: %d/%d fresh logins, %.0f PUBACKs/s; 32 guessers (%d guesses; denied busy %v, backoff %v): %d/%d fresh logins, %.0f PUBACKs/s",
-		quietOK, fresh, quietRep.AckRate, attempts.Load(),
+	t.Logf("no flood: %d/%d fresh logins, %d readings at %.0f PUBACKs/s; 32 guessers (%d guesses; denied busy %v, backoff %v): %d/%d fresh logins, %d readings at %.0f PUBACKs/s",
+		quietOK, fresh, quiet.Ledger.Len(), quietRep.AckRate, attempts.Load(),
 		metricValue(t, m, `mqflux_mqtt_denied_total{reason="busy",what="connect"}`),
 		metricValue(t, m, `mqflux_mqtt_denied_total{reason="backoff",what="connect"}`),
-		floodOK, fresh, floodRep.AckRate)
+		floodOK, fresh, flood.Ledger.Len(), floodRep.AckRate)
 	if quietOK != fresh || floodOK != fresh {
 		t.Errorf("fresh logins accepted: %d of %d without guessers, %d of %d during the flood; want all", quietOK, fresh, floodOK, fresh)
 	}
