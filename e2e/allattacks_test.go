@@ -410,9 +410,16 @@ func retainedFlood(a *attackers, addr string) {
 
 // idleHTTP: n keep-alive HTTP connections at a time, each idle after one
 // GET /healthz; those past http.max_connections are closed at accept, the
-// others by http.idle_timeout, and each is replaced.
+// others by http.idle_timeout, and each is replaced, three times: while
+// the cap is full every other HTTP client is refused too, and the read
+// endpoint guessers need their turns.
 func idleHTTP(a *attackers, addr string, n int) {
-	a.loop(n, func(int) {
+	rounds := make([]int, n)
+	a.loop(n, func(i int) {
+		if rounds[i]++; rounds[i] > 3 {
+			<-a.ctx.Done()
+			return
+		}
 		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
 			a.pause()
