@@ -116,4 +116,21 @@ func TestRetainedMessagesAreBounded(t *testing.T) {
 	if n := metric(t, srv, "mqflux_mqtt_retained_refused_total", `reason="count"`); n != 1 {
 		t.Errorf("after the restart, mqflux_mqtt_retained_refused_total{reason=\"count\"} = %v, want 1", n)
 	}
+
+	// A retained Last Will past the bound is sent, not retained.
+	watch := testenv.Subscribe(t, srv.MQTT, testenv.DemoAdmin, base+"will", "-q", "1")
+	waitFor(t, time.Minute, "the will's watcher subscribed", func() bool {
+		if out, err := testenv.Pub(t, srv.MQTT, dev, base+"will", "probe", "-q", "1"); err != nil {
+			t.Fatalf("probe: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+		return slices.Contains(watch.Lines(), base+"will probe")
+	})
+	_, w := rawConnect{version: 4, clientID: "retain-will", user: dev.User, password: dev.Password,
+		willTopic: base + "will", willMsg: "gone", willRetain: true}.dial(t, srv.MQTT)
+	w.drop()
+	waitFor(t, time.Minute, "the will delivered", func() bool { return slices.Contains(watch.Lines(), base+"will gone") })
+	if got := retainedUnder(t, srv, "devices/demo-device/#", "devices/demo-device/marker"); !slices.Equal(got, want) {
+		t.Errorf("retained after a retained will past the bound:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
