@@ -109,12 +109,13 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	u, known := h.users[name]
 	var err error
 	if known {
-		err = h.checker.Verify(u.PasswordHash, pk.Connect.Password)
+		err = h.checker.VerifyFrom(cl.Net.Remote, u.PasswordHash, pk.Connect.Password)
 	} else {
-		err = h.checker.Refuse(pk.Connect.Password)
+		err = h.checker.RefuseFrom(cl.Net.Remote, pk.Connect.Password)
 	}
 	switch {
 	case errors.Is(err, passwd.ErrBusy):
+		h.checker.Record(cl.Net.Remote, false) // counts toward the address's backoff
 		h.refuseLogin("busy", cl, "login refused: too many password checks waiting", "user", name)
 		return false
 	case !known:

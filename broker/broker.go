@@ -41,8 +41,11 @@ type Options struct {
 	// subscribe to, at the prefix and below: what the server itself
 	// publishes for them, such as the alerts of the mqtt notifier.
 	Readable []string
-	Checker  *passwd.Checker
-	Logger   *slog.Logger
+	// Status are the presence templates: a device's own presence topic is
+	// always retained, whatever the retained limits.
+	Status  []topic.Template
+	Checker *passwd.Checker
+	Logger  *slog.Logger
 	// MochiLogger receives the MQTT library's own log; it reports each
 	// refused client again with a packet dump, so it is quieter than Logger.
 	MochiLogger *slog.Logger
@@ -104,6 +107,12 @@ func New(o Options) (*Broker, error) {
 	if err := srv.AddHook(auth, nil); err != nil {
 		return nil, fmt.Errorf("broker auth hook: %w", err)
 	}
+	// Before the ingest hook: a retained publish refused with 0x97 must
+	// not be spooled.
+	retained := newRetainedLimits(o.Config, o.Status, o.Logger)
+	if err := srv.AddHook(&retainHook{limits: retained}, nil); err != nil {
+		return nil, fmt.Errorf("broker retained hook: %w", err)
+	}
 	if err := srv.AddHook(b.ingest, nil); err != nil {
 		return nil, fmt.Errorf("broker ingest hook: %w", err)
 	}
@@ -117,7 +126,7 @@ func New(o Options) (*Broker, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("broker session store: %w", err)
 	}
-	store := newSessionStore()
+	store := newSessionStore(retained)
 	if err := srv.AddHook(store, &pebble.Options{Path: dir, Mode: pebble.Sync}); err != nil {
 		return nil, fmt.Errorf("broker session store %s: %w", dir, err)
 	}
@@ -130,6 +139,7 @@ func New(o Options) (*Broker, error) {
 		return nil, err
 	}
 	b.metrics = []prometheus.Collector{denied, refused, acceptErrors, newInfoCollector(srv, &auth.offline.dropped)}
+	b.metrics = append(b.metrics, retained.collectors()...)
 	return b, nil
 }
 

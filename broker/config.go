@@ -58,6 +58,13 @@ type Config struct {
 	// would otherwise hold its session, its client id and its memory
 	// forever.
 	MaxKeepalive time.Duration `yaml:"max_keepalive"`
+	// MaxRetainedPerUser and MaxRetainedBytes bound the retained messages
+	// (held in memory and loaded at each start): topics retained by one
+	// user, and bytes retained in all. Past them a retained publish is
+	// refused (retained.go); deleting, replacing one's own topic and a
+	// device's own presence always fit.
+	MaxRetainedPerUser int             `yaml:"max_retained_per_user"`
+	MaxRetainedBytes   configfile.Size `yaml:"max_retained_bytes"`
 }
 
 // TLS is a listener with a certificate.
@@ -96,6 +103,9 @@ func DefaultConfig() Config {
 		SessionExpiry:   7 * 24 * time.Hour,
 		ConnectTimeout:  10 * time.Second,
 		MaxKeepalive:    5 * time.Minute,
+
+		MaxRetainedPerUser: 1000,
+		MaxRetainedBytes:   64 << 20,
 	}
 }
 
@@ -129,6 +139,8 @@ func (c *Config) Validate(v *configfile.Validator) {
 	if c.MaxKeepalive%time.Second != 0 {
 		v.Add("max_keepalive", "whole seconds (MQTT counts keep-alive in seconds), got %s", c.MaxKeepalive)
 	}
+	v.Between("max_retained_per_user", c.MaxRetainedPerUser, 1, 10_000_000)
+	v.AtLeast("max_retained_bytes", c.MaxRetainedBytes, 1<<10)
 	c.validateUsers(v)
 }
 

@@ -41,10 +41,12 @@ type sessionStore struct {
 	// stored holds the ids of clients with a session record in the store:
 	// loaded at start, added when a persistent session is written.
 	stored map[string]struct{}
+	// retained counts the retained messages per owner (retained.go).
+	retained *retainedLimits
 }
 
-func newSessionStore() *sessionStore {
-	return &sessionStore{Hook: new(pebble.Hook), kept: map[queueID]struct{}{}, stored: map[string]struct{}{}}
+func newSessionStore(retained *retainedLimits) *sessionStore {
+	return &sessionStore{Hook: new(pebble.Hook), kept: map[queueID]struct{}{}, stored: map[string]struct{}{}, retained: retained}
 }
 
 // Init opens the store and starts writing queued messages.

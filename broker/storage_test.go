@@ -12,7 +12,7 @@ import (
 
 func openStore(t *testing.T, dir string) *sessionStore {
 	t.Helper()
-	s := newSessionStore()
+	s := newSessionStore(nil)
 	s.SetOpts(slog.New(slog.DiscardHandler), nil)
 	if err := s.Init(&pebble.Options{Path: dir, Mode: pebble.Sync}); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bench/mqttwire"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -112,6 +113,9 @@ func TestAllAttacksAtOnce(t *testing.T) {
 		"MQFLUX_BROKER_CONNECT_TIMEOUT=2s",
 		"MQFLUX_DEAD_LETTER_MAX_BYTES=1MiB",
 		fmt.Sprintf("MQFLUX_HTTP_MAX_STREAM_CLIENTS=%d", streamCap),
+		// Small enough that the idle HTTP connections below pass them.
+		"MQFLUX_HTTP_MAX_CONNECTIONS=64", "MQFLUX_HTTP_IDLE_TIMEOUT=2s",
+		"MQFLUX_BROKER_MAX_RETAINED_PER_USER=100",
 	)
 	meas := measurementFor(t)
 	// The honest device has logged in before, as a device in the field has:
@@ -151,6 +155,8 @@ func TestAllAttacksAtOnce(t *testing.T) {
 		}
 		payloadSpoofs(a, srv.MQTT, meas)
 		deadLetterFlood(a, srv.MQTT)
+		retainedFlood(a, srv.MQTT)
+		idleHTTP(a, srv.HTTP, 80) // after the streams: the cap is full from here on
 	}()
 	streams := openStreams(t, srv, streamCap+5)
 
@@ -197,6 +203,8 @@ func TestAllAttacksAtOnce(t *testing.T) {
 		{"streams past the cap", "mqflux_http_denied_total", []string{`reason="max_stream_clients"`}},
 		{"pages of a foreign Host (DNS rebinding)", "mqflux_http_refused_total", []string{`reason="host"`}},
 		{"cross-origin replays (CSRF)", "mqflux_http_refused_total", []string{`reason="cross_origin"`}},
+		{"a retained flood", "mqflux_mqtt_retained_refused_total", []string{`reason="count"`}},
+		{"idle HTTP connections past the cap", "mqflux_http_connections_refused_total", nil},
 	} {
 		if metricSum(t, metrics, c.name, c.labels...) == 0 {
 			t.Errorf("%s: %s%v counts nothing; the attack was not made or not refused", c.attack, c.name, c.labels)
@@ -409,6 +417,67 @@ func deadLetterFlood(a *attackers, addr string) {
 			}
 			a.log.made1("oversized publish")
 		}
+	})
+}
+
+// retainedFlood: another device retaining a message of 1 KB on a new
+// topic of its own subtree, over and over, MQTT 5: past
+// broker.max_retained_per_user each is answered 0x97 (quota exceeded).
+func retainedFlood(a *attackers, addr string) {
+	payload := strings.Repeat("r", 1000)
+	var n atomic.Uint32
+	a.loop(1, func(int) {
+		rc := rawConnect{version: 5, clientID: "retainer", user: exposedDevice.User, password: exposedDevice.Password}
+		c, ok := a.connect(rc, addr)
+		if !ok {
+			return
+		}
+		defer c.drop()
+		for a.ctx.Err() == nil {
+			i := n.Add(1)
+			body := appendStr(nil, fmt.Sprintf("devices/%s/settings/%d", exposedDevice.User, i))
+			id := uint16(i%60000 + 1)
+			body = append(body, byte(id>>8), byte(id), 0) // packet id, no properties
+			if c.send(mqttwire.PUBLISH, 0x02|0x01, append(body, payload...)) != nil {
+				return
+			}
+			_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			p, err := c.r.Next()
+			if err != nil {
+				return
+			}
+			a.log.made1("retained publish")
+			if p.Type == mqttwire.PUBACK && len(p.Body) >= 3 && p.Body[2] == 0x97 {
+				a.log.made1("retained publish refused")
+			}
+		}
+	})
+}
+
+// idleHTTP: n keep-alive HTTP connections at a time, each idle after one
+// GET /healthz; those past http.max_connections are closed at accept, the
+// others by http.idle_timeout, and each is replaced, three times: while
+// the cap is full every other HTTP client is refused too, and the read
+// endpoint guessers need their turns.
+func idleHTTP(a *attackers, addr string, n int) {
+	rounds := make([]int, n)
+	a.loop(n, func(i int) {
+		if rounds[i]++; rounds[i] > 3 {
+			<-a.ctx.Done()
+			return
+		}
+		conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			a.pause()
+			return
+		}
+		defer conn.Close()
+		stop := context.AfterFunc(a.ctx, func() { conn.Close() })
+		defer stop()
+		a.log.made1("idle HTTP connection")
+		_, _ = fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: mqflux\r\n\r\n")
+		_, _ = io.Copy(io.Discard, conn) // until the server, or the end of the test, closes it
+		a.pause()
 	})
 }
 

@@ -63,6 +63,15 @@ func (b *backoff) admit(remote string) error {
 	return nil
 }
 
+// failing reports whether remote failed within the forget window.
+func (b *backoff) failing(remote string) bool {
+	k := addrKey(remote)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.addrs[k]
+	return ok && b.now().Sub(e.Value.(*failures).last) <= b.forget
+}
+
 // record notes the outcome of a check from remote: a success forgets the
 // address, a failure counts against it.
 func (b *backoff) record(remote string, ok bool) {

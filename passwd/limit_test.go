@@ -61,7 +61,7 @@ func TestLimitRefusesBeyondTheQueue(t *testing.T) {
 	started.Wait()
 	// The slot is held; the next distinct check queues. Wait until it has.
 	go func() { results <- c.Verify(good, []byte("wrong two")) }()
-	for c.limit.waiting.Load() != 1 {
+	for c.limit.waiting() != 1 {
 		runtime.Gosched()
 	}
 	if err := c.Verify(good, []byte("wrong three")); !errors.Is(err, ErrBusy) {

@@ -51,6 +51,12 @@ type HTTP struct {
 	Address           string        `yaml:"address"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request; MaxConnections bounds the connections open at once
+	// (lowered to a quarter of the descriptor limit, so that the MQTT
+	// listeners keep the rest); more are closed at accept and counted.
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxConnections int           `yaml:"max_connections"`
 	// LatestMaxSeries bounds the series (device and measurement) that
 	// /v1/latest remembers; readings of further series are counted, not kept.
 	LatestMaxSeries int `yaml:"latest_max_series"`
@@ -82,6 +88,8 @@ func DefaultConfig() Config {
 			Address:                  "127.0.0.1:8080",
 			ReadHeaderTimeout:        10 * time.Second,
 			ReadTimeout:              5 * time.Minute,
+			IdleTimeout:              60 * time.Second,
+			MaxConnections:           DefaultMaxConnections,
 			LatestMaxSeries:          latest.DefaultMaxSeries,
 			LatestMaxSeriesPerDevice: latest.DefaultMaxSeriesPerDevice,
 			MaxStreamClients:         DefaultMaxStreamClients,
@@ -168,6 +176,8 @@ func (h *HTTP) validate(v *configfile.Validator) {
 	v.Address("address", h.Address, true)
 	v.DurationBetween("read_header_timeout", h.ReadHeaderTimeout, 100*time.Millisecond, time.Hour)
 	v.DurationBetween("read_timeout", h.ReadTimeout, 100*time.Millisecond, 24*time.Hour)
+	v.DurationBetween("idle_timeout", h.IdleTimeout, 100*time.Millisecond, 24*time.Hour)
+	v.Between("max_connections", h.MaxConnections, 1, 10_000_000)
 	v.Between("latest_max_series", h.LatestMaxSeries, 0, 100_000_000)
 	v.Between("latest_max_series_per_device", h.LatestMaxSeriesPerDevice, 1, 100_000_000)
 	v.Between("max_stream_clients", h.MaxStreamClients, 0, 100_000)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,15 +24,23 @@ type front struct {
 	reg  *prometheus.Registry
 	http *http.Server
 	addr string
+	// maxConns is http.max_connections; conns the bound on the listener,
+	// once listen made it.
+	maxConns int
+	conns    atomic.Pointer[connLimit]
 }
 
 func newFront(cfg HTTP, log *slog.Logger) *front {
-	f := &front{log: log, reg: prometheus.NewRegistry(), addr: cfg.Address}
+	f := &front{log: log, reg: prometheus.NewRegistry(), addr: cfg.Address, maxConns: cfg.MaxConnections}
 	f.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f.reg.MustRegister(connLimitCollectors(&f.conns)...)
 	f.http = &http.Server{
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// An idle keep-alive connection holds a descriptor that MQTT
+		// might need (httplimit.go).
+		IdleTimeout: cfg.IdleTimeout,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return f
 }
@@ -51,7 +60,21 @@ func (f *front) listen() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("http.address %s: %w", f.addr, err)
 	}
-	return ln, nil
+	nofile := nofileLimit()
+	limit := newConnLimit(ln, httpConnCap(f.maxConns, nofile))
+	f.conns.Store(limit)
+	f.log.Info("http connections bounded", "max_connections", limit.max, "nofile", nofile)
+	return limit, nil
+}
+
+// connHealth is the HTTP connection bound's state, nil before listen.
+func (f *front) connHealth() *HTTPHealth {
+	l := f.conns.Load()
+	if l == nil {
+		return nil
+	}
+	h := l.health()
+	return &h
 }
 
 // serve runs the server on ln (if any) in the background; wait blocks until

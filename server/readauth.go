@@ -115,13 +115,14 @@ func (g *readGate) login(r *http.Request, name, password string) *refusal {
 	u, known := g.users[name]
 	var err error
 	if known {
-		err = g.checker.Verify(u.PasswordHash, []byte(password))
+		err = g.checker.VerifyFrom(r.RemoteAddr, u.PasswordHash, []byte(password))
 	} else {
-		err = g.checker.Refuse([]byte(password))
+		err = g.checker.RefuseFrom(r.RemoteAddr, []byte(password))
 	}
 	switch {
 	case errors.Is(err, passwd.ErrBusy):
-		// No one's failure: not recorded against the address.
+		// Counts toward the address's backoff, as a failure does.
+		g.checker.Record(r.RemoteAddr, false)
 		return &refusal{http.StatusServiceUnavailable, "busy", err.Error()}
 	case !known:
 		g.checker.Record(r.RemoteAddr, false)

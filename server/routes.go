@@ -80,10 +80,12 @@ type health struct {
 	Uptime string `json:"uptime"`
 	MQTT   mqttH  `json:"mqtt"`
 	// Influx is the first output, as before outputs existed.
-	Influx    *influx   `json:"influx,omitempty"`
-	Outputs   []outputH `json:"outputs"`
-	Spool     *spoolH   `json:"spool,omitempty"`
-	Readiness string    `json:"readiness"`
+	Influx  *influx   `json:"influx,omitempty"`
+	Outputs []outputH `json:"outputs"`
+	Spool   *spoolH   `json:"spool,omitempty"`
+	// HTTP is the HTTP connection bound: refusing when it is full.
+	HTTP      *HTTPHealth `json:"http,omitempty"`
+	Readiness string      `json:"readiness"`
 }
 
 type mqttH struct {
@@ -120,6 +122,10 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	if down := outputsDown(ph); down != "" {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; " + down
+	}
+	if h.HTTP = s.front.connHealth(); h.HTTP != nil && h.HTTP.Refusing {
+		h.Status = "degraded"
+		h.Readiness += "; HTTP refusing new connections: " + h.HTTP.Reason
 	}
 	if down := notAccepting(h.MQTT.Listeners); len(down) > 0 {
 		h.Status = "failing"

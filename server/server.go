@@ -60,7 +60,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	checker := passwd.NewChecker()
+	checker := passwd.NewChecker(passwd.WithHashes(configuredHashes(cfg)...))
 	if err := refuseExposedDemo(cfg, checker); err != nil {
 		return nil, err
 	}
@@ -105,6 +105,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		Wants:       pipe.Wants,
 		Layout:      brokerLayout(pipe.Mapper()),
 		Readable:    alertTopics(cfg.Alerts),
+		Status:      statusTemplates(cfg.Mapping),
 		Checker:     checker,
 		Logger:      log,
 		MochiLogger: slog.New(levelAtLeast{log.Handler(), slog.LevelError}).With("component", "mqtt"),
@@ -198,4 +199,33 @@ func (h levelAtLeast) WithGroup(name string) slog.Handler {
 // configs a device agent announces for itself.
 func brokerLayout(m *mapping.Mapper) []topic.Template {
 	return append(m.Templates(), topic.MustParse(topic.DefaultDiscovery))
+}
+
+// statusTemplates are the presence templates of the mapping, which the
+// broker always lets a device retain its own presence on.
+func statusTemplates(c mapping.Config) []topic.Template {
+	srcs := []string{c.StatusTemplate}
+	for _, r := range c.StatusTemplates {
+		srcs = append(srcs, r.Template)
+	}
+	var out []topic.Template
+	for _, src := range srcs {
+		if t, err := topic.Parse(src); src != "" && err == nil {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// configuredHashes are every bcrypt hash of the configuration: an unknown
+// name costs what the dearest of them costs (passwd.WithHashes).
+func configuredHashes(cfg Config) []string {
+	var out []string
+	for _, u := range cfg.Broker.Users {
+		out = append(out, u.PasswordHash)
+	}
+	for _, k := range cfg.HTTP.Legacy.Keys {
+		out = append(out, k.KeyHash)
+	}
+	return out
 }

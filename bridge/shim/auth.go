@@ -56,24 +56,25 @@ func (kr *keyring) lookup(remote, secret string) (Key, bool, *problem) {
 	if err := kr.checker.Admit(remote); err != nil {
 		return Key{}, false, &problem{status: http.StatusTooManyRequests, reason: "key_backoff", detail: err.Error()}
 	}
-	k, err := kr.find(secret)
+	k, err := kr.find(remote, secret)
 	if errors.Is(err, passwd.ErrBusy) {
+		kr.checker.Record(remote, false) // counts toward the address's backoff
 		return Key{}, false, &problem{status: http.StatusServiceUnavailable, reason: "key_busy", detail: err.Error()}
 	}
 	kr.checker.Record(remote, err == nil)
 	return k, err == nil, nil
 }
 
-func (kr *keyring) find(secret string) (Key, error) {
+func (kr *keyring) find(remote, secret string) (Key, error) {
 	digest := kr.digest(secret)
 	kr.mu.RLock()
 	i, seen := kr.index[digest]
 	kr.mu.RUnlock()
-	if seen && kr.checker.Verify(kr.keys[i].KeyHash, []byte(secret)) == nil {
+	if seen && kr.checker.VerifyFrom(remote, kr.keys[i].KeyHash, []byte(secret)) == nil {
 		return kr.keys[i], nil
 	}
 	for i, k := range kr.keys {
-		switch err := kr.checker.Verify(k.KeyHash, []byte(secret)); {
+		switch err := kr.checker.VerifyFrom(remote, k.KeyHash, []byte(secret)); {
 		case err == nil:
 			kr.mu.Lock()
 			kr.index[digest] = i

@@ -41,7 +41,10 @@ type Server struct {
 	HTTP    string // host:port of the HTTP listener
 	Config  string
 	Env     []string // MQFLUX_* overrides, KEY=value
-	proc    *Process
+	// Nofile, when not 0, is the descriptor limit (ulimit -n) the process
+	// starts under.
+	Nofile int
+	proc   *Process
 }
 
 // ServerOptions are what a test may change.
@@ -49,6 +52,10 @@ type ServerOptions struct {
 	Influx *Influx  // where readings go; nil points at a closed port
 	Env    []string // extra MQFLUX_* overrides
 	Config string   // a config file instead of the shipped config.yaml
+	// Nofile starts the server under this descriptor limit (ulimit -n,
+	// soft and hard, so that Go does not raise it at start); 0 keeps the
+	// test's.
+	Nofile int
 }
 
 // StartServer builds mqflux, starts `mqflux serve`, waits until /healthz
@@ -61,6 +68,7 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 		MQTT:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 		HTTP:    fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 		Config:  o.Config,
+		Nofile:  o.Nofile,
 	}
 	if s.Config == "" {
 		s.Config = filepath.Join(ModuleRoot(t), "config.yaml")
@@ -90,7 +98,12 @@ func StartServer(t testing.TB, o ServerOptions) *Server {
 // it is ready.
 func (s *Server) Start(t testing.TB) {
 	t.Helper()
-	s.proc = StartProcess(t, s.Env, s.Bin, "serve", "-config", s.Config)
+	if s.Nofile > 0 {
+		script := fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, s.Nofile)
+		s.proc = StartProcess(t, s.Env, "sh", "-c", script, s.Bin, "serve", "-config", s.Config)
+	} else {
+		s.proc = StartProcess(t, s.Env, s.Bin, "serve", "-config", s.Config)
+	}
 	s.waitReady(t)
 }
 
