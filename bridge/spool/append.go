@@ -11,7 +11,9 @@ import (
 // Append stores one record (one or more '\n'-terminated lines of line
 // protocol). It returns nil only once the record is written to the
 // operating system (Write) or fsynced (Fsync); ingest.ErrFull when the spool
-// is at its size bound with records a required reader has not acked.
+// is at its size bound with records a required reader has not acked, or
+// when the file system has no room for it (the error then wraps both
+// ingest.ErrFull and the file system's error, and Fault says so).
 // Safe for many concurrent callers.
 func (s *Spool) Append(rec []byte) error {
 	one := [1][]byte{rec}
@@ -48,7 +50,7 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 	// Fits counts one frame header; the others are added to the payload.
 	fits, err := s.makeRoom(size + (len(recs)-1)*segment.FrameHeader)
 	if err != nil {
-		return err
+		return s.failed(err)
 	}
 	if !fits {
 		if !s.full {
@@ -64,11 +66,15 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 		// segment it crosses gets its start position.
 		for _, rec := range recs {
 			if at, err = s.write([][]byte{rec}); err != nil {
-				return err
+				return s.failed(err)
 			}
 		}
 	} else if at, err = s.write(recs); err != nil {
-		return err
+		return s.failed(err)
+	}
+	if s.noSpace != nil {
+		s.log.Info("spool: the file system has room again; taking readings", "dir", s.dir)
+		s.noSpace = nil
 	}
 	if s.full {
 		s.full = false
@@ -89,6 +95,36 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 		return err
 	}
 	return nil
+}
+
+// failed turns an append's error into what the caller answers: a file
+// system out of room is a full spool (push back, the publisher resends
+// later), noted for Fault and logged once per episode. mu held.
+func (s *Spool) failed(err error) error {
+	if !segment.IsNoSpace(err) {
+		return err
+	}
+	if s.noSpace == nil {
+		s.log.Error("spool: no space left on device; pushing back until acked segments are deleted or the operator frees room",
+			"dir", s.dir, "disk_bytes", s.sl.DiskBytes(), "pending_records", s.pendingRequired(), "err", err)
+	}
+	s.noSpace = err
+	s.shed()
+	return fmt.Errorf("spool append: %w: %w", ingest.ErrFull, err)
+}
+
+// shed gives the room of a wholly acked active segment back while the file
+// system is full: without it that segment would stay until the next append
+// that fits, which the full file system refuses. mu held.
+func (s *Spool) shed() {
+	if s.noSpace == nil {
+		return
+	}
+	if rolled, err := s.sl.Shed(); err != nil {
+		s.log.Error("spool: cannot start a new segment after deleting a drained one", "err", err)
+	} else if rolled {
+		s.sweepDone()
+	}
 }
 
 // write appends records that fit in one segment and keeps the byte

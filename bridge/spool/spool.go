@@ -128,6 +128,9 @@ type Spool struct {
 	mu       sync.Mutex
 	closed   bool
 	full     bool // the last Append was refused for room; logged once per episode
+	// noSpace is the file system's refusal of the last append (ENOSPC or
+	// EDQUOT), nil once an append succeeds again: Fault reports it.
+	noSpace error
 	sl       *segment.Log
 	readers  []*Reader // in Options order; index is Reader.idx
 	optional []*Reader // the ones that skip ahead rather than push back
@@ -241,6 +244,20 @@ func (s *Spool) Stats() Stats {
 	}
 	s.forgetAges()
 	return st
+}
+
+// Fault describes why appends fail now: "no space left on device" while
+// the file system refuses them for room (publishers are pushed back, and
+// every ack of the records that fill the disk gives room back), "" when
+// the last append succeeded. It is cleared by the next append that
+// succeeds.
+func (s *Spool) Fault() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noSpace == nil {
+		return ""
+	}
+	return "no space left on device"
 }
 
 // forgetAges drops the stamps of records every reader is past. mu held.

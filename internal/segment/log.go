@@ -72,6 +72,12 @@ type Log struct {
 	cursor    Cursor
 	hasCursor bool
 	dirDirty  bool // segment files created or removed since the last directory fsync
+	// closed is set by Close. A nil active segment alone does not mean
+	// closed: a roll that could not create the next file leaves none, and
+	// the next Write tries again.
+	closed bool
+	// writeAt is f.WriteAt; a unit test puts a file system's refusal here.
+	writeAt func(f *os.File, p []byte, off int64) (int, error)
 
 	// Group commit: positions count every byte ever written.
 	syncCond *sync.Cond
@@ -130,7 +136,8 @@ func Open(opts Options) (*Log, error) {
 // The slice is the Log's own: read it under the owner's mutex only.
 func (l *Log) Segments() []*Segment { return l.segs }
 
-// Active is the segment appended to (nil after Close).
+// Active is the segment appended to (nil after Close, and after a roll
+// that could not create the next segment file until a Write creates it).
 func (l *Log) Active() *Segment { return l.active }
 
 // After returns the oldest segment with an id above id, or nil.
@@ -191,6 +198,7 @@ func (l *Log) Remove(g *Segment) error {
 // removed. The directory stays locked until Unlock, so the owner can save
 // its cursor first.
 func (l *Log) Close() error {
+	l.closed = true
 	var errs []error
 	if l.w != nil {
 		if err := l.w.Sync(); err != nil {
@@ -233,7 +241,7 @@ func (l *Log) MaxBytes() int64 { return l.maxBytes }
 // Roll seals the active segment and starts a new one, so nothing is
 // appended behind a record the owner found unreadable.
 func (l *Log) Roll() error {
-	if l.active == nil {
+	if l.closed {
 		return fmt.Errorf("%s roll: %w", l.what, ErrClosed)
 	}
 	return l.roll()
