@@ -125,12 +125,12 @@ type Spool struct {
 	log      *slog.Logger
 	segBytes int64 // Options.SegmentBytes or its default
 
-	mu       sync.Mutex
-	closed   bool
-	full     bool // the last Append was refused for room; logged once per episode
+	mu     sync.Mutex
+	closed bool
+	full   bool // the last Append was refused for room; logged once per episode
 	// noSpace is the file system's refusal of the last append (ENOSPC or
 	// EDQUOT), nil once an append succeeds again: Fault reports it.
-	noSpace error
+	noSpace  error
 	sl       *segment.Log
 	readers  []*Reader // in Options order; index is Reader.idx
 	optional []*Reader // the ones that skip ahead rather than push back
