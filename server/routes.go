@@ -71,6 +71,9 @@ type health struct {
 	Outputs   []outputH `json:"outputs"`
 	Spool     *spoolH   `json:"spool,omitempty"`
 	Readiness string    `json:"readiness"`
+	// Faults name the writes to data_dir that fail now, e.g.
+	// "spool: no space left on device" (see storageFaults).
+	Faults []string `json:"faults,omitempty"`
 }
 
 type mqttH struct {
@@ -107,6 +110,11 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	if down := outputsDown(ph); down != "" {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; " + down
+	}
+	if faults := s.storageFaults(ph.SpoolFault, ph.DeadLetterFault); len(faults) > 0 {
+		h.Status = "degraded"
+		h.Faults = faults
+		h.Readiness = faultReadiness(ph.SpoolFault, faults)
 	}
 	if down := notAccepting(h.MQTT.Listeners); len(down) > 0 {
 		h.Status = "failing"
