@@ -38,6 +38,7 @@ type sessionStore struct {
 	*pebble.Hook
 	queue *queueWriter // nil until Init, and when pebble could not be opened for writing
 	fault storeFault   // see storefault.go
+	dir   string       // the store's directory, for its file system's free space
 	mu    sync.Mutex
 	kept  map[queueID]struct{} // outbound QoS messages in the store
 	// stored holds the ids of clients with a session record in the store:
@@ -56,6 +57,9 @@ func (s *sessionStore) Init(config any) error {
 	if _, ok := config.(*pebble.Options); !ok && config != nil {
 		return s.Hook.Init(config)
 	}
+	if o, ok := config.(*pebble.Options); ok && o != nil {
+		s.dir = o.Path
+	}
 	logger := pebbleLogger{log: s.Log, fault: &s.fault}
 	err := protect(func() error { return s.Hook.Init(withLogger(config, logger, false)) })
 	if err == nil {
@@ -71,10 +75,18 @@ func (s *sessionStore) Init(config any) error {
 	return nil
 }
 
-// guard runs a write to pebble unless the store is degraded.
+// guard runs a write to pebble unless the store is degraded or its file
+// system is (nearly) full.
 func (s *sessionStore) guard(fn func() error) error {
-	if s.fault.String() != "" {
+	if s.fault.reason.Load() != nil {
 		return errNotPersisted
+	}
+	if s.dir != "" {
+		free, ok := roomFor(s.dir)
+		s.fault.setFull(s.Log, !ok, free)
+		if !ok {
+			return errNotPersisted
+		}
 	}
 	return protect(fn)
 }

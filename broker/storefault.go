@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 
 	pebbledb "github.com/cockroachdb/pebble"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
@@ -25,6 +26,24 @@ import (
 // opens it read-only (stored sessions come back; nothing new is kept), or,
 // if even that fails, runs with no stored sessions at all.
 
+// A write is skipped, not tried, while the file system holding the store
+// has less than minRoom bytes free: pebble's log write would fail for room
+// and take the store down until the next start. Once there is room again
+// (the spool deleted what it delivered, the operator freed some), writes
+// go on.
+const minRoom = 1 << 20
+
+// roomFor says whether the file system holding dir has minRoom bytes free;
+// an error of statfs itself lets the write try.
+func roomFor(dir string) (free int64, ok bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1, true
+	}
+	free = int64(st.Bavail) * int64(st.Bsize)
+	return free, free >= minRoom
+}
+
 // errNotPersisted is what a write skipped in degraded mode returns.
 var errNotPersisted = errors.New("session store degraded: not persisted")
 
@@ -35,6 +54,9 @@ type pebbleFatal struct{ err error }
 // storeFault is why the session store is degraded; empty while it is not.
 type storeFault struct {
 	reason atomic.Pointer[string]
+	// full is set while writes are skipped for want of room (see minRoom);
+	// unlike reason it clears itself.
+	full atomic.Bool
 	// broken is set once pebble called Fatalf: its commit pipeline may
 	// hold locks it never releases, so it is neither written nor closed.
 	broken atomic.Bool
@@ -44,7 +66,24 @@ func (f *storeFault) String() string {
 	if r := f.reason.Load(); r != nil {
 		return *r
 	}
+	if f.full.Load() {
+		return "no space left on device: not persisted until there is room again"
+	}
 	return ""
+}
+
+// setFull records whether writes are skipped for want of room, logging
+// each change once.
+func (f *storeFault) setFull(log *slog.Logger, full bool, free int64) {
+	if f.full.Swap(full) == full {
+		return
+	}
+	if full {
+		log.Error("session store: file system nearly full; MQTT sessions are not persisted until there is room again",
+			"free_bytes", free, "min_free_bytes", minRoom)
+	} else {
+		log.Info("session store: room again; persisting MQTT sessions", "free_bytes", free)
+	}
 }
 
 // degrade records the first reason (later failures follow from it) and

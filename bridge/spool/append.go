@@ -72,8 +72,8 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 	} else if at, err = s.write(recs); err != nil {
 		return s.failed(err)
 	}
-	if s.noSpace != nil {
-		s.log.Info("spool: the file system has room again; taking readings", "dir", s.dir)
+	if s.noSpace != nil && segment.HasRoom(s.dir, roomAgain) {
+		s.log.Info("spool: the file system has room again", "dir", s.dir)
 		s.noSpace = nil
 	}
 	if s.full {
@@ -96,6 +96,11 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 	}
 	return nil
 }
+
+// roomAgain is how much free room ends a no-space episode: a small record
+// may fit in the last page of a full file system and the next not, so one
+// append that succeeds does not end it.
+const roomAgain = 1 << 20
 
 // failed turns an append's error into what the caller answers: a file
 // system out of room is a full spool (push back, the publisher resends
@@ -150,12 +155,16 @@ func (s *Spool) write(recs [][]byte) (int64, error) {
 // there, fits under the spool's size bound now (optional readers skipped
 // past what only they hold, as AppendBatch would). An input that gathers
 // records before one AppendBatch asks it for each, so that it can push
-// back on the one that does not fit rather than on the whole batch.
+// back on the one that does not fit rather than on the whole batch. While
+// the file system is full (Fault), it says no until there is room again.
 func (s *Spool) HasRoom(n int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return true // AppendBatch reports ErrClosed
+	}
+	if s.noSpace != nil && !segment.HasRoom(s.dir, roomAgain) {
+		return false // the file system is still (nearly) full: push back now
 	}
 	fits, err := s.makeRoom(n)
 	return fits || err != nil // an error is AppendBatch's to report

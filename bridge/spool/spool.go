@@ -182,6 +182,7 @@ func Open(opts Options) (*Spool, error) {
 	sl, err := segment.Open(segment.Options{
 		Dir: opts.Dir, What: "spool", Durability: opts.Durability, Logger: s.log, Mu: &s.mu,
 		MaxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: s.segBytes,
+		Removed: s.dropFromReaders,
 	})
 	if err != nil {
 		return nil, err
@@ -201,6 +202,16 @@ func Open(opts Options) (*Spool, error) {
 	s.log.Info("spool opened", "dir", s.dir, "durability", s.dur.String(), "readers", len(s.readers),
 		"pending_records", st.Records, "pending_bytes", st.Bytes, "segments", st.Segments)
 	return s, nil
+}
+
+// dropFromReaders closes every reader's descriptor of a deleted segment:
+// a reader waiting for new records at the end of a drained segment would
+// otherwise keep its room allocated, which on a full disk blocks every
+// append. mu held.
+func (s *Spool) dropFromReaders(g *segment.Segment) {
+	for _, r := range s.readers {
+		r.rd.Drop(g.ID)
+	}
 }
 
 // orDefault returns v, or def when v is zero.
@@ -246,11 +257,10 @@ func (s *Spool) Stats() Stats {
 	return st
 }
 
-// Fault describes why appends fail now: "no space left on device" while
-// the file system refuses them for room (publishers are pushed back, and
-// every ack of the records that fill the disk gives room back), "" when
-// the last append succeeded. It is cleared by the next append that
-// succeeds.
+// Fault describes why appends fail now: "no space left on device" since
+// the file system refused one for room (publishers are pushed back, and
+// every ack of the records that fill the disk gives room back), "" once an
+// append succeeds with room to spare again (a MiB free).
 func (s *Spool) Fault() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

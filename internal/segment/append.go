@@ -38,6 +38,16 @@ func (l *Log) Shed() (bool, error) {
 	return true, l.roll()
 }
 
+// HasRoom says whether the file system holding dir has at least n bytes
+// free for an unprivileged writer; true when it cannot tell.
+func HasRoom(dir string, n int64) bool {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return true
+	}
+	return int64(st.Bavail)*int64(st.Bsize) >= n
+}
+
 // IsNoSpace says whether err is the file system refusing a write for room
 // (ENOSPC, or EDQUOT for a quota): a condition that passes once something
 // is deleted, unlike a failing device.

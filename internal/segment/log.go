@@ -23,6 +23,10 @@ type Options struct {
 	// releases it while an fsync runs.
 	Mu     *sync.Mutex
 	Logger *slog.Logger
+	// Removed, if set, is called (with Mu held) for each segment file
+	// deleted, so that the owner closes what it holds open of it
+	// (Reader.Drop): on Linux the room comes back only then.
+	Removed func(*Segment)
 	// Foreign, if set, names .seg files the owner handles itself (an older
 	// format it migrates); they are neither segments nor warned about.
 	Foreign func(name string) bool
@@ -61,6 +65,7 @@ type Log struct {
 	log      *slog.Logger
 	lock     *os.File
 	foreign  func(string) bool
+	removed  func(*Segment)
 
 	segs      []*Segment // by id
 	active    *Segment
@@ -107,7 +112,7 @@ func Open(opts Options) (*Log, error) {
 	}
 	l := &Log{
 		dir: opts.Dir, what: opts.What, segBytes: opts.SegmentBytes, maxBytes: opts.MaxBytes,
-		dur: opts.Durability, log: opts.Logger, foreign: opts.Foreign,
+		dur: opts.Durability, log: opts.Logger, foreign: opts.Foreign, removed: opts.Removed,
 		syncCond: sync.NewCond(opts.Mu),
 	}
 	if l.log == nil {
@@ -187,6 +192,9 @@ func (l *Log) Remove(g *Segment) error {
 	}
 	l.diskBytes -= g.Size
 	l.dirDirty = true
+	if l.removed != nil {
+		l.removed(g)
+	}
 	if err := os.Remove(g.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		l.log.Error(l.what+": cannot delete acked segment", "file", g.Path, "err", err)
 		return fmt.Errorf("%s delete %s: %w", l.what, g.Path, err)
