@@ -21,8 +21,10 @@ import (
 // and the same process takes readings again: a drained segment is deleted
 // even on a full disk. Then, with the server stopped, a file fills the
 // disk: the server still starts (the session store degrades), pushes back
-// until the file is deleted, and takes readings again. Every acknowledged
-// reading ends in InfluxDB exactly once.
+// until the file is deleted, and takes readings again; a reading the
+// mapping refuses is pushed back while its dead letter cannot be written,
+// and dead-lettered once when resent. Every acknowledged reading ends in
+// InfluxDB exactly once.
 func TestFullDiskRecovers(t *testing.T) {
 	disk := mountTmpfs(t, "20m")
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
@@ -30,6 +32,7 @@ func TestFullDiskRecovers(t *testing.T) {
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{
 		"MQFLUX_DATA_DIR=" + filepath.Join(disk, "data"),
 	}})
+	srv.DataDir = filepath.Join(disk, "data")
 
 	// About 80 bytes of spool per reading: 300,000 readings are more than
 	// 20 MiB can hold.
@@ -100,17 +103,45 @@ func TestFullDiskRecovers(t *testing.T) {
 		return hasFault(t, srv, "spool: no space left on device")
 	})
 	acked := cfg2.Ledger.Len()
+	// A reading the mapping refuses is acknowledged only once its dead
+	// letter is written: on the full disk it is pushed back instead.
+	badTopic := "devices/raw-bad/sensors/" + raw
+	bad := dialRaw(t, srv.MQTT, 5, "raw-bad", testenv.DemoGateway.User, testenv.DemoGateway.Password)
+	if code, err := bad.publish(t, 7, badTopic, []byte("not a reading"), false, 30*time.Second); err != nil || code != 0x97 {
+		t.Fatalf("MQTT 5 publish of a refused reading whose dead letter cannot be written: PUBACK reason %#x, %v; want 0x97", code, err)
+	}
+	bad.conn.Close()
+	if !hasFault(t, srv, "dead-letter file: ") {
+		t.Errorf("/healthz faults %q, want the dead-letter file's", faults(t, srv))
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
 	l2.finish(t, 4*time.Minute)
+	// Resent once there is room, it is acknowledged and dead-lettered once.
+	bad = dialRaw(t, srv.MQTT, 5, "raw-bad", testenv.DemoGateway.User, testenv.DemoGateway.Password)
+	if code, err := bad.publish(t, 7, badTopic, []byte("not a reading"), true, 30*time.Second); err != nil || code != 0 {
+		t.Fatalf("resent refused reading: PUBACK reason %#x, %v; want 0 (dead-lettered)", code, err)
+	}
+	bad.conn.Close()
+	n := 0
+	for _, e := range deadLetters(t, srv) {
+		if e.Topic == badTopic {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the refused reading is %d times in the dead-letter file, want once", n)
+	}
 	t.Logf("%d of %d readings acknowledged before the filler was deleted", acked, 5*2000)
 	waitStored(t, in, cfg2.Measurement, 5*2000, 2*time.Minute)
 	checkStored(t, in, cfg2.Measurement, cfg2.Ledger)
 	checkStored(t, in, cfg.Measurement, cfg.Ledger)
-	waitFor(t, time.Minute, "no spool fault once the filler is gone", func() bool {
-		return !containsPrefix(faults(t, srv), "spool: ")
+	waitFor(t, time.Minute, "no spool or dead-letter fault once the filler is gone", func() bool {
+		f := faults(t, srv)
+		return !containsPrefix(f, "spool: ") && !containsPrefix(f, "dead-letter file: ")
 	})
+	t.Logf("faults at the end: %q", faults(t, srv))
 }
 
 // mountTmpfs mounts a tmpfs of size on a new directory, unmounted when the
