@@ -66,7 +66,10 @@ func (s *sessionStore) Init(config any) error {
 		s.queue = newQueueWriter(s.Hook.DB(), s.Log, s.guard)
 		return nil
 	}
-	s.fault.broken.Store(false) // a failed Open leaves no database to avoid
+	// A failed Open leaves no database to avoid, and its reason is the
+	// one below.
+	s.fault.broken.Store(false)
+	s.fault.reason.Store(nil)
 	if rerr := protect(func() error { return s.Hook.Init(withLogger(config, logger, true)) }); rerr == nil {
 		s.fault.degrade(s.Log, "opened read-only (stored sessions restored, nothing new kept)", err)
 		return nil
