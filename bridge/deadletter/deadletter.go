@@ -79,6 +79,9 @@ type File struct {
 	// torn: a failed write left a partial line that could not be cut off;
 	// the next write ends it first.
 	torn bool
+	// reserved says the reserve is on disk (see reserve.go).
+	reserved     bool
+	reserveTried time.Time
 }
 
 // Open opens (creating it and its directory if needed) the dead-letter file
@@ -113,6 +116,7 @@ func Open(path string, maxBytes int64, logger *slog.Logger, opts ...Option) (*Fi
 	if err := d.open(); err != nil {
 		return nil, err
 	}
+	d.keepReserve()
 	return d, nil
 }
 
@@ -205,10 +209,15 @@ func (d *File) Add(e Entry) error {
 			return err
 		}
 	}
-	if err := d.write(d.buf.Bytes()); err != nil {
+	err := d.write(d.buf.Bytes())
+	if err != nil && d.useReserve(err) {
+		err = d.write(d.buf.Bytes())
+	}
+	if err != nil {
 		return err
 	}
 	d.quota.add(k, n)
+	d.keepReserve()
 	return nil
 }
 
