@@ -128,8 +128,9 @@ type Spool struct {
 	mu     sync.Mutex
 	closed bool
 	full   bool // the last Append was refused for room; logged once per episode
-	// noSpace is the file system's refusal of the last append (ENOSPC or
-	// EDQUOT), nil once an append succeeds again: Fault reports it.
+	// noSpace is the file system's refusal of an append (ENOSPC or
+	// EDQUOT), nil once an append succeeds with roomAgain free: Fault
+	// reports it.
 	noSpace  error
 	sl       *segment.Log
 	readers  []*Reader // in Options order; index is Reader.idx
