@@ -23,8 +23,9 @@ import (
 // disk: the server still starts (the session store degrades), pushes back
 // until the file is deleted, and takes readings again; a reading the
 // mapping refuses is pushed back while its dead letter cannot be written,
-// and dead-lettered once when resent. Every acknowledged reading ends in
-// InfluxDB exactly once.
+// and dead-lettered once when resent. The alert state's failed saves are
+// named too, and retried. Every acknowledged reading ends in InfluxDB
+// exactly once.
 func TestFullDiskRecovers(t *testing.T) {
 	disk := mountTmpfs(t, "20m")
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
@@ -45,6 +46,11 @@ func TestFullDiskRecovers(t *testing.T) {
 	waitFor(t, 3*time.Minute, "readings pushed back by the full disk", func() bool { return pushedBack() > 0 })
 	waitFor(t, time.Minute, "/healthz degraded for the spool's full disk", func() bool {
 		return hasFault(t, srv, "spool: no space left on device")
+	})
+	// The alert state (the device registry, saved every 10 s) cannot be
+	// saved either, and says so.
+	waitFor(t, time.Minute, "/healthz naming the alert state", func() bool {
+		return hasFault(t, srv, "alert state: ")
 	})
 	if acked := cfg.Ledger.Len(); acked >= devices*messages {
 		t.Fatalf("all %d readings acknowledged with a full disk", acked)
@@ -142,9 +148,9 @@ func TestFullDiskRecovers(t *testing.T) {
 	waitStored(t, in, cfg2.Measurement, 5*2000, 2*time.Minute)
 	checkStored(t, in, cfg2.Measurement, cfg2.Ledger)
 	checkStored(t, in, cfg.Measurement, cfg.Ledger)
-	waitFor(t, time.Minute, "no spool or dead-letter fault once the filler is gone", func() bool {
+	waitFor(t, time.Minute, "no spool, dead-letter or alert state fault once the filler is gone", func() bool {
 		f := faults(t, srv)
-		return !containsPrefix(f, "spool: ") && !containsPrefix(f, "dead-letter file: ")
+		return !containsPrefix(f, "spool: ") && !containsPrefix(f, "dead-letter file: ") && !containsPrefix(f, "alert state: ")
 	})
 	t.Logf("faults at the end: %q", faults(t, srv))
 }
