@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,6 +126,17 @@ func TestFullDiskRecovers(t *testing.T) {
 	if !hasFault(t, srv, "dead-letter file: ") {
 		t.Errorf("/healthz faults %q, want the dead-letter file's", faults(t, srv))
 	}
+	// The legacy HTTP API answers 503 (a small reading may still fit in a
+	// page the spool holds, and is then stored: 200).
+	for i := 0; ; i++ {
+		code := postLegacy(t, srv, fmt.Sprintf(`{"temperature": %d.5}`, i))
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if code != http.StatusOK || i == 100 {
+			t.Fatalf("legacy POST onto a full disk: %d, want 503", code)
+		}
+	}
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +207,21 @@ func fillDisk(t *testing.T, dir string) string {
 			t.Fatalf("fill %s: %v", path, err)
 		}
 	}
+}
+
+// postLegacy posts one reading to the legacy HTTP API and returns the status.
+func postLegacy(t *testing.T, srv *testenv.Server, body string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+srv.HTTP+"/v1/log-temperature", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-authorization", demoKey)
+	req.Header.Set("X-node-id", "logger-full-disk")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("legacy POST: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // faults is the "faults" list of /healthz.
