@@ -65,8 +65,9 @@ type Service struct {
 	seq       uint64              // of the newest entry
 	persisted uint64              // the newest entry on disk
 	recent    []notify.Notification
-	dirty     bool // a transition or a delivery is not saved yet
-	touched   bool // only last-seen times changed since the last save
+	dirty     bool  // a transition or a delivery is not saved yet
+	saveErr   error // of the last save, nil once one succeeds
+	touched   bool  // only last-seen times changed since the last save
 	wake      map[string]chan struct{}
 	save      chan struct{}
 
@@ -254,6 +255,19 @@ func (s *Service) saveLoop(ctx context.Context) {
 	}
 }
 
+// SaveFault says why the state could not be saved (a full disk); ""
+// once a save succeeds. Transitions wait unsent meanwhile (nothing unsaved
+// is sent) and the save is retried every SaveInterval; readings are not
+// affected.
+func (s *Service) SaveFault() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.saveErr == nil {
+		return ""
+	}
+	return s.saveErr.Error()
+}
+
 // saveNow writes the state if anything changed, then lets the senders
 // have what is now on disk.
 func (s *Service) saveNow() error {
@@ -280,11 +294,13 @@ func (s *Service) saveNow() error {
 	if err != nil {
 		s.mu.Lock()
 		s.dirty = true
+		s.saveErr = err
 		s.mu.Unlock()
 		return err
 	}
 	s.mu.Lock()
 	s.persisted = max(s.persisted, seq)
+	s.saveErr = nil
 	s.mu.Unlock()
 	for _, w := range s.wake {
 		select {

@@ -84,6 +84,8 @@ func write(dir string, b []byte) error {
 		err = segment.SyncDir(dir)
 	}
 	if err != nil {
+		// A partial temporary file would hold on to room a full disk needs.
+		os.Remove(tmp)
 		return fmt.Errorf("save alert state %s: %w", filepath.Join(dir, stateFile), err)
 	}
 	return nil

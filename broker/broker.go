@@ -59,6 +59,7 @@ type Broker struct {
 	metrics   []prometheus.Collector
 	listeners []*tcpListener // TCP and TLS: the ones whose accept loop is ours
 	logs      *loglimit.Limiter
+	store     *sessionStore
 }
 
 // New builds the broker and opens its session store; Serve starts it.
@@ -130,6 +131,7 @@ func New(o Options) (*Broker, error) {
 	if err := srv.AddHook(store, &pebble.Options{Path: dir, Mode: pebble.Sync}); err != nil {
 		return nil, fmt.Errorf("broker session store %s: %w", dir, err)
 	}
+	b.store = store
 	acceptErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mqflux_mqtt_accept_errors_total",
 		Help: "Failed accepts of new connections (e.g. no free descriptor), each retried with backoff.",
@@ -219,6 +221,11 @@ func (b *Broker) Close() error {
 	}
 	return err
 }
+
+// SessionStoreFault says why MQTT sessions are not persisted (the session
+// store could not be opened or a write to it failed, e.g. for a full
+// disk); "" while they are. Readings do not depend on it.
+func (b *Broker) SessionStoreFault() string { return b.store.Fault() }
 
 // Clients is the number of connected clients.
 func (b *Broker) Clients() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }

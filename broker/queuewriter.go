@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -26,6 +27,9 @@ import (
 type queueWriter struct {
 	db  *pebbledb.DB
 	log *slog.Logger
+	// guard runs each write: it skips it while the store is degraded and
+	// turns a pebble failure into an error (see storefault.go).
+	guard func(func() error) error
 
 	// writing orders the batches: one flush at a time, so that a later
 	// change of a record never lands before an earlier one.
@@ -58,9 +62,9 @@ type queued struct {
 	seq int64
 }
 
-func newQueueWriter(db *pebbledb.DB, log *slog.Logger) *queueWriter {
+func newQueueWriter(db *pebbledb.DB, log *slog.Logger, guard func(func() error) error) *queueWriter {
 	w := &queueWriter{
-		db: db, log: log, pending: map[queueID]*queued{},
+		db: db, log: log, guard: guard, pending: map[queueID]*queued{},
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
 	go w.run()
@@ -123,7 +127,7 @@ func (w *queueWriter) flush() {
 	if len(batch) == 0 {
 		return
 	}
-	if err := w.write(batch); err != nil {
+	if err := w.guard(func() error { return w.write(batch) }); err != nil && !errors.Is(err, errNotPersisted) {
 		w.log.Error("session store: queued messages not written", "messages", len(batch), "error", err)
 	}
 }

@@ -213,24 +213,27 @@ func retainedOwnerKey(name string) []byte { return []byte(retainedOwnerPrefix + 
 
 // OnRetainMessage records who retains the message, then stores it as
 // mochi's pebble hook does. The owner record is written without a sync
-// just before the message's synced write, which makes both durable.
+// just before the message's synced write, which makes both durable. A
+// store that failed (a full disk) keeps the count in memory only.
 func (s *sessionStore) OnRetainMessage(cl *mqtt.Client, pk packets.Packet, r int64) {
 	owner := string(cl.Properties.Username)
 	if s.retained != nil {
 		s.retained.set(owner, pk.TopicName, pk.Payload)
 	}
-	if db := s.Hook.DB(); db != nil {
-		var err error
-		if len(pk.Payload) == 0 {
-			err = db.Delete(retainedOwnerKey(pk.TopicName), pebbledb.NoSync)
-		} else {
-			err = db.Set(retainedOwnerKey(pk.TopicName), []byte(owner), pebbledb.NoSync)
+	s.write(func() {
+		if db := s.Hook.DB(); db != nil {
+			var err error
+			if len(pk.Payload) == 0 {
+				err = db.Delete(retainedOwnerKey(pk.TopicName), pebbledb.NoSync)
+			} else {
+				err = db.Set(retainedOwnerKey(pk.TopicName), []byte(owner), pebbledb.NoSync)
+			}
+			if err != nil {
+				s.Log.Error("retained message owner not stored", "topic", pk.TopicName, "err", err)
+			}
 		}
-		if err != nil {
-			s.Log.Error("retained message owner not stored", "topic", pk.TopicName, "err", err)
-		}
-	}
-	s.Hook.OnRetainMessage(cl, pk, r)
+		s.Hook.OnRetainMessage(cl, pk, r)
+	})
 }
 
 // OnRetainedExpired forgets an expired retained message and its owner.
@@ -238,34 +241,44 @@ func (s *sessionStore) OnRetainedExpired(filter string) {
 	if s.retained != nil {
 		s.retained.set("", filter, nil)
 	}
-	if db := s.Hook.DB(); db != nil {
-		_ = db.Delete(retainedOwnerKey(filter), pebbledb.NoSync)
-	}
-	s.Hook.OnRetainedExpired(filter)
+	s.write(func() {
+		if db := s.Hook.DB(); db != nil {
+			_ = db.Delete(retainedOwnerKey(filter), pebbledb.NoSync)
+		}
+		s.Hook.OnRetainedExpired(filter)
+	})
 }
 
 // StoredRetainedMessages counts what the store brings back against its
 // owners' limits. A message stored without an owner (before owners were
 // kept) counts toward the total only.
 func (s *sessionStore) StoredRetainedMessages() ([]storage.Message, error) {
-	msgs, err := s.Hook.StoredRetainedMessages()
+	msgs, err := read(s, s.Hook.StoredRetainedMessages)
 	if s.retained == nil || err != nil {
 		return msgs, err
 	}
-	owners := map[string]string{}
-	if db := s.Hook.DB(); db != nil {
-		prefix := []byte(retainedOwnerPrefix)
-		upper := append([]byte(retainedOwnerPrefix[:len(retainedOwnerPrefix)-1]), retainedOwnerPrefix[len(retainedOwnerPrefix)-1]+1)
-		iter, ierr := db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: upper})
-		if ierr == nil {
-			for iter.First(); iter.Valid(); iter.Next() {
-				owners[string(iter.Key()[len(prefix):])] = string(iter.Value())
-			}
-			_ = iter.Close()
-		}
-	}
+	owners, _ := read(s, s.retainedOwners)
 	for _, m := range msgs {
 		s.retained.set(owners[m.TopicName], m.TopicName, m.Payload)
 	}
 	return msgs, nil
+}
+
+// retainedOwners reads who retained each topic.
+func (s *sessionStore) retainedOwners() (map[string]string, error) {
+	owners := map[string]string{}
+	db := s.Hook.DB()
+	if db == nil {
+		return owners, nil
+	}
+	prefix := []byte(retainedOwnerPrefix)
+	upper := append([]byte(retainedOwnerPrefix[:len(retainedOwnerPrefix)-1]), retainedOwnerPrefix[len(retainedOwnerPrefix)-1]+1)
+	iter, err := db.NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if err != nil {
+		return owners, err
+	}
+	for iter.First(); iter.Valid(); iter.Next() {
+		owners[string(iter.Key()[len(prefix):])] = string(iter.Value())
+	}
+	return owners, iter.Close()
 }

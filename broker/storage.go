@@ -10,6 +10,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mochi-mqtt/server/v2/system"
 )
 
 // sessionStore is mochi's pebble storage in Sync mode — the only storage
@@ -35,7 +36,9 @@ import (
 // per subscriber inside it.
 type sessionStore struct {
 	*pebble.Hook
-	queue *queueWriter // nil until Init
+	queue *queueWriter // nil until Init, and when pebble could not be opened for writing
+	fault storeFault   // see storefault.go
+	dir   string       // the store's directory, for its file system's free space
 	mu    sync.Mutex
 	kept  map[queueID]struct{} // outbound QoS messages in the store
 	// stored holds the ids of clients with a session record in the store:
@@ -49,21 +52,91 @@ func newSessionStore(retained *retainedLimits) *sessionStore {
 	return &sessionStore{Hook: new(pebble.Hook), kept: map[queueID]struct{}{}, stored: map[string]struct{}{}, retained: retained}
 }
 
-// Init opens the store and starts writing queued messages.
+// Init opens the store and starts writing queued messages. It fails only
+// for a configuration error: a store that cannot be opened degrades (see
+// storefault.go) and the broker runs without it.
 func (s *sessionStore) Init(config any) error {
-	if err := s.Hook.Init(config); err != nil {
-		return err
+	if _, ok := config.(*pebble.Options); !ok && config != nil {
+		return s.Hook.Init(config)
 	}
-	s.queue = newQueueWriter(s.Hook.DB(), s.Log)
+	if o, ok := config.(*pebble.Options); ok && o != nil {
+		s.dir = o.Path
+	}
+	logger := pebbleLogger{log: s.Log, fault: &s.fault}
+	err := protect(func() error { return s.Hook.Init(withLogger(config, logger, false)) })
+	if err == nil {
+		s.queue = newQueueWriter(s.Hook.DB(), s.Log, s.guard)
+		return nil
+	}
+	// A failed Open leaves no database to avoid, and its reason is the
+	// one below.
+	s.fault.broken.Store(false)
+	s.fault.reason.Store(nil)
+	if rerr := protect(func() error { return s.Hook.Init(withLogger(config, logger, true)) }); rerr == nil {
+		s.fault.degrade(s.Log, "opened read-only (stored sessions restored, nothing new kept)", err)
+		return nil
+	}
+	s.fault.degrade(s.Log, "not opened (sessions in memory only)", err)
 	return nil
 }
 
-// Stop writes the queued messages still pending, then closes the store.
+// guard runs a write to pebble unless the store is degraded or its file
+// system is (nearly) full.
+func (s *sessionStore) guard(fn func() error) error {
+	if s.fault.reason.Load() != nil {
+		return errNotPersisted
+	}
+	if s.dir != "" {
+		free, ok := roomFor(s.dir)
+		s.fault.setFull(s.Log, !ok, free)
+		if !ok {
+			return errNotPersisted
+		}
+	}
+	return protect(fn)
+}
+
+// write runs one of the embedded hook's writes through guard.
+func (s *sessionStore) write(fn func()) {
+	_ = s.guard(func() error { fn(); return nil })
+}
+
+// read runs one of the embedded hook's loads, none when there is no
+// database to read.
+func read[T any](s *sessionStore, fn func() (T, error)) (v T, err error) {
+	if s.Hook.DB() == nil || s.fault.broken.Load() {
+		return v, nil
+	}
+	err = protect(func() error { v, err = fn(); return err })
+	return v, err
+}
+
+// Stop writes the queued messages still pending, then closes the store
+// (a pebble that failed is left as it is: closing it could wait for
+// locks its failed call still holds).
 func (s *sessionStore) Stop() error {
 	if s.queue != nil {
 		s.queue.close()
 	}
+	if s.Hook.DB() == nil || s.fault.broken.Load() {
+		return nil
+	}
 	return s.Hook.Stop()
+}
+
+// Fault says why sessions are not persisted; "" while they are.
+func (s *sessionStore) Fault() string { return s.fault.String() }
+
+func (s *sessionStore) OnSysInfoTick(sys *system.Info) {
+	s.write(func() { s.Hook.OnSysInfoTick(sys) })
+}
+
+func (s *sessionStore) StoredSubscriptions() ([]storage.Subscription, error) {
+	return read(s, s.Hook.StoredSubscriptions)
+}
+
+func (s *sessionStore) StoredSysInfo() (storage.SystemInfo, error) {
+	return read(s, s.Hook.StoredSysInfo)
 }
 
 // ephemeral reports whether cl's session ends when it disconnects (mochi's
@@ -97,11 +170,11 @@ func (s *sessionStore) setStored(client string, stored bool) {
 func (s *sessionStore) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	if !ephemeral(cl) {
 		s.setStored(cl.ID, true)
-		s.Hook.OnSessionEstablished(cl, pk)
+		s.write(func() { s.Hook.OnSessionEstablished(cl, pk) })
 		return
 	}
 	if s.has(cl.ID) {
-		s.Hook.OnClientExpired(cl) // deletes the client record
+		s.write(func() { s.Hook.OnClientExpired(cl) }) // deletes the client record
 		s.setStored(cl.ID, false)
 	}
 }
@@ -109,7 +182,7 @@ func (s *sessionStore) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) 
 func (s *sessionStore) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if !expire {
 		s.setStored(cl.ID, true)
-		s.Hook.OnDisconnect(cl, err, expire)
+		s.write(func() { s.Hook.OnDisconnect(cl, err, expire) })
 		return
 	}
 	// A session that ends here: delete its record if there is one, unless a
@@ -117,7 +190,7 @@ func (s *sessionStore) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if !s.has(cl.ID) || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
 		return
 	}
-	s.Hook.OnDisconnect(cl, err, expire)
+	s.write(func() { s.Hook.OnDisconnect(cl, err, expire) })
 	s.setStored(cl.ID, false)
 }
 
@@ -125,11 +198,11 @@ func (s *sessionStore) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	if ephemeral(cl) && !s.has(cl.ID) {
 		return
 	}
-	s.Hook.OnWillSent(cl, pk)
+	s.write(func() { s.Hook.OnWillSent(cl, pk) })
 }
 
 func (s *sessionStore) OnClientExpired(cl *mqtt.Client) {
-	s.Hook.OnClientExpired(cl)
+	s.write(func() { s.Hook.OnClientExpired(cl) })
 	s.setStored(cl.ID, false)
 }
 
@@ -137,19 +210,19 @@ func (s *sessionStore) OnSubscribed(cl *mqtt.Client, pk packets.Packet, reasonCo
 	if ephemeral(cl) {
 		return
 	}
-	s.Hook.OnSubscribed(cl, pk, reasonCodes)
+	s.write(func() { s.Hook.OnSubscribed(cl, pk, reasonCodes) })
 }
 
 func (s *sessionStore) OnUnsubscribed(cl *mqtt.Client, pk packets.Packet) {
 	if ephemeral(cl) && !s.has(cl.ID) {
 		return
 	}
-	s.Hook.OnUnsubscribed(cl, pk)
+	s.write(func() { s.Hook.OnUnsubscribed(cl, pk) })
 }
 
 // StoredClients remembers which sessions the store holds.
 func (s *sessionStore) StoredClients() ([]storage.Client, error) {
-	clients, err := s.Hook.StoredClients()
+	clients, err := read(s, s.Hook.StoredClients)
 	s.mu.Lock()
 	for _, c := range clients {
 		s.stored[c.ID] = struct{}{}
@@ -173,7 +246,9 @@ func (s *sessionStore) OnQosPublish(cl *mqtt.Client, pk packets.Packet, sent int
 	if resend {
 		return // a resend after a reconnect: the message is stored already
 	}
-	s.queue.put(cl, pk)
+	if s.queue != nil {
+		s.queue.put(cl, pk)
+	}
 }
 
 func (s *sessionStore) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
@@ -182,7 +257,7 @@ func (s *sessionStore) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
 	if ephemeral(cl) {
 		return
 	}
-	if s.forget(cl.ID, pk.PacketID) {
+	if s.forget(cl.ID, pk.PacketID) && s.queue != nil {
 		s.queue.remove(cl.ID, pk.PacketID)
 	}
 }
@@ -206,8 +281,10 @@ func (s *sessionStore) forget(client string, id uint16) bool {
 // completion deletes it from the store, and returns it in the order it was
 // queued (Sent, see queueWriter): mochi queues it again in that order.
 func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
-	s.queue.flush()
-	msgs, err := s.Hook.StoredInflightMessages()
+	if s.queue != nil {
+		s.queue.flush()
+	}
+	msgs, err := read(s, s.Hook.StoredInflightMessages)
 	slices.SortStableFunc(msgs, func(a, b storage.Message) int { return cmp.Compare(a.Sent, b.Sent) })
 	s.mu.Lock()
 	for _, m := range msgs {

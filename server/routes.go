@@ -86,6 +86,9 @@ type health struct {
 	// HTTP is the HTTP connection bound: refusing when it is full.
 	HTTP      *HTTPHealth `json:"http,omitempty"`
 	Readiness string      `json:"readiness"`
+	// Faults name the writes to data_dir that fail now, e.g.
+	// "spool: no space left on device" (see storageFaults).
+	Faults []string `json:"faults,omitempty"`
 }
 
 type mqttH struct {
@@ -122,6 +125,11 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	if down := outputsDown(ph); down != "" {
 		h.Status = "degraded"
 		h.Readiness = "accepting readings; " + down
+	}
+	if faults := s.storageFaults(ph.SpoolFault, ph.DeadLetterFault); len(faults) > 0 {
+		h.Status = "degraded"
+		h.Faults = faults
+		h.Readiness = faultReadiness(ph.SpoolFault, faults)
 	}
 	if h.HTTP = s.front.connHealth(); h.HTTP != nil && h.HTTP.Refusing {
 		h.Status = "degraded"

@@ -73,6 +73,15 @@ type File struct {
 	size   int64
 	buf    bytes.Buffer
 	closed bool
+	// fault is the error of the last write, nil once one succeeds: a full
+	// disk passes, and the caller retries (see Add).
+	fault error
+	// torn: a failed write left a partial line that could not be cut off;
+	// the next write ends it first.
+	torn bool
+	// reserved says the reserve is on disk (see reserve.go).
+	reserved     bool
+	reserveTried time.Time
 }
 
 // Open opens (creating it and its directory if needed) the dead-letter file
@@ -107,6 +116,7 @@ func Open(path string, maxBytes int64, logger *slog.Logger, opts ...Option) (*Fi
 	if err := d.open(); err != nil {
 		return nil, err
 	}
+	d.keepReserve()
 	return d, nil
 }
 
@@ -159,7 +169,10 @@ func (d *File) open() error {
 
 // Add appends e as one JSON line and fsyncs it before returning. A zero
 // e.Time is set to now. An entry over its device's quota is dropped and
-// Add returns ErrOverQuota.
+// Add returns ErrOverQuota. Any other error means the entry is not in the
+// file (a partial line is cut off): the caller keeps the reading and tries
+// again later (a publisher is pushed back, an output's batch is not
+// acked), and Fault reports the failure until a write succeeds.
 func (d *File) Add(e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
@@ -184,13 +197,39 @@ func (d *File) Add(e Entry) error {
 		d.drop(k, &e)
 		return ErrOverQuota
 	}
-	if d.size > 0 && d.size+n > d.maxBytes {
-		if err := d.rotate(); err != nil {
+	if d.f == nil {
+		if err := d.open(); err != nil { // a rotation could not start the new file
+			d.fault = err
 			return err
 		}
 	}
+	if d.size > 0 && d.size+n > d.maxBytes {
+		if err := d.rotate(); err != nil {
+			d.fault = err
+			return err
+		}
+	}
+	err := d.write(d.buf.Bytes())
+	if err != nil && d.useReserve(err) {
+		err = d.write(d.buf.Bytes())
+	}
+	if err != nil {
+		return err
+	}
 	d.quota.add(k, n)
-	return d.write(d.buf.Bytes())
+	d.keepReserve()
+	return nil
+}
+
+// Fault is the error of the last failed write ("" once a write succeeds
+// again), for the server's health.
+func (d *File) Fault() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fault == nil {
+		return ""
+	}
+	return d.fault.Error()
 }
 
 // drop counts an entry over quota and logs the device's first. mu held.
@@ -204,37 +243,48 @@ func (d *File) drop(k string, e *Entry) {
 }
 
 // write appends p in one write and fsyncs. A failed write is cut off, so a
-// partial line never glues itself to the next entry. mu held.
+// partial line never glues itself to the next entry; if it cannot be cut
+// off, the next write ends it first. mu held.
 func (d *File) write(p []byte) error {
+	if d.torn {
+		p = append([]byte{'\n'}, p...)
+	}
 	n, err := d.f.Write(p)
 	if err == nil {
 		if !d.noSync {
 			err = d.f.Sync()
 		}
 		d.size += int64(n)
+		d.torn = false
 	} else if n > 0 {
 		if terr := d.f.Truncate(d.size); terr != nil {
 			d.log.Error("dead-letter: cannot cut off a partial line", "file", d.path, "offset", d.size, "err", terr)
-			d.size += int64(n) // the next Open ends the partial line
+			d.size += int64(n)
+			d.torn = true
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("dead-letter add to %s: %w", d.path, err)
+		d.fault = fmt.Errorf("dead-letter add to %s: %w", d.path, err)
+		return d.fault
 	}
+	d.fault = nil
 	return nil
 }
 
-// rotate renames the full file to <path>.1 and starts a new one. mu held.
+// rotate renames the full file to <path>.1 and starts a new one. A failed
+// rename changes nothing; when the new file cannot be created, the next
+// Add tries again. mu held.
 func (d *File) rotate() error {
 	old := d.path + ".1"
-	if err := d.f.Close(); err != nil {
-		return fmt.Errorf("dead-letter rotate %s: %w", d.path, err)
-	}
 	if err := os.Rename(d.path, old); err != nil {
 		return fmt.Errorf("dead-letter rotate %s: %w", d.path, err)
 	}
 	d.log.Info("dead-letter file rotated", "file", d.path, "rotated_to", old, "bytes", d.size, "max_bytes", d.maxBytes)
 	d.quota.reset()
+	if err := d.f.Close(); err != nil {
+		d.log.Warn("dead-letter: close rotated file", "file", old, "err", err)
+	}
+	d.f, d.size, d.torn = nil, 0, false
 	if err := d.open(); err != nil {
 		return err
 	}
@@ -249,6 +299,9 @@ func (d *File) Close() error {
 		return nil
 	}
 	d.closed = true
+	if d.f == nil {
+		return nil
+	}
 	if err := d.f.Close(); err != nil {
 		return fmt.Errorf("dead-letter close %s: %w", d.path, err)
 	}

@@ -37,8 +37,10 @@ func (d *File) Rewrite(fn func(Entry) (Entry, bool, error)) error {
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("dead-letter rewrite %s: %w", tmp, err)
 	}
-	if err := d.f.Close(); err != nil {
-		return fmt.Errorf("dead-letter rewrite %s: %w", d.path, err)
+	if d.f != nil { // nil after a rotation that could not start the new file
+		if err := d.f.Close(); err != nil {
+			return fmt.Errorf("dead-letter rewrite %s: %w", d.path, err)
+		}
 	}
 	if err := os.Rename(tmp, d.path); err != nil {
 		return errors.Join(fmt.Errorf("dead-letter rewrite %s: %w", d.path, err), d.open())

@@ -65,9 +65,7 @@ func (b *batch) Add(topic string, payload []byte, received time.Time) error {
 		if err == nil || errors.Is(err, ingest.ErrFull) {
 			return err // nil: a topic the mapping ignores, neither stored nor dead-lettered
 		}
-		re := asReject(err)
-		p.rejectReading(s.source, topic, payload, re, received)
-		return re
+		return p.rejectReading(s.source, topic, payload, asReject(err), received)
 	}
 	b.buf = rec
 	e.end, e.topic, e.received = len(rec), topic, received

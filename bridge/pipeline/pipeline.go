@@ -224,9 +224,7 @@ func (s Sink) Ingest(topic string, payload []byte, received time.Time) error {
 		err = p.checkTypes(&w.pts)
 	}
 	if err != nil {
-		re := asReject(err)
-		p.rejectReading(s.source, topic, payload, re, received)
-		return re
+		return p.rejectReading(s.source, topic, payload, asReject(err), received)
 	}
 	if len(rec) == 0 {
 		return nil // a topic the mapping ignores: neither stored nor dead-lettered
@@ -256,9 +254,7 @@ func (s Sink) IngestReading(r ingest.Reading, received time.Time) error {
 		if at.IsZero() {
 			at = received
 		}
-		re := asReject(err)
-		p.rejectReading(s.source, topic, point.AppendJSON(nil, r.Fields, at), re, received)
-		return re
+		return p.rejectReading(s.source, topic, point.AppendJSON(nil, r.Fields, at), asReject(err), received)
 	}
 	return s.spool(rec, topic, &w.pts, received)
 }
@@ -299,27 +295,38 @@ func (s Sink) spool(rec []byte, topic string, pts *point.Set, received time.Time
 	return nil
 }
 
-// rejectReading counts, logs and keeps a reading that can never be a point.
-func (p *Pipeline) rejectReading(source, topic string, payload []byte, re *ingest.RejectError, at time.Time) {
+// rejectReading counts, logs and keeps a reading that can never be a point,
+// and returns what the sender is answered: re once the dead letter is
+// written (acknowledged: the reading is kept there), or a push-back when
+// the dead-letter file refused it, so that a reading is never acknowledged
+// and lost; the sender resends it.
+func (p *Pipeline) rejectReading(source, topic string, payload []byte, re *ingest.RejectError, at time.Time) error {
 	p.m.rejected.WithLabelValues(source, re.Reason).Inc()
 	device := p.mapper.DeviceOf(topic)
 	p.rejects.Warn(source+" "+device+" "+re.Reason, "reading rejected", "source", source, "topic", topic, "reason", re.Reason, "detail", re.Detail)
-	p.deadLetter(deadletter.Entry{Time: at, Source: source, Device: device, Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+	err := p.deadLetter(deadletter.Entry{Time: at, Source: source, Device: device, Topic: topic, Reason: re.Reason, Detail: re.Detail, Payload: payload})
+	if err != nil {
+		p.m.pushedBack.WithLabelValues(source).Inc()
+		return fmt.Errorf("%w: the reading was refused (%s) and its dead letter could not be written: %w", ingest.ErrFull, re.Reason, err)
+	}
+	return re
 }
 
-func (p *Pipeline) deadLetter(e deadletter.Entry) {
+// deadLetter writes e; an error means it is not in the file and the caller
+// must not let the reading go (an entry over its device's quota is dropped
+// by design: counted and logged by the file, not an error here).
+func (p *Pipeline) deadLetter(e deadletter.Entry) error {
 	err := p.dead.Add(e)
 	if errors.Is(err, deadletter.ErrOverQuota) {
-		return // counted and logged by the file
+		return nil
 	}
 	if err != nil {
-		// The reading is still counted and logged with its reason; the
-		// file is what failed, and the log says so once per failure.
 		p.m.deadLetterErrors.Inc()
-		p.log.Error("dead-letter file write failed", "err", err, "topic", e.Topic, "reason", e.Reason)
-		return
+		p.log.Error("dead-letter file write failed; the reading is kept and tried again", "err", err, "topic", e.Topic, "reason", e.Reason)
+		return err
 	}
 	p.m.deadLettered.WithLabelValues(e.Source).Inc()
+	return nil
 }
 
 // Stop drains then closes: the writers keep going until every required
@@ -359,12 +366,18 @@ type Health struct {
 	// (spool.Stats.Oldest); zero when the spool is empty.
 	SpoolOldest time.Time
 	Outputs     []OutputHealth // in configuration order
+	// SpoolFault and DeadLetterFault say why appends to the spool or the
+	// dead-letter file fail now (spool.Fault, deadletter.File.Fault);
+	// empty while they work.
+	SpoolFault      string
+	DeadLetterFault string
 }
 
 // Health reports the state of the pipeline now.
 func (p *Pipeline) Health() Health {
 	st := p.spool.Stats()
-	h := Health{SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, SpoolOldest: st.Oldest}
+	h := Health{SpoolRecords: st.Records, SpoolBytes: st.DiskBytes, SpoolOldest: st.Oldest,
+		SpoolFault: p.spool.Fault(), DeadLetterFault: p.dead.Fault()}
 	for _, o := range p.runs {
 		msg, at := output.LastError(o.Output)
 		rs := o.rd.Stats()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,7 +86,9 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 		if err != nil {
 			return // ctx done: the batch stays in the spool for the next start
 		}
-		p.deadLetterRejected(o, b.Records, rejected)
+		if err := p.deadLetterRejected(ctx, o, b.Records, rejected); err != nil {
+			return // ctx done: the batch stays in the spool for the next start
+		}
 		if err := o.rd.Ack(b); err != nil {
 			p.log.Error("spool ack failed", "output", o.Name, "err", err)
 			return
@@ -160,8 +163,12 @@ func (p *Pipeline) write(ctx context.Context, o *outputRun, b *spool.Batch) ([]o
 }
 
 // deadLetterRejected keeps the records the output refused for good, each
-// under the output's name.
-func (p *Pipeline) deadLetterRejected(o *outputRun, recs [][]byte, rejected []output.Rejected) {
+// under the output's name. The batch is acked only after that: a dead
+// letter the file refuses (a full disk) is tried again with the output's
+// backoff until it is written, or ctx ends (the batch is then handed out
+// again after the next start).
+func (p *Pipeline) deadLetterRejected(ctx context.Context, o *outputRun, recs [][]byte, rejected []output.Rejected) error {
+	var entries []deadletter.Entry
 	for _, r := range rejected {
 		if r.Index < 0 || r.Index >= len(recs) {
 			// A broken output; the record it meant cannot be named, and
@@ -176,7 +183,16 @@ func (p *Pipeline) deadLetterRejected(o *outputRun, recs [][]byte, rejected []ou
 		// Once a minute per output: readings an output refuses one by one
 		// would each write a line (the dead-letter file has every one).
 		p.rejects.Warn("output "+o.Name, "point refused by the output", "output", o.Name, "reason", r.Reason, "line", firstLine(recs[r.Index]))
-		p.deadLetter(deadletter.Entry{Time: time.Now(), Source: o.Name, Reason: o.Name + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
+		entries = append(entries, deadletter.Entry{Time: time.Now(), Source: o.Name, Reason: o.Name + "_rejected", Detail: r.Reason, Payload: recs[r.Index]})
+	}
+	for attempt := 0; ; attempt++ {
+		entries = slices.DeleteFunc(entries, func(e deadletter.Entry) bool { return p.deadLetter(e) == nil })
+		if len(entries) == 0 {
+			return nil
+		}
+		if err := output.Sleep(ctx, o.Backoff.Delay(attempt, 0)); err != nil {
+			return err
+		}
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 // Append stores one record (one or more '\n'-terminated lines of line
 // protocol). It returns nil only once the record is written to the
 // operating system (Write) or fsynced (Fsync); ingest.ErrFull when the spool
-// is at its size bound with records a required reader has not acked.
+// is at its size bound with records a required reader has not acked, or
+// when the file system has no room for it (the error then wraps both
+// ingest.ErrFull and the file system's error, and Fault says so).
 // Safe for many concurrent callers.
 func (s *Spool) Append(rec []byte) error {
 	one := [1][]byte{rec}
@@ -48,7 +50,7 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 	// Fits counts one frame header; the others are added to the payload.
 	fits, err := s.makeRoom(size + (len(recs)-1)*segment.FrameHeader)
 	if err != nil {
-		return err
+		return s.failed(err)
 	}
 	if !fits {
 		if !s.full {
@@ -64,11 +66,15 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 		// segment it crosses gets its start position.
 		for _, rec := range recs {
 			if at, err = s.write([][]byte{rec}); err != nil {
-				return err
+				return s.failed(err)
 			}
 		}
 	} else if at, err = s.write(recs); err != nil {
-		return err
+		return s.failed(err)
+	}
+	if s.noSpace != nil && segment.HasRoom(s.dir, roomAgain) {
+		s.log.Info("spool: the file system has room again", "dir", s.dir)
+		s.noSpace = nil
 	}
 	if s.full {
 		s.full = false
@@ -89,6 +95,41 @@ func (s *Spool) AppendBatch(recs [][]byte) error {
 		return err
 	}
 	return nil
+}
+
+// roomAgain is how much free room ends a no-space episode: a small record
+// may fit in the last page of a full file system and the next not, so one
+// append that succeeds does not end it.
+const roomAgain = 1 << 20
+
+// failed turns an append's error into what the caller answers: a file
+// system out of room is a full spool (push back, the publisher resends
+// later), noted for Fault and logged once per episode. mu held.
+func (s *Spool) failed(err error) error {
+	if !segment.IsNoSpace(err) {
+		return err
+	}
+	if s.noSpace == nil {
+		s.log.Error("spool: no space left on device; pushing back until acked segments are deleted or the operator frees room",
+			"dir", s.dir, "disk_bytes", s.sl.DiskBytes(), "pending_records", s.pendingRequired(), "err", err)
+	}
+	s.noSpace = err
+	s.shed()
+	return fmt.Errorf("spool append: %w: %w", ingest.ErrFull, err)
+}
+
+// shed gives the room of a wholly acked active segment back while the file
+// system is full: without it that segment would stay until the next append
+// that fits, which the full file system refuses. mu held.
+func (s *Spool) shed() {
+	if s.noSpace == nil {
+		return
+	}
+	if rolled, err := s.sl.Shed(); err != nil {
+		s.log.Error("spool: cannot start a new segment after deleting a drained one", "err", err)
+	} else if rolled {
+		s.sweepDone()
+	}
 }
 
 // write appends records that fit in one segment and keeps the byte
@@ -114,12 +155,16 @@ func (s *Spool) write(recs [][]byte) (int64, error) {
 // there, fits under the spool's size bound now (optional readers skipped
 // past what only they hold, as AppendBatch would). An input that gathers
 // records before one AppendBatch asks it for each, so that it can push
-// back on the one that does not fit rather than on the whole batch.
+// back on the one that does not fit rather than on the whole batch. While
+// the file system is full (Fault), it says no until there is room again.
 func (s *Spool) HasRoom(n int) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return true // AppendBatch reports ErrClosed
+	}
+	if s.noSpace != nil && !segment.HasRoom(s.dir, roomAgain) {
+		return false // the file system is still (nearly) full: push back now
 	}
 	fits, err := s.makeRoom(n)
 	return fits || err != nil // an error is AppendBatch's to report

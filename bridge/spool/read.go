@@ -289,5 +289,6 @@ func (r *Reader) Ack(b *Batch) error {
 		r.out[0] = nil
 		r.out = r.out[1:]
 	}
+	s.shed()
 	return errors.Join(errs...)
 }

@@ -125,9 +125,13 @@ type Spool struct {
 	log      *slog.Logger
 	segBytes int64 // Options.SegmentBytes or its default
 
-	mu       sync.Mutex
-	closed   bool
-	full     bool // the last Append was refused for room; logged once per episode
+	mu     sync.Mutex
+	closed bool
+	full   bool // the last Append was refused for room; logged once per episode
+	// noSpace is the file system's refusal of an append (ENOSPC or
+	// EDQUOT), nil once an append succeeds with roomAgain free: Fault
+	// reports it.
+	noSpace  error
 	sl       *segment.Log
 	readers  []*Reader // in Options order; index is Reader.idx
 	optional []*Reader // the ones that skip ahead rather than push back
@@ -179,6 +183,7 @@ func Open(opts Options) (*Spool, error) {
 	sl, err := segment.Open(segment.Options{
 		Dir: opts.Dir, What: "spool", Durability: opts.Durability, Logger: s.log, Mu: &s.mu,
 		MaxBytes: orDefault(opts.MaxBytes, DefaultMaxBytes), SegmentBytes: s.segBytes,
+		Removed: s.dropFromReaders,
 	})
 	if err != nil {
 		return nil, err
@@ -198,6 +203,16 @@ func Open(opts Options) (*Spool, error) {
 	s.log.Info("spool opened", "dir", s.dir, "durability", s.dur.String(), "readers", len(s.readers),
 		"pending_records", st.Records, "pending_bytes", st.Bytes, "segments", st.Segments)
 	return s, nil
+}
+
+// dropFromReaders closes every reader's descriptor of a deleted segment:
+// a reader waiting for new records at the end of a drained segment would
+// otherwise keep its room allocated, which on a full disk blocks every
+// append. mu held.
+func (s *Spool) dropFromReaders(g *segment.Segment) {
+	for _, r := range s.readers {
+		r.rd.Drop(g.ID)
+	}
 }
 
 // orDefault returns v, or def when v is zero.
@@ -241,6 +256,19 @@ func (s *Spool) Stats() Stats {
 	}
 	s.forgetAges()
 	return st
+}
+
+// Fault describes why appends fail now: "no space left on device" since
+// the file system refused one for room (publishers are pushed back, and
+// every ack of the records that fill the disk gives room back), "" once an
+// append succeeds with room to spare again (a MiB free).
+func (s *Spool) Fault() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noSpace == nil {
+		return ""
+	}
+	return "no space left on device"
 }
 
 // forgetAges drops the stamps of records every reader is past. mu held.

@@ -11,6 +11,12 @@
 // discarded, and logged too. Appends always go to a fresh segment after
 // Open, so a repaired file is never written again.
 //
+// A write the file system refuses (a full disk) is cut back to the last
+// whole record and leaves the segment usable; when the active segment is
+// wholly acknowledged, it is deleted to make room (Shed) and the write
+// tried again. Deleting a segment tells the owner (Options.Removed), so
+// that it closes what it holds open of it and the room really comes back.
+//
 // A Log does no locking of its own: its owner guards every call with one
 // mutex and hands that mutex to Open, so the group commit can release it
 // while an fsync runs. The owner keeps its policy (batching, push-back,

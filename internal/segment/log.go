@@ -23,6 +23,10 @@ type Options struct {
 	// releases it while an fsync runs.
 	Mu     *sync.Mutex
 	Logger *slog.Logger
+	// Removed, if set, is called (with Mu held) for each segment file
+	// deleted, so that the owner closes what it holds open of it
+	// (Reader.Drop): on Linux the room comes back only then.
+	Removed func(*Segment)
 	// Foreign, if set, names .seg files the owner handles itself (an older
 	// format it migrates); they are neither segments nor warned about.
 	Foreign func(name string) bool
@@ -61,6 +65,7 @@ type Log struct {
 	log      *slog.Logger
 	lock     *os.File
 	foreign  func(string) bool
+	removed  func(*Segment)
 
 	segs      []*Segment // by id
 	active    *Segment
@@ -72,6 +77,12 @@ type Log struct {
 	cursor    Cursor
 	hasCursor bool
 	dirDirty  bool // segment files created or removed since the last directory fsync
+	// closed is set by Close. A nil active segment alone does not mean
+	// closed: a roll that could not create the next file leaves none, and
+	// the next Write tries again.
+	closed bool
+	// writeAt is f.WriteAt; a unit test puts a file system's refusal here.
+	writeAt func(f *os.File, p []byte, off int64) (int, error)
 
 	// Group commit: positions count every byte ever written.
 	syncCond *sync.Cond
@@ -101,7 +112,7 @@ func Open(opts Options) (*Log, error) {
 	}
 	l := &Log{
 		dir: opts.Dir, what: opts.What, segBytes: opts.SegmentBytes, maxBytes: opts.MaxBytes,
-		dur: opts.Durability, log: opts.Logger, foreign: opts.Foreign,
+		dur: opts.Durability, log: opts.Logger, foreign: opts.Foreign, removed: opts.Removed,
 		syncCond: sync.NewCond(opts.Mu),
 	}
 	if l.log == nil {
@@ -130,7 +141,8 @@ func Open(opts Options) (*Log, error) {
 // The slice is the Log's own: read it under the owner's mutex only.
 func (l *Log) Segments() []*Segment { return l.segs }
 
-// Active is the segment appended to (nil after Close).
+// Active is the segment appended to (nil after Close, and after a roll
+// that could not create the next segment file until a Write creates it).
 func (l *Log) Active() *Segment { return l.active }
 
 // After returns the oldest segment with an id above id, or nil.
@@ -180,6 +192,9 @@ func (l *Log) Remove(g *Segment) error {
 	}
 	l.diskBytes -= g.Size
 	l.dirDirty = true
+	if l.removed != nil {
+		l.removed(g)
+	}
 	if err := os.Remove(g.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		l.log.Error(l.what+": cannot delete acked segment", "file", g.Path, "err", err)
 		return fmt.Errorf("%s delete %s: %w", l.what, g.Path, err)
@@ -191,6 +206,7 @@ func (l *Log) Remove(g *Segment) error {
 // removed. The directory stays locked until Unlock, so the owner can save
 // its cursor first.
 func (l *Log) Close() error {
+	l.closed = true
 	var errs []error
 	if l.w != nil {
 		if err := l.w.Sync(); err != nil {
@@ -233,7 +249,7 @@ func (l *Log) MaxBytes() int64 { return l.maxBytes }
 // Roll seals the active segment and starts a new one, so nothing is
 // appended behind a record the owner found unreadable.
 func (l *Log) Roll() error {
-	if l.active == nil {
+	if l.closed {
 		return fmt.Errorf("%s roll: %w", l.what, ErrClosed)
 	}
 	return l.roll()

@@ -3,17 +3,29 @@ package segment
 import (
 	"fmt"
 	"os"
+	"sync"
 )
 
 // Reader reads records from segment files, keeping the last file open. It
-// belongs to one reader at a time (the owner serialises its readers).
+// belongs to one reader at a time (the owner serialises its readers), but
+// Drop may be called from anywhere: a deleted segment's room comes back
+// only once no descriptor holds it, so the owner drops it from every
+// Reader when it is removed (Options.Removed), even from one that waits
+// for new records.
 type Reader struct {
+	mu sync.Mutex // Drop against Read
 	f  *os.File
 	id uint64
 }
 
 // Close closes the file held open.
 func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.close()
+}
+
+func (r *Reader) close() error {
 	if r.f == nil {
 		return nil
 	}
@@ -24,8 +36,10 @@ func (r *Reader) Close() error {
 
 // Drop closes the file if it belongs to segment id (being removed).
 func (r *Reader) Drop(id uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.f != nil && r.id == id {
-		r.Close()
+		r.close()
 	}
 }
 
@@ -53,6 +67,8 @@ type Limits struct {
 // buffer of their own. A chunk with no records and Damage OK means the next
 // record does not fit lim.
 func (r *Reader) Read(g *Segment, off, end int64, lim Limits) (Chunk, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	f, err := r.file(g)
 	if err != nil {
 		return Chunk{}, err
@@ -115,7 +131,7 @@ func (r *Reader) file(g *Segment) (*os.File, error) {
 	if r.f != nil && r.id == g.ID {
 		return r.f, nil
 	}
-	r.Close() // read-only: nothing to lose
+	r.close() // read-only: nothing to lose
 	f, err := os.Open(g.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read: %w", err)
