@@ -5,17 +5,20 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 )
 
 // outputView is one output in GET /v1/pipeline.
 type outputView struct {
-	Name     string `json:"name"`
-	Kind     string `json:"kind"`
-	URL      string `json:"url"`
-	Bucket   string `json:"bucket"`
-	Required bool   `json:"required"`
-	Up       bool   `json:"up"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Target and Details are what the output's kind says of it
+	// (output.Describer): where it writes, and a few facts such as its API.
+	Target   string            `json:"target"`
+	Details  map[string]string `json:"details"`
+	Required bool              `json:"required"`
+	Up       bool              `json:"up"`
 	// LagRecords and LagBytes are what the spool holds that this output
 	// has not stored yet, LagSeconds the age of the oldest of them.
 	LagRecords int64   `json:"lag_records"`
@@ -39,7 +42,11 @@ func outputViews(list []Output, ph pipeline.Health) []outputView {
 			LagRecords: h.LagRecords, LagBytes: h.LagBytes, LagSeconds: ageSeconds(h.LagOldest),
 			Skipped: h.Skipped, Retries: map[string]float64{}, LastError: h.Error}
 		if i < len(list) {
-			ov.Kind, ov.URL, ov.Bucket = list[i].Kind, list[i].URL, list[i].Bucket
+			d := output.Describe(list[i].Config)
+			ov.Kind, ov.Target, ov.Details = list[i].Kind, d.Target, d.Details
+		}
+		if ov.Details == nil {
+			ov.Details = map[string]string{}
 		}
 		if h.Error != "" {
 			at := h.ErrorAt.UTC()

@@ -59,13 +59,13 @@ type deadLetterView struct {
 
 func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	ph := s.pipe.Health()
-	p := s.cfg.Primary()
 	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
 		Spool:   spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
-		Influx:  influxView{URL: p.URL, Bucket: p.Bucket, Retries: map[string]float64{}},
+		Influx:  influxView{Retries: map[string]float64{}},
 		Outputs: outputViews(s.cfg.OutputList(), ph)}
 	if len(v.Outputs) > 0 {
 		first := v.Outputs[0]
+		v.Influx.URL, v.Influx.Bucket = first.Target, first.Details["bucket"]
 		v.Influx.Up, v.Influx.LastError, v.Influx.LastErrorAt = first.Up, first.LastError, first.LastErrorAt
 	}
 	fams, err := s.front.reg.Gather()

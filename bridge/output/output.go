@@ -6,6 +6,11 @@
 // can do (report health, probe, export metrics, release connections) are
 // optional interfaces the caller finds by type assertion.
 //
+// Each kind of output registers itself (Register, from its package's init)
+// with its configuration's defaults and a constructor; the server decodes
+// an outputs: entry's common keys and hands the rest to the kind. See
+// registry.go and "Adding an output" in ARCHITECTURE.md.
+//
 // # Who retries
 //
 // A non-nil error from Write means "nothing of this batch is settled": the
