@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,6 +31,8 @@ const memKind = "memtest"
 type memConfig struct {
 	Label    string `yaml:"label"`
 	Capacity int    `yaml:"capacity"`
+	// FailFirst is how many writes fail before the output takes any.
+	FailFirst int `yaml:"fail_first"`
 }
 
 func (c *memConfig) Validate(v *configfile.Validator) {
@@ -42,17 +45,30 @@ func (c *memConfig) Describe() output.Description {
 }
 
 type memOutput struct {
-	mu      sync.Mutex
-	records []string
+	mu        sync.Mutex
+	records   []string
+	failFirst int
+	refused   int64
 }
 
 func (m *memOutput) Write(_ context.Context, batch [][]byte) ([]output.Rejected, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.refused < int64(m.failFirst) {
+		m.refused++
+		return nil, errors.New("memtest: not yet")
+	}
 	for _, r := range batch {
 		m.records = append(m.records, string(r))
 	}
 	return nil, nil
+}
+
+// Stats counts the refused writes as the output's own retries.
+func (m *memOutput) Stats() output.Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return output.Stats{Retries: map[string]int64{"not_yet": m.refused}}
 }
 
 func (m *memOutput) Records() []string {
@@ -69,7 +85,7 @@ func init() {
 	output.Register(memKind, output.Kind{
 		DefaultConfig: func() output.Config { return &memConfig{Capacity: 100} },
 		New: func(_ string, c output.Config, _ *slog.Logger) (output.Output, error) {
-			m := &memOutput{}
+			m := &memOutput{failFirst: c.(*memConfig).FailFirst}
 			memOutputs.Store(c.(*memConfig).Label, m)
 			return m, nil
 		},
@@ -84,11 +100,14 @@ outputs:
     kind: memtest
     label: shelf-1
     capacity: 50
+    fail_first: 2
 `
 
 // A kind registered from a test file is configured from YAML with its own
 // keys, fed the readings a device publishes to the real broker, and shown
-// in /healthz and /v1/pipeline with what it says of itself.
+// in /healthz and /v1/pipeline with what it says of itself. /v1/pipeline's
+// numbers are the pipeline's and the output's Stats, the same counts
+// /metrics shows.
 func TestOutputKindRegisteredInATest(t *testing.T) {
 	shipped, err := os.ReadFile("../config.yaml")
 	if err != nil {
@@ -162,6 +181,42 @@ func TestOutputKindRegisteredInATest(t *testing.T) {
 	if o.Name != "shelf" || o.Kind != memKind || o.Target != "memory:shelf-1" || o.Details["capacity"] != "50" || !o.Up {
 		t.Errorf("/v1/pipeline output = %+v, want shelf, %s, memory:shelf-1, capacity 50, up", o, memKind)
 	}
+	if o.Retries["not_yet"] != 2 || o.Retries[writeFailed] != 2 {
+		t.Errorf("/v1/pipeline retries = %v, want not_yet 2 (the output's own count) and %s 2 (the pipeline's)", o.Retries, writeFailed)
+	}
+
+	metrics := getText(t, "http://"+httpAddr+"/metrics")
+	for _, line := range []string{
+		`mqflux_readings_received_total{source="mqtt"} 1`,
+		`mqflux_readings_written_total 1`,
+		`mqflux_output_written_total{output="shelf"} 1`,
+		`mqflux_output_retries_total{output="shelf"} 2`,
+	} {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
+	}
+	var totals struct {
+		Received, Written float64
+	}
+	getJSON(t, "http://"+httpAddr+"/v1/pipeline", &totals)
+	if totals.Received != 1 || totals.Written != 1 {
+		t.Errorf("/v1/pipeline received %v, written %v; want 1 and 1 as /metrics", totals.Received, totals.Written)
+	}
+}
+
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(body)
 }
 
 func sameOutputH(a, b outputH) bool {
@@ -196,7 +251,7 @@ func TestOutputKindConfigErrors(t *testing.T) {
 		{"unknown kind", "outputs:\n  - name: a\n    kind: nosuch\n    label: x\n",
 			[]string{"config.yaml:2:", "outputs[0]", "kind (line 3)", `"nosuch" is not an output kind`, "influxdb", memKind}},
 		{"a key the kind does not have", "outputs:\n  - name: a\n    kind: memtest\n    lable: x\n",
-			[]string{"config.yaml:2:", "outputs[0]", "lable (line 4)", "unknown key for kind memtest", "capacity, kind, label, max_lag, name, required"}},
+			[]string{"config.yaml:2:", "outputs[0]", "lable (line 4)", "unknown key for kind memtest", "capacity, fail_first, kind, label, max_lag, name, required"}},
 		{"a key of another kind", "outputs:\n  - name: a\n    kind: memtest\n    url: http://x:8086\n",
 			[]string{"outputs[0]", "url (line 4)", "unknown key for kind memtest"}},
 		{"a bad value of the kind's key", "outputs:\n  - name: a\n    kind: memtest\n    capacity: lots\n",

@@ -3,8 +3,6 @@ package server
 import (
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 )
@@ -35,7 +33,12 @@ type outputView struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
-func outputViews(list []Output, ph pipeline.Health) []outputView {
+// writeFailed is the reason under which a view lists the batches an
+// output failed and the pipeline offered again, beside the reasons the
+// output counts itself.
+const writeFailed = "write_failed"
+
+func outputViews(list []Output, ph pipeline.Health, st pipeline.Stats) []outputView {
 	out := make([]outputView, 0, len(ph.Outputs))
 	for i, h := range ph.Outputs {
 		ov := outputView{Name: h.Name, Required: h.Required, Up: h.Up,
@@ -48,6 +51,16 @@ func outputViews(list []Output, ph pipeline.Health) []outputView {
 		if ov.Details == nil {
 			ov.Details = map[string]string{}
 		}
+		if i < len(st.Outputs) && st.Outputs[i].Name == h.Name {
+			ost := st.Outputs[i]
+			ov.Written = float64(ost.Written)
+			for reason, n := range ost.Own.Retries {
+				ov.Retries[reason] += float64(n)
+			}
+			if ost.Retries > 0 {
+				ov.Retries[writeFailed] += float64(ost.Retries)
+			}
+		}
 		if h.Error != "" {
 			at := h.ErrorAt.UTC()
 			ov.LastErrorAt = &at
@@ -55,44 +68,4 @@ func outputViews(list []Output, ph pipeline.Health) []outputView {
 		out = append(out, ov)
 	}
 	return out
-}
-
-// perOutput adds a metric family's per-output counts to the views: the
-// pipeline's written count and the writers' retries, each labelled with
-// output. A writer's metric without that label is the only output's.
-func perOutput(f *dto.MetricFamily, views []outputView) {
-	name := f.GetName()
-	if name != "mqflux_output_written_total" && name != "mqflux_influx_retries_total" || len(views) == 0 {
-		return
-	}
-	for _, m := range f.GetMetric() {
-		ov := &views[0]
-		reason := ""
-		for _, l := range m.GetLabel() {
-			switch l.GetName() {
-			case "output":
-				ov = viewNamed(views, l.GetValue())
-			case "reason":
-				reason = l.GetValue()
-			}
-		}
-		if ov == nil {
-			continue
-		}
-		n := m.GetCounter().GetValue()
-		if name == "mqflux_output_written_total" {
-			ov.Written += n
-		} else {
-			ov.Retries[reason] += n
-		}
-	}
-}
-
-func viewNamed(views []outputView, name string) *outputView {
-	for i := range views {
-		if views[i].Name == name {
-			return &views[i]
-		}
-	}
-	return nil
 }

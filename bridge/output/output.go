@@ -104,6 +104,27 @@ type Instrumented interface {
 	Collectors() []prometheus.Collector
 }
 
+// Stats are what an output counts of itself, since it was built, for the
+// views (/v1/pipeline, the console); its metrics read the same counts.
+type Stats struct {
+	// Retries counts the attempts that failed inside Write and were made
+	// again, by the output's own reason (network, throttled, ...).
+	Retries map[string]int64
+}
+
+// StatsReporter is an Output that keeps Stats.
+type StatsReporter interface {
+	Stats() Stats
+}
+
+// StatsOf returns o's Stats when it is a StatsReporter, else none.
+func StatsOf(o Output) Stats {
+	if r, ok := o.(StatsReporter); ok {
+		return r.Stats()
+	}
+	return Stats{}
+}
+
 // Up reports o's health: its Up when it is a Checker, else true.
 func Up(o Output) bool {
 	if c, ok := o.(Checker); ok {
