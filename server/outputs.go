@@ -10,7 +10,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	_ "github.com/mqflux/mqflux/bridge/influxwriter" // registers kind influxdb
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/internal/configfile"
 )
