@@ -161,6 +161,11 @@ func TestConsole(t *testing.T) {
 	if state != "up" {
 		t.Errorf("the pipeline view shows output influx as %q, want up", state)
 	}
+	// What the output's kind says of it: its URL, API and bucket.
+	target := get(t, ctx, "its target", chromedp.Text(chromedp.CSS(`#outputs tr[data-output="influx"] [data-field="target"]`)))
+	if !strings.Contains(target, in.URL) || !strings.Contains(target, "api v2") || !strings.Contains(target, "bucket "+in.Bucket()) {
+		t.Errorf("the pipeline view shows output influx's target as %q, want %s, api v2 and bucket %s", target, in.URL, in.Bucket())
+	}
 	screenshot(t, ctx, "console-pipeline.png")
 
 	// pi-attic stops publishing (pi-kitchen goes on): its state changes

@@ -153,7 +153,7 @@ func TestOneOutputFromTheList(t *testing.T) {
 	var p struct {
 		Outputs []struct {
 			Name    string  `json:"name"`
-			URL     string  `json:"url"`
+			Target  string  `json:"target"`
 			Written float64 `json:"written"`
 		} `json:"outputs"`
 	}
@@ -161,7 +161,7 @@ func TestOneOutputFromTheList(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &p); err != nil || code != 200 {
 		t.Fatalf("GET /v1/pipeline = %d %q: %v", code, body, err)
 	}
-	if len(p.Outputs) != 1 || p.Outputs[0].Name != "store" || p.Outputs[0].URL != in.URL || p.Outputs[0].Written < 1 {
+	if len(p.Outputs) != 1 || p.Outputs[0].Name != "store" || p.Outputs[0].Target != in.URL || p.Outputs[0].Written < 1 {
 		t.Errorf("/v1/pipeline outputs = %+v, want store at %s with the reading written", p.Outputs, in.URL)
 	}
 }

@@ -117,7 +117,7 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		Uptime:    time.Since(b.started).Round(time.Second).String(),
 		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.sub.Connected()},
 		Influx:    primaryInflux(b.cfg, ph),
-		Outputs:   outputsHealth(ph),
+		Outputs:   outputsHealth(b.cfg.OutputList(), ph),
 		Spool:     spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
 	}
 	code := http.StatusOK

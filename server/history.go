@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/history"
+	"github.com/mqflux/mqflux/bridge/output"
 )
 
 // historyTimeout bounds one /v1/history query to InfluxDB.
@@ -23,9 +24,16 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
 	defer cancel()
-	// The primary output holds what the charts show.
+	// The primary output holds what the charts show, when it answers
+	// InfluxQL.
 	p := s.cfg.Primary()
-	rd := history.Reader{URL: p.URL, Bucket: p.Bucket, Token: p.Token, API: p.API}
+	querier, ok := p.Config.(output.Querier)
+	if !ok {
+		writeError(w, http.StatusNotImplemented, "the first output ("+p.Name+", kind "+p.Kind+") does not answer history queries")
+		return
+	}
+	e := querier.QueryEndpoint()
+	rd := history.Reader{URL: e.URL, Bucket: e.Bucket, Token: e.Token, API: e.API}
 	series, err := rd.Read(ctx, hq)
 	switch {
 	case errors.Is(err, history.ErrInvalid):

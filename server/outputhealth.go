@@ -4,14 +4,20 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 )
 
 // outputH is one output in /healthz, of `mqflux serve` and `mqflux bridge`.
 type outputH struct {
-	Name     string `json:"name"`
-	Required bool   `json:"required"`
-	Up       bool   `json:"up"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Target and Details are what the output's kind says of it
+	// (output.Describer): where it writes, and a few facts such as its API.
+	Target   string            `json:"target"`
+	Details  map[string]string `json:"details"`
+	Required bool              `json:"required"`
+	Up       bool              `json:"up"`
 	// LagRecords and LagBytes are what the spool holds that this output
 	// has not stored yet; LagSeconds is how long the oldest of them has
 	// waited (0 when it is up to date).
@@ -24,12 +30,20 @@ type outputH struct {
 	LastError string `json:"last_error"`
 }
 
-func outputsHealth(ph pipeline.Health) []outputH {
+func outputsHealth(list []Output, ph pipeline.Health) []outputH {
 	out := make([]outputH, 0, len(ph.Outputs))
-	for _, o := range ph.Outputs {
-		out = append(out, outputH{Name: o.Name, Required: o.Required, Up: o.Up,
+	for i, o := range ph.Outputs {
+		h := outputH{Name: o.Name, Required: o.Required, Up: o.Up,
 			LagRecords: o.LagRecords, LagBytes: o.LagBytes, LagSeconds: ageSeconds(o.LagOldest),
-			Skipped: o.Skipped, LastError: o.Error})
+			Skipped: o.Skipped, LastError: o.Error, Details: map[string]string{}}
+		if i < len(list) {
+			d := output.Describe(list[i].Config)
+			h.Kind, h.Target = list[i].Kind, d.Target
+			if d.Details != nil {
+				h.Details = d.Details
+			}
+		}
+		out = append(out, h)
 	}
 	return out
 }
@@ -61,14 +75,18 @@ func outputsDown(ph pipeline.Health) string {
 func outputNames(list []Output) string {
 	names := make([]string, len(list))
 	for i, o := range list {
-		names[i] = o.Name + "=" + o.URL
+		names[i] = o.Name + "=" + o.Kind
+		if t := output.Describe(o.Config).Target; t != "" {
+			names[i] += ":" + t
+		}
 	}
 	return strings.Join(names, " ")
 }
 
 // primaryInflux is the influx object of /healthz: the first output, kept
-// for clients written before outputs existed.
+// for clients written before outputs existed; its url is the output's
+// target and its bucket the detail of that name, when it has one.
 func primaryInflux(cfg Config, ph pipeline.Health) influx {
-	p := cfg.Primary()
-	return influx{URL: p.URL, Bucket: p.Bucket, Up: len(ph.Outputs) > 0 && ph.Outputs[0].Up}
+	d := output.Describe(cfg.Primary().Config)
+	return influx{URL: d.Target, Bucket: d.Details["bucket"], Up: len(ph.Outputs) > 0 && ph.Outputs[0].Up}
 }

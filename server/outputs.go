@@ -10,25 +10,22 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/internal/configfile"
 )
 
-// Output kinds an outputs: entry may name.
-const (
-	KindInfluxDB = "influxdb"
-)
-
-// outputKinds lists the kinds in the order error messages offer them.
-var outputKinds = []string{KindInfluxDB}
+// DefaultOutputKind is the kind of an outputs: entry that names none, and
+// of the influx: section: the first kind mqflux had.
+const DefaultOutputKind = "influxdb"
 
 // outputName is what an output's name may hold: it labels metrics and
 // dead letters, so nothing that needs quoting.
 var outputName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 // Output is one entry of the outputs: list: a store the spool feeds, with
-// its own cursor. Kind picks the implementation; an influxdb entry takes
-// the keys of the influx: section beside its own.
+// its own cursor. The server owns the keys every entry has; Kind names a
+// registered kind of output (output.Register), which owns every other key
+// of the entry through its Config.
 type Output struct {
 	Name string `yaml:"name"`
 	Kind string `yaml:"kind"`
@@ -40,43 +37,90 @@ type Output struct {
 	// before it skips ahead; 0 takes the default (see maxLag).
 	MaxLag configfile.Size `yaml:"max_lag"`
 
-	influxwriter.Options `yaml:",inline"`
+	// Config is the kind's own keys, decoded into its DefaultConfig.
+	Config output.Config `yaml:"-"`
 }
 
-// DefaultOutput is what an outputs: entry holds for every key it leaves
-// out: a required InfluxDB with influx:'s defaults.
-func DefaultOutput() Output {
-	return Output{Kind: KindInfluxDB, Required: true, Options: influxwriter.DefaultOptions()}
+// String shows the entry with its kind's keys, for check-config -print.
+func (o Output) String() string {
+	return fmt.Sprintf("{name:%s kind:%s required:%t max_lag:%s %+v}", o.Name, o.Kind, o.Required, o.MaxLag, o.Config)
 }
 
-// UnmarshalYAML starts each entry from DefaultOutput, so that a key left out
-// takes its default (gzip: true included) rather than the zero value, and
-// refuses unknown keys as the rest of the file does.
+// commonOutputKeys are the keys every entry has, whatever its kind.
+var commonOutputKeys = map[string]bool{"name": true, "kind": true, "required": true, "max_lag": true}
+
+// UnmarshalYAML decodes the common keys, then hands the rest of the entry
+// to the kind: each key left out takes the kind's default (not the zero
+// value), and an unknown key is refused with its line, as in the rest of
+// the file.
 func (o *Output) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("want a mapping of keys (name, kind, url, ...), got %s", describeNode(n))
+		return fmt.Errorf("want a mapping of keys (name, kind, ...), got %s", describeNode(n))
 	}
-	known := outputKeys()
-	*o = DefaultOutput()
-	type plain Output // the same fields without this method
+	*o = Output{Kind: DefaultOutputKind, Required: true}
+	type common Output // the same fields without this method
+	var own []*yaml.Node
+	kindLine := n.Line
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := n.Content[i]
-		if !known[k.Value] {
-			return fmt.Errorf("%s (line %d): unknown key; known keys here: %s", k.Value, k.Line, strings.Join(sortedSet(known), ", "))
+		if !commonOutputKeys[k.Value] {
+			own = append(own, n.Content[i], n.Content[i+1])
+			continue
 		}
-		one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: n.Content[i : i+2]}
-		if err := one.Decode((*plain)(o)); err != nil {
-			return fmt.Errorf("%s (line %d): %s", k.Value, k.Line, yamlMessage(err))
+		if k.Value == "kind" {
+			kindLine = k.Line
+		}
+		if err := decodeKey(n.Content[i:i+2], (*common)(o)); err != nil {
+			return err
+		}
+	}
+	kind, ok := output.Lookup(o.Kind)
+	if !ok {
+		return fmt.Errorf("kind (line %d): %q is not an output kind; known kinds: %s", kindLine, o.Kind, strings.Join(output.Kinds(), ", "))
+	}
+	o.Config = kind.DefaultConfig()
+	return decodeOwn(own, o.Config, o.Kind)
+}
+
+// decodeOwn decodes an entry's kind-specific keys into cfg, a pointer to
+// a struct with yaml tags, refusing keys it does not have.
+func decodeOwn(pairs []*yaml.Node, cfg output.Config, kind string) error {
+	known := yamlKeys(reflect.TypeOf(cfg))
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k := pairs[i]
+		if !known[k.Value] {
+			all := append(sortedSet(known), sortedSet(commonOutputKeys)...)
+			sort.Strings(all)
+			return fmt.Errorf("%s (line %d): unknown key for kind %s; known keys here: %s", k.Value, k.Line, kind, strings.Join(all, ", "))
+		}
+		if err := decodeKey(pairs[i:i+2], cfg); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// outputKeys are the keys an outputs: entry takes: its own and, through
-// the inline Options, the writer's.
-func outputKeys() map[string]bool {
+// decodeKey decodes one key and its value into dst, the error naming the
+// key and its line.
+func decodeKey(pair []*yaml.Node, dst any) error {
+	one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: pair}
+	if err := one.Decode(dst); err != nil {
+		return fmt.Errorf("%s (line %d): %s", pair[0].Value, pair[0].Line, yamlMessage(err))
+	}
+	return nil
+}
+
+// yamlKeys are the keys a struct (or pointer to one) decodes, those of
+// inline fields included.
+func yamlKeys(t reflect.Type) map[string]bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	keys := map[string]bool{}
-	for _, f := range reflect.VisibleFields(reflect.TypeFor[Output]()) {
+	if t.Kind() != reflect.Struct {
+		return keys
+	}
+	for _, f := range reflect.VisibleFields(t) {
 		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
 		if f.IsExported() && !f.Anonymous && name != "" && name != "-" {
 			keys[name] = true
@@ -122,20 +166,20 @@ func (c *Config) OutputList() []Output {
 	if len(c.Outputs) > 0 {
 		return c.Outputs
 	}
-	o := DefaultOutput()
-	o.Name, o.Options = "influx", c.Influx
-	return []Output{o}
+	opts := c.Influx
+	return []Output{{Name: "influx", Kind: DefaultOutputKind, Required: true, Config: &opts}}
 }
 
 // Primary is the first output: the console's charts (history) and
-// field-type learning query it; Grafana is pointed at it too.
+// field-type learning query it when it answers InfluxQL; Grafana is
+// pointed at it too.
 func (c *Config) Primary() Output { return c.OutputList()[0] }
 
 // DrainTimeout is the longest drain_timeout of the outputs: a stopping
 // server writes the spool for this long.
 func (c *Config) DrainTimeout() (d time.Duration) {
 	for _, o := range c.OutputList() {
-		d = max(d, o.DrainTimeout)
+		d = max(d, output.FeedOf(o.Config).DrainTimeout)
 	}
 	return d
 }
@@ -149,7 +193,7 @@ func (c *Config) validateOutputs(v *configfile.Validator) {
 		c.Influx.Validate(v.Section("influx"))
 		return
 	}
-	if c.Influx != influxwriter.DefaultOptions() {
+	if c.Influx != DefaultConfig().Influx {
 		v.Add("influx", "set beside outputs; give the InfluxDB as an outputs entry (kind: influxdb) and remove influx, or remove outputs")
 	}
 	list := v.Section("outputs")
@@ -174,8 +218,8 @@ func (o *Output) validate(v *configfile.Validator, spoolMax configfile.Size, spo
 	if !outputName.MatchString(o.Name) {
 		v.Add("name", "%q: want 1 to 32 of a-z, 0-9, _ and -", o.Name)
 	}
-	if o.Kind != KindInfluxDB {
-		v.OneOf("kind", o.Kind, outputKinds...)
+	if _, known := output.Lookup(o.Kind); !known || o.Config == nil {
+		v.OneOf("kind", o.Kind, output.Kinds()...)
 		return // the other keys mean nothing for an unknown kind
 	}
 	switch {
@@ -186,5 +230,5 @@ func (o *Output) validate(v *configfile.Validator, spoolMax configfile.Size, spo
 	case o.MaxLag != 0:
 		v.AtLeast("max_lag", o.MaxLag, 1<<20)
 	}
-	o.Options.Validate(v)
+	o.Config.Validate(v)
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -35,15 +36,17 @@ func TestOutputsLoad(t *testing.T) {
 		want       []Output
 	}{
 		{"influx alone is one required output", "influx:\n  url: http://db:8086\n", nil, []Output{
-			outputWith("influx", "v2", true, func(o *Output) { o.URL = "http://db:8086" }),
+			outputWith("influx", "v2", true, func(o *Output, w *influxwriter.Options) { w.URL = "http://db:8086" }),
 		}},
 		{"a list", twoOutputs, nil, []Output{
 			outputWith("influx", "v2", true, nil),
-			outputWith("vm", "v1", false, func(o *Output) { o.URL, o.Gzip, o.MaxLag = "http://127.0.0.1:8428", false, 64<<20 }),
+			outputWith("vm", "v1", false, func(o *Output, w *influxwriter.Options) {
+				w.URL, w.Gzip, o.MaxLag = "http://127.0.0.1:8428", false, 64<<20
+			}),
 		}},
 		{"from the environment", "", []string{`MQFLUX_OUTPUTS=[{name: a, url: "http://a:8086"}, {name: b, required: false, url: "http://b:8428", api: v1}]`}, []Output{
-			outputWith("a", "v2", true, func(o *Output) { o.URL = "http://a:8086" }),
-			outputWith("b", "v1", false, func(o *Output) { o.URL = "http://b:8428" }),
+			outputWith("a", "v2", true, func(o *Output, w *influxwriter.Options) { w.URL = "http://a:8086" }),
+			outputWith("b", "v1", false, func(o *Output, w *influxwriter.Options) { w.URL = "http://b:8428" }),
 		}},
 	}
 	for _, tc := range cases {
@@ -60,8 +63,8 @@ func TestOutputsLoad(t *testing.T) {
 				t.Fatalf("got %d outputs %+v, want %d", len(got), got, len(tc.want))
 			}
 			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Errorf("output %d:\n got %+v\nwant %+v", i, got[i], tc.want[i])
+				if !reflect.DeepEqual(got[i], tc.want[i]) {
+					t.Errorf("output %d:\n got %+v %+v\nwant %+v %+v", i, got[i], got[i].Config, tc.want[i], tc.want[i].Config)
 				}
 			}
 		})
@@ -69,11 +72,12 @@ func TestOutputsLoad(t *testing.T) {
 }
 
 // outputWith is an influxdb output with the writer's defaults, changed.
-func outputWith(name, api string, required bool, change func(*Output)) Output {
-	o := Output{Name: name, Kind: KindInfluxDB, Required: required, Options: influxwriter.DefaultOptions()}
-	o.API = api
+func outputWith(name, api string, required bool, change func(*Output, *influxwriter.Options)) Output {
+	w := influxwriter.DefaultOptions()
+	w.API = api
+	o := Output{Name: name, Kind: influxwriter.Kind, Required: required, Config: &w}
 	if change != nil {
-		change(&o)
+		change(&o, &w)
 	}
 	return o
 }
@@ -81,11 +85,10 @@ func outputWith(name, api string, required bool, change func(*Output)) Output {
 // Problems of the list name the entry by index, cross-key ones the other
 // key too.
 func TestValidateOutputs(t *testing.T) {
-	vm := func(change func(o *Output)) func(c *Config) {
+	vm := func(change func(o *Output, w *influxwriter.Options)) func(c *Config) {
 		return func(c *Config) {
-			a, b := DefaultOutput(), DefaultOutput()
-			a.Name, b.Name, b.Required, b.API = "influx", "vm", false, "v1"
-			change(&b)
+			a := outputWith("influx", "v2", true, nil)
+			b := outputWith("vm", "v1", false, change)
 			c.Outputs = []Output{a, b}
 		}
 	}
@@ -94,20 +97,20 @@ func TestValidateOutputs(t *testing.T) {
 		change func(c *Config)
 		want   string
 	}{
-		{"duplicate name", vm(func(o *Output) { o.Name = "influx" }), `outputs[1].name: "influx" is also outputs[0]`},
-		{"empty name", vm(func(o *Output) { o.Name = "" }), `outputs[1].name: "": want 1 to 32 of a-z, 0-9, _ and -`},
-		{"unknown kind", vm(func(o *Output) { o.Kind = "kafka" }), `outputs[1].kind: "kafka" is not allowed; use one of influxdb`},
-		{"unknown api", vm(func(o *Output) { o.API = "v9" }), `outputs[1].api: "v9" is not allowed; use one of v1, v2, v3`},
+		{"duplicate name", vm(func(o *Output, _ *influxwriter.Options) { o.Name = "influx" }), `outputs[1].name: "influx" is also outputs[0]`},
+		{"empty name", vm(func(o *Output, _ *influxwriter.Options) { o.Name = "" }), `outputs[1].name: "": want 1 to 32 of a-z, 0-9, _ and -`},
+		{"unknown kind", vm(func(o *Output, _ *influxwriter.Options) { o.Kind = "kafka" }), `outputs[1].kind: "kafka" is not allowed; use one of influxdb`},
+		{"unknown api", vm(func(_ *Output, w *influxwriter.Options) { w.API = "v9" }), `outputs[1].api: "v9" is not allowed; use one of v1, v2, v3`},
 		{"no required output", func(c *Config) {
-			vm(func(*Output) {})(c)
+			vm(nil)(c)
 			c.Outputs[0].Required = false
 		}, "outputs: no output is required"},
-		{"max_lag on a required output", vm(func(o *Output) { o.Required, o.MaxLag = true, 1<<30 }), "outputs[1].max_lag: only an optional output"},
-		{"max_lag beyond the spool", vm(func(o *Output) { o.MaxLag = 2 << 30 }), "outputs[1].max_lag: 2GiB must be below spool.max_bytes (1GiB)"},
-		{"max_lag too small", vm(func(o *Output) { o.MaxLag = 1000 }), "outputs[1].max_lag: 1000 is too small; at least 1MiB"},
-		{"writer options", vm(func(o *Output) { o.URL = "ftp://x" }), `outputs[1].url: scheme must be http or https, got "ftp"`},
+		{"max_lag on a required output", vm(func(o *Output, _ *influxwriter.Options) { o.Required, o.MaxLag = true, 1<<30 }), "outputs[1].max_lag: only an optional output"},
+		{"max_lag beyond the spool", vm(func(o *Output, _ *influxwriter.Options) { o.MaxLag = 2 << 30 }), "outputs[1].max_lag: 2GiB must be below spool.max_bytes (1GiB)"},
+		{"max_lag too small", vm(func(o *Output, _ *influxwriter.Options) { o.MaxLag = 1000 }), "outputs[1].max_lag: 1000 is too small; at least 1MiB"},
+		{"writer options", vm(func(_ *Output, w *influxwriter.Options) { w.URL = "ftp://x" }), `outputs[1].url: scheme must be http or https, got "ftp"`},
 		{"influx beside outputs", func(c *Config) {
-			vm(func(*Output) {})(c)
+			vm(nil)(c)
 			c.Influx.URL = "http://elsewhere:8086"
 		}, "influx: set beside outputs"},
 	}

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/mqflux/mqflux/bridge/fieldtypes"
-	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/observe"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/pipeline"
@@ -43,12 +43,12 @@ func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*
 	})
 }
 
-// openOutputs builds one OutputSpec per configured output, in order; on a
-// failure it closes the writers already built.
+// openOutputs builds one OutputSpec per configured output, in order, each
+// by its kind's New; on a failure it closes the outputs already built.
 func openOutputs(cfg Config, log *slog.Logger) ([]pipeline.OutputSpec, error) {
 	var specs []pipeline.OutputSpec
 	for _, o := range cfg.OutputList() {
-		w, err := openWriter(o, log)
+		w, err := openOutput(o, log)
 		if err != nil {
 			for _, s := range specs {
 				if c, ok := s.Output.(io.Closer); ok {
@@ -57,15 +57,16 @@ func openOutputs(cfg Config, log *slog.Logger) ([]pipeline.OutputSpec, error) {
 			}
 			return nil, err
 		}
+		feed := output.FeedOf(o.Config)
 		specs = append(specs, pipeline.OutputSpec{
 			Name:          o.Name,
 			Output:        w,
 			Required:      o.Required,
 			MaxLag:        maxLag(o, int64(cfg.Spool.MaxBytes)),
-			Backoff:       output.Backoff{Max: o.MaxBackoff},
-			BatchSize:     o.BatchSize,
-			FlushInterval: o.FlushInterval,
-			Concurrency:   o.Concurrency,
+			Backoff:       output.Backoff{Max: feed.MaxBackoff},
+			BatchSize:     feed.BatchSize,
+			FlushInterval: feed.FlushInterval,
+			Concurrency:   feed.Concurrency,
 		})
 	}
 	return specs, nil
@@ -84,43 +85,50 @@ func maxLag(o Output, spoolMax int64) int64 {
 	return min(pipeline.DefaultMaxLag, spoolMax/2)
 }
 
-// openWriter builds the writer of one influxdb output, its log and
-// metrics named after it.
-func openWriter(o Output, log *slog.Logger) (*influxwriter.Writer, error) {
-	c := o.Options.Config()
-	c.Name = o.Name
-	w, err := influxwriter.New(c, log.With("component", "output", "output", o.Name))
+// openOutput builds one output by its kind, its log named after it.
+func openOutput(o Output, log *slog.Logger) (output.Output, error) {
+	kind, ok := output.Lookup(o.Kind)
+	if !ok {
+		return nil, fmt.Errorf("output %s: no output kind %q; known kinds: %v", o.Name, o.Kind, output.Kinds())
+	}
+	w, err := kind.New(o.Name, o.Config, log.With("component", "output", "output", o.Name))
 	if err != nil {
 		return nil, fmt.Errorf("output %s: %w", o.Name, err)
 	}
 	return w, nil
 }
 
+// defaultQueryTimeout bounds the field-type query of an output that sets
+// no timeout of its own.
+const defaultQueryTimeout = 10 * time.Second
+
 // learnFieldTypes asks the primary output for the field types it already
 // holds, so that the first reading after a start that conflicts with them
 // is refused before its acknowledgement, and returns it as the source the
-// pipeline asks again. The output may be down, may not answer InfluxQL
-// (VictoriaMetrics, an InfluxDB without the v1 query API): then the types
-// learnt from readings stay provisional until it answers, a reading is
-// never refused for contradicting one, and the output decides (a point it
-// refuses is dead-lettered as <output>_rejected).
+// pipeline asks again. The output may not answer InfluxQL at all (its kind
+// is no output.Querier), or be down, or be a store without the v1 query API
+// (VictoriaMetrics): then the types learnt from readings stay provisional
+// until it answers, a reading is never refused for contradicting one, and
+// the output decides (a point it refuses is dead-lettered as
+// <output>_rejected).
 func learnFieldTypes(primary Output, log *slog.Logger) (*fieldtypes.Store, fieldtypes.Source) {
 	store := fieldtypes.New(0)
-	if primary.Kind != KindInfluxDB {
+	querier, ok := primary.Config.(output.Querier)
+	if !ok {
 		log.Info("the first output does not answer InfluxQL; field types are learnt from readings only, and refuse nothing", "output", primary.Name, "kind", primary.Kind)
 		return store, nil
 	}
-	timeout := primary.Timeout
-	if timeout <= 0 {
-		timeout = influxwriter.DefaultTimeout
+	e := querier.QueryEndpoint()
+	if e.Timeout <= 0 {
+		e.Timeout = defaultQueryTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
-	q := fieldtypes.InfluxQL{URL: primary.URL, Bucket: primary.Bucket, Token: primary.Token, API: primary.API}
+	q := fieldtypes.InfluxQL{URL: e.URL, Bucket: e.Bucket, Token: e.Token, API: e.API}
 	n, err := q.Load(ctx, store)
 	if err != nil {
 		log.Warn("could not learn field types from the first output (it is down, or does not answer InfluxQL); types learnt from readings stay provisional until it answers",
-			"output", primary.Name, "url", primary.URL, "err", err)
+			"output", primary.Name, "url", e.URL, "err", err)
 		return store, q
 	}
 	log.Info("field types learnt from the first output", "output", primary.Name, "fields", n)

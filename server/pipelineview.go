@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/mqflux/mqflux/bridge/deadletter"
 )
 
@@ -58,38 +56,19 @@ type deadLetterView struct {
 }
 
 func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
-	ph := s.pipe.Health()
-	p := s.cfg.Primary()
-	v := pipelineView{Time: time.Now().UTC(), Rejected: map[string]float64{},
-		Spool:   spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
-		Influx:  influxView{URL: p.URL, Bucket: p.Bucket, Retries: map[string]float64{}},
-		Outputs: outputViews(s.cfg.OutputList(), ph)}
+	ph, st := s.pipe.Health(), s.pipe.Stats()
+	v := pipelineView{Time: time.Now().UTC(), Received: float64(sumOf(st.Received)), Written: float64(st.Written),
+		Rejected: floats(st.Rejected),
+		Spool:    spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
+		Influx:   influxView{Retries: map[string]float64{}},
+		Outputs:  outputViews(s.cfg.OutputList(), ph, st)}
 	if len(v.Outputs) > 0 {
 		first := v.Outputs[0]
+		v.Influx.URL, v.Influx.Bucket = first.Target, first.Details["bucket"]
 		v.Influx.Up, v.Influx.LastError, v.Influx.LastErrorAt = first.Up, first.LastError, first.LastErrorAt
+		v.Influx.Retries = first.Retries
 	}
-	fams, err := s.front.reg.Gather()
-	if err != nil {
-		s.log.Warn("pipeline view: gather metrics", "err", err)
-	}
-	for _, f := range fams {
-		switch f.GetName() {
-		case "mqflux_readings_received_total":
-			v.Received = sum(f, "", nil)
-		case "mqflux_readings_written_total":
-			v.Written = sum(f, "", nil)
-		case "mqflux_readings_rejected_total":
-			sum(f, "reason", v.Rejected)
-		}
-		perOutput(f, v.Outputs)
-	}
-	if len(v.Outputs) == 1 && v.Outputs[0].Written == 0 {
-		// Without per-output counts, the one output wrote what was written.
-		v.Outputs[0].Written = v.Written
-	}
-	if len(v.Outputs) > 0 {
-		v.Influx.Retries = v.Outputs[0].Retries
-	}
+	var err error
 	v.DeadLetters, err = newestDeadLetters(s.pipe.DeadLetterPath(), recentDeadLetters)
 	v.DeadLetterOK = err == nil
 	if err != nil {
@@ -98,20 +77,20 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// sum adds up a counter family; with a label, also per value of that label
-// into by.
-func sum(f *dto.MetricFamily, label string, by map[string]float64) float64 {
-	total := 0.0
-	for _, m := range f.GetMetric() {
-		n := m.GetCounter().GetValue()
-		total += n
-		for _, l := range m.GetLabel() {
-			if l.GetName() == label {
-				by[l.GetValue()] += n
-			}
-		}
+func sumOf(m map[string]int64) (n int64) {
+	for _, v := range m {
+		n += v
 	}
-	return total
+	return n
+}
+
+// floats is m as the JSON numbers of the view.
+func floats(m map[string]int64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = float64(v)
+	}
+	return out
 }
 
 // newestDeadLetters reads the newest entries of the dead-letter file (on

@@ -120,7 +120,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	}
 	ph := s.pipe.Health()
 	in := primaryInflux(s.cfg, ph)
-	h.Influx, h.Outputs = &in, outputsHealth(ph)
+	h.Influx, h.Outputs = &in, outputsHealth(s.cfg.OutputList(), ph)
 	h.Spool = &spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes}
 	if down := outputsDown(ph); down != "" {
 		h.Status = "degraded"

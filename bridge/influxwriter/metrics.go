@@ -1,13 +1,20 @@
 package influxwriter
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/bridge/output"
+)
 
 // metrics belong to one Writer; the caller registers them where it likes.
 type metrics struct {
 	points       prometheus.Counter
 	rejected     prometheus.Counter
 	requests     *prometheus.CounterVec
-	retries      *prometheus.CounterVec
+	retries      *retryCounts
 	writeSeconds prometheus.Histogram
 	up           prometheus.Gauge
 }
@@ -32,11 +39,9 @@ func newMetrics(name string) *metrics {
 			ConstLabels: l,
 			Help:        `Write requests by answer: "2xx", an HTTP status code, "network" or "timeout".`,
 		}, []string{"code"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name:        "mqflux_influx_retries_total",
-			ConstLabels: l,
-			Help:        "Write requests that will be retried, by reason: network, timeout, throttled, server_error, unauthorized, not_found, unexpected_status.",
-		}, []string{"reason"}),
+		retries: &retryCounts{desc: prometheus.NewDesc("mqflux_influx_retries_total",
+			"Write requests that will be retried, by reason: network, timeout, throttled, server_error, unauthorized, not_found, unexpected_status.",
+			[]string{"reason"}, l)},
 		writeSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:        "mqflux_influx_write_seconds",
 			ConstLabels: l,
@@ -53,4 +58,53 @@ func newMetrics(name string) *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.points, m.rejected, m.requests, m.retries, m.writeSeconds, m.up}
+}
+
+// retryCounts counts the write requests to be retried, by reason: the one
+// record that Stats (the views) and the metric both read.
+type retryCounts struct {
+	desc *prometheus.Desc
+	mu   sync.RWMutex
+	m    map[string]*atomic.Int64
+}
+
+func (r *retryCounts) inc(reason string) {
+	r.mu.RLock()
+	c := r.m[reason]
+	r.mu.RUnlock()
+	if c == nil {
+		r.mu.Lock()
+		if c = r.m[reason]; c == nil {
+			if r.m == nil {
+				r.m = map[string]*atomic.Int64{}
+			}
+			c = new(atomic.Int64)
+			r.m[reason] = c
+		}
+		r.mu.Unlock()
+	}
+	c.Add(1)
+}
+
+func (r *retryCounts) snapshot() map[string]int64 {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make(map[string]int64, len(r.m))
+	for reason, c := range r.m {
+		out[reason] = c.Load()
+	}
+	return out
+}
+
+func (r *retryCounts) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
+
+func (r *retryCounts) Collect(ch chan<- prometheus.Metric) {
+	for reason, n := range r.snapshot() {
+		ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(n), reason)
+	}
+}
+
+// Stats are the writer's own counts: its retries by reason.
+func (w *Writer) Stats() output.Stats {
+	return output.Stats{Retries: w.metrics.retries.snapshot()}
 }

@@ -122,7 +122,7 @@ func (w *Writer) send(ctx context.Context, body string, points int) result {
 	w.metrics.requests.WithLabelValues(res.code).Inc()
 	switch res.outcome {
 	case retry:
-		w.metrics.retries.WithLabelValues(res.reason).Inc()
+		w.metrics.retries.inc(res.reason)
 		w.health.failed(res.reason, res.message)
 	default:
 		w.health.reached()

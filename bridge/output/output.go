@@ -6,6 +6,11 @@
 // can do (report health, probe, export metrics, release connections) are
 // optional interfaces the caller finds by type assertion.
 //
+// Each kind of output registers itself (Register, from its package's init)
+// with its configuration's defaults and a constructor; the server decodes
+// an outputs: entry's common keys and hands the rest to the kind. See
+// registry.go and "Adding an output" in ARCHITECTURE.md.
+//
 // # Who retries
 //
 // A non-nil error from Write means "nothing of this batch is settled": the
@@ -97,6 +102,27 @@ func LastError(o Output) (string, time.Time) {
 // register next to its own.
 type Instrumented interface {
 	Collectors() []prometheus.Collector
+}
+
+// Stats are what an output counts of itself, since it was built, for the
+// views (/v1/pipeline, the console); its metrics read the same counts.
+type Stats struct {
+	// Retries counts the attempts that failed inside Write and were made
+	// again, by the output's own reason (network, throttled, ...).
+	Retries map[string]int64
+}
+
+// StatsReporter is an Output that keeps Stats.
+type StatsReporter interface {
+	Stats() Stats
+}
+
+// StatsOf returns o's Stats when it is a StatsReporter, else none.
+func StatsOf(o Output) Stats {
+	if r, ok := o.(StatsReporter); ok {
+		return r.Stats()
+	}
+	return Stats{}
 }
 
 // Up reports o's health: its Up when it is a Checker, else true.

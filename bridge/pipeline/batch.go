@@ -42,7 +42,7 @@ func (b *batch) Len() int { return len(b.entries) }
 func (b *batch) Add(topic string, payload []byte, received time.Time) error {
 	s := b.s
 	p := s.p
-	s.counters.received.Inc()
+	s.counters.received.Add(1)
 	start := len(b.buf)
 	if len(b.entries) < cap(b.entries) {
 		b.entries = b.entries[:len(b.entries)+1]
@@ -56,7 +56,7 @@ func (b *batch) Add(topic string, payload []byte, received time.Time) error {
 		err = p.checkTypes(&e.pts)
 	}
 	if err == nil && len(rec) > start && !p.spool.HasRoom(len(rec)+len(b.entries)*segment.FrameHeader) {
-		p.m.pushedBack.WithLabelValues(s.source).Inc()
+		p.m.counts.pushedBack.with(s.source, "").Add(1)
 		err = ingest.ErrFull
 	}
 	if err != nil || len(rec) == start {
@@ -88,12 +88,12 @@ func (b *batch) Commit() error {
 	}
 	if err := p.spool.AppendBatch(b.recs); err != nil {
 		if errors.Is(err, ingest.ErrFull) {
-			p.m.pushedBack.WithLabelValues(s.source).Add(float64(len(b.entries)))
+			p.m.counts.pushedBack.with(s.source, "").Add(int64(len(b.entries)))
 			return ingest.ErrFull
 		}
 		return fmt.Errorf("spool append of %d records: %w", len(b.entries), err)
 	}
-	s.counters.spooled.Add(float64(len(b.entries)))
+	s.counters.spooled.Add(int64(len(b.entries)))
 	for i := range b.entries {
 		e := &b.entries[i]
 		p.hub.Publish(s.source, e.topic, e.received, &e.pts)

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/spool"
 )
@@ -44,10 +42,10 @@ func TestBatchCommitsWhatWasAdded(t *testing.T) {
 	if n := pending(p); n != 5 {
 		t.Fatalf("%d records spooled after Commit, want 5", n)
 	}
-	if got := testutil.ToFloat64(p.m.spooled.WithLabelValues("mqtt")); got != 5 {
+	if got := float64(p.Stats().Spooled["mqtt"]); got != 5 {
 		t.Errorf("spooled{mqtt} = %v, want 5", got)
 	}
-	if got := testutil.ToFloat64(p.m.received.WithLabelValues("mqtt")); got != 6 {
+	if got := float64(p.Stats().Received["mqtt"]); got != 6 {
 		t.Errorf("received{mqtt} = %v, want 6", got)
 	}
 	p.Start()
@@ -95,7 +93,7 @@ func TestBatchPushesBackWhenFull(t *testing.T) {
 	if n := pending(p); n != int64(added) {
 		t.Fatalf("%d records spooled, %d added", n, added)
 	}
-	if got := testutil.ToFloat64(p.m.pushedBack.WithLabelValues("mqtt")); got != 1 {
+	if got := float64(p.Stats().PushedBack["mqtt"]); got != 1 {
 		t.Errorf("pushed_back{mqtt} = %v, want 1", got)
 	}
 }

@@ -17,11 +17,11 @@ func (p *Pipeline) AppendLines(source string, rec []byte) error {
 	}
 	if err := p.spool.Append(rec); err != nil {
 		if errors.Is(err, ingest.ErrFull) {
-			p.m.pushedBack.WithLabelValues(source).Inc()
+			p.m.counts.pushedBack.with(source, "").Add(1)
 			return ingest.ErrFull
 		}
 		return fmt.Errorf("spool append: %w", err)
 	}
-	p.m.spooled.WithLabelValues(source).Inc()
+	p.m.counts.spooled.with(source, "").Add(1)
 	return nil
 }

@@ -1,43 +1,25 @@
 package pipeline
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// metrics are the pipeline's Prometheus view of its counts (Stats): the
+// counters are read from counts at scrape time, the histogram and the
+// gauges are Prometheus' own.
 type metrics struct {
-	received, spooled, pushedBack *prometheus.CounterVec // {source}
-	rejected                      *prometheus.CounterVec // {source, reason}
-	deadLettered                  *prometheus.CounterVec // {source}
-	deadLetterErrors              prometheus.Counter
-	influxRejected                prometheus.Counter
-	writeRetries                  prometheus.Counter
-	written                       prometheus.Counter
-	batchSeconds                  prometheus.Histogram
-	spoolRecords, spoolBytes      prometheus.GaugeFunc
-	// Per output, labelled {output}.
-	outWritten, outRejected, outRetries *prometheus.CounterVec
-	outLag                              *lagCollector
+	counts                   counts
+	batchSeconds             prometheus.Histogram
+	spoolRecords, spoolBytes prometheus.GaugeFunc
+	collector                *countsCollector
+	lag                      *lagCollector
 }
 
 func newMetrics(p *Pipeline) *metrics {
-	cv := func(name, help string, labels ...string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	}
-	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	}
-	return &metrics{
-		received:         cv("mqflux_readings_received_total", "Readings received, by input.", "source"),
-		spooled:          cv("mqflux_readings_spooled_total", "Readings appended to the spool (acknowledged to their sender).", "source"),
-		pushedBack:       cv("mqflux_readings_pushed_back_total", "Readings refused because the spool was full; the sender keeps and resends them.", "source"),
-		rejected:         cv("mqflux_readings_rejected_total", "Readings that can never become a point, by input and reason; each is in the dead-letter file.", "source", "reason"),
-		deadLettered:     cv("mqflux_dead_letters_total", "Entries written to the dead-letter file, by where the rejection came from.", "source"),
-		deadLetterErrors: c("mqflux_dead_letter_errors_total", "Dead-letter entries that could not be written (the reading was still counted and logged)."),
-		influxRejected:   c("mqflux_readings_influx_rejected_total", "Spooled readings the first required output (InfluxDB) refused as malformed (dead-lettered); per output: mqflux_output_rejected_total."),
-		writeRetries:     c("mqflux_write_retries_total", "Batches an output answered with an error, offered again after a backoff, all outputs together (the InfluxDB writer retries inside its writes and never adds to this)."),
-		written:          c("mqflux_readings_written_total", "Readings stored by the first required output (InfluxDB); per output: mqflux_output_written_total."),
+	m := &metrics{
 		batchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mqflux_write_batch_seconds",
 			Help:    "Time the first required output took to store one batch, retries included.",
@@ -49,17 +31,71 @@ func newMetrics(p *Pipeline) *metrics {
 		spoolBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mqflux_spool_bytes", Help: "Bytes of spool segment files on disk (what spool.max_bytes bounds).",
 		}, func() float64 { return float64(p.spool.Stats().DiskBytes) }),
-		outWritten:  cv("mqflux_output_written_total", "Readings an output stored.", "output"),
-		outRejected: cv("mqflux_output_rejected_total", "Readings an output refused for good (dead-lettered with reason <output>_rejected).", "output"),
-		outRetries:  cv("mqflux_output_retries_total", "Batches an output answered with an error, offered again after a backoff.", "output"),
-		outLag:      &lagCollector{p: p},
 	}
+	m.collector, m.lag = &countsCollector{p: p}, &lagCollector{p: p}
+	return m
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.received, m.spooled, m.pushedBack, m.rejected, m.deadLettered,
-		m.deadLetterErrors, m.influxRejected, m.writeRetries, m.written, m.batchSeconds, m.spoolRecords, m.spoolBytes,
-		m.outWritten, m.outRejected, m.outRetries, m.outLag}
+	return []prometheus.Collector{m.collector, m.batchSeconds, m.spoolRecords, m.spoolBytes, m.lag}
+}
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	receivedDesc   = desc("mqflux_readings_received_total", "Readings received, by input.", "source")
+	spooledDesc    = desc("mqflux_readings_spooled_total", "Readings appended to the spool (acknowledged to their sender).", "source")
+	pushedBackDesc = desc("mqflux_readings_pushed_back_total", "Readings refused because the spool was full; the sender keeps and resends them.", "source")
+	rejectedDesc   = desc("mqflux_readings_rejected_total", "Readings that can never become a point, by input and reason; each is in the dead-letter file.", "source", "reason")
+	deadDesc       = desc("mqflux_dead_letters_total", "Entries written to the dead-letter file, by where the rejection came from.", "source")
+	deadErrDesc    = desc("mqflux_dead_letter_errors_total", "Dead-letter entries that could not be written (the reading was still counted and logged).")
+	influxRejDesc  = desc("mqflux_readings_influx_rejected_total", "Spooled readings the first required output (InfluxDB) refused as malformed (dead-lettered); per output: mqflux_output_rejected_total.")
+	retriesDesc    = desc("mqflux_write_retries_total", "Batches an output answered with an error, offered again after a backoff, all outputs together (the InfluxDB writer retries inside its writes and never adds to this).")
+	writtenDesc    = desc("mqflux_readings_written_total", "Readings stored by the first required output (InfluxDB); per output: mqflux_output_written_total.")
+	outWrittenDesc = desc("mqflux_output_written_total", "Readings an output stored.", "output")
+	outRejDesc     = desc("mqflux_output_rejected_total", "Readings an output refused for good (dead-lettered with reason <output>_rejected).", "output")
+	outRetriesDesc = desc("mqflux_output_retries_total", "Batches an output answered with an error, offered again after a backoff.", "output")
+)
+
+// countsCollector reports the pipeline's counts as they are at scrape time.
+type countsCollector struct{ p *Pipeline }
+
+func (c *countsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{receivedDesc, spooledDesc, pushedBackDesc, rejectedDesc, deadDesc, deadErrDesc,
+		influxRejDesc, retriesDesc, writtenDesc, outWrittenDesc, outRejDesc, outRetriesDesc} {
+		ch <- d
+	}
+}
+
+func (c *countsCollector) Collect(ch chan<- prometheus.Metric) {
+	n := &c.p.m.counts
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	bySource := func(d *prometheus.Desc, v *counterVec) {
+		v.each(func(source, _ string, n int64) { counter(d, n, source) })
+	}
+	bySource(receivedDesc, &n.received)
+	bySource(spooledDesc, &n.spooled)
+	bySource(pushedBackDesc, &n.pushedBack)
+	n.rejected.each(func(source, reason string, v int64) { counter(rejectedDesc, v, source, reason) })
+	bySource(deadDesc, &n.deadLettered)
+	counter(deadErrDesc, n.deadLetterErrors.Load())
+	counter(influxRejDesc, n.primaryRejected.Load())
+	counter(retriesDesc, n.writeRetries.Load())
+	counter(writtenDesc, n.written.Load())
+	for _, o := range c.p.runs {
+		counter(outWrittenDesc, o.written.Load(), o.Name)
+		counter(outRejDesc, o.rejected.Load(), o.Name)
+		counter(outRetriesDesc, o.retries.Load(), o.Name)
+	}
+}
+
+// outputCounts are one output's counters, kept in its outputRun.
+type outputCounts struct {
+	written, rejected, retries atomic.Int64
 }
 
 // lagCollector reports each output's spool reader as it is at scrape time.

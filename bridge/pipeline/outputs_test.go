@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
@@ -129,7 +128,7 @@ func TestRequiredOutputDownPushesBackOnlyWhenFull(t *testing.T) {
 			t.Errorf("mqflux_output_lag_records{output=%s} = %v, want 0", name, got)
 		}
 	}
-	if got := testutil.ToFloat64(p.m.written); got != float64(len(accepted)+10) {
+	if got := float64(p.Stats().Written); got != float64(len(accepted)+10) {
 		t.Errorf("mqflux_readings_written_total = %v, want %d (the first required output's)", got, len(accepted)+10)
 	}
 }
@@ -177,7 +176,7 @@ func TestOptionalOutputDownSkipsAhead(t *testing.T) {
 	if got := metricOf(t, p, "mqflux_output_lag_bytes", "vm"); got != float64(h.LagBytes) {
 		t.Errorf("mqflux_output_lag_bytes{output=vm} = %v, want %d", got, h.LagBytes)
 	}
-	if got := testutil.ToFloat64(p.m.pushedBack.WithLabelValues("mqtt")); got != 0 {
+	if got := float64(p.Stats().PushedBack["mqtt"]); got != 0 {
 		t.Errorf("%v readings pushed back, want none", got)
 	}
 	if h := outputHealth(p, "influx"); h.LagRecords != 0 || h.Skipped != 0 {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/output"
@@ -33,10 +31,10 @@ func TestMappingRejectIsDeadLettered(t *testing.T) {
 	if n := pending(p); n != 0 {
 		t.Errorf("%d records spooled, want none", n)
 	}
-	if got := testutil.ToFloat64(p.m.rejected.WithLabelValues("mqtt", "nan_inf")); got != 1 {
+	if got := float64(p.Stats().RejectedBySource["mqtt"]["nan_inf"]); got != 1 {
 		t.Errorf("rejected{mqtt,nan_inf} = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(p.m.deadLettered.WithLabelValues("mqtt")); got != 1 {
+	if got := float64(p.Stats().DeadLettered["mqtt"]); got != 1 {
 		t.Errorf("dead_letters{mqtt} = %v, want 1", got)
 	}
 	stop(t, p, time.Minute)
@@ -98,11 +96,11 @@ func TestOutputRejectIsDeadLettered(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		"influx_rejected":   {testutil.ToFloat64(p.m.influxRejected), 1},
-		"written":           {testutil.ToFloat64(p.m.written), 4},
-		"dead_letters":      {testutil.ToFloat64(p.m.deadLettered.WithLabelValues("influx")), 1},
-		"write_retries":     {testutil.ToFloat64(p.m.writeRetries), 0},
-		"spooled from mqtt": {testutil.ToFloat64(p.m.spooled.WithLabelValues("mqtt")), 5},
+		"influx_rejected":   {float64(p.Stats().PrimaryRejected), 1},
+		"written":           {float64(p.Stats().Written), 4},
+		"dead_letters":      {float64(p.Stats().DeadLettered["influx"]), 1},
+		"write_retries":     {float64(p.Stats().WriteRetries), 0},
+		"spooled from mqtt": {float64(p.Stats().Spooled["mqtt"]), 5},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", name, tc.got, tc.want)
@@ -159,7 +157,7 @@ func TestFullSpoolPushesBack(t *testing.T) {
 	if len(accepted) == 0 {
 		t.Fatal("the spool took nothing")
 	}
-	if got := testutil.ToFloat64(p.m.pushedBack.WithLabelValues("mqtt")); got != 1 {
+	if got := float64(p.Stats().PushedBack["mqtt"]); got != 1 {
 		t.Errorf("pushed_back{mqtt} = %v, want 1", got)
 	}
 	if got := int(pending(p)); got != len(accepted) {
@@ -223,10 +221,10 @@ func TestOutputErrorIsRetried(t *testing.T) {
 					t.Errorf("write %d had %d records, want the whole batch of 10", i, len(b))
 				}
 			}
-			if got := testutil.ToFloat64(p.m.writeRetries); got != 3 {
+			if got := float64(p.Stats().WriteRetries); got != 3 {
 				t.Errorf("write_retries = %v, want 3", got)
 			}
-			if got := testutil.ToFloat64(p.m.written); got != 10 {
+			if got := float64(p.Stats().Written); got != 10 {
 				t.Errorf("written = %v, want 10", got)
 			}
 			if _, err := os.Stat(deadletter.PathIn(dir)); err == nil {

@@ -73,7 +73,7 @@ func (p *Pipeline) Replay(f ReplayFilter) (ReplayResult, error) {
 		if err := p.spool.Append(rec); err != nil {
 			return e, true, fmt.Errorf("replay %s: spool append: %w", e.Topic, err)
 		}
-		p.m.spooled.WithLabelValues("replay").Inc()
+		p.m.counts.spooled.with("replay", "").Add(1)
 		res.Stored++
 		return e, false, nil
 	}

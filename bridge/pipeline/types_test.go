@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/mqflux/mqflux/bridge/fieldtypes"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/ingest"
@@ -69,11 +67,11 @@ func TestFieldTypeConflictRefusedBeforeSpool(t *testing.T) {
 		}
 	}
 	for _, src := range []string{"mqtt", "http"} {
-		if got := testutil.ToFloat64(p.m.rejected.WithLabelValues(src, "field_type_conflict")); got != 1 {
+		if got := float64(p.Stats().RejectedBySource[src]["field_type_conflict"]); got != 1 {
 			t.Errorf("rejected{%s,field_type_conflict} = %v, want 1", src, got)
 		}
 	}
-	if got := testutil.ToFloat64(p.m.spooled.WithLabelValues("mqtt")); got != 11 {
+	if got := float64(p.Stats().Spooled["mqtt"]); got != 11 {
 		t.Errorf("spooled{mqtt} = %v, want 11", got)
 	}
 	waitDrained(t, p)
@@ -82,7 +80,7 @@ func TestFieldTypeConflictRefusedBeforeSpool(t *testing.T) {
 	if n := in.Count(t, "temperature", "value"); n != 11 {
 		t.Errorf("InfluxDB holds %d points, want the 11 good readings", n)
 	}
-	if got := testutil.ToFloat64(p.m.influxRejected); got != 0 {
+	if got := float64(p.Stats().PrimaryRejected); got != 0 {
 		t.Errorf("InfluxDB refused %v points, want none: the conflict never reached it", got)
 	}
 	letters := deadLetters(t, dir)

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
@@ -19,8 +17,8 @@ import (
 // counters, looked up once rather than by label on every batch.
 type outputRun struct {
 	OutputSpec
-	rd                         *spool.Reader
-	written, rejected, retries prometheus.Counter
+	rd *spool.Reader
+	outputCounts
 	// primary: the first required output, whose stores and refusals the
 	// aggregate metrics (mqflux_readings_written_total, ...) count.
 	primary bool
@@ -98,10 +96,10 @@ func (p *Pipeline) writeLoop(ctx context.Context, o *outputRun) {
 			// the types it holds: ask for them.
 			p.kickRelearn()
 		}
-		stored := float64(len(b.Records) - len(rejected))
+		stored := int64(len(b.Records) - len(rejected))
 		o.written.Add(stored)
 		if o.primary {
-			p.m.written.Add(stored)
+			p.m.counts.written.Add(stored)
 			p.m.batchSeconds.Observe(time.Since(start).Seconds())
 		}
 	}
@@ -146,8 +144,8 @@ func (p *Pipeline) write(ctx context.Context, o *outputRun, b *spool.Batch) ([]o
 		if b.Skipped() {
 			return nil, errSkipped
 		}
-		o.retries.Inc()
-		p.m.writeRetries.Inc()
+		o.retries.Add(1)
+		p.m.counts.writeRetries.Add(1)
 		// The first failure of a batch is worth a warning; the rest of an
 		// outage would repeat it every backoff.
 		level := slog.LevelDebug
@@ -176,9 +174,9 @@ func (p *Pipeline) deadLetterRejected(ctx context.Context, o *outputRun, recs []
 			p.log.Error("output rejected a record outside its batch", "output", o.Name, "index", r.Index, "records", len(recs), "reason", r.Reason)
 			continue
 		}
-		o.rejected.Inc()
+		o.rejected.Add(1)
 		if o.primary {
-			p.m.influxRejected.Inc()
+			p.m.counts.primaryRejected.Add(1)
 		}
 		// Once a minute per output: readings an output refuses one by one
 		// would each write a line (the dead-letter file has every one).

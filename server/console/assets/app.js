@@ -179,14 +179,15 @@ function pipelineView() {
 // outputsTable shows each output with its state, how far it is behind
 // the spool and what it skipped; rates come from two answers dt apart.
 function outputsTable(p, prev, dt) {
-  const cols = ["Output", "Kind", "State", "Behind", "Oldest behind", "Skipped", "Written / s", "Last error"];
+  const cols = ["Output", "Kind", "Target", "State", "Behind", "Oldest behind", "Skipped", "Written / s", "Last error"];
   const before = (name) => prev && (prev.outputs || []).find((o) => o.name === name);
   const rows = (p.outputs || []).map((o) => {
     const b = before(o.name);
     const rate = b && dt > 0 ? ((o.written - b.written) / dt).toFixed(1) : "…";
     const state = (o.up ? "up" : "down") + (o.required ? "" : " (optional)");
     return el("tr", { "data-output": o.name, "data-up": String(o.up) },
-      el("td", { "data-label": "Output", title: o.url }, o.name), el("td", { "data-label": "Kind" }, o.kind),
+      el("td", { "data-label": "Output" }, o.name), el("td", { "data-label": "Kind" }, o.kind),
+      el("td", { "data-label": "Target", "data-field": "target" }, describeOutput(o)),
       el("td", { "data-label": "State", class: o.up ? "state-online" : "state-offline" }, state),
       el("td", { "data-label": "Behind", "data-field": "lag" }, `${o.lag_records} readings, ${(o.lag_bytes / 1024).toFixed(0)} KiB`),
       el("td", { "data-label": "Oldest behind" }, o.lag_records ? `${o.lag_seconds.toFixed(1)} s` : "up to date"),
@@ -195,6 +196,14 @@ function outputsTable(p, prev, dt) {
       el("td", { "data-label": "Last error" }, o.last_error ? `${o.last_error} (${ago(o.last_error_at)})` : "none"));
   });
   return [el("thead", {}, el("tr", {}, ...cols.map((h) => el("th", { scope: "col" }, h)))), el("tbody", {}, ...rows)];
+}
+
+// describeOutput prints what an output's kind says of it: its target and
+// its details (api, bucket, ...), whatever the kind.
+function describeOutput(o) {
+  const details = Object.entries(o.details || {}).sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k} ${v}`);
+  return [o.target || "", ...details].filter((s) => s).join(" · ");
 }
 
 function route() {

@@ -1,0 +1,8 @@
+package server
+
+// The output kinds `mqflux serve` and `mqflux bridge` offer. Each package
+// registers its kind from its init (output.Register); linking it here is
+// all the server needs of a new kind.
+import (
+	_ "github.com/mqflux/mqflux/bridge/influxwriter" // kind influxdb
+)
