@@ -36,41 +36,17 @@ func (c *Config) ID() string {
 // UnmarshalYAML reads name and kind, then hands the other keys to the
 // kind: an unknown key is reported with its line, under the entry's path.
 func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	e, rest, err := configfile.SplitEntry(n)
+	name, kind, s, err := registry.Decode(n)
 	if err != nil {
 		return err
 	}
-	k, ok := lookup(e.Kind)
-	if !ok {
-		return configfile.NodeError(e.KindNode, "kind", "%s", unknownKind(e.Kind))
-	}
-	s := k.settings()
-	if err := configfile.DecodeNode(rest, s); err != nil {
-		return err
-	}
-	*c = Config{Kind: e.Kind, Name: e.Name, Settings: s}
+	*c = Config{Kind: kind, Name: name, Settings: s}
 	return nil
-}
-
-// settings are c's settings, or the kind's defaults.
-func (c *Config) settings(k kind) Settings {
-	if c.Settings != nil {
-		return c.Settings
-	}
-	return k.settings()
 }
 
 // Validate checks one notifier's keys.
 func (c *Config) Validate(v *configfile.Validator) {
-	k, ok := lookup(c.Kind)
-	if !ok {
-		v.Add("kind", "%s", unknownKind(c.Kind))
-		return
-	}
-	if c.Name != "" && !configfile.IsName(c.Name) {
-		v.Add("name", "%q is not a name (letters, digits, - and _)", c.Name)
-	}
-	c.settings(k).Validate(v)
+	registry.Validate(v, c.Name, c.Kind, c.Settings)
 }
 
 // TopicPrefixes are the prefixes the notifier publishes under in the
@@ -97,11 +73,11 @@ type Publisher interface {
 
 // New builds the notifier c describes, with what env lends.
 func New(c Config, env Env) (Notifier, error) {
-	k, ok := lookup(c.Kind)
-	if !ok {
-		return nil, fmt.Errorf("notifier %s: %s", c.ID(), unknownKind(c.Kind))
+	k, s, err := registry.Resolve(c.Kind, c.Settings)
+	if err != nil {
+		return nil, fmt.Errorf("notifier %s: %w", c.ID(), err)
 	}
-	n, err := k.build(Base{name: c.ID(), kind: c.Kind}, c.settings(k), env)
+	n, err := k.New(Base{name: c.ID(), kind: c.Kind}, s, env)
 	if err != nil {
 		return nil, fmt.Errorf("notifier %s: %w", c.ID(), err)
 	}
