@@ -32,7 +32,11 @@ notify:
 		{"built-in name", "rules: [{name: silent, measurement: m, above: 1}]", "alerts.rules[0].name: \"silent\" is taken"},
 		{"duplicate name", "rules: [{name: x, measurement: m, above: 1}, {name: x, measurement: m, below: 1}]", "alerts.rules[1].name"},
 		{"bad pattern", "rules: [{name: x, measurement: m, above: 1, devices: ['[']}]", "alerts.rules[0].devices[0]"},
-		{"unknown kind", "notify: [{kind: pager}]", "alerts.notify[0].kind"},
+		{"unknown kind", "notify: [{kind: pager}]", "alerts.yaml:2:19: alerts.notify[0].kind: \"pager\" is not a kind of notifier; known kinds: mqtt, ntfy, telegram, webhook"},
+		{"no kind", "notify: [{url: 'http://a/'}]", "alerts.notify[0].kind: missing"},
+		{"a key of another kind", "notify:\n  - kind: webhook\n    url: 'http://a/'\n    chat_id: '1'", "alerts.yaml:5:7: alerts.notify[0].chat_id: unknown key; known keys here: timeout, token_file, url"},
+		{"a value of the wrong type", "notify: [{kind: ntfy, url: 'http://a/', timeout: soon}]", "alerts.notify[0].timeout: want a duration"},
+		{"a timeout out of range", "notify: [{kind: webhook, url: 'http://a/', timeout: 1h}]", "alerts.notify[0].timeout"},
 		{"webhook without url", "notify: [{kind: webhook}]", "alerts.notify[0].url"},
 		{"telegram without chat", "notify: [{kind: telegram, bot_token_file: /t}]", "alerts.notify[0].chat_id"},
 		{"mqtt wildcard", "notify: [{kind: mqtt, topic_prefix: 'alerts/#'}]", "alerts.notify[0].topic_prefix"},
@@ -42,12 +46,14 @@ notify:
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			if _, err := configfile.Load([]byte(c.yaml), "alerts.yaml", &cfg, nil); err != nil {
-				t.Fatal(err)
+			// A problem the kind finds while decoding (an unknown kind or
+			// key) is reported by Load, the rest by Validate.
+			err := loadAlerts(c.yaml, &cfg)
+			if err == nil {
+				var v configfile.Validator
+				cfg.Validate(v.Section("alerts"))
+				err = v.Err()
 			}
-			var v configfile.Validator
-			cfg.Validate(v.Section("alerts"))
-			err := v.Err()
 			switch {
 			case c.want == "" && err != nil:
 				t.Errorf("problems: %v", err)
@@ -56,4 +62,18 @@ notify:
 			}
 		})
 	}
+}
+
+// loadAlerts reads an alerts section as the server's loader does, under the
+// key alerts.
+func loadAlerts(doc string, cfg *Config) error {
+	var indented strings.Builder
+	for _, line := range strings.Split(doc, "\n") {
+		indented.WriteString("  " + line + "\n")
+	}
+	wrap := struct {
+		Alerts *Config `yaml:"alerts"`
+	}{cfg}
+	_, err := configfile.Load([]byte("alerts:\n"+indented.String()), "alerts.yaml", &wrap, nil)
+	return err
 }

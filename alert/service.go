@@ -39,7 +39,12 @@ import (
 type Options struct {
 	Config Config
 	// Dir holds the state file (data_dir/alerts).
-	Dir       string
+	Dir string
+	// Env is what the notifiers of Config.Notify are built with (the
+	// broker the mqtt kind publishes through).
+	Env notify.Env
+	// Notifiers are sent every transition besides those Config.Notify
+	// configures.
 	Notifiers []notify.Notifier
 	// Record, when set, writes every transition to InfluxDB.
 	Record Recorder
@@ -102,7 +107,11 @@ func Open(o Options) (*Service, error) {
 		o.Logger.Error("alert state unreadable: moved aside, starting with an empty registry and outbox", "err", err, "moved_to", aside)
 		st = &saved{Version: stateVersion}
 	}
-	s := &Service{o: o, log: o.Logger, notifiers: o.Notifiers, outbox: map[string][]*entry{},
+	notifiers, err := buildNotifiers(o)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{o: o, log: o.Logger, notifiers: notifiers, outbox: map[string][]*entry{},
 		wake: map[string]chan struct{}{}, save: make(chan struct{}, 1)}
 	if o.Record != nil {
 		s.notifiers = append(s.notifiers, &record{spool: o.Record})
@@ -126,6 +135,20 @@ func Open(o Options) (*Service, error) {
 	}
 	s.m = newMetrics(s)
 	return s, nil
+}
+
+// buildNotifiers builds each configured notifier by its kind, then adds
+// the ones given ready-made.
+func buildNotifiers(o Options) ([]notify.Notifier, error) {
+	var out []notify.Notifier
+	for _, c := range o.Config.Notify {
+		n, err := notify.New(c, o.Env)
+		if err != nil {
+			return nil, fmt.Errorf("open alerts: %w", err)
+		}
+		out = append(out, n)
+	}
+	return append(out, o.Notifiers...), nil
 }
 
 // Name labels the observer.

@@ -111,12 +111,8 @@ func openService(t *testing.T, dir string, clk *clock, url string, record Record
 	cfg := DefaultConfig()
 	cfg.SilentAfter = time.Minute
 	cfg.CheckInterval = 10 * time.Millisecond
-	cfg.Notify = []notify.Config{{Kind: notify.KindWebhook, URL: url}}
-	n, err := notify.New(cfg.Notify[0], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(Options{Config: cfg, Dir: dir, Notifiers: []notify.Notifier{n}, Record: record, Now: clk.Now})
+	cfg.Notify = []notify.Config{{Kind: notify.KindWebhook, Settings: &notify.WebhookConfig{URL: url}}}
+	s, err := Open(Options{Config: cfg, Dir: dir, Record: record, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +299,7 @@ func TestUnreadableStateMovedAside(t *testing.T) {
 func TestOutboxBound(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxPending = 2
-	n, err := notify.New(notify.Config{Kind: notify.KindWebhook, URL: "http://127.0.0.1:1/hook"}, nil)
+	n, err := notify.New(notify.Config{Kind: notify.KindWebhook, Settings: &notify.WebhookConfig{URL: "http://127.0.0.1:1/hook"}}, notify.Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,20 +17,12 @@ const alertSource = "alert"
 // it feeds: s.pipe is set before any reading (and so any transition)
 // arrives.
 func (s *Server) openAlerts() (*alert.Service, error) {
-	var ns []notify.Notifier
-	for _, c := range s.cfg.Alerts.Notify {
-		n, err := notify.New(c, &s.publish)
-		if err != nil {
-			return nil, err
-		}
-		ns = append(ns, n)
-	}
 	return alert.Open(alert.Options{
-		Config:    s.cfg.Alerts,
-		Dir:       filepath.Join(s.cfg.DataDir, "alerts"),
-		Notifiers: ns,
-		Record:    func(lines []byte) error { return s.pipe.AppendLines(alertSource, lines) },
-		Logger:    s.log.With("component", "alerts"),
+		Config: s.cfg.Alerts,
+		Dir:    filepath.Join(s.cfg.DataDir, "alerts"),
+		Env:    notify.Env{Publisher: &s.publish},
+		Record: func(lines []byte) error { return s.pipe.AppendLines(alertSource, lines) },
+		Logger: s.log.With("component", "alerts"),
 	})
 }
 
@@ -52,9 +44,7 @@ func (p *brokerPublisher) Publish(topic string, payload []byte, retain bool, qos
 func alertTopics(c alert.Config) []string {
 	var out []string
 	for _, n := range c.Notify {
-		if n.Kind == "mqtt" && n.TopicPrefix != "" {
-			out = append(out, n.TopicPrefix)
-		}
+		out = append(out, n.TopicPrefixes()...)
 	}
 	return out
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/pipeline"
 	"github.com/mqflux/mqflux/bridge/subscriber"
 )
@@ -14,10 +16,11 @@ import (
 // Bridge is one `mqflux bridge`: the pipeline fed by a subscriber to an
 // external broker, with /healthz and /metrics.
 type Bridge struct {
-	cfg     Config
-	log     *slog.Logger
-	pipe    *pipeline.Pipeline
-	sub     *subscriber.Subscriber
+	cfg  Config
+	log  *slog.Logger
+	pipe *pipeline.Pipeline
+	// inputs are the subscriber (first) and the inputs entries.
+	inputs  inputs
 	front   *front
 	started time.Time
 }
@@ -30,15 +33,19 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	so := cfg.Bridge.Options()
-	so.Sink, so.Wants, so.Logger = pipe.Sink("mqtt"), pipe.Wants, log.With("component", "subscriber")
-	sub, err := subscriber.New(so)
+	// The subscriber is the input kind an inputs entry {kind: mqtt} also
+	// builds, here from the bridge section and named for its source.
+	bridgeCfg := cfg.Bridge
+	cfg.Inputs = append([]input.Config{{Kind: subscriber.Kind, Name: brokerInputName, Settings: &bridgeCfg}}, cfg.Inputs...)
+	ins, err := configuredInputs(cfg, pipe, log)
 	if err != nil {
 		return nil, errors.Join(err, pipe.Stop(0))
 	}
-	b.pipe, b.sub = pipe, sub
+	b.pipe, b.inputs = pipe, inputs{list: ins, wait: 1, log: log}
 	b.front.reg.MustRegister(pipe.Collectors()...)
-	b.front.reg.MustRegister(sub.Collectors()...)
+	if err := b.inputs.register(b.front.reg); err != nil {
+		return nil, errors.Join(err, pipe.Stop(0))
+	}
 	b.front.http.Handler = b.routes()
 	return b, nil
 }
@@ -58,13 +65,12 @@ func (b *Bridge) Run(ctx context.Context, ready func()) error {
 	// Served before the broker answers: /metrics and /healthz tell an
 	// operator why nothing arrives.
 	serveErr := b.front.serve(ln)
-	if err := b.sub.Start(ctx); err != nil && ctx.Err() == nil {
+	if err := b.inputs.start(ctx); err != nil && ctx.Err() == nil {
 		return errors.Join(err, b.shutdown())
 	}
 	if ctx.Err() == nil {
-		b.log.Info("mqflux bridge running", "broker", b.cfg.Bridge.URL, "client_id", b.cfg.Bridge.ClientID,
-			"filters", b.cfg.Bridge.Filters, "http", b.cfg.HTTP.Address, "data_dir", b.cfg.DataDir,
-			"outputs", outputNames(b.cfg.OutputList()))
+		b.log.Info("mqflux bridge running", append(b.inputs.describe(), "http", b.cfg.HTTP.Address, "data_dir", b.cfg.DataDir,
+			"outputs", outputNames(b.cfg.OutputList()))...)
 		if ready != nil {
 			ready()
 		}
@@ -75,11 +81,12 @@ func (b *Bridge) Run(ctx context.Context, ready func()) error {
 
 func (b *Bridge) shutdown() error {
 	b.log.Info("shutting down: no new acknowledgements, draining")
-	b.sub.Stop()
+	stopErr := b.inputs.stop()
 	httpErr := b.front.shutdown()
 	pipeErr := b.pipe.Stop(b.cfg.DrainTimeout())
+	closeErr := b.inputs.close()
 	b.log.Info("shut down")
-	return errors.Join(httpErr, pipeErr)
+	return errors.Join(stopErr, httpErr, pipeErr, closeErr)
 }
 
 func (b *Bridge) routes() http.Handler {
@@ -115,7 +122,7 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		Status:    "ok",
 		Readiness: "receiving readings",
 		Uptime:    time.Since(b.started).Round(time.Second).String(),
-		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.sub.Connected()},
+		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.connected()},
 		Influx:    primaryInflux(b.cfg, ph),
 		Outputs:   outputsHealth(b.cfg.OutputList(), ph),
 		Spool:     spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
@@ -125,9 +132,22 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 	case !h.Broker.Connected:
 		h.Status, code = "disconnected", http.StatusServiceUnavailable
 		h.Readiness = "not connected to the broker; it keeps the persistent session's messages"
-	case outputsDown(ph) != "":
-		h.Status = "degraded"
-		h.Readiness = "receiving readings; " + outputsDown(ph)
+	default:
+		if down := outputsDown(ph); down != "" {
+			h.Status = "degraded"
+			h.Readiness += "; " + down
+		}
+		if down := b.inputs.down(); len(down) > 0 {
+			h.Status = "degraded"
+			h.Readiness += "; input " + strings.Join(down, "; ")
+		}
 	}
 	writeJSON(w, code, h)
+}
+
+// connected reports whether the subscriber to the bridge section's broker
+// is connected.
+func (b *Bridge) connected() bool {
+	h, ok := b.inputs.find(brokerInputName).(input.Healther)
+	return ok && h.Health().Up
 }

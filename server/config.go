@@ -7,6 +7,7 @@ import (
 	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
+	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/latest"
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/shim"
@@ -36,6 +37,10 @@ type Config struct {
 	Alerts     alert.Config      `yaml:"alerts"`
 	Bridge     subscriber.Config `yaml:"bridge"`
 	Mapping    mapping.Config    `yaml:"mapping"`
+	// Inputs are further sources of readings, each built by its
+	// registered kind (package input) beside the broker, the legacy API
+	// and the bridge.
+	Inputs []input.Config `yaml:"inputs"`
 }
 
 // Log sets up the structured log.
@@ -98,6 +103,7 @@ func DefaultConfig() Config {
 		Alerts:  alert.DefaultConfig(),
 		Bridge:  subscriber.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),
+		Inputs:  []input.Config{},
 	}
 }
 
@@ -115,6 +121,7 @@ func (c *Config) Validate() error {
 	c.DeadLetter.Validate(v.Section("dead_letter"))
 	c.HTTP.validate(v.Section("http"))
 	c.Alerts.Validate(v.Section("alerts"))
+	input.Validate(v.Section("inputs"), c.Inputs, brokerInputName, legacyInputName)
 	if m, err := mapping.New(c.Mapping); err != nil {
 		v.Report(err) // its messages name the mapping.* keys already
 	} else {

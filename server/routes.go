@@ -58,7 +58,7 @@ func (s *Server) routes() http.Handler {
 	// field reach it (and its health check) by whatever name they were set
 	// up with, and it always takes a key, which a rebound page does not
 	// have: the Host check leaves it out, the cross-origin check does not.
-	s.shim.Routes(legacy)
+	s.inputs.routes(legacy)
 	isLegacy := func(r *http.Request) bool { _, pattern := legacy.Handler(r); return pattern != "" }
 	guard := newHostGuard(s.cfg.HTTP, s.log.With("component", "http"), s.front.reg, isLegacy)
 	return guard.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -134,6 +134,12 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	if h.HTTP = s.front.connHealth(); h.HTTP != nil && h.HTTP.Refusing {
 		h.Status = "degraded"
 		h.Readiness += "; HTTP refusing new connections: " + h.HTTP.Reason
+	}
+	if down := s.inputs.down(); len(down) > 0 {
+		// An input that takes no readings now (an inputs entry whose
+		// server is away) keeps its senders waiting, not the others.
+		h.Status = "degraded"
+		h.Readiness += "; input " + strings.Join(down, "; ")
 	}
 	if down := notAccepting(h.MQTT.Listeners); len(down) > 0 {
 		h.Status = "failing"

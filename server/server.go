@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/latest"
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/observe"
@@ -27,10 +28,12 @@ type Server struct {
 	checker *passwd.Checker
 	broker  *broker.Broker
 	pipe    *pipeline.Pipeline
-	shim    *shim.Shim
-	front   *front
-	gate    *readGate
-	latest  *latest.Store
+	// inputs are every source of readings: the broker, the legacy API,
+	// then the inputs entries, started in that order.
+	inputs inputs
+	front  *front
+	gate   *readGate
+	latest *latest.Store
 	// streams holds a token per /v1/stream client: at most
 	// http.max_stream_clients at once.
 	streams chan struct{}
@@ -101,7 +104,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	b, err := broker.New(broker.Options{
 		Config:      cfg.Broker,
 		DataDir:     cfg.DataDir,
-		Sink:        pipe.Sink("mqtt"),
+		Sink:        pipe.Sink(brokerInputName),
 		Wants:       pipe.Wants,
 		Layout:      brokerLayout(pipe.Mapper()),
 		Readable:    alertTopics(cfg.Alerts),
@@ -117,16 +120,25 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s.broker = b
 	rp.broker = b
 	s.publish.broker = b
-	reg.MustRegister(b.Collectors()...)
 
-	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink("http"), log.With("component", "http"), shim.WithChecker(checker))
+	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink(shim.Source), log.With("component", "http"), shim.WithChecker(checker))
 	if err != nil {
 		_ = b.Close()
 		_ = pipe.Stop(0)
 		return nil, err
 	}
-	s.shim = legacy
-	reg.MustRegister(legacy.Collectors()...)
+	more, err := configuredInputs(cfg, pipe, log)
+	if err != nil {
+		_ = b.Close()
+		_ = pipe.Stop(0)
+		return nil, err
+	}
+	s.inputs = inputs{list: append([]input.Input{&brokerInput{Broker: b, cfg: cfg.Broker}, legacy}, more...), wait: 2, log: log}
+	if err := s.inputs.register(reg); err != nil {
+		_ = b.Close()
+		_ = pipe.Stop(0)
+		return nil, err
+	}
 
 	s.front.http.Handler = s.routes()
 	return s, nil
@@ -139,22 +151,20 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 func (s *Server) Run(ctx context.Context, ready func()) error {
 	ln, err := s.front.listen()
 	if err != nil {
-		_ = s.broker.Close()
-		return errors.Join(err, s.pipe.Stop(0))
+		return errors.Join(err, s.pipe.Stop(0), s.inputs.close())
 	}
 	s.pipe.Start()
-	if err := s.broker.Serve(); err != nil {
+	if err := s.inputs.start(ctx); err != nil {
 		if ln != nil {
 			ln.Close()
 		}
-		return errors.Join(err, s.pipe.Stop(0))
+		return errors.Join(err, s.inputs.stop(), s.pipe.Stop(0), s.inputs.close())
 	}
 	s.alerts.Start()
 	s.started = time.Now()
 	serveErr := s.front.serve(ln)
-	s.log.Info("mqflux serving", "mqtt_tcp", s.cfg.Broker.TCP, "mqtt_tls", s.cfg.Broker.TLS.Address,
-		"mqtt_websocket", s.cfg.Broker.Websocket, "http", s.cfg.HTTP.Address, "data_dir", s.cfg.DataDir,
-		"outputs", outputNames(s.cfg.OutputList()))
+	s.log.Info("mqflux serving", append(s.inputs.describe(), "http", s.cfg.HTTP.Address, "data_dir", s.cfg.DataDir,
+		"outputs", outputNames(s.cfg.OutputList()))...)
 	if ready != nil {
 		ready()
 	}
@@ -164,15 +174,15 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 
 func (s *Server) shutdown() error {
 	s.log.Info("shutting down: no new acknowledgements, draining")
-	s.broker.Drain()
+	stopErr := s.inputs.stop()
 	httpErr := s.front.shutdown()
 	pipeErr := s.pipe.Stop(s.cfg.DrainTimeout())
 	// After the pipeline: the readings its observers still had are in the
 	// registry saved now. Notifications not yet accepted wait on disk.
 	alertsErr := s.alerts.Stop()
-	brokerErr := s.broker.Close()
+	closeErr := s.inputs.close()
 	s.log.Info("shut down")
-	return errors.Join(httpErr, pipeErr, alertsErr, brokerErr)
+	return errors.Join(stopErr, httpErr, pipeErr, alertsErr, closeErr)
 }
 
 // levelAtLeast passes on only records at or above a level.

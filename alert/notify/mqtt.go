@@ -3,8 +3,45 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/mqflux/mqflux/internal/configfile"
 )
+
+// KindMQTT is the kind that publishes through the embedded broker.
+const KindMQTT = "mqtt"
+
+func init() {
+	Register(KindMQTT, Kind[*MQTTConfig]{
+		Default: func() *MQTTConfig { return &MQTTConfig{} },
+		New: func(b Base, c *MQTTConfig, env Env) (Notifier, error) {
+			if env.Publisher == nil {
+				return nil, errors.New("no broker to publish through")
+			}
+			return &MQTT{Base: b, prefix: c.TopicPrefix, pub: env.Publisher}, nil
+		},
+	})
+}
+
+// MQTTConfig is the mqtt notifier's key: it publishes on
+// {topic_prefix}/{device}/{rule}.
+type MQTTConfig struct {
+	TopicPrefix string `yaml:"topic_prefix"`
+}
+
+// Validate checks the prefix is a plain topic prefix.
+func (c *MQTTConfig) Validate(v *configfile.Validator) {
+	p := c.TopicPrefix
+	if p == "" || strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "$") || strings.HasSuffix(p, "/") {
+		v.Add("topic_prefix", "%q: want a topic prefix without wildcards, a leading $ or a trailing /, e.g. alerts", p)
+	}
+}
+
+// TopicPrefixes is where the notifier publishes: readers may subscribe
+// below it (mosquitto_sub -t 'alerts/#').
+func (c *MQTTConfig) TopicPrefixes() []string { return []string{c.TopicPrefix} }
 
 // MQTT publishes a retained message on {topic_prefix}/{device}/{rule}
 // through the embedded broker: the Notification as JSON while the alert

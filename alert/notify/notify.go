@@ -3,6 +3,12 @@
 // alert package keeps every notification on disk until its notifier has
 // accepted it, so a notifier only has to say whether a send was accepted,
 // should be tried again (and when), or was refused for good.
+//
+// Kinds register themselves: each kind's file calls Register from its
+// init with its settings (the entry's keys besides name and kind, with
+// their defaults and a Validate) and how to build it. An alerts.notify
+// entry {name?, kind, <the kind's keys>} is decoded by its kind, strictly,
+// so a key another kind has is reported with its line.
 package notify
 
 import (
@@ -52,7 +58,7 @@ type Notifier interface {
 	// Name labels the notifier in metrics, logs and the outbox: its kind,
 	// unless the configuration names it.
 	Name() string
-	// Kind is the receiver's kind: webhook, telegram, ntfy, mqtt.
+	// Kind is the receiver's kind, as registered: webhook, telegram, ...
 	Kind() string
 	// Send delivers n. nil means the receiver accepted it; an *Error
 	// says whether and when to try again; any other error is retried.

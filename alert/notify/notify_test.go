@@ -82,11 +82,13 @@ func TestReceivers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.kind, func(t *testing.T) {
 			srv, seen := serve(t, http.StatusOK, nil, `{"ok":true}`)
-			cfg := Config{Kind: c.kind, URL: srv.URL + "/hook", BotTokenFile: tokenFile(t, "secret"), ChatID: "123456", APIURL: srv.URL}
-			if c.kind == KindNtfy {
-				cfg.TokenFile = cfg.BotTokenFile
+			tok := tokenFile(t, "secret")
+			settings := map[string]Settings{
+				KindWebhook:  &WebhookConfig{URL: srv.URL + "/hook"},
+				KindTelegram: &TelegramConfig{BotTokenFile: tok, ChatID: "123456", APIURL: srv.URL},
+				KindNtfy:     &NtfyConfig{URL: srv.URL + "/hook", TokenFile: tok},
 			}
-			n, err := New(cfg, nil)
+			n, err := New(Config{Kind: c.kind, Settings: settings[c.kind]}, Env{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +121,12 @@ func TestAnswers(t *testing.T) {
 	}
 	for _, c := range cases {
 		srv, _ := serve(t, c.status, c.header, c.answer)
-		n, err := New(Config{Kind: c.kind, URL: srv.URL, BotTokenFile: tokenFile(t, "x"), ChatID: "1", APIURL: srv.URL}, nil)
+		settings := map[string]Settings{
+			KindWebhook:  &WebhookConfig{URL: srv.URL},
+			KindTelegram: &TelegramConfig{BotTokenFile: tokenFile(t, "x"), ChatID: "1", APIURL: srv.URL},
+			KindNtfy:     &NtfyConfig{URL: srv.URL},
+		}
+		n, err := New(Config{Kind: c.kind, Settings: settings[c.kind]}, Env{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +136,7 @@ func TestAnswers(t *testing.T) {
 		}
 	}
 	// No answer at all is retried.
-	n, _ := New(Config{Kind: KindWebhook, URL: "http://127.0.0.1:1/hook"}, nil)
+	n, _ := New(Config{Kind: KindWebhook, Settings: &WebhookConfig{URL: "http://127.0.0.1:1/hook"}}, Env{})
 	if err := n.Send(context.Background(), firing()); err == nil || IsPermanent(err) {
 		t.Errorf("unreachable receiver: %v, want a retryable error", err)
 	}
@@ -148,7 +155,7 @@ func (p *publisher) Publish(topic string, payload []byte, retain bool, _ byte) e
 
 func TestMQTT(t *testing.T) {
 	var p publisher
-	n, err := New(Config{Kind: KindMQTT, TopicPrefix: "alerts"}, &p)
+	n, err := New(Config{Kind: KindMQTT, Settings: &MQTTConfig{TopicPrefix: "alerts"}}, Env{Publisher: &p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +171,7 @@ func TestMQTT(t *testing.T) {
 
 // The bot's token is in the Bot API's URL; an error must not show it.
 func TestTelegramErrorHidesToken(t *testing.T) {
-	n, err := New(Config{Kind: KindTelegram, BotTokenFile: tokenFile(t, "very-secret"), ChatID: "1", APIURL: "http://127.0.0.1:1"}, nil)
+	n, err := New(Config{Kind: KindTelegram, Settings: &TelegramConfig{BotTokenFile: tokenFile(t, "very-secret"), ChatID: "1", APIURL: "http://127.0.0.1:1"}}, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}

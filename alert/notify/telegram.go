@@ -5,8 +5,54 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/configfile"
 )
+
+// KindTelegram is Telegram's kind.
+const KindTelegram = "telegram"
+
+// DefaultTelegramAPI is the Bot API's address.
+const DefaultTelegramAPI = "https://api.telegram.org"
+
+func init() {
+	Register(KindTelegram, Kind[*TelegramConfig]{
+		Default: func() *TelegramConfig { return &TelegramConfig{} },
+		New: func(b Base, c *TelegramConfig, _ Env) (Notifier, error) {
+			tok, err := readToken(c.BotTokenFile)
+			if err != nil {
+				return nil, err
+			}
+			api := c.APIURL
+			if api == "" {
+				api = DefaultTelegramAPI
+			}
+			return &Telegram{Base: b, api: strings.TrimSuffix(api, "/"), token: tok, chatID: c.ChatID, client: c.client()}, nil
+		},
+	})
+}
+
+// TelegramConfig is a Telegram chat's keys: BotTokenFile holds the bot's
+// token, ChatID the chat to write to, APIURL the Bot API
+// (DefaultTelegramAPI when empty).
+type TelegramConfig struct {
+	BotTokenFile string `yaml:"bot_token_file"`
+	ChatID       string `yaml:"chat_id"`
+	APIURL       string `yaml:"api_url,omitempty"`
+	HTTPClient   `yaml:",inline"`
+}
+
+// Validate checks that the token file and chat are given.
+func (c *TelegramConfig) Validate(v *configfile.Validator) {
+	v.NonEmpty("bot_token_file", c.BotTokenFile)
+	v.NonEmpty("chat_id", c.ChatID)
+	if c.APIURL != "" {
+		checkURL(v, "api_url", c.APIURL)
+	}
+	c.validate(v)
+}
 
 // Telegram writes to a chat through the Bot API's sendMessage.
 //

@@ -5,7 +5,39 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/mqflux/mqflux/internal/configfile"
 )
+
+// KindWebhook is the webhook's kind.
+const KindWebhook = "webhook"
+
+func init() {
+	Register(KindWebhook, Kind[*WebhookConfig]{
+		Default: func() *WebhookConfig { return &WebhookConfig{} },
+		New: func(b Base, c *WebhookConfig, _ Env) (Notifier, error) {
+			tok, err := readToken(c.TokenFile)
+			if err != nil {
+				return nil, err
+			}
+			return &Webhook{Base: b, url: c.URL, token: tok, client: c.client()}, nil
+		},
+	})
+}
+
+// WebhookConfig is a webhook's keys.
+type WebhookConfig struct {
+	URL string `yaml:"url"`
+	// TokenFile holds a bearer token; optional.
+	TokenFile  string `yaml:"token_file,omitempty"`
+	HTTPClient `yaml:",inline"`
+}
+
+// Validate checks the URL and the timeout.
+func (c *WebhookConfig) Validate(v *configfile.Validator) {
+	checkURL(v, "url", c.URL)
+	c.validate(v)
+}
 
 // Webhook POSTs the Notification as JSON, with its ID in the
 // Idempotency-Key header as well as in the body.

@@ -65,6 +65,8 @@ func TestCheckConfigRejects(t *testing.T) {
 		{"bad log level", "log:\n  level: loud\n", []string{"log.level", `"loud"`, "debug, info, warn, error"}},
 		{"alert rule without a line", "alerts:\n  rules:\n    - {name: disk-full, measurement: disk_used_percent}\n", []string{"alerts.rules[0]", "neither above nor below"}},
 		{"unknown notifier", "alerts:\n  notify:\n    - {kind: pager}\n", []string{"alerts.notify[0].kind", `"pager"`}},
+		{"a key of another notifier kind", "alerts:\n  notify:\n    - kind: webhook\n      url: \"http://127.0.0.1:9000/hook\"\n      chat_id: \"42\"\n", []string{"config.yaml:5:7", "alerts.notify[0].chat_id", "unknown key", "timeout, token_file, url"}},
+		{"unknown input kind", "inputs:\n  - {kind: nats, url: \"nats://127.0.0.1:4222\"}\n", []string{"config.yaml:2:12", "inputs[0].kind", `"nats" is not a kind of input`, "mqtt"}},
 		{"duplicate output names", outputsYAML("{name: influx, url: \"http://127.0.0.1:8086\"}", "{name: influx, url: \"http://127.0.0.1:8428\", api: v1}"),
 			[]string{"outputs[1].name", `"influx" is also outputs[0]`}},
 		{"no required output", outputsYAML("{name: influx, required: false}", "{name: vm, required: false, url: \"http://127.0.0.1:8428\", api: v1}"),

@@ -101,12 +101,46 @@ type walker struct {
 }
 
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
-	where := path
+	w.problems = append(w.problems, &problem{file: w.file, line: n.Line, col: n.Column, path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+// problem is one finding at a place in the file. Below a custom decoder
+// (DecodeNode) it knows neither the file nor the key path above the node;
+// the walker that called the decoder adds both.
+type problem struct {
+	file      string
+	line, col int
+	path, msg string
+}
+
+func (p *problem) Error() string {
+	where := p.path
 	if where == "" {
 		where = "(top level)"
 	}
-	msg := fmt.Sprintf(format, args...)
-	w.problems = append(w.problems, fmt.Errorf("%s:%d:%d: %s: %s", w.file, n.Line, n.Column, where, msg))
+	return fmt.Sprintf("%s:%d:%d: %s: %s", p.file, p.line, p.col, where, p.msg)
+}
+
+// DecodeNode decodes n into dst (a pointer to a struct holding the
+// defaults) as Load decodes a file: every key known, every value of its
+// type. It is for an UnmarshalYAML whose shape is known only at run time
+// (an entry whose kind picks its keys): the problems it returns carry
+// the line, the column and the key path below n, and Load reports them
+// with the file's name and the full key path.
+func DecodeNode(n *yaml.Node, dst any) error {
+	w := walker{}
+	w.node(n, reflect.ValueOf(dst).Elem(), "")
+	if len(w.problems) > 0 {
+		return w.problems
+	}
+	return nil
+}
+
+// NodeError is a problem with n, found by an UnmarshalYAML: key is the
+// key path below the node being decoded ("" for the node itself). Load
+// reports it with the file, line and column of n.
+func NodeError(n *yaml.Node, key, format string, args ...any) error {
+	return Problems{&problem{line: n.Line, col: n.Column, path: key, msg: fmt.Sprintf(format, args...)}}
 }
 
 func (w *walker) node(n *yaml.Node, v reflect.Value, path string) {
@@ -139,9 +173,25 @@ func (w *walker) node(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (w *walker) scalar(n *yaml.Node, v reflect.Value, path string) {
-	if err := n.Decode(v.Addr().Interface()); err != nil {
-		w.fail(n, path, "%s", cleanTypeError(err, v.Type()))
+	err := n.Decode(v.Addr().Interface())
+	if err == nil {
+		return
 	}
+	var found Problems
+	if errors.As(err, &found) {
+		// An UnmarshalYAML that decoded with DecodeNode or NodeError:
+		// each problem keeps its own place, under this file and path.
+		for _, e := range found {
+			var p *problem
+			if errors.As(e, &p) {
+				w.problems = append(w.problems, &problem{file: w.file, line: p.line, col: p.col, path: join(path, p.path), msg: p.msg})
+				continue
+			}
+			w.fail(n, path, "%s", e)
+		}
+		return
+	}
+	w.fail(n, path, "%s", cleanTypeError(err, v.Type()))
 }
 
 // cleanTypeError turns yaml's "line 3: cannot unmarshal !!str `abc` into
@@ -264,6 +314,9 @@ func join(path, key string) string {
 	if path == "" {
 		return key
 	}
+	if key == "" {
+		return path
+	}
 	return path + "." + key
 }
 
@@ -297,4 +350,51 @@ func sortedKeys(m map[string][]int) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Entry is the head of a list entry whose kind picks its other keys, as
+// in {name: ops, kind: webhook, url: ...}: Name is optional, Kind is not.
+type Entry struct {
+	Name, Kind string
+	// KindNode is the value of kind (or the entry, when kind is
+	// missing), for an error about the kind to point at.
+	KindNode *yaml.Node
+}
+
+// SplitEntry reads name and kind off the mapping n and returns them with
+// a mapping of the entry's other keys, for the kind to decode with
+// DecodeNode.
+func SplitEntry(n *yaml.Node) (Entry, *yaml.Node, error) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return Entry{}, nil, NodeError(n, "", "want a mapping of keys with a kind, got %s", describe(n))
+	}
+	e := Entry{KindNode: n}
+	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Value != "name" && k.Value != "kind" {
+			rest.Content = append(rest.Content, k, val)
+			continue
+		}
+		if seen[k.Value] {
+			return Entry{}, nil, NodeError(k, k.Value, "key given twice")
+		}
+		seen[k.Value] = true
+		if val.Kind != yaml.ScalarNode || val.Tag == "!!null" {
+			return Entry{}, nil, NodeError(val, k.Value, "want a string, got %s", describe(val))
+		}
+		if k.Value == "name" {
+			e.Name = val.Value
+		} else {
+			e.Kind, e.KindNode = val.Value, val
+		}
+	}
+	if e.Kind == "" {
+		return Entry{}, nil, NodeError(n, "kind", "missing: every entry names its kind")
+	}
+	return e, rest, nil
 }

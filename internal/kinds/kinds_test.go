@@ -1,0 +1,73 @@
+package kinds
+
+import (
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mqflux/mqflux/internal/configfile"
+)
+
+type pump struct {
+	Rate int `yaml:"rate"`
+}
+
+func (p *pump) Validate(v *configfile.Validator) { v.Between("rate", p.Rate, 1, 10) }
+
+func newRegistry() *Registry[func(*pump) string] {
+	r := New[func(*pump) string]("pump")
+	r.Register("piston", func() Settings { return &pump{Rate: 5} }, func(p *pump) string { return "piston" })
+	return r
+}
+
+// A name registered twice, or none, panics.
+func TestRegisterPanics(t *testing.T) {
+	r := newRegistry()
+	for _, name := range []string{"piston", ""} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Register(%q) did not panic", name)
+				}
+			}()
+			r.Register(name, func() Settings { return &pump{} }, nil)
+		}()
+	}
+}
+
+// An entry's keys go to its kind's settings over their defaults; every
+// problem keeps its place.
+func TestDecode(t *testing.T) {
+	r := newRegistry()
+	decode := func(doc string) (string, string, Settings, error) {
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
+			t.Fatal(err)
+		}
+		return r.Decode(n.Content[0])
+	}
+	name, kind, s, err := decode("{kind: piston, name: p1}")
+	if err != nil || name != "p1" || kind != "piston" || s.(*pump).Rate != 5 {
+		t.Errorf("decode: %q %q %+v %v", name, kind, s, err)
+	}
+	cases := map[string]string{
+		"{kind: piston, rate: x}":      "1:22: rate: want a whole number",
+		"{kind: piston, flow: 1}":      "1:16: flow: unknown key; known keys here: rate",
+		"{kind: gear}":                 `1:8: kind: "gear" is not a kind of pump; known kinds: piston`,
+		"{name: p1}":                   "1:1: kind: missing",
+		"{kind: piston, kind: piston}": "1:16: kind: key given twice",
+		"[piston]":                     "want a mapping of keys with a kind",
+		"{kind: [piston]}":             "1:8: kind: want a string",
+	}
+	for doc, want := range cases {
+		if _, _, _, err := decode(doc); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+	}
+	var v configfile.Validator
+	r.Validate(v.Section("pumps[0]"), "bad name", "piston", &pump{Rate: 11})
+	if err := v.Err(); err == nil || !strings.Contains(err.Error(), "pumps[0].name") || !strings.Contains(err.Error(), "pumps[0].rate") {
+		t.Errorf("validate: %v", err)
+	}
+}
