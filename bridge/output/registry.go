@@ -3,11 +3,10 @@ package output
 import (
 	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/mqflux/mqflux/internal/configfile"
+	"github.com/mqflux/mqflux/internal/kinds"
 )
 
 // A kind of output registers itself from its package's init, in the manner
@@ -40,12 +39,12 @@ type Kind struct {
 	New func(name string, c Config, log *slog.Logger) (Output, error)
 }
 
-// registry is filled by init functions and only read afterwards; the lock
-// makes a late Register safe all the same.
-var registry = struct {
-	sync.RWMutex
-	kinds map[string]Kind
-}{kinds: map[string]Kind{}}
+// newFunc builds one output of a kind.
+type newFunc = func(name string, c Config, log *slog.Logger) (Output, error)
+
+// registry is the same registry notifiers and inputs use (internal/kinds),
+// filled by init functions and only read afterwards.
+var registry = kinds.New[newFunc]("output")
 
 // Register makes a kind of output available under name. It is meant for
 // init functions and panics when name is taken or k is incomplete, so that
@@ -54,33 +53,20 @@ func Register(name string, k Kind) {
 	if name == "" || k.DefaultConfig == nil || k.New == nil {
 		panic(fmt.Sprintf("output.Register(%q): a kind needs a name, DefaultConfig and New", name))
 	}
-	registry.Lock()
-	defer registry.Unlock()
-	if _, dup := registry.kinds[name]; dup {
-		panic(fmt.Sprintf("output.Register(%q): registered twice", name))
-	}
-	registry.kinds[name] = k
+	registry.Register(name, func() kinds.Settings { return k.DefaultConfig() }, k.New)
 }
 
 // Lookup returns the kind registered as name.
 func Lookup(name string) (Kind, bool) {
-	registry.RLock()
-	defer registry.RUnlock()
-	k, ok := registry.kinds[name]
-	return k, ok
+	k, ok := registry.Lookup(name)
+	if !ok {
+		return Kind{}, false
+	}
+	return Kind{DefaultConfig: func() Config { return k.Settings().(Config) }, New: k.New}, true
 }
 
 // Kinds lists the registered kinds, sorted, for error messages.
-func Kinds() []string {
-	registry.RLock()
-	defer registry.RUnlock()
-	out := make([]string, 0, len(registry.kinds))
-	for name := range registry.kinds {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
-}
+func Kinds() []string { return registry.Names() }
 
 // Feed is how the pipeline feeds one output from the spool; a zero field
 // takes the pipeline's default.
