@@ -1,7 +1,7 @@
 // Package output is the seam between the spool and the stores it feeds. An
-// Output is one sink of line-protocol batches: InfluxDB today, others (more
-// InfluxDB versions, VictoriaMetrics) later, each fed from the spool at its
-// own pace. The interface is one method, in the manner of Telegraf's Output
+// Output is one sink of line-protocol batches (InfluxDB 1.x, 2.x and 3.x,
+// VictoriaMetrics: kind influxdb), each fed from the spool at its own pace;
+// a kind of output registers itself (registry.go). The interface is one method, in the manner of Telegraf's Output
 // and Benthos' batch writers with per-message errors; what only some outputs
 // can do (report health, probe, export metrics, release connections) are
 // optional interfaces the caller finds by type assertion.
