@@ -26,7 +26,7 @@ type keepAlive struct {
 // means the server closed the connection or never answered.
 func (k *keepAlive) get(path string) (int, string, error) {
 	_ = k.conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(k.conn, "GET %s HTTP/1.1\r\nHost: mqflux\r\n\r\n", path); err != nil {
+	if _, err := fmt.Fprintf(k.conn, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path); err != nil {
 		return 0, "", err
 	}
 	req, _ := http.NewRequest(http.MethodGet, path, nil)

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/internal/loglimit"
 )
 
 // Browsers make any page a client of a server on loopback or the LAN: a
@@ -26,7 +28,9 @@ type hostGuard struct {
 	names  map[string]bool // lower case, no port, no trailing dot
 	cross  *http.CrossOriginProtection
 	exempt func(*http.Request) bool // routes outside the Host check
-	log    *slog.Logger
+	// logs writes the first refusal per address and reason a minute: a
+	// page hammering the server would otherwise write a line a request.
+	logs *loglimit.Limiter
 	// refused counts refusals by reason: host, cross_origin.
 	refused *prometheus.CounterVec
 }
@@ -36,7 +40,7 @@ type hostGuard struct {
 // names when it is every address, and http.allowed_hosts. exempt, if not nil, picks requests the
 // Host check lets through (the cross-origin check still applies).
 func newHostGuard(cfg HTTP, log *slog.Logger, reg prometheus.Registerer, exempt func(*http.Request) bool) *hostGuard {
-	g := &hostGuard{names: map[string]bool{}, cross: http.NewCrossOriginProtection(), exempt: exempt, log: log,
+	g := &hostGuard{names: map[string]bool{}, cross: http.NewCrossOriginProtection(), exempt: exempt, logs: loglimit.New(log),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mqflux_http_refused_total",
 			Help: "HTTP requests refused before any route, by reason: host (the Host header is not a name of this server, " +
@@ -105,7 +109,7 @@ func (g *hostGuard) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !g.allowed(r) && (g.exempt == nil || !g.exempt(r)) {
 			g.refused.WithLabelValues("host").Inc()
-			g.log.Warn("http request refused: Host is not a name of this server", "remote", r.RemoteAddr,
+			g.logs.Warn(remoteHost(r)+" host", "http request refused: Host is not a name of this server", "remote", r.RemoteAddr,
 				"host", r.Host, "path", r.URL.Path, "key", "http.allowed_hosts")
 			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": fmt.Sprintf(
 				"Host %q is not a name of this server; if it is (a reverse proxy's or a DNS name), add %q to http.allowed_hosts",
@@ -114,7 +118,7 @@ func (g *hostGuard) wrap(next http.Handler) http.Handler {
 		}
 		if err := g.cross.Check(r); err != nil {
 			g.refused.WithLabelValues("cross_origin").Inc()
-			g.log.Warn("http request refused: cross-origin", "remote", r.RemoteAddr, "host", r.Host,
+			g.logs.Warn(remoteHost(r)+" cross_origin", "http request refused: cross-origin", "remote", r.RemoteAddr, "host", r.Host,
 				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "method", r.Method, "path", r.URL.Path)
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf(
 				"cross-origin %s %s refused (Origin %q, Sec-Fetch-Site %q, Host %q): only pages of this server may change its state; "+
@@ -146,4 +150,12 @@ func validHostName(s string) bool {
 		}
 	}
 	return true
+}
+
+// remoteHost is the address a request came from, without its port.
+func remoteHost(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
