@@ -49,6 +49,16 @@ type Config struct {
 	// this long after it was accepted: until then it holds a descriptor
 	// and proves nothing, and enough of them stop every new client.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// WriteTimeout disconnects a client whose socket stays unwritable this
+	// long (a subscriber whose laptop sleeps with the connection open):
+	// until then what it does not read waits in its queue (max_queued) and
+	// further deliveries to it are dropped; then its will is sent as for
+	// any lost client.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// Runners is how many goroutines decode and handle the clients'
+	// packets (the ingest hook and the spool append run there). They never
+	// wait for the network, only for the CPU, locks and the disk.
+	Runners int `yaml:"runners"`
 }
 
 // TLS is a listener with a certificate.
@@ -86,6 +96,8 @@ func DefaultConfig() Config {
 		MaxClients:      20000,
 		SessionExpiry:   7 * 24 * time.Hour,
 		ConnectTimeout:  10 * time.Second,
+		WriteTimeout:    30 * time.Second,
+		Runners:         64,
 	}
 }
 
@@ -115,6 +127,8 @@ func (c *Config) Validate(v *configfile.Validator) {
 	}
 	v.Between("max_clients", c.MaxClients, 1, 10_000_000)
 	v.DurationBetween("connect_timeout", c.ConnectTimeout, time.Second, time.Hour)
+	v.DurationBetween("write_timeout", c.WriteTimeout, time.Second, time.Hour)
+	v.Between("runners", c.Runners, 1, 4096)
 	c.validateUsers(v)
 }
 
