@@ -79,10 +79,12 @@ func TestStalledSubscribers(t *testing.T) {
 			if n := metric(t, srv, "mqflux_mqtt_messages_dropped_total"); n == 0 {
 				t.Errorf("mqflux_mqtt_messages_dropped_total is 0: the stalled subscriber took everything")
 			}
-			// One warning per stalled client, not one per dropped delivery.
+			// A warning when a client starts losing deliveries, not one per
+			// dropped delivery (a subscriber may catch up between rounds,
+			// while its socket still takes some).
 			srv.WaitLog(t, "client is not taking its deliveries")
-			if n := strings.Count(srv.Log(), "client is not taking its deliveries"); n > c.subs {
-				t.Errorf("%d warnings about clients not taking their deliveries, want at most %d", n, c.subs)
+			if n := strings.Count(srv.Log(), "client is not taking its deliveries"); n > c.subs*c.rounds {
+				t.Errorf("%d warnings about clients not taking their deliveries, want at most %d", n, c.subs*c.rounds)
 			}
 		})
 	}

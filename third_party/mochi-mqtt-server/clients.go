@@ -163,7 +163,8 @@ type ClientState struct {
 	open            context.Context    // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc // cancel function for open context
 	outboundQty     int32              // number of messages currently in the outbound queue
-	drops           atomic.Int64       // mqflux patch: deliveries dropped since the write queue was last empty (Options.DropReport)
+	drops           atomic.Int64       // mqflux patch: deliveries dropped in this episode (Options.DropReport)
+	lastDrop        atomic.Int64       // mqflux patch: when the last delivery was dropped, unix nanoseconds
 	Keepalive       uint16             // the number of seconds the connection can wait
 	ServerKeepalive bool               // keepalive was set by the server
 }
@@ -222,7 +223,7 @@ func (cl *Client) writeQueued() {
 	for {
 		pk, ok := cl.State.outbound.pop()
 		if !ok {
-			cl.endDrops()
+			cl.endDrops(cl.Closed())
 			return
 		}
 		if waits {
@@ -251,15 +252,26 @@ type WriteWaiter interface {
 // dropped counts a delivery to the client that was dropped and reports
 // the first of an episode (Options.DropReport). mqflux patch.
 func (cl *Client) dropped() {
+	cl.State.lastDrop.Store(time.Now().UnixNano())
 	if cl.State.drops.Add(1) == 1 && cl.ops.options.DropReport != nil {
 		cl.ops.options.DropReport(cl, 1, false)
 	}
 }
 
+// dropsQuiet is how long a client must have lost no delivery before its
+// emptied write queue ends an episode of drops: a client that reads, but
+// slower than it is sent to, empties its queue between bursts, and would
+// otherwise start an episode with every burst.
+const dropsQuiet = 10 * time.Second
+
 // endDrops ends an episode of drops, if one is running: the client's write
-// queue emptied or the client is gone. mqflux patch.
-func (cl *Client) endDrops() {
+// queue emptied dropsQuiet after its last drop, or (gone) the client is
+// gone. mqflux patch.
+func (cl *Client) endDrops(gone bool) {
 	if cl.State.drops.Load() == 0 {
+		return
+	}
+	if !gone && time.Since(time.Unix(0, cl.State.lastDrop.Load())) < dropsQuiet {
 		return
 	}
 	if n := cl.State.drops.Swap(0); n > 0 && cl.ops.options.DropReport != nil {

@@ -137,7 +137,8 @@ type Options struct {
 	// DropReport, when set, is told when deliveries to a connected client
 	// start being dropped (its write queue or inflight window is full:
 	// ended false, dropped 1) and when that episode ends (ended true, with
-	// the number dropped): its queue emptied again, or it disconnected.
+	// the number dropped): its queue emptied again 10 s or more after the
+	// last drop, or it disconnected.
 	// Called at most twice per episode, so an embedding server can log a
 	// client that stopped reading once rather than per message. mqflux
 	// patch.
@@ -463,7 +464,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
-	cl.endDrops() // mqflux patch: an episode of drops ends with the connection
+	cl.endDrops(true) // mqflux patch: an episode of drops ends with the connection
 
 	if expire && !cl.IsTakenOver() {
 		cl.ClearInflights()
