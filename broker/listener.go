@@ -281,6 +281,13 @@ func (c *coalescingConn) Flush() error {
 	return c.commitLocked()
 }
 
+// SetDeadline sets the read deadline only: mochi calls it with the
+// keepalive deadline (or none) before each packet it reads, and the write
+// deadline of a write in progress is the write timeout's (send).
+func (c *coalescingConn) SetDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(t)
+}
+
 // WaitToWrite returns once fewer than maxHeld bytes are held, or the
 // connection failed: mochi's writer goroutine for the client calls it
 // before each delivery (mqtt.WriteWaiter), outside every lock of the

@@ -312,8 +312,8 @@ func (s *stalledClient) subscribe(filter string, qos byte) error {
 }
 
 // publishUntilStuck publishes QoS 1 readings in batches, reading nothing,
-// until a batch cannot be written within 2 s (the broker stopped reading
-// it) or the connection fails.
+// until a batch cannot be written within 15 s (the broker stopped reading
+// it, not just paused on a busy machine) or the connection fails.
 func (s *stalledClient) publishUntilStuck(topic string, stop <-chan struct{}) {
 	var batch []byte
 	for id := 1; id <= 200; id++ {
@@ -328,7 +328,7 @@ func (s *stalledClient) publishUntilStuck(topic string, stop <-chan struct{}) {
 			return
 		default:
 		}
-		_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		_ = s.conn.SetWriteDeadline(time.Now().Add(15 * time.Second))
 		if _, err := s.conn.Write(batch); err != nil {
 			return
 		}
