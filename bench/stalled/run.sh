@@ -32,7 +32,7 @@ results=$work/results
 mkdir -p "$results"
 pids=() subs=()
 cleanup() {
-  for p in "${subs[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  for p in "${subs[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${subs[@]}" "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
@@ -119,9 +119,9 @@ offline() { # N: N persistent sessions subscribed to devices/#, then gone
   done
 }
 
-release() {
+release() { # the stalled subscribers: SIGKILL (woken, one would first read its backlog, then reconnect)
   local p
-  for p in "${subs[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in "${subs[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   subs=()
 }
 
