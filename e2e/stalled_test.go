@@ -121,7 +121,12 @@ func TestWriteTimeoutDisconnectsAndSendsTheWill(t *testing.T) {
 // WebSocket, 30 over TCP) hold no runner: an honest device beside them
 // gets every PUBACK, and each of its readings is stored exactly once.
 // Before the fix a WebSocket connection's PUBACK was written on the runner
-// that handled its publish, and 64 such clients stopped every publisher.
+// that handled its publish, so 64 such clients whose sockets were full
+// stopped every publisher. On loopback a connection's send buffer holds
+// about 2 MiB of PUBACKs, more than these clients get answered before the
+// broker stops reading them, so here the test guards the outcome rather
+// than reproducing that wait (TestCoalescingConnNeverWritesWhileBusy in
+// broker covers the write path).
 func TestPublishersThatNeverReadLeaveAnHonestDevice(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	wsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
