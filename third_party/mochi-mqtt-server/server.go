@@ -1190,6 +1190,16 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return pk, nil // [MQTT-3.8.3-3]
 	}
 
+	// mqflux patch: a connected client whose write queue is full (it does
+	// not read) loses the delivery here, before its copy, its ACL check, a
+	// packet id and an inflight entry (and, for a persistent session, a
+	// stored record) that would only be rolled back. The check after
+	// queueing still catches a race to the last slot.
+	if cl.Net.Conn != nil && !cl.Closed() &&
+		cl.State.outbound.Len() >= int(cl.ops.options.Capabilities.MaximumClientWritesPending) {
+		return pk, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
+	}
+
 	out := pk.Copy(false)
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return out, packets.ErrNotAuthorized
@@ -1223,16 +1233,6 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 				out.TopicName = ""
 			}
 		}
-	}
-
-	// mqflux patch: a connected client whose write queue is full (it does
-	// not read) loses the delivery here, before it takes a packet id and an
-	// inflight entry (and, for a persistent session, a stored record) that
-	// would only be rolled back. The check after queueing still catches a
-	// race to the last slot.
-	if cl.Net.Conn != nil && !cl.Closed() &&
-		cl.State.outbound.Len() >= int(cl.ops.options.Capabilities.MaximumClientWritesPending) {
-		return out, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
 	}
 
 	if out.FixedHeader.Qos > 0 {
