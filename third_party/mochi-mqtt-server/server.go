@@ -1195,8 +1195,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	// packet id and an inflight entry (and, for a persistent session, a
 	// stored record) that would only be rolled back. The check after
 	// queueing still catches a race to the last slot.
-	if cl.Net.Conn != nil && !cl.Closed() &&
-		cl.State.outbound.Len() >= int(cl.ops.options.Capabilities.MaximumClientWritesPending) {
+	if atomic.LoadInt32(&cl.State.outboundQty) >= cl.ops.options.Capabilities.MaximumClientWritesPending &&
+		cl.Net.Conn != nil && !cl.Closed() {
 		return pk, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
 	}
 
