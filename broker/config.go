@@ -18,7 +18,14 @@ type Config struct {
 	// MessageExpiry bounds how long retained and queued messages live;
 	// 0 keeps them until they are delivered or replaced.
 	MessageExpiry time.Duration `yaml:"message_expiry"`
-	MaxInflight   int           `yaml:"max_inflight"`
+	// MaxInflight bounds a session's unacknowledged QoS 1 and 2 messages,
+	// its client connected or not. 1024 by default: a subscriber that
+	// reads acknowledges long before that many are out, and one that
+	// stopped reading (its socket buffers hold tens of thousands of
+	// messages on a fast link) holds at most that many copies, which the
+	// collector scans while devices publish; past it its deliveries are
+	// dropped (inflight_full).
+	MaxInflight int `yaml:"max_inflight"`
 	// MaxQueued is how many packets may wait to be written to one connected
 	// client (deliveries to a subscriber); past it mochi drops them and
 	// counts them in $SYS/broker/messages/dropped. The queue takes memory
@@ -89,7 +96,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		TCP:             "127.0.0.1:1883",
-		MaxInflight:     65535,
+		MaxInflight:     1024,
 		MaxQueued:       1024,
 		MaxOfflineQueue: 1000,
 		MaxPacketSize:   256 << 10,

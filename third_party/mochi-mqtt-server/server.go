@@ -1199,6 +1199,10 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		cl.Net.Conn != nil && !cl.Closed() {
 		return pk, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
 	}
+	if min(pk.FixedHeader.Qos, sub.Qos) > 0 && cl.Net.Conn != nil &&
+		cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) && !cl.Closed() {
+		return pk, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
+	}
 
 	out := pk.Copy(false)
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
