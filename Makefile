@@ -15,7 +15,7 @@ FUZZTIME ?= 15s
 
 
 
-.PHONY: help build run test test-go fuzz vet tools device bench bench-compare clean console-vendor
+.PHONY: help build run test test-go fuzz vet tools device bench bench-compare bench-stalled clean console-vendor
 
 help:
 	@echo "make run            build and start mqflux serve with $(CONFIG) (starts a local InfluxDB if none answers)"
@@ -25,6 +25,7 @@ help:
 	@echo "make tools          InfluxDB $(INFLUXD_VERSION) and VictoriaMetrics $(VM_VERSION) into bin/ (needed by run and test; ~6 minutes the first time)"
 	@echo "make fuzz           run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
+	@echo "make bench-stalled  publishers beside stalled subscribers, mqflux and Mosquitto"
 	@echo "make console-vendor refresh the console's vendored uPlot from npm (UPLOT_VERSION)"
 	@echo "make clean          remove bin/, dist/ and var/"
 
@@ -57,7 +58,7 @@ test-go:
 	$(GO) test -race -timeout 40m ./...
 	@# The patched parts of the vendored MQTT broker (third_party/mochi-mqtt-server/PATCHES.md).
 	cd third_party/mochi-mqtt-server && $(GO) test -race -count=1 \
-	  -run 'Inflight|NextImmediate|ClearExpiredInflights|ResendInflight|TestDBSharesTheStore|OutboundQueue|PublishToClientStartsTheWriter|Qos1Ack|ReadBuffer|PublishHandlingLeaves|PacketRunner|HandleAndFlush|IdleClientHolds|ConnectValidateReceiveMaximumZero' \
+	  -run 'Inflight|NextImmediate|ClearExpiredInflights|ResendInflight|TestDBSharesTheStore|OutboundQueue|PublishToClientStartsTheWriter|Qos1Ack|ReadBuffer|PublishHandlingLeaves|PacketRunner|HandleAndFlush|IdleClientHolds|ConnectValidateReceiveMaximumZero|WriteLock' \
 	  . ./hooks/storage/pebble ./packets
 
 # Each target runs for FUZZTIME; the seed corpora also run in test-go.
@@ -79,6 +80,10 @@ device:
 # times (BENCHMARKS.md). Needs bin/telegraf:
 #   GOBIN=$(BIN) go install -tags custom,inputs.mqtt_consumer,outputs.influxdb_v2,parsers.json_v2 \
 #     github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
+# Publishers beside subscribers that stopped reading, mqflux and Mosquitto.
+bench-stalled: tools
+	bench/stalled/run.sh
+
 bench-compare: build tools
 	@test -x $(BIN)/telegraf || { echo "bin/telegraf missing: see the go install line above this recipe in the Makefile"; exit 1; }
 	bench/compare/compare.sh compare

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -93,8 +94,15 @@ func withConnectDeadline(establish listeners.EstablishFn, d time.Duration) liste
 type wsListener struct {
 	*listeners.Websocket
 	connectTimeout time.Duration
+	// writeTimeout: each connection is a coalescingConn, as on TCP, so
+	// no runner writes to a WebSocket client that does not read.
+	writeTimeout time.Duration
+	log          *slog.Logger
 }
 
 func (l *wsListener) Serve(establish listeners.EstablishFn) {
-	l.Websocket.Serve(withConnectDeadline(establish, l.connectTimeout))
+	coalesced := func(id string, c net.Conn) error {
+		return establish(id, newCoalescingConn(c, l.writeTimeout, l.log))
+	}
+	l.Websocket.Serve(withConnectDeadline(coalesced, l.connectTimeout))
 }

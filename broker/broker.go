@@ -86,6 +86,8 @@ func New(o Options) (*Broker, error) {
 		// Large enough that a burst of PUBACKs and deliveries rarely waits.
 		ClientNetWriteBufferSize: 4096,
 		ClientNetReadBufferSize:  4096,
+		Runners:                  o.Config.Runners,
+		DropReport:               newDropLog(o.Logger, o.Config.MaxQueued).report,
 	})
 
 	denied := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -162,7 +164,7 @@ func capabilities(c Config) *mqtt.Capabilities {
 
 func (b *Broker) addListeners(c Config, acceptErrors *prometheus.CounterVec) error {
 	tcp := func(id, addr string, tc *tls.Config) error {
-		l := newTCPListener(id, addr, tc, c.ConnectTimeout, newAcceptState(acceptErrors.WithLabelValues(id)), b.log)
+		l := newTCPListener(id, addr, tc, c.ConnectTimeout, c.WriteTimeout, newAcceptState(acceptErrors.WithLabelValues(id)), b.log)
 		if err := b.srv.AddListener(l); err != nil {
 			return err
 		}
@@ -185,7 +187,7 @@ func (b *Broker) addListeners(c Config, acceptErrors *prometheus.CounterVec) err
 		}
 	}
 	if c.Websocket != "" {
-		ws := &wsListener{Websocket: listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket}), connectTimeout: c.ConnectTimeout}
+		ws := &wsListener{Websocket: listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket}), connectTimeout: c.ConnectTimeout, writeTimeout: c.WriteTimeout, log: b.log.With("listener", "ws")}
 		if err := b.srv.AddListener(ws); err != nil {
 			return fmt.Errorf("broker.websocket %s: %w", c.Websocket, err)
 		}

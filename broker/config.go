@@ -19,7 +19,14 @@ type Config struct {
 	// MessageExpiry bounds how long retained and queued messages live;
 	// 0 keeps them until they are delivered or replaced.
 	MessageExpiry time.Duration `yaml:"message_expiry"`
-	MaxInflight   int           `yaml:"max_inflight"`
+	// MaxInflight bounds a session's unacknowledged QoS 1 and 2 messages,
+	// its client connected or not. 1024 by default: a subscriber that
+	// reads acknowledges long before that many are out, and one that
+	// stopped reading (its socket buffers hold tens of thousands of
+	// messages on a fast link) holds at most that many copies, which the
+	// collector scans while devices publish; past it its deliveries are
+	// dropped (inflight_full).
+	MaxInflight int `yaml:"max_inflight"`
 	// MaxQueued is how many packets may wait to be written to one connected
 	// client (deliveries to a subscriber); past it mochi drops them and
 	// counts them in $SYS/broker/messages/dropped. The queue takes memory
@@ -65,6 +72,16 @@ type Config struct {
 	// device's own presence always fit.
 	MaxRetainedPerUser int             `yaml:"max_retained_per_user"`
 	MaxRetainedBytes   configfile.Size `yaml:"max_retained_bytes"`
+	// WriteTimeout disconnects a client whose socket stays unwritable this
+	// long (a subscriber whose laptop sleeps with the connection open):
+	// until then what it does not read waits in its queue (max_queued) and
+	// further deliveries to it are dropped; then its will is sent as for
+	// any lost client.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// Runners is how many goroutines decode and handle the clients'
+	// packets (the ingest hook and the spool append run there). They never
+	// wait for the network, only for the CPU, locks and the disk.
+	Runners int `yaml:"runners"`
 }
 
 // TLS is a listener with a certificate.
@@ -95,7 +112,7 @@ const (
 func DefaultConfig() Config {
 	return Config{
 		TCP:             "127.0.0.1:1883",
-		MaxInflight:     65535,
+		MaxInflight:     1024,
 		MaxQueued:       1024,
 		MaxOfflineQueue: 1000,
 		MaxPacketSize:   256 << 10,
@@ -106,6 +123,8 @@ func DefaultConfig() Config {
 
 		MaxRetainedPerUser: 1000,
 		MaxRetainedBytes:   64 << 20,
+		WriteTimeout:       30 * time.Second,
+		Runners:            64,
 	}
 }
 
@@ -141,6 +160,8 @@ func (c *Config) Validate(v *configfile.Validator) {
 	}
 	v.Between("max_retained_per_user", c.MaxRetainedPerUser, 1, 10_000_000)
 	v.AtLeast("max_retained_bytes", c.MaxRetainedBytes, 1<<10)
+	v.DurationBetween("write_timeout", c.WriteTimeout, time.Second, time.Hour)
+	v.Between("runners", c.Runners, 1, 4096)
 	c.validateUsers(v)
 }
 

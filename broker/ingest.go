@@ -95,7 +95,7 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 
 // ingest hands a reading to the sink. On a coalescing connection it joins
 // the batch of the read being processed, appended to the spool with one
-// write just before the held PUBACKs go out (coalescingConn.flushLocked):
+// write just before the held PUBACKs go out (coalescingConn.takeLocked):
 // a PUBACK still leaves only after its reading is in the spool. Adding to
 // a batch appends nothing, so it runs outside the drain gate: commit takes
 // the gate while holding the connection's mutex, and a goroutine holding

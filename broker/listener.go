@@ -27,10 +27,13 @@ import (
 //     moment without a free descriptor left the port open and unserved for
 //     good.
 //   - A connection that sends no CONNECT within connectTimeout is closed.
+//   - A connection whose writes do not finish within writeTimeout is closed
+//     (coalescingConn).
 type tcpListener struct {
 	id, address    string
 	tlsConfig      *tls.Config
 	connectTimeout time.Duration
+	writeTimeout   time.Duration
 	log            *slog.Logger // the broker's: accept failures
 	connLog        *slog.Logger // mochi's, quieter: connections that end in an error
 	state          *acceptState
@@ -41,9 +44,9 @@ type tcpListener struct {
 	done   chan struct{} // closed by Close: ends a backoff early
 }
 
-func newTCPListener(id, address string, tc *tls.Config, connectTimeout time.Duration, state *acceptState, log *slog.Logger) *tcpListener {
+func newTCPListener(id, address string, tc *tls.Config, connectTimeout, writeTimeout time.Duration, state *acceptState, log *slog.Logger) *tcpListener {
 	return &tcpListener{
-		id: id, address: address, tlsConfig: tc, connectTimeout: connectTimeout,
+		id: id, address: address, tlsConfig: tc, connectTimeout: connectTimeout, writeTimeout: writeTimeout,
 		state: state, log: log.With("listener", id), done: make(chan struct{}),
 	}
 }
@@ -98,9 +101,9 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 		}
 		// TLS goes over the coalescing connection, so a burst of
 		// answers also becomes one TLS record and one syscall.
-		var c net.Conn = &coalescingConn{Conn: conn}
+		var c net.Conn = newCoalescingConn(conn, l.writeTimeout, l.log)
 		if l.tlsConfig != nil {
-			c = &coalescingConn{Conn: tls.Server(conn, l.tlsConfig)}
+			c = newCoalescingConn(tls.Server(conn, l.tlsConfig), l.writeTimeout, l.log)
 		}
 		go func() {
 			if err := establish(l.id, c); err != nil {
@@ -142,25 +145,54 @@ func (l *tcpListener) Close(closeClients listeners.CloseFn) {
 // PUBACK is unchanged), then reads again.
 //
 // A write made while the reader waits for the network (a delivery to a
-// subscriber from another client's goroutine, a keepalive answer) goes out
-// at once, so nothing is delayed by more than the processing of one read.
+// subscriber from the client's writer goroutine, a keepalive answer) goes
+// out at once, so nothing is delayed by more than the processing of one
+// read.
 //
 // The readings whose PUBACKs are held are held too (batch): they are
 // appended to the spool with one write before any held byte is sent, so a
 // PUBACK still leaves only after its reading is in the spool, and a read's
 // worth of readings costs one syscall instead of one each.
+//
+// Write never touches the network, so no caller waits for a client that
+// does not read: a runner (handlers.go) answering the client, a runner of
+// another client taking over its session, the client's writer goroutine.
+// While the reader is busy, what is written is held for its next read;
+// while it waits for the network, a drain goroutine (one at a time,
+// started by the write that finds none) sends what is written. What is
+// held is bounded all the same: the answers to one read are a few KiB, and
+// the client's writer goroutine, which brings deliveries, waits in
+// WaitToWrite while maxHeld bytes are held, so its queue in mochi fills and
+// further deliveries are dropped (broker.max_queued). mu guards the state
+// and is never held across a network write; wmu orders the network
+// writes, each of which must finish within writeTimeout: a client whose
+// socket stays unwritable that long is disconnected (the connection is
+// closed, its reader fails, its will is sent).
 type coalescingConn struct {
 	net.Conn
+	writeTimeout time.Duration // 0: no deadline
+	log          *slog.Logger  // the broker's: a write that timed out
 
-	mu   sync.Mutex
-	busy bool // the reader is processing what it read; writes are held
-	held []byte
-	err  error // a failed write; later writes and reads report it
+	wmu sync.Mutex // held across a network write, after mu is released
+
+	mu       sync.Mutex
+	roomy    *sync.Cond // signalled when what is held is taken, or the connection fails
+	busy     bool       // the reader is processing what it read; writes are held
+	draining bool       // a drain goroutine is sending what is held
+	held     []byte
+	err      error // a failed write; later writes and reads report it
+	timedOut bool  // err is a write that exceeded writeTimeout
 
 	// batch holds the readings whose PUBACKs are held; commit appends it
 	// to the spool before any held byte is sent.
 	batch  ingest.Batch
 	commit func(ingest.Batch) error
+}
+
+func newCoalescingConn(c net.Conn, writeTimeout time.Duration, log *slog.Logger) *coalescingConn {
+	cc := &coalescingConn{Conn: c, writeTimeout: writeTimeout, log: log}
+	cc.roomy = sync.NewCond(&cc.mu)
+	return cc
 }
 
 // addToBatch maps a reading into the batch of the read being processed.
@@ -189,21 +221,21 @@ func (c *coalescingConn) commitLocked() error {
 	c.batch = nil
 	if err := c.commit(b); err != nil {
 		c.held = nil
-		c.err = fmt.Errorf("spool append before PUBACK: %w", err)
+		c.failLocked(fmt.Errorf("spool append before PUBACK: %w", err))
 		return c.err
 	}
 	return nil
 }
 
-// maxHeld bounds what a connection holds back before writing anyway.
+// closeWriteTimeout bounds the last write of a connection being closed.
+const closeWriteTimeout = time.Second
+
+// maxHeld bounds what deliveries add to what a busy connection holds
+// (WaitToWrite).
 const maxHeld = 32 << 10
 
 func (c *coalescingConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	c.busy = false
-	err := c.flushLocked()
-	c.mu.Unlock()
-	if err != nil {
+	if err := c.flush(); err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
@@ -213,6 +245,24 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	return n, err
+}
+
+// flush ends the reader's busy spell: it appends the pending batch and
+// sends what is held, on the reader's own goroutine, which may wait for
+// the network (up to writeTimeout): a client that does not read its
+// answers is not read either.
+func (c *coalescingConn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	c.busy = false
+	c.roomy.Broadcast()
+	out, err := c.takeLocked(nil)
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.send(out)
 }
 
 // Flush appends the pending batch to the spool, the first half of what
@@ -231,59 +281,154 @@ func (c *coalescingConn) Flush() error {
 	return c.commitLocked()
 }
 
+// SetDeadline sets the read deadline only: mochi calls it with the
+// keepalive deadline (or none) before each packet it reads, and the write
+// deadline of a write in progress is the write timeout's (send).
+func (c *coalescingConn) SetDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(t)
+}
+
+// WaitToWrite returns once fewer than maxHeld bytes are held, or the
+// connection failed: mochi's writer goroutine for the client calls it
+// before each delivery (mqtt.WriteWaiter), outside every lock of the
+// client.
+func (c *coalescingConn) WaitToWrite() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.err == nil && len(c.held) >= maxHeld {
+		c.roomy.Wait()
+	}
+	return c.err
+}
+
+// Write holds p; while the reader waits for the network a drain goroutine
+// sends it.
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return 0, c.err
 	}
-	if !c.busy {
-		if err := c.flushLocked(); err != nil {
-			return 0, err
-		}
-		n, err := c.Conn.Write(p)
-		if err != nil {
-			c.err = err
-		}
-		return n, err
-	}
 	c.held = append(c.held, p...)
-	if len(c.held) >= maxHeld {
-		if err := c.flushLocked(); err != nil {
-			return 0, err
-		}
+	if !c.busy && !c.draining {
+		c.draining = true
+		go c.drain()
 	}
 	return len(p), nil
 }
 
-func (c *coalescingConn) flushLocked() error {
+// drain sends what is held until nothing is, or the reader is busy again
+// (its next read sends what it holds then).
+func (c *coalescingConn) drain() {
+	for {
+		c.wmu.Lock()
+		c.mu.Lock()
+		if c.busy || len(c.held) == 0 || c.err != nil {
+			c.draining = false
+			c.mu.Unlock()
+			c.wmu.Unlock()
+			return
+		}
+		out, err := c.takeLocked(nil)
+		c.mu.Unlock()
+		if err == nil {
+			err = c.send(out)
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			c.mu.Lock()
+			c.draining = false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// takeLocked commits the pending batch and returns what is held followed
+// by p, leaving nothing held. The caller holds wmu and mu, and sends the
+// result before releasing wmu, so bytes leave in the order written.
+func (c *coalescingConn) takeLocked(p []byte) ([]byte, error) {
 	if c.err != nil {
-		return c.err
+		return nil, c.err
 	}
 	if err := c.commitLocked(); err != nil {
-		return err
+		return nil, err
 	}
 	if len(c.held) == 0 {
+		return p, nil
+	}
+	out := append(c.held, p...)
+	c.held = nil // an idle connection keeps no buffer
+	c.roomy.Broadcast()
+	return out, nil
+}
+
+// send writes out to the network within writeTimeout; the caller holds
+// wmu. A failed write fails the connection and closes it, so that its
+// reader stops and mochi ends the client as for any lost connection.
+func (c *coalescingConn) send(out []byte) error {
+	if len(out) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.held)
-	if cap(c.held) > 4<<10 {
-		c.held = nil // an idle connection keeps no large buffer
-	} else {
-		c.held = c.held[:0]
+	if c.writeTimeout > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+			c.fail(err)
+			return err
+		}
 	}
-	if err != nil {
+	if _, err := c.Conn.Write(out); err != nil {
+		c.fail(err)
+		if c.WriteTimedOut() && c.log != nil {
+			c.log.Warn("client disconnected: its connection took nothing for write_timeout",
+				"remote", c.RemoteAddr().String(), "write_timeout", c.writeTimeout)
+		}
+		return err
+	}
+	return nil
+}
+
+// fail records a failed write and closes the connection.
+func (c *coalescingConn) fail(err error) {
+	c.mu.Lock()
+	c.failLocked(err)
+	c.mu.Unlock()
+	_ = c.Conn.Close()
+}
+
+func (c *coalescingConn) failLocked(err error) {
+	if c.err == nil {
 		c.err = err
+		var ne net.Error
+		c.timedOut = errors.As(err, &ne) && ne.Timeout()
 	}
-	return err
+	c.roomy.Broadcast()
+}
+
+// WriteTimedOut says whether the connection failed because a write did
+// not finish within the write timeout.
+func (c *coalescingConn) WriteTimedOut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timedOut
 }
 
 // Close sends what is held (a last PUBACK, a DISCONNECT) before closing,
 // unless a write is in progress: then closing is what unblocks it.
 func (c *coalescingConn) Close() error {
-	if c.mu.TryLock() {
-		_ = c.flushLocked()
+	if c.wmu.TryLock() {
+		c.mu.Lock()
+		out, err := c.takeLocked(nil)
 		c.mu.Unlock()
+		if err == nil && len(out) > 0 {
+			// Last words get a moment, not writeTimeout: a client that
+			// does not read them does not get them.
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeWriteTimeout))
+			_, _ = c.Conn.Write(out)
+		}
+		c.wmu.Unlock()
 	}
+	c.mu.Lock()
+	c.failLocked(net.ErrClosed)
+	c.mu.Unlock()
 	return c.Conn.Close()
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +32,7 @@ func tcpPair(t *testing.T) (*coalescingConn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := &coalescingConn{Conn: <-accepted}
+	server := newCoalescingConn(<-accepted, 0, nil)
 	t.Cleanup(func() { server.Close(); client.Close() })
 	return server, client
 }
@@ -39,13 +40,15 @@ func tcpPair(t *testing.T) (*coalescingConn, net.Conn) {
 // countingConn counts the writes that reach the network.
 type countingConn struct {
 	net.Conn
-	writes int
+	n atomic.Int32
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
-	c.writes++
+	c.n.Add(1)
 	return c.Conn.Write(p)
 }
+
+func (c *countingConn) writes() int { return int(c.n.Load()) }
 
 func TestCoalescingConnAnswersAReadInOneWrite(t *testing.T) {
 	server, client := tcpPair(t)
@@ -65,8 +68,8 @@ func TestCoalescingConnAnswersAReadInOneWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if counter.writes != 0 {
-		t.Fatalf("%d writes reached the network while the reader was busy, want 0", counter.writes)
+	if counter.writes() != 0 {
+		t.Fatalf("%d writes reached the network while the reader was busy, want 0", counter.writes())
 	}
 	// The reader asks for more: the answers go out first, in order, in one write.
 	readDone := make(chan error, 1)
@@ -94,8 +97,8 @@ func TestCoalescingConnAnswersAReadInOneWrite(t *testing.T) {
 	if err := <-readDone; err != nil {
 		t.Fatal(err)
 	}
-	if counter.writes != 2 {
-		t.Errorf("%d writes reached the network, want 2 (the held answers, then x)", counter.writes)
+	if counter.writes() != 2 {
+		t.Errorf("%d writes reached the network, want 2 (the held answers, then x)", counter.writes())
 	}
 }
 
@@ -123,7 +126,11 @@ func TestCoalescingConnSendsHeldBytesOnClose(t *testing.T) {
 	}
 }
 
-func TestCoalescingConnWritesWhenHoldingTooMuch(t *testing.T) {
+// While the reader is busy, no write reaches the network, however much is
+// written (a runner must never wait for a client that does not read);
+// the client's writer goroutine waits in WaitToWrite once maxHeld bytes
+// are held, until the reader reads again.
+func TestCoalescingConnNeverWritesWhileBusy(t *testing.T) {
 	server, client := tcpPair(t)
 	counter := &countingConn{Conn: server.Conn}
 	server.Conn = counter
@@ -133,16 +140,54 @@ func TestCoalescingConnWritesWhenHoldingTooMuch(t *testing.T) {
 	if _, err := server.Read(make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _, _ = io.Copy(io.Discard, client) }()
 	chunk := make([]byte, 1024)
-	for i := 0; i < maxHeld/len(chunk); i++ {
+	for i := 0; i < 4*maxHeld/len(chunk); i++ {
 		if _, err := server.Write(chunk); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if counter.writes != 1 {
-		t.Fatalf("%d writes after holding %d bytes, want 1", counter.writes, maxHeld)
+	if n := counter.writes(); n != 0 {
+		t.Fatalf("%d writes reached the network while the reader was busy, want 0", n)
 	}
+	waited := make(chan error, 1)
+	go func() { waited <- server.WaitToWrite() }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitToWrite returned (%v) with %d bytes held", err, 4*maxHeld)
+	case <-time.After(200 * time.Millisecond):
+	}
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	go func() { _, _ = server.Read(make([]byte, 1)) }()
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A write the client does not take within the write timeout fails the
+// connection and closes it, so that its reader stops too.
+func TestCoalescingConnClosesAnUnwritableConnection(t *testing.T) {
+	server, client := tcpPair(t)
+	server.writeTimeout = 200 * time.Millisecond
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := server.Read(make([]byte, 1)) // the reader waits for the network
+		readErr <- err
+	}()
+	chunk := make([]byte, 64<<10)
+	deadline := time.Now().Add(time.Minute)
+	for !server.WriteTimedOut() && time.Now().Before(deadline) {
+		_ = server.WaitToWrite()
+		if _, err := server.Write(chunk); err != nil {
+			break
+		}
+	}
+	if err := <-readErr; err == nil {
+		t.Fatal("the reader got no error after the write timed out")
+	}
+	if !server.WriteTimedOut() {
+		t.Fatal("WriteTimedOut is false")
+	}
+	_ = client
 }
 
 // Flush appends the pending batch and writes nothing: the held answers go
@@ -173,8 +218,8 @@ func TestCoalescingConnFlushCommitsAndHoldsTheAnswers(t *testing.T) {
 	if err := server.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if len(committed) != 1 || committed[0] != pending || counter.writes != 0 {
-		t.Fatalf("after Flush: %d batches committed, %d writes; want the pending batch and no write", len(committed), counter.writes)
+	if len(committed) != 1 || committed[0] != pending || counter.writes() != 0 {
+		t.Fatalf("after Flush: %d batches committed, %d writes; want the pending batch and no write", len(committed), counter.writes())
 	}
 	go func() { _, _ = server.Read(make([]byte, 1)) }()
 	got := make([]byte, 3)

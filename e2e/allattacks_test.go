@@ -104,7 +104,8 @@ func (a *attackers) pause() {
 func TestAllAttacksAtOnce(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	const streamCap = 20
-	srv := startExposed(t,
+	wsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	srv := startExposed(t, "MQFLUX_BROKER_WEBSOCKET="+wsAddr,
 		"MQFLUX_INFLUX_URL="+in.URL, "MQFLUX_INFLUX_BUCKET="+in.Bucket(), "MQFLUX_INFLUX_DRAIN_TIMEOUT=30s",
 		"MQFLUX_LOG_LEVEL=info",
 		// A line-protocol template, through which a payload might try to
@@ -138,6 +139,7 @@ func TestAllAttacksAtOnce(t *testing.T) {
 	passwordGuesses(a, srv.MQTT, 16)
 	readEndpointGuesses(a, srv, 4)
 	foreignPages(a, srv, 2)
+	stalledSubscribers(a, srv.MQTT, wsAddr, 2)
 	loadStarted := make(chan struct{})
 	// These wait for the honest device: a field's type is the one InfluxDB
 	// stored first, and a clean session's client id is free until its

@@ -134,6 +134,15 @@ func (s *Sub) Wait(within time.Duration) (error, string) {
 	}
 }
 
+// Signal sends sig to the process: SIGSTOP makes a subscriber that stops
+// reading with its connection open (a laptop asleep), SIGCONT wakes it.
+func (s *Sub) Signal(sig os.Signal) error {
+	if s.cmd.Process == nil {
+		return fmt.Errorf("mosquitto_sub not started")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
 // Stop ends it with SIGTERM (a clean DISCONNECT).
 func (s *Sub) Stop() {
 	if s.cmd.Process == nil {

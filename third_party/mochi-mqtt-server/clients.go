@@ -119,9 +119,14 @@ type ClientConnection struct {
 	// large one (readbuffer.go)
 	largeReads bool
 	outbuf     *bytes.Buffer // a buffer for writing packets
-	Remote     string        // the remote address of the client
-	Listener   string        // listener id of the client
-	Inline     bool          // if true, the client is the built-in 'inline' embedded client
+	// mqflux patch: writeMu orders the writes to Conn and guards outbuf.
+	// It is not the client's own lock, which guards the packet ids a
+	// delivery takes: a write can wait for the network as long as the
+	// client does not read, and a delivery must never wait for that.
+	writeMu  sync.Mutex
+	Remote   string // the remote address of the client
+	Listener string // listener id of the client
+	Inline   bool   // if true, the client is the built-in 'inline' embedded client
 }
 
 // ClientProperties contains the properties which define the client behaviour.
@@ -158,6 +163,8 @@ type ClientState struct {
 	open            context.Context    // indicate that the client is open for packet exchange
 	cancelOpen      context.CancelFunc // cancel function for open context
 	outboundQty     int32              // number of messages currently in the outbound queue
+	drops           atomic.Int64       // mqflux patch: deliveries dropped in this episode (Options.DropReport)
+	lastDrop        atomic.Int64       // mqflux patch: when the last delivery was dropped, unix nanoseconds
 	Keepalive       uint16             // the number of seconds the connection can wait
 	ServerKeepalive bool               // keepalive was set by the server
 }
@@ -212,16 +219,63 @@ func (cl *Client) queueOutbound(pk *packets.Packet) bool {
 // queue is empty. After the connection is closed each write fails at once,
 // so the queue still empties and the goroutine ends.
 func (cl *Client) writeQueued() {
+	w, waits := cl.Net.Conn.(WriteWaiter)
 	for {
 		pk, ok := cl.State.outbound.pop()
 		if !ok {
+			cl.endDrops(cl.Closed())
 			return
+		}
+		if waits {
+			// mqflux patch: a connection that holds back writes lets the
+			// writer wait here, outside every lock, rather than hold more.
+			_ = w.WaitToWrite()
 		}
 		if err := cl.WritePacket(*pk); err != nil {
 			// TODO : Figure out what to do with error
 			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 		}
 		atomic.AddInt32(&cl.State.outboundQty, -1)
+	}
+}
+
+// WriteWaiter is a connection that holds back writes at times (mqflux's
+// coalescing connection holds the answers to what it read until its reader
+// reads again). WaitToWrite returns once it will take a delivery without
+// holding more than it bounds, or the connection failed. Only the client's
+// writer goroutine calls it: a runner's answer must never wait. mqflux
+// patch.
+type WriteWaiter interface {
+	WaitToWrite() error
+}
+
+// dropped counts a delivery to the client that was dropped and reports
+// the first of an episode (Options.DropReport). mqflux patch.
+func (cl *Client) dropped() {
+	cl.State.lastDrop.Store(time.Now().UnixNano())
+	if cl.State.drops.Add(1) == 1 && cl.ops.options.DropReport != nil {
+		cl.ops.options.DropReport(cl, 1, false)
+	}
+}
+
+// dropsQuiet is how long a client must have lost no delivery before its
+// emptied write queue ends an episode of drops: a client that reads, but
+// slower than it is sent to, empties its queue between bursts, and would
+// otherwise start an episode with every burst.
+const dropsQuiet = 10 * time.Second
+
+// endDrops ends an episode of drops, if one is running: the client's write
+// queue emptied dropsQuiet after its last drop, or (gone) the client is
+// gone. mqflux patch.
+func (cl *Client) endDrops(gone bool) {
+	if cl.State.drops.Load() == 0 {
+		return
+	}
+	if !gone && time.Since(time.Unix(0, cl.State.lastDrop.Load())) < dropsQuiet {
+		return
+	}
+	if n := cl.State.drops.Swap(0); n > 0 && cl.ops.options.DropReport != nil {
+		cl.ops.options.DropReport(cl, n, true)
 	}
 }
 
@@ -673,8 +727,11 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	}
 
 	n, err := func() (int64, error) {
-		cl.Lock()
-		defer cl.Unlock()
+		// mqflux patch: the write lock, not the client's: NextPacketID,
+		// which every delivery to this client calls from the publisher's
+		// runner, must not wait while this write waits for the network.
+		cl.Net.writeMu.Lock()
+		defer cl.Net.writeMu.Unlock()
 		if cl.State.outbound.Len() == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)

@@ -19,15 +19,18 @@ import (
 // of runner goroutines hold the deep stacks instead; a client's goroutine
 // only waits for its next byte and for its packet to be handled.
 //
-// A runner is started when no idle one takes the packet, up to maxRunners;
-// then the client waits for one. Runners never wait for the network (the
-// client's goroutine reads the packet's bytes, and a Flusher's flush does
-// not write), only for locks and the disk, so a slow client cannot hold
-// one. Runners stay for the life of the process: one that ended while a
+// A runner is started when no idle one takes the packet, up to
+// Options.Runners; then the client waits for one. Runners never wait for
+// the network (the client's goroutine reads the packet's bytes, a
+// Flusher's flush does not write, a delivery to another client only queues
+// it for that client's writer, and the state a delivery touches, packet ids
+// and inflight messages, is never locked across a write: Client.WritePacket),
+// only for locks and the disk, so a slow client cannot hold one. Runners stay for the life of the process: one that ended while a
 // client waited to hand it a packet would leave that client waiting.
 type packetRunner struct {
 	jobs    chan *packetJob
 	started atomic.Int32
+	max     int32
 }
 
 // packetJob is a client's work on a runner: decoding and handling its next
@@ -43,14 +46,18 @@ func newPacketJob(fn func() error) *packetJob {
 	return &packetJob{fn: fn, done: make(chan struct{}, 1)}
 }
 
-// maxRunners bounds the runners: far more than the cores that run them,
-// so that handlers waiting on a lock or the disk leave room for the rest,
-// and far fewer than the clients: when thousands of devices publish in the
-// same second, the runners' stacks are the only deep ones.
-const maxRunners = 64
+// DefaultRunners bounds the runners unless Options.Runners says otherwise:
+// far more than the cores that run them, so that handlers waiting on a lock
+// or the disk leave room for the rest, and far fewer than the clients: when
+// thousands of devices publish in the same second, the runners' stacks are
+// the only deep ones.
+const DefaultRunners = 64
 
-func newPacketRunner() *packetRunner {
-	return &packetRunner{jobs: make(chan *packetJob)}
+func newPacketRunner(max int) *packetRunner {
+	if max <= 0 {
+		max = DefaultRunners
+	}
+	return &packetRunner{jobs: make(chan *packetJob), max: int32(max)}
 }
 
 // do runs j on a runner and waits for it.
@@ -58,7 +65,7 @@ func (r *packetRunner) do(j *packetJob) error {
 	select {
 	case r.jobs <- j:
 	default:
-		if r.started.Load() < maxRunners && r.started.Add(1) <= maxRunners {
+		if r.started.Load() < r.max && r.started.Add(1) <= r.max {
 			go r.run(j)
 		} else {
 			r.jobs <- j

@@ -100,14 +100,14 @@ func TestPublishHandlingLeavesTheClientsStackSmall(t *testing.T) {
 	require.LessOrEqual(t, perClient, bound, "stack bytes per client after a publish")
 }
 
-// mqflux patch: with maxRunners handlers blocked, a client's packet
+// mqflux patch: with DefaultRunners handlers blocked, a client's packet
 // waits for a runner instead of starting one more, and is handled once
 // one is free.
 func TestPacketRunnerWaitsForARunnerWhenAllAreBusy(t *testing.T) {
-	r := newPacketRunner()
+	r := newPacketRunner(0)
 	release := make(chan struct{})
-	results := make(chan error, maxRunners+1)
-	for i := 0; i < maxRunners; i++ {
+	results := make(chan error, DefaultRunners+1)
+	for i := 0; i < DefaultRunners; i++ {
 		go func() {
 			results <- r.do(newPacketJob(func() error {
 				<-release
@@ -115,7 +115,7 @@ func TestPacketRunnerWaitsForARunnerWhenAllAreBusy(t *testing.T) {
 			}))
 		}()
 	}
-	for r.started.Load() < maxRunners {
+	for r.started.Load() < DefaultRunners {
 		runtime.Gosched()
 	}
 	waited := errors.New("handled after waiting")
@@ -123,13 +123,13 @@ func TestPacketRunnerWaitsForARunnerWhenAllAreBusy(t *testing.T) {
 
 	close(release)
 	var errs []error
-	for i := 0; i <= maxRunners; i++ {
+	for i := 0; i <= DefaultRunners; i++ {
 		if err := <-results; err != nil {
 			errs = append(errs, err)
 		}
 	}
 	require.Equal(t, []error{waited}, errs)
-	require.Equal(t, int32(maxRunners), r.started.Load(), "runners started")
+	require.Equal(t, int32(DefaultRunners), r.started.Load(), "runners started")
 }
 
 // flushCountingConn is a Flusher that counts its flushes.

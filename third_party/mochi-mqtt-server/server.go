@@ -129,6 +129,20 @@ type Options struct {
 	// Enable Inline client to allow direct subscribing and publishing from the parent codebase,
 	// with negligible performance difference (disabled by default to prevent confusion in statistics).
 	InlineClient bool `yaml:"inline_client" json:"inline_client"`
+
+	// Runners bounds the goroutines that decode and handle clients'
+	// packets (handlers.go); 0 means DefaultRunners. mqflux patch.
+	Runners int `yaml:"runners" json:"runners"`
+
+	// DropReport, when set, is told when deliveries to a connected client
+	// start being dropped (its write queue or inflight window is full:
+	// ended false, dropped 1) and when that episode ends (ended true, with
+	// the number dropped): its queue emptied again 10 s or more after the
+	// last drop, or it disconnected.
+	// Called at most twice per episode, so an embedding server can log a
+	// client that stopped reading once rather than per message. mqflux
+	// patch.
+	DropReport func(cl *Client, dropped int64, ended bool) `yaml:"-" json:"-"`
 }
 
 // Server is an MQTT broker server. It should be created with server.New()
@@ -197,7 +211,7 @@ func New(opts *Options) *Server {
 		hooks: &Hooks{
 			Log: opts.Logger,
 		},
-		runner: newPacketRunner(),
+		runner: newPacketRunner(opts.Runners),
 	}
 
 	if s.Options.InlineClient {
@@ -222,6 +236,10 @@ func (o *Options) ensureDefaults() {
 
 	if o.SysTopicResendInterval == 0 {
 		o.SysTopicResendInterval = defaultSysTopicInterval
+	}
+
+	if o.Runners <= 0 {
+		o.Runners = DefaultRunners
 	}
 
 	if o.ClientNetWriteBufferSize == 0 {
@@ -446,6 +464,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
+	cl.endDrops(true) // mqflux patch: an episode of drops ends with the connection
 
 	if expire && !cl.IsTakenOver() {
 		cl.ClearInflights()
@@ -1171,6 +1190,20 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return pk, nil // [MQTT-3.8.3-3]
 	}
 
+	// mqflux patch: a connected client whose write queue is full (it does
+	// not read) loses the delivery here, before its copy, its ACL check, a
+	// packet id and an inflight entry (and, for a persistent session, a
+	// stored record) that would only be rolled back. The check after
+	// queueing still catches a race to the last slot.
+	if atomic.LoadInt32(&cl.State.outboundQty) >= cl.ops.options.Capabilities.MaximumClientWritesPending &&
+		cl.Net.Conn != nil && !cl.Closed() {
+		return pk, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
+	}
+	if min(pk.FixedHeader.Qos, sub.Qos) > 0 && cl.Net.Conn != nil &&
+		cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) && !cl.Closed() {
+		return pk, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
+	}
+
 	out := pk.Copy(false)
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return out, packets.ErrNotAuthorized
@@ -1208,18 +1241,15 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 	if out.FixedHeader.Qos > 0 {
 		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
-			// add hook?
-			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.Log.Warn("client store quota reached", "client", cl.ID, "listener", cl.Net.Listener)
-			return out, packets.ErrQuotaExceeded
+			// mqflux patch: counted and reported once per episode
+			// (dropForClient), not logged per message.
+			return out, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
 		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
 		if err != nil {
 			s.hooks.OnPacketIDExhausted(cl, pk)
-			atomic.AddInt64(&s.Info.InflightDropped, 1)
-			s.Log.Warn("packet ids exhausted", "error", err, "client", cl.ID, "listener", cl.Net.Listener)
-			return out, packets.ErrQuotaExceeded
+			return out, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
 		}
 
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
@@ -1243,16 +1273,29 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if !cl.queueOutbound(&out) {
-		atomic.AddInt64(&s.Info.MessagesDropped, 1)
-		cl.ops.hooks.OnPublishDropped(cl, pk)
 		if out.FixedHeader.Qos > 0 {
-			cl.State.Inflight.Delete(out.PacketID) // packet was dropped due to irregular circumstances, so rollback inflight.
+			// packet was dropped due to irregular circumstances, so rollback
+			// inflight (mqflux patch: and the record a session store made of it).
+			if cl.State.Inflight.Delete(out.PacketID) {
+				atomic.AddInt64(&s.Info.Inflight, -1)
+				s.hooks.OnQosDropped(cl, out)
+			}
 			cl.State.Inflight.IncreaseSendQuota()
 		}
-		return out, packets.ErrPendingClientWritesExceeded
+		return out, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
 	}
 
 	return out, nil
+}
+
+// dropForClient counts a delivery to cl that was dropped in counter,
+// tells the hooks, and reports the start of an episode of drops
+// (Options.DropReport); it returns err. mqflux patch.
+func (s *Server) dropForClient(cl *Client, pk packets.Packet, counter *int64, err error) error {
+	atomic.AddInt64(counter, 1)
+	s.hooks.OnPublishDropped(cl, pk)
+	cl.dropped()
+	return err
 }
 
 func (s *Server) publishRetainedToClient(cl *Client, sub packets.Subscription, existed bool) {

@@ -193,6 +193,24 @@ func (ws *wsConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// SetWriteDeadline bounds the next writes. The websocket connection sets
+// the deadline of the network connection itself at every write (to none
+// unless told), so a deadline set on the network connection alone would
+// be gone at the next write. mqflux patch.
+func (ws *wsConn) SetWriteDeadline(t time.Time) error {
+	return ws.c.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the read deadline of the network connection and the
+// write deadline of the websocket connection (SetWriteDeadline). mqflux
+// patch.
+func (ws *wsConn) SetDeadline(t time.Time) error {
+	if err := ws.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return ws.c.SetWriteDeadline(t)
+}
+
 // Close signals the underlying websocket conn to close.
 func (ws *wsConn) Close() error {
 	return ws.Conn.Close()

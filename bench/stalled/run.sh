@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Publishers beside subscribers that stopped reading: acked readings per
+# second of DEVICES x MESSAGES QoS 1 readings (mqflux bench), RUNS
+# consecutive runs on one broker, with
+#   none       no subscriber
+#   stalled1   one `mosquitto_sub -q 1 -t 'devices/#'`, stopped with SIGSTOP
+#              before the first run (a laptop asleep, its connection open)
+#   stalled8   eight of them
+#   offline3   three persistent sessions (`mosquitto_sub -c`) that connected
+#              once, subscribed and left before the first run
+# for mqflux serve (the shipped config.yaml, InfluxDB 1.8 running beside it)
+# and for Debian's Mosquitto 2 (its defaults: anonymous, no persistence) on
+# the same machine. Prints every run and a table with each case's slowest
+# run against the median of "none".
+#
+#   bench/stalled/run.sh            (or: make bench-stalled)
+#
+# Environment: RUNS (3), DEVICES (20), MESSAGES (2000), PORT_BASE (27200),
+# BROKERS ("mqflux mosquitto"), KEEP=1 keeps the work directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+RUNS=${RUNS:-3} DEVICES=${DEVICES:-20} MESSAGES=${MESSAGES:-2000}
+PORT_BASE=${PORT_BASE:-27200}
+BROKERS=${BROKERS:-"mqflux mosquitto"}
+MQTT_PORT=$PORT_BASE HTTP_PORT=$((PORT_BASE + 1)) INFLUX_PORT=$((PORT_BASE + 2)) INFLUX_RPC_PORT=$((PORT_BASE + 3))
+INFLUX_URL=http://127.0.0.1:$INFLUX_PORT
+CASES="none stalled1 stalled8 offline3"
+
+work=$(mktemp -d /tmp/mqflux-stalled.XXXXXX)
+results=$work/results
+mkdir -p "$results"
+pids=() subs=()
+cleanup() {
+  for p in "${subs[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${subs[@]}" "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "${KEEP:-0}" = 1 ]; then echo "work directory kept: $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+need() { [ -x "$1" ] || { echo "missing $1: $2" >&2; exit 1; }; }
+need "$root/bin/influxd" "make tools"
+need /usr/sbin/mosquitto "apt-get install mosquitto"
+command -v mosquitto_sub >/dev/null || { echo "missing mosquitto_sub: apt-get install mosquitto-clients" >&2; exit 1; }
+command -v jq >/dev/null || { echo "missing jq: apt-get install jq" >&2; exit 1; }
+mqflux=$work/mqflux
+(cd "$root" && CGO_ENABLED=0 go build -o "$mqflux" ./cmd/mqflux)
+
+stop() { # PID: SIGTERM and wait; it leaves the cleanup list
+  local p=$1 q=()
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  for x in "${pids[@]}"; do [ "$x" != "$p" ] && q+=("$x"); done
+  pids=("${q[@]}")
+}
+
+wait_for() { # WHAT SECONDS CMD...
+  local what=$1 secs=$2; shift 2
+  for _ in $(seq 1 $((secs * 10))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "timed out waiting for $what" >&2
+  return 1
+}
+
+start_influx() { # DIR; sets influx_pid
+  mkdir -p "$1"
+  "$root/deploy/influxd-conf.sh" "$1" "127.0.0.1:$INFLUX_PORT" "127.0.0.1:$INFLUX_RPC_PORT" >"$1/influxd.conf"
+  "$root/bin/influxd" run -config "$1/influxd.conf" >"$1/influxd.log" 2>&1 &
+  influx_pid=$!
+  pids+=("$influx_pid")
+  wait_for influxd 60 curl -fsS "$INFLUX_URL/ping"
+  curl -fsS -o /dev/null -XPOST "$INFLUX_URL/query" --data-urlencode 'q=CREATE DATABASE "telemetry"'
+}
+
+start_broker() { # BROKER DIR; sets broker_pid and login
+  local b=$1 d=$2
+  mkdir -p "$d"
+  if [ "$b" = mqflux ]; then
+    start_influx "$d/influxd"
+    env MQFLUX_DATA_DIR="$d/var" MQFLUX_BROKER_TCP=127.0.0.1:$MQTT_PORT MQFLUX_HTTP_ADDRESS=127.0.0.1:$HTTP_PORT \
+      MQFLUX_INFLUX_URL="$INFLUX_URL" MQFLUX_INFLUX_DRAIN_TIMEOUT=2s MQFLUX_LOG_LEVEL=info \
+      "$mqflux" serve -config "$root/config.yaml" >"$d/mqflux.log" 2>&1 &
+    broker_pid=$!
+    pids+=("$broker_pid")
+    wait_for "mqflux serve" 30 curl -fsS "http://127.0.0.1:$HTTP_PORT/healthz"
+    login=(-u demo-reader -P demo-reader-pass) pub=(-username demo-gateway -password demo-gateway-pass)
+  else
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type subscribe\n' \
+      "$MQTT_PORT" >"$d/mosquitto.conf"
+    stdbuf -oL /usr/sbin/mosquitto -c "$d/mosquitto.conf" >"$d/mosquitto.out" 2>&1 &
+    broker_pid=$!
+    pids+=("$broker_pid")
+    wait_for mosquitto 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQTT_PORT"
+    login=() pub=()
+  fi
+}
+
+stop_broker() { # BROKER
+  stop "$broker_pid"
+  [ "$1" = mqflux ] && stop "$influx_pid"
+  return 0
+}
+
+stalled() { # N: N subscribers to devices/# at QoS 1, subscribed, then stopped
+  local i p
+  for i in $(seq 1 "$1"); do
+    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -i "stalled-$i" -q 1 -t 'devices/#' >/dev/null 2>&1 &
+    p=$!
+    subs+=("$p")
+    sleep 1 # connected and subscribed (a few ms on loopback)
+    kill -STOP "$p"
+  done
+}
+
+offline() { # N: N persistent sessions subscribed to devices/#, then gone
+  local i
+  for i in $(seq 1 "$1"); do
+    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -c -i "offline-$i" -q 1 -t 'devices/#' -E
+  done
+}
+
+release() { # the stalled subscribers: SIGKILL (woken, one would first read its backlog, then reconnect)
+  local p
+  for p in "${subs[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  subs=()
+}
+
+for b in $BROKERS; do
+  for c in $CASES; do
+    start_broker "$b" "$work/$b-$c"
+    case $c in
+      stalled1) stalled 1 ;;
+      stalled8) stalled 8 ;;
+      offline3) offline 3 ;;
+    esac
+    for i in $(seq 1 "$RUNS"); do
+      f=$results/$b-$c-$i.json
+      timeout 10m "$mqflux" bench -json -progress 0 -broker "tcp://127.0.0.1:$MQTT_PORT" "${pub[@]}" \
+        -devices "$DEVICES" -messages "$MESSAGES" -pid "$b=$broker_pid" >"$f" 2>"$f.err" || true
+      printf '%-9s %-9s run %d: %s acked/s (%s of %s acked)\n' "$b" "$c" "$i" \
+        "$(jq -r '.ack_rate | floor' "$f" 2>/dev/null || echo -)" "$(jq -r .acked "$f" 2>/dev/null || echo -)" \
+        "$((DEVICES * MESSAGES))" >&2
+    done
+    if [ "$b" = mqflux ]; then
+      curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_messages_dropped_total' | sed 's/^/          /' >&2 || true
+    fi
+    release
+    stop_broker "$b"
+  done
+done
+
+rate() { jq -r '.ack_rate // 0 | floor' "$1" 2>/dev/null || echo 0; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo
+echo "machine: $(nproc) cores; $DEVICES devices x $MESSAGES QoS 1 readings, $RUNS consecutive runs per case"
+echo
+echo "| broker | case | acked/s per run | slowest / median of none |"
+echo "|---|---|---|---:|"
+for b in $BROKERS; do
+  base=$(for i in $(seq 1 "$RUNS"); do rate "$results/$b-none-$i.json"; done | median)
+  for c in $CASES; do
+    runs=() slowest=
+    for i in $(seq 1 "$RUNS"); do
+      r=$(rate "$results/$b-$c-$i.json")
+      runs+=("$r")
+      if [ -z "$slowest" ] || [ "$r" -lt "$slowest" ]; then slowest=$r; fi
+    done
+    echo "| $b | $c | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') |"
+  done
+done
