@@ -63,6 +63,10 @@ type Service struct {
 	log       *slog.Logger
 	notifiers []notify.Notifier
 	m         *metrics
+	// saving lets one save at a time write the state: two would share its
+	// temporary file, and a save that returned "nothing to do" while
+	// another was still writing would hide that one's failure.
+	saving sync.Mutex
 
 	mu        sync.Mutex
 	eng       *Engine
@@ -294,6 +298,8 @@ func (s *Service) SaveFault() string {
 // saveNow writes the state if anything changed, then lets the senders
 // have what is now on disk.
 func (s *Service) saveNow() error {
+	s.saving.Lock()
+	defer s.saving.Unlock()
 	s.mu.Lock()
 	if !s.dirty && !s.touched {
 		s.mu.Unlock()
