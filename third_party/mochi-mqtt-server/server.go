@@ -6,6 +6,7 @@
 package mqtt
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -1178,7 +1179,11 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 	for id, subs := range subscribers.Subscriptions {
 		if cl, ok := s.Clients.Get(id); ok {
 			_, err := s.publishToClient(cl, subs, pk)
-			if err != nil {
+			// mqflux patch: the packet is put in an interface only when
+			// the line is written. Boxing it for a disabled Debug copied
+			// it to the heap for every delivery dropped to a client that
+			// does not read: most of the cost of a stalled subscriber.
+			if err != nil && s.Log.Enabled(context.Background(), slog.LevelDebug) {
 				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
 		}
@@ -1197,11 +1202,11 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	// queueing still catches a race to the last slot.
 	if atomic.LoadInt32(&cl.State.outboundQty) >= cl.ops.options.Capabilities.MaximumClientWritesPending &&
 		cl.Net.Conn != nil && !cl.Closed() {
-		return pk, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
+		return pk, s.dropForClient(cl, &pk, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
 	}
 	if min(pk.FixedHeader.Qos, sub.Qos) > 0 && cl.Net.Conn != nil &&
 		cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) && !cl.Closed() {
-		return pk, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
+		return pk, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
 	}
 
 	out := pk.Copy(false)
@@ -1243,13 +1248,13 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
 			// mqflux patch: counted and reported once per episode
 			// (dropForClient), not logged per message.
-			return out, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
+			return out, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
 		}
 
 		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
 		if err != nil {
 			s.hooks.OnPacketIDExhausted(cl, pk)
-			return out, s.dropForClient(cl, pk, &s.Info.InflightDropped, packets.ErrQuotaExceeded)
+			return out, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
 		}
 
 		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
@@ -1282,18 +1287,30 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			}
 			cl.State.Inflight.IncreaseSendQuota()
 		}
-		return out, s.dropForClient(cl, pk, &s.Info.MessagesDropped, packets.ErrPendingClientWritesExceeded)
+		return out, s.dropForClient(cl, &pk, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
 	}
 
 	return out, nil
 }
 
+// The errors of a dropped delivery, as error values once (mqflux patch): a
+// packets.Code turned into an error is boxed on the heap each time, once
+// per subscriber that drops a publish.
+var (
+	errPendingClientWritesExceeded error = packets.ErrPendingClientWritesExceeded
+	errQuotaExceeded               error = packets.ErrQuotaExceeded
+)
+
 // dropForClient counts a delivery to cl that was dropped in counter,
 // tells the hooks, and reports the start of an episode of drops
-// (Options.DropReport); it returns err. mqflux patch.
-func (s *Server) dropForClient(cl *Client, pk packets.Packet, counter *int64, err error) error {
+// (Options.DropReport); it returns err. mqflux patch. The packet comes by
+// pointer and goes to the hooks only when one listens: a packet passed to
+// them escapes to the heap, a copy for every dropped delivery otherwise.
+func (s *Server) dropForClient(cl *Client, pk *packets.Packet, counter *int64, err error) error {
 	atomic.AddInt64(counter, 1)
-	s.hooks.OnPublishDropped(cl, pk)
+	if s.hooks.Provides(OnPublishDropped) {
+		s.hooks.OnPublishDropped(cl, *pk)
+	}
 	cl.dropped()
 	return err
 }

@@ -277,6 +277,17 @@ func (s *Subscriptions) GetAll() map[string]packets.Subscription {
 	return m
 }
 
+// Range calls fn for each subscription under the read lock, without the
+// copy GetAll makes (mqflux patch: the subscriber lookup of every publish
+// copied each matching level's map). fn must not change s.
+func (s *Subscriptions) Range(fn func(id string, sub packets.Subscription)) {
+	s.RLock()
+	defer s.RUnlock()
+	for k, v := range s.internal {
+		fn(k, v)
+	}
+}
+
 // Get returns a subscriptions for a specific client or filter id.
 func (s *Subscriptions) Get(id string) (val packets.Subscription, ok bool) {
 	s.RLock()
@@ -633,18 +644,27 @@ func (x *TopicsIndex) gatherSubscriptions(topic string, particle *particle, subs
 		subs.Subscriptions = map[string]packets.Subscription{}
 	}
 
-	for client, sub := range particle.subscriptions.GetAll() {
+	particle.subscriptions.Range(func(client string, sub packets.Subscription) {
 		if len(sub.Filter) > 0 && topic[0] == '$' && (sub.Filter[0] == '+' || sub.Filter[0] == '#') { // don't match $ topics with top level wildcards [MQTT-4.7.1-1] [MQTT-4.7.1-2]
-			continue
+			return
 		}
 
 		cls, ok := subs.Subscriptions[client]
+		if !ok && sub.Identifier == 0 {
+			// mqflux patch: a client's first matching subscription without
+			// an identifier is taken as it is. Merging it with itself made
+			// an Identifiers map {filter: 0} for every subscriber of every
+			// publish, which says nothing (an identifier 0 is never
+			// encoded); a second subscription of the client merges as before.
+			subs.Subscriptions[client] = sub
+			return
+		}
 		if !ok {
 			cls = sub
 		}
 
 		subs.Subscriptions[client] = cls.Merge(sub)
-	}
+	})
 }
 
 // gatherSharedSubscriptions gathers all shared subscriptions for a particle.
