@@ -63,17 +63,21 @@ func TestForbiddenOnDevice(t *testing.T) {
 }
 
 // The packages the agent shares with the server for plumbing (retries,
-// waits) must link only the standard library, or they would pull the
-// server's dependencies onto the device.
+// waits, name checks) must link only the standard library, or they would
+// pull the server's dependencies onto the device.
 func TestSharedPlumbingLinksOnlyTheStandardLibrary(t *testing.T) {
-	const pkg = "github.com/mqflux/mqflux/internal/backoff"
-	deps := goList(t, nil, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
-	if !slices.Contains(deps, pkg) {
-		t.Fatalf("go list -deps %s did not list the package itself: %v", pkg, deps)
-	}
-	for _, d := range deps {
-		if d != pkg {
-			t.Errorf("%s links %s, which is not in the standard library", pkg, d)
+	for _, pkg := range []string{
+		"github.com/mqflux/mqflux/internal/backoff",
+		"github.com/mqflux/mqflux/internal/names",
+	} {
+		deps := goList(t, nil, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
+		if !slices.Contains(deps, pkg) {
+			t.Fatalf("go list -deps %s did not list the package itself: %v", pkg, deps)
+		}
+		for _, d := range deps {
+			if d != pkg {
+				t.Errorf("%s links %s, which is not in the standard library", pkg, d)
+			}
 		}
 	}
 }
