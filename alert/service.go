@@ -33,6 +33,7 @@ import (
 
 	"github.com/mqflux/mqflux/alert/notify"
 	"github.com/mqflux/mqflux/bridge/observe"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // Options wires a Service.
@@ -381,10 +382,8 @@ func (s *Service) send(ctx context.Context, n notify.Notifier) {
 		s.m.outcome(n.Kind(), "retried")
 		wait := s.backoff(attempts, notify.RetryAfter(err))
 		log.Warn("notification not delivered: retrying", "id", e.N.ID, "attempts", attempts, "in", wait, "err", err)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, wait) != nil {
 			return
-		case <-time.After(wait):
 		}
 	}
 }
@@ -414,9 +413,6 @@ func (s *Service) done(name string, e *entry) {
 // backoff doubles from a second up to retry_max; a receiver's Retry-After
 // wins when it asks for longer.
 func (s *Service) backoff(attempts int, retryAfter time.Duration) time.Duration {
-	d := time.Second
-	for i := 1; i < attempts && d < s.o.Config.RetryMax; i++ {
-		d *= 2
-	}
-	return max(min(d, s.o.Config.RetryMax), retryAfter)
+	p := backoff.Policy{Min: min(time.Second, s.o.Config.RetryMax), Max: s.o.Config.RetryMax}
+	return max(p.Delay(attempts-1, 0), retryAfter)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bench/mqttwire"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // refusedError is a CONNACK refusal: retrying cannot help, so the run stops.
@@ -132,7 +132,9 @@ func (d *device) sendingDone() bool {
 func (d *device) run(ctx context.Context) error {
 	d.lastProgress.Store(time.Now().UnixNano())
 	d.rateStart = time.Now()
-	backoff := 50 * time.Millisecond
+	// Reconnects wait 25-50 ms at first, doubling up to 1-2 s.
+	bo := backoff.Policy{Min: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: true}
+	retries := 0
 	for attempt := 0; ; attempt++ {
 		if d.sendingDone() && d.inflight() == 0 {
 			return nil
@@ -144,10 +146,10 @@ func (d *device) run(ctx context.Context) error {
 		}
 		if attempt > 0 {
 			d.reconnects.Add(1)
-			if sleep(ctx, backoff/2+rand.N(backoff)) != nil {
+			if backoff.Sleep(ctx, bo.Delay(retries, 0)) != nil {
 				return nil
 			}
-			backoff = min(2*backoff, 2*time.Second)
+			retries++
 		}
 		if d.pacer.wait(ctx) != nil {
 			return nil
@@ -173,7 +175,7 @@ func (d *device) run(ctx context.Context) error {
 		if d.inflight() == 0 {
 			d.lastProgress.Store(time.Now().UnixNano())
 		} else {
-			backoff = 50 * time.Millisecond // a stall, not a dead broker: come back quickly
+			retries = 0 // a stall, not a dead broker: come back quickly
 		}
 		d.log.Debug("connection lost", "device", d.name, "err", err)
 	}

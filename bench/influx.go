@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // influxQL runs InfluxQL queries over HTTP /query, which both InfluxDB 1.8
@@ -219,7 +221,7 @@ func waitStored(ctx context.Context, c *influxQL, measurement string, target int
 		if now.Sub(lastChange) >= settle || now.After(deadline) {
 			return w, nil
 		}
-		if err := sleep(ctx, interval); err != nil {
+		if err := backoff.Sleep(ctx, interval); err != nil {
 			return w, err
 		}
 	}

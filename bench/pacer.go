@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // pacer spaces events evenly at a rate shared by many goroutines, so
@@ -34,19 +36,5 @@ func (p *pacer) wait(ctx context.Context) error {
 	at := p.next
 	p.next = p.next.Add(p.interval)
 	p.mu.Unlock()
-	return sleep(ctx, time.Until(at))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff.Sleep(ctx, time.Until(at))
 }

@@ -9,21 +9,16 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
-// Backoff between failed accepts: net/http's Server's values. The usual
-// cause, no free descriptor, lasts until connections close; retrying at
-// once would only spin.
-const (
-	firstBackoff = 5 * time.Millisecond
-	maxBackoff   = time.Second
-)
-
+// nextBackoff is the wait after a failed accept that followed a wait of d
+// (0: none): net/http's Server's values, 5 ms doubling up to a second. The
+// usual cause, no free descriptor, lasts until connections close; retrying
+// at once would only spin.
 func nextBackoff(d time.Duration) time.Duration {
-	if d == 0 {
-		return firstBackoff
-	}
-	return min(2*d, maxBackoff)
+	return backoff.Policy{Min: 5 * time.Millisecond, Max: time.Second}.Next(d)
 }
 
 // ListenerHealth is the accept state of one MQTT listener, for /healthz.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqflux/mqflux/device/queue"
 	"github.com/mqflux/mqflux/device/sensor"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // Run reads the sensors into the queue and publishes the queue until ctx
@@ -64,7 +65,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	for i := range cfg.Sensors {
 		s := newSensor(&cfg.Sensors[i], buses)
 		wg.Go(func() {
-			sample(runCtx, s, cfg.Sensors[i].Interval, backoff{minSensorRetry, maxSensorRetry}, app, health, log)
+			sample(runCtx, s, cfg.Sensors[i].Interval, backoff.Policy{Min: minSensorRetry, Max: maxSensorRetry}, app, health, log)
 		})
 	}
 	wg.Go(func() { summarize(runCtx, cfg.SummaryInterval, q, pub, app, health, log) })

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mqflux/mqflux/device/queue"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // publisher owns the MQTT connection. It does not use paho's reconnect or
@@ -42,7 +42,7 @@ type publisher struct {
 var errLost = errors.New("connection lost")
 
 func (p *publisher) run(ctx context.Context) {
-	delay := time.Second
+	bo := backoff.Policy{Min: time.Second, Max: p.cfg.MaxReconnectInterval, Jitter: true}
 	var failures int
 	var down time.Time
 	for ctx.Err() == nil {
@@ -52,7 +52,7 @@ func (p *publisher) run(ctx context.Context) {
 			} else {
 				p.log.Info("connected", "broker", p.cfg.Broker)
 			}
-			failures, delay = 0, time.Second
+			failures = 0
 		})
 		if ctx.Err() != nil {
 			return
@@ -63,16 +63,12 @@ func (p *publisher) run(ctx context.Context) {
 		} else {
 			p.log.Debug("retry failed", "err", err)
 		}
-		failures++
 		// Jitter, so a fleet of devices does not reconnect in lockstep
 		// after the broker restarts.
-		wait := delay/2 + rand.N(delay/2+1)
-		delay = min(delay*2, p.cfg.MaxReconnectInterval)
-		select {
-		case <-ctx.Done():
+		if backoff.Sleep(ctx, bo.Delay(failures, 0)) != nil {
 			return
-		case <-time.After(wait):
 		}
+		failures++
 	}
 }
 

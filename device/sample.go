@@ -14,11 +14,8 @@ import (
 
 	"github.com/mqflux/mqflux/device/queue"
 	"github.com/mqflux/mqflux/device/sensor"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
-
-// backoff bounds the retry delays of a failing sensor, which double from
-// min to max.
-type backoff struct{ min, max time.Duration }
 
 // A failing sensor is retried quickly at first (a loose wire that
 // recovers), then every few minutes so a missing sensor does not keep the
@@ -31,10 +28,10 @@ const (
 // sample reads s every interval until ctx is done. A failure is logged when
 // the sensor's state changes (ok → failing, failing → ok, or a different
 // error), never once per attempt.
-func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, bo backoff, app *appender, h *health, log *slog.Logger) {
+func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, bo backoff.Policy, app *appender, h *health, log *slog.Logger) {
 	log = log.With("sensor", s.Name())
 	var lastErr string
-	retry := bo.min
+	failures := 0
 	next := time.Now()
 	for {
 		wait := time.Until(next)
@@ -50,8 +47,8 @@ func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, bo bac
 				lastErr = err.Error()
 				h.set(s.Name(), true)
 			}
-			next = time.Now().Add(retry)
-			retry = min(retry*2, bo.max)
+			next = time.Now().Add(bo.Delay(failures, 0))
+			failures++
 			continue
 		}
 		if lastErr != "" {
@@ -59,7 +56,7 @@ func sample(ctx context.Context, s sensor.Sensor, interval time.Duration, bo bac
 			lastErr = ""
 			h.set(s.Name(), false)
 		}
-		retry = bo.min
+		failures = 0
 		for _, r := range readings {
 			app.append(r)
 		}

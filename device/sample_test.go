@@ -12,6 +12,7 @@ import (
 
 	"github.com/mqflux/mqflux/device/queue"
 	"github.com/mqflux/mqflux/device/sensor"
+	"github.com/mqflux/mqflux/internal/backoff"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -56,7 +57,7 @@ func TestSamplerLogsStateChangesAndRecovers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		sample(ctx, &flaky{}, 100*time.Millisecond, backoff{10 * time.Millisecond, 50 * time.Millisecond}, app, h, log)
+		sample(ctx, &flaky{}, 100*time.Millisecond, backoff.Policy{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}, app, h, log)
 		close(done)
 	}()
 	deadline := time.Now().Add(30 * time.Second)

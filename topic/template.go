@@ -10,7 +10,8 @@ package topic
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/mqflux/mqflux/internal/names"
 )
 
 // The layout used when nothing else is configured.
@@ -166,20 +167,7 @@ func validCaptureName(name string) bool {
 // byte; "" when it can. Control characters are refused with NUL: no client
 // types them into a topic on purpose.
 func levelProblem(s string) (string, int) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c < 0x20 || c == 0x7f:
-			return "has a control character", i
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				return "is not valid UTF-8", i
-			}
-			i += size - 1
-		}
-	}
-	return "", -1
+	return names.Problem(s, names.Control)
 }
 
 // String is the template as written.

@@ -16,8 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // States of an alert.
@@ -128,18 +129,10 @@ func answerError(resp *http.Response, body []byte, now time.Time) *Error {
 // cannot park the outbox for days.
 const maxRetryAfter = time.Hour
 
-// parseRetryAfter reads delay-seconds or an HTTP date.
+// parseRetryAfter reads delay-seconds or an HTTP date, capped.
 func parseRetryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	var d time.Duration
-	if s, err := strconv.Atoi(h); err == nil {
-		d = time.Duration(s) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
+	d, _ := backoff.ParseRetryAfter(h, now)
+	return min(d, maxRetryAfter)
 }
 
 func shorten(b []byte) string {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // batch is a run of the caller's records; idx maps each to its index in the
@@ -73,7 +73,7 @@ func (w *Writer) store(ctx context.Context, b batch, rejected *[]Rejected) error
 		case cancelled:
 			return ctx.Err()
 		case retry:
-			if err := output.Sleep(ctx, w.delay(attempt, res.retryAfter)); err != nil {
+			if err := backoff.Sleep(ctx, w.delay(attempt, res.retryAfter)); err != nil {
 				return err
 			}
 			continue

@@ -1,6 +1,6 @@
 package mapping
 
-import "unicode/utf8"
+import "github.com/mqflux/mqflux/internal/names"
 
 // nameProblem says why s cannot be written as a measurement, tag key, tag
 // value or field key, and at which byte; "" when it can.
@@ -13,47 +13,33 @@ func nameProblem(s string) (string, int) {
 	if s == "" {
 		return "is empty", 0
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c < 0x20 || c == 0x7f:
-			return "has a control character", i
-		case c == '\\':
-			if i+1 == len(s) {
-				return "ends with a backslash", i
-			}
-			if n := s[i+1]; n == ',' || n == '=' || n == ' ' {
-				return "has a backslash before a separator", i
-			}
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				return "is not valid UTF-8", i
-			}
-			i += size - 1
-		}
+	return names.Problem(s, nameByte)
+}
+
+func nameByte(s string, i int) string {
+	switch {
+	case s[i] != '\\':
+		return names.Control(s, i)
+	case i+1 == len(s):
+		return "ends with a backslash"
+	case s[i+1] == ',' || s[i+1] == '=' || s[i+1] == ' ':
+		return "has a backslash before a separator"
 	}
-	return "", -1
+	return ""
 }
 
 // stringProblem says why s cannot be a string field value; "" when it can.
 // Quotes and backslashes are escaped, but newlines would split the record
 // in the line-oriented spool, and InfluxDB has no escape for them.
 func stringProblem(s string) (string, int) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\n' || c == '\r':
-			return "has a line break", i
-		case c >= utf8.RuneSelf:
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				return "is not valid UTF-8", i
-			}
-			i += size - 1
-		}
+	return names.Problem(s, lineBreak)
+}
+
+func lineBreak(s string, i int) string {
+	if s[i] == '\n' || s[i] == '\r' {
+		return "has a line break"
 	}
-	return "", -1
+	return ""
 }
 
 // appendName appends s escaped for a tag key, tag value or field key

@@ -60,17 +60,6 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestSleepEndsWithContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Sleep = %v, want context.Canceled", err)
-	}
-	if err := Sleep(context.Background(), 0); err != nil {
-		t.Fatalf("Sleep(0) = %v", err)
-	}
-}
-
 type plain struct{}
 
 func (plain) Write(context.Context, [][]byte) ([]Rejected, error) { return nil, nil }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/fieldtypes"
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // The field types the first output holds are asked again (SHOW FIELD
@@ -82,7 +82,7 @@ func (p *Pipeline) learnLoop(ctx context.Context) {
 				settle = !p.replayConfirmed()
 			}
 		}
-		if output.Sleep(ctx, wait) != nil {
+		if backoff.Sleep(ctx, wait) != nil {
 			return
 		}
 		if err != nil || settle {

@@ -11,6 +11,7 @@ import (
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/bridge/spool"
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // outputRun is one output at work: its spec, its spool reader and its
@@ -154,7 +155,7 @@ func (p *Pipeline) write(ctx context.Context, o *outputRun, b *spool.Batch) ([]o
 		}
 		p.log.Log(ctx, level, "output write failed; retrying the batch, nothing is dropped",
 			"output", o.Name, "attempt", attempt+1, "records", len(recs), "err", err)
-		if err := output.Sleep(ctx, o.Backoff.Delay(attempt, output.RetryAfter(err))); err != nil {
+		if err := backoff.Sleep(ctx, o.Backoff.Delay(attempt, output.RetryAfter(err))); err != nil {
 			return nil, err
 		}
 	}
@@ -188,7 +189,7 @@ func (p *Pipeline) deadLetterRejected(ctx context.Context, o *outputRun, recs []
 		if len(entries) == 0 {
 			return nil
 		}
-		if err := output.Sleep(ctx, o.Backoff.Delay(attempt, 0)); err != nil {
+		if err := backoff.Sleep(ctx, o.Backoff.Delay(attempt, 0)); err != nil {
 			return err
 		}
 	}

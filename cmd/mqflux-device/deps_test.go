@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,17 +62,42 @@ func TestForbiddenOnDevice(t *testing.T) {
 	}
 }
 
+// The packages the agent shares with the server for plumbing (retries,
+// waits, name checks) must link only the standard library, or they would
+// pull the server's dependencies onto the device.
+func TestSharedPlumbingLinksOnlyTheStandardLibrary(t *testing.T) {
+	for _, pkg := range []string{
+		"github.com/mqflux/mqflux/internal/backoff",
+		"github.com/mqflux/mqflux/internal/names",
+	} {
+		deps := goList(t, nil, "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
+		if !slices.Contains(deps, pkg) {
+			t.Fatalf("go list -deps %s did not list the package itself: %v", pkg, deps)
+		}
+		for _, d := range deps {
+			if d != pkg {
+				t.Errorf("%s links %s, which is not in the standard library", pkg, d)
+			}
+		}
+	}
+}
+
 func listDeps(t *testing.T, goos, goarch, goarm string) []string {
+	return goList(t, []string{"CGO_ENABLED=0", "GOOS=" + goos, "GOARCH=" + goarch, "GOARM=" + goarm}, "-deps", ".")
+}
+
+// goList runs go list with args in the environment plus env.
+func goList(t *testing.T, env []string, args ...string) []string {
 	t.Helper()
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
 		goTool = "go"
 	}
-	cmd := exec.Command(goTool, "list", "-deps", ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOARM="+goarm)
+	cmd := exec.Command(goTool, append([]string{"list"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list -deps GOOS=%s GOARCH=%s: %v", goos, goarch, err)
+		t.Fatalf("go list %s %v: %v", strings.Join(args, " "), env, err)
 	}
 	return strings.Fields(string(out))
 }
