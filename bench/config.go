@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mqflux/mqflux/bridge/influx"
 )
 
 // Config is everything one run needs; Run fills it from flags.
@@ -180,7 +182,7 @@ func (c Config) validate() error {
 	if c.InfluxURL != "" {
 		u, err := url.Parse(c.InfluxURL)
 		check(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "", "-influx %q: want http://host:port", c.InfluxURL)
-		db, _, _ := strings.Cut(c.Bucket, "/")
+		db, _ := influx.Endpoint{Bucket: c.Bucket}.DBRP()
 		check(db == "", "-bucket %q: want database/retention-policy", c.Bucket)
 		check(c.Timeout <= 0, "-timeout %s: want more than 0", c.Timeout)
 		check(c.Settle <= 0, "-settle %s: want more than 0", c.Settle)

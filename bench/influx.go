@@ -5,84 +5,51 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/internal/backoff"
 )
 
-// influxQL runs InfluxQL queries over HTTP /query, which both InfluxDB 1.8
-// and 2.x (through a DBRP mapping) answer.
+// influxQL runs InfluxQL queries over HTTP /query (package influx), which
+// both InfluxDB 1.8 and 2.x (through a DBRP mapping) answer.
 type influxQL struct {
-	base   string
-	db, rp string
-	token  string
-	client *http.Client
+	endpoint influx.Endpoint
 }
 
 func newInfluxQL(rawURL, bucket, token string) *influxQL {
-	db, rp, _ := strings.Cut(bucket, "/")
-	return &influxQL{base: strings.TrimRight(rawURL, "/"), db: db, rp: rp, token: token,
-		client: &http.Client{Timeout: 30 * time.Second}}
+	return &influxQL{endpoint: influx.Endpoint{URL: rawURL, Bucket: bucket, Token: token,
+		Client: &http.Client{Timeout: 30 * time.Second}}}
 }
 
 type series struct {
-	Name    string   `json:"name"`
-	Columns []string `json:"columns"`
-	Values  [][]any  `json:"values"` // numbers as json.Number
+	Name   string
+	Values [][]any // numbers as json.Number
 }
 
 // query runs one statement and returns its series.
 func (c *influxQL) query(ctx context.Context, q string) ([]series, error) {
-	v := url.Values{"db": {c.db}, "q": {q}, "epoch": {"ns"}}
-	if c.rp != "" {
-		v.Set("rp", c.rp)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/query?"+v.Encode(), nil)
+	ss, err := c.endpoint.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", c.base, err)
+		return nil, fmt.Errorf("%q: %w", q, err)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Token "+c.token)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("query %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("query %s: read answer: %w", c.base, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("query %s: %s: %s", c.base, resp.Status, strings.TrimSpace(string(body)))
-	}
-	var out struct {
-		Results []struct {
-			Series []series `json:"series"`
-			Error  string   `json:"error"`
-		} `json:"results"`
-		Error string `json:"error"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
-		return nil, fmt.Errorf("query %s: decode answer: %w", c.base, err)
-	}
-	if out.Error != "" {
-		return nil, fmt.Errorf("query %s: %q: %s", c.base, q, out.Error)
-	}
-	var all []series
-	for _, r := range out.Results {
-		if r.Error != "" {
-			return nil, fmt.Errorf("query %s: %q: %s", c.base, q, r.Error)
+	out := make([]series, len(ss))
+	for i, s := range ss {
+		out[i].Name = s.Name
+		for _, raw := range s.Values {
+			row := make([]any, len(raw))
+			for k, cell := range raw {
+				dec := json.NewDecoder(bytes.NewReader(cell))
+				dec.UseNumber()
+				if err := dec.Decode(&row[k]); err != nil {
+					return nil, fmt.Errorf("%q: decode %s: %w", q, cell, err)
+				}
+			}
+			out[i].Values = append(out[i].Values, row)
 		}
-		all = append(all, r.Series...)
 	}
-	return all, nil
+	return out, nil
 }
 
 // measurementsOf is a FROM clause matching the run's readings and probes.

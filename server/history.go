@@ -32,8 +32,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "the first output ("+p.Name+", kind "+p.Kind+") does not answer history queries")
 		return
 	}
-	e := querier.QueryEndpoint()
-	rd := history.Reader{URL: e.URL, Bucket: e.Bucket, Token: e.Token, API: e.API}
+	rd := history.Reader{Endpoint: querier.QueryEndpoint()}
 	series, err := rd.Read(ctx, hq)
 	switch {
 	case errors.Is(err, history.ErrInvalid):

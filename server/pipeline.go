@@ -124,7 +124,7 @@ func learnFieldTypes(primary Output, log *slog.Logger) (*fieldtypes.Store, field
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), e.Timeout)
 	defer cancel()
-	q := fieldtypes.InfluxQL{URL: e.URL, Bucket: e.Bucket, Token: e.Token, API: e.API}
+	q := fieldtypes.InfluxQL{Endpoint: e}
 	n, err := q.Load(ctx, store)
 	if err != nil {
 		log.Warn("could not learn field types from the first output (it is down, or does not answer InfluxQL); types learnt from readings stay provisional until it answers",

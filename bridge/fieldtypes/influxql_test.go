@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/bridge/point"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
@@ -28,7 +29,7 @@ func TestLoadFromInfluxDB(t *testing.T) {
 				`humidity,device=b value="wet" 1700000000000000000`,
 			}, "\n"))
 			s := New(0)
-			n, err := InfluxQL{URL: in.URL, Bucket: in.Bucket(), Token: in.Token()}.Load(context.Background(), s)
+			n, err := InfluxQL{Endpoint: influx.Endpoint{URL: in.URL, Bucket: in.Bucket(), Token: in.Token()}}.Load(context.Background(), s)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +47,7 @@ func TestLoadFromInfluxDB(t *testing.T) {
 				}
 			}
 
-			n, err = InfluxQL{URL: in.URL, Bucket: "nothing/autogen", Token: in.Token()}.Load(context.Background(), New(0))
+			n, err = InfluxQL{Endpoint: influx.Endpoint{URL: in.URL, Bucket: "nothing/autogen", Token: in.Token()}}.Load(context.Background(), New(0))
 			if err != nil || n != 0 {
 				t.Errorf("missing database: %d, %v; want 0, nil", n, err)
 			}
@@ -57,7 +58,7 @@ func TestLoadFromInfluxDB(t *testing.T) {
 func TestLoadRefusedCredentials(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithAuth("admin", "pw"), testenv.WithoutFlux())
 	s := New(0)
-	if _, err := (InfluxQL{URL: in.URL, Bucket: in.Bucket(), Token: "admin:wrong"}).Load(context.Background(), s); err == nil {
+	if _, err := (InfluxQL{Endpoint: influx.Endpoint{URL: in.URL, Bucket: in.Bucket(), Token: "admin:wrong"}}).Load(context.Background(), s); err == nil {
 		t.Fatal("wrong password: no error")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/bridge/point"
 )
 
@@ -50,7 +51,7 @@ func TestLoadFromInfluxDB3(t *testing.T) {
 	}))
 	defer srv.Close()
 	s := New(0)
-	n, err := InfluxQL{URL: srv.URL, API: "v3", Bucket: "sensors", Token: "apiv3_token"}.Load(context.Background(), s)
+	n, err := InfluxQL{Endpoint: influx.Endpoint{URL: srv.URL, API: "v3", Bucket: "sensors", Token: "apiv3_token"}}.Load(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}

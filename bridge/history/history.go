@@ -3,13 +3,11 @@
 // week, averaged into at most MaxPoints buckets so that a week of readings
 // every second still draws quickly.
 //
-// It speaks InfluxQL through the /query API, authenticated as the first
-// output's write API (Reader.API) says: InfluxDB 1.x answers it natively
-// ("user:password" as basic authentication); 2.x answers it where the
-// bucket has a database/retention-policy mapping (2.x creates one for
-// buckets named "db/rp"), with "Authorization: Token"; InfluxDB 3 answers
-// it as its v1 compatibility API, with the database in db and the token as
-// "Authorization: Bearer". VictoriaMetrics has no InfluxQL: history needs
+// It speaks InfluxQL through package influx's Query, authenticated as the
+// first output's write API says: InfluxDB 1.x answers it natively; 2.x
+// answers it where the bucket has a database/retention-policy mapping (2.x
+// creates one for buckets named "db/rp"); InfluxDB 3 answers it as its v1
+// compatibility API. VictoriaMetrics has no InfluxQL: history needs
 // an InfluxDB as the first output. No InfluxDB 3 can run in the test
 // environment, so v3 is tested against a recorded answer (testdata).
 package history
@@ -19,13 +17,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/mqflux/mqflux/bridge/influx"
 )
 
 // MaxPoints bounds the points of one answer.
@@ -65,18 +62,10 @@ type Series struct {
 	Points      []Point `json:"points"`   // oldest first
 }
 
-// Reader asks one InfluxDB.
+// Reader asks one InfluxDB, the first output's query endpoint: its API
+// tells how to authenticate (package influx).
 type Reader struct {
-	URL string
-	// API is the writer's write API, "v1", "v2" or "v3", which tells the
-	// InfluxDB version and so how to authenticate; "" is "v2".
-	API    string
-	Bucket string // "database/retention-policy" or "database"
-	// Token is the writer's: "user:password" for InfluxDB 1.x (sent as
-	// basic authentication), an API token otherwise (sent as "Token" for
-	// v1 and v2, "Bearer" for v3).
-	Token  string
-	Client *http.Client // http.DefaultClient when nil
+	Endpoint influx.Endpoint
 }
 
 // Read runs q and returns its points.
@@ -88,14 +77,11 @@ func (r Reader) Read(ctx context.Context, q Query) (Series, error) {
 	interval := bucket(d)
 	s := Series{Device: q.Device, Measurement: q.Measurement, Field: q.Field, Range: q.Range,
 		Interval: interval.String(), Points: []Point{}}
-	body, err := r.get(ctx, Statement(q, d, interval))
-	if err != nil {
-		return Series{}, err
-	}
-	pts, err := decode(body)
+	series, err := r.Endpoint.Query(ctx, Statement(q, d, interval))
 	if err != nil {
 		return Series{}, fmt.Errorf("history %s/%s.%s: %w", q.Device, q.Measurement, q.Field, err)
 	}
+	pts := points(series)
 	if pts != nil {
 		s.Points = pts
 	}
@@ -145,87 +131,20 @@ func Ident(s string) string { return `"` + identEscaper.Replace(s) + `"` }
 // String quotes an InfluxQL string literal.
 func String(s string) string { return `'` + stringEscaper.Replace(s) + `'` }
 
-func (r Reader) get(ctx context.Context, stmt string) ([]byte, error) {
-	db, rp, _ := strings.Cut(r.Bucket, "/")
-	params := url.Values{"db": {db}, "q": {stmt}, "epoch": {"ms"}}
-	if rp != "" {
-		params.Set("rp", rp)
-	}
-	u := strings.TrimRight(r.URL, "/") + "/query?" + params.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("history request: %w", err)
-	}
-	authorize(req, r.API, r.Token)
-	c := r.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("history query %s: %w", r.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("history read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("history query %s: %s: %.300s", r.URL, resp.Status, body)
-	}
-	return body, nil
-}
-
-type answer struct {
-	Error   string `json:"error"`
-	Results []struct {
-		Error  string `json:"error"`
-		Series []struct {
-			Values [][]*float64 `json:"values"`
-		} `json:"series"`
-	} `json:"results"`
-}
-
-func decode(body []byte) ([]Point, error) {
-	var a answer
-	if err := json.Unmarshal(body, &a); err != nil {
-		return nil, fmt.Errorf("decode answer %.200q: %w", body, err)
-	}
-	if a.Error != "" {
-		return nil, fmt.Errorf("influxdb: %s", a.Error)
-	}
+// points are the rows of series with both a time and a mean, in order.
+func points(series []influx.Series) []Point {
 	var pts []Point
-	for _, res := range a.Results {
-		if res.Error != "" {
-			return nil, fmt.Errorf("influxdb: %s", res.Error)
-		}
-		for _, s := range res.Series {
-			for _, row := range s.Values {
-				if len(row) < 2 || row[0] == nil || row[1] == nil {
-					continue
-				}
-				pts = append(pts, Point{*row[0], *row[1]})
+	for _, s := range series {
+		for _, row := range s.Values {
+			if len(row) < 2 {
+				continue
 			}
+			var t, v *float64
+			if json.Unmarshal(row[0], &t) != nil || json.Unmarshal(row[1], &v) != nil || t == nil || v == nil {
+				continue
+			}
+			pts = append(pts, Point{*t, *v})
 		}
 	}
-	return pts, nil
-}
-
-// authorize sets the credentials InfluxDB's /query takes for api: a
-// Bearer token on InfluxDB 3; elsewhere "user:password" as basic
-// authentication (InfluxDB 1.x, which takes no Token scheme on /query) and
-// an API token (without ':') as "Authorization: Token".
-func authorize(req *http.Request, api, token string) {
-	if token == "" {
-		return
-	}
-	if api == "v3" {
-		req.Header.Set("Authorization", "Bearer "+token)
-		return
-	}
-	if user, password, ok := strings.Cut(token, ":"); ok {
-		req.SetBasicAuth(user, password)
-		return
-	}
-	req.Header.Set("Authorization", "Token "+token)
+	return pts
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/history"
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -17,7 +18,7 @@ func TestIntervalKeepsPointsBounded(t *testing.T) {
 		rng  string
 		want string
 	}{{"1h", "4s"}, {"24h", "1m27s"}, {"7d", "10m7s"}} {
-		s, err := history.Reader{URL: "http://127.0.0.1:1"}.Read(context.Background(),
+		s, err := history.Reader{Endpoint: influx.Endpoint{URL: "http://127.0.0.1:1"}}.Read(context.Background(),
 			history.Query{Device: "d", Measurement: "m", Field: "f", Range: tc.rng})
 		if err == nil {
 			t.Fatalf("%s: a closed port answered: %+v", tc.rng, s)
@@ -56,7 +57,7 @@ func TestInvalidQueries(t *testing.T) {
 		{"newline", history.Query{Device: "d\n", Measurement: "m", Field: "f", Range: "1h"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := history.Reader{URL: "http://127.0.0.1:1"}.Read(context.Background(), tc.q)
+			_, err := history.Reader{Endpoint: influx.Endpoint{URL: "http://127.0.0.1:1"}}.Read(context.Background(), tc.q)
 			if !errors.Is(err, history.ErrInvalid) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
@@ -81,7 +82,7 @@ func TestReadFromInflux(t *testing.T) {
 	// A week-old point falls inside 7d only.
 	lines = append(lines, fmt.Sprintf("climate,device=pi-1 temp=5 %d", now.Add(-5*24*time.Hour).UnixNano()))
 	in.WriteLines(t, strings.Join(lines, "\n"))
-	r := history.Reader{URL: in.URL, Bucket: in.Bucket(), Token: in.Token()}
+	r := history.Reader{Endpoint: influx.Endpoint{URL: in.URL, Bucket: in.Bucket(), Token: in.Token()}}
 
 	for _, tc := range []struct {
 		name string
@@ -128,7 +129,7 @@ func TestReadFromInflux(t *testing.T) {
 
 func TestInfluxErrorIsReported(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithAuth("admin", "secret"))
-	r := history.Reader{URL: in.URL, Bucket: in.Bucket(), Token: "admin:wrong"}
+	r := history.Reader{Endpoint: influx.Endpoint{URL: in.URL, Bucket: in.Bucket(), Token: "admin:wrong"}}
 	_, err := r.Read(context.Background(), history.Query{Device: "d", Measurement: "m", Field: "f", Range: "1h"})
 	if err == nil || errors.Is(err, history.ErrInvalid) {
 		t.Fatalf("wrong credentials: err = %v, want InfluxDB's refusal", err)

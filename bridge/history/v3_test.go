@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mqflux/mqflux/bridge/history"
+	"github.com/mqflux/mqflux/bridge/influx"
 )
 
 // recorded is one recorded HTTP answer in testdata.
@@ -57,7 +58,7 @@ func TestReadInfluxDB3(t *testing.T) {
 		_, _ = io.WriteString(w, answer.Body)
 	}))
 	defer srv.Close()
-	r := history.Reader{URL: srv.URL, API: "v3", Bucket: "sensors", Token: "apiv3_token"}
+	r := history.Reader{Endpoint: influx.Endpoint{URL: srv.URL, API: "v3", Bucket: "sensors", Token: "apiv3_token"}}
 	s, err := r.Read(context.Background(), history.Query{Device: "pi-1", Measurement: "home", Field: "temp", Range: "1h"})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func TestReaderAuthenticatesPerAPI(t *testing.T) {
 				_, _ = io.WriteString(w, `{"results":[{"statement_id":0}]}`)
 			}))
 			defer srv.Close()
-			r := history.Reader{URL: srv.URL, API: tc.api, Bucket: "db/rp", Token: tc.token}
+			r := history.Reader{Endpoint: influx.Endpoint{URL: srv.URL, API: tc.api, Bucket: "db/rp", Token: tc.token}}
 			if _, err := r.Read(context.Background(), history.Query{Device: "d", Measurement: "m", Field: "f", Range: "1h"}); err != nil {
 				t.Fatal(err)
 			}

@@ -91,7 +91,7 @@ func hint(reason string) string {
 func (w *Writer) Probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	if err := w.sender.ping(ctx); err != nil {
+	if err := w.sender.Ping(ctx); err != nil {
 		w.health.failed("network", err.Error())
 		return
 	}

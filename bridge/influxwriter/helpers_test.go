@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -164,3 +166,9 @@ func joinReasons(rs []Rejected) string {
 	}
 	return b.String()
 }
+
+// The answer readers the tests of this package check live in package
+// influx; these name them as the tests do.
+func retryAfter(v string) time.Duration           { return influx.RetryAfter(v) }
+func v1Message(h http.Header, body []byte) string { return influx.Message(APIv1, h, body) }
+func v3Message(h http.Header, body []byte) string { return influx.Message(APIv3, h, body) }

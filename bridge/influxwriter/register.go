@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/bridge/output"
 )
 
@@ -52,10 +53,10 @@ func (o *Options) Describe() output.Description {
 
 // QueryEndpoint is where InfluxDB answers InfluxQL: the same server and
 // bucket the writer writes to.
-func (o *Options) QueryEndpoint() output.QueryEndpoint {
+func (o *Options) QueryEndpoint() influx.Endpoint {
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	return output.QueryEndpoint{URL: o.URL, Bucket: o.Bucket, Token: o.Token, API: o.API, Timeout: timeout}
+	return influx.Endpoint{URL: o.URL, Bucket: o.Bucket, Token: o.Token, API: o.API, Timeout: timeout}
 }

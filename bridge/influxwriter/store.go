@@ -107,7 +107,7 @@ func rejectReason(res result) string {
 func (w *Writer) send(ctx context.Context, body string, points int) result {
 	reqCtx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	start := time.Now()
-	res := w.sender.write(reqCtx, body)
+	res := classify(w.sender.Write(reqCtx, body))
 	cancel()
 	if res.outcome == stored {
 		w.metrics.requests.WithLabelValues("2xx").Inc()

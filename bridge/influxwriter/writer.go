@@ -9,14 +9,14 @@
 // bisects a refused batch resends only the half in flight, keeping the halves
 // already stored and the rejections already found.
 //
-// It speaks one of three write APIs (Config.API), each through a sender
-// that makes one request and classifies the answer, so that bisecting,
-// splitting and retrying are the same for all: "v1", InfluxDB 1.x's /write,
+// It speaks one of three write APIs (Config.API), each through an
+// influx.Writer that makes one request and classifies the answer (package
+// influx), so that bisecting, splitting and retrying are the same for all: "v1", InfluxDB 1.x's /write,
 // which VictoriaMetrics also serves; "v2" (the default), /api/v2/write
 // through the blocking write API of influxdb-client-go (InfluxDB 2.x, and
 // 1.8 through its compatibility endpoint); "v3", InfluxDB 3's
-// /api/v3/write_lp with accept_partial=false. v1 and v3 use a small
-// net/http client of the package's own. The Writer owns the retries in
+// /api/v3/write_lp with accept_partial=false. v1 and v3 use package
+// influx's net/http client. The Writer owns the retries in
 // every case, because the library's non-blocking WriteAPI discards batches
 // when its retry buffer fills or its retries run out.
 //
@@ -43,6 +43,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/bridge/output"
 )
 
@@ -91,7 +92,7 @@ var (
 // Writer writes records to one InfluxDB bucket. It is safe for concurrent use.
 type Writer struct {
 	cfg     Config
-	sender  sender
+	sender  influx.Writer
 	log     *slog.Logger
 	metrics *metrics
 	health  *health
@@ -198,6 +199,6 @@ func (w *Writer) Close() error {
 	if w.closed.Swap(true) {
 		return nil
 	}
-	w.sender.close()
+	w.sender.Close()
 	return nil
 }

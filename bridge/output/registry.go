@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/kinds"
 )
@@ -117,20 +118,12 @@ func Describe(c Config) Description {
 	return Description{}
 }
 
-// QueryEndpoint is where a store answers InfluxQL queries (GET /query of
-// InfluxDB 1.x and 2.x's compatibility API) and how to authenticate.
-type QueryEndpoint struct {
-	URL     string
-	Bucket  string // database/retention policy, or bucket
-	Token   string
-	API     string // the write API the output speaks: v1, v2 or v3
-	Timeout time.Duration
-}
-
 // Querier is a Config whose store answers InfluxQL: when the first output
 // is one, the console's charts (/v1/history) and field-type learning ask
 // it; otherwise the charts are unavailable and field types are learnt from
 // readings alone.
 type Querier interface {
-	QueryEndpoint() QueryEndpoint
+	// QueryEndpoint is where the store answers InfluxQL (GET /query) and
+	// how to authenticate there.
+	QueryEndpoint() influx.Endpoint
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/fieldtypes"
+	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/ingest"
 	"github.com/mqflux/mqflux/bridge/point"
@@ -28,7 +29,7 @@ func TestFieldTypeConflictRefusedBeforeSpool(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := openTest(t, dir, w, func(o *Options) {
-		o.FieldTypeSource = fieldtypes.InfluxQL{URL: in.URL, Bucket: in.Bucket()}
+		o.FieldTypeSource = fieldtypes.InfluxQL{Endpoint: influx.Endpoint{URL: in.URL, Bucket: in.Bucket()}}
 	})
 	p.Start()
 	mqtt, http := p.Sink("mqtt"), p.Sink("http")
