@@ -12,6 +12,8 @@ import (
 	"time"
 
 	http2 "github.com/influxdata/influxdb-client-go/v2/api/http"
+
+	"github.com/mqflux/mqflux/internal/backoff"
 )
 
 // Class is what a failed write means for its batch, the same for every API.
@@ -122,20 +124,11 @@ func clientMessage(he *http2.Error) string {
 	return he.Error()
 }
 
-// RetryAfter reads a Retry-After header: delay-seconds or an HTTP date; 0
-// when absent or unreadable.
+// RetryAfter reads a Retry-After header (internal/backoff's reader):
+// delay-seconds or an HTTP date; 0 when absent or unreadable.
 func RetryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		return max(time.Duration(secs)*time.Second, 0)
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0)
-	}
-	return 0
+	d, _ := backoff.ParseRetryAfter(v, time.Now())
+	return d
 }
 
 // Message finds the server's own words in an error answer to a write on
