@@ -264,13 +264,22 @@ func (w *walker) keys(pairs []*yaml.Node, v reflect.Value, path string, open boo
 	return rest
 }
 
-func (w *walker) slice(n *yaml.Node, v reflect.Value, path string) {
-	if n.Tag == "!!null" {
+// holds reports whether n is a node of kind to decode into v, a slice
+// or a map: null empties v, and another kind is a problem.
+func (w *walker) holds(n *yaml.Node, kind yaml.Kind, v reflect.Value, path string) bool {
+	switch {
+	case n.Tag == "!!null":
 		v.SetZero()
-		return
+		return false
+	case n.Kind != kind:
+		w.fail(n, path, "want %s, got %s", typeName(v.Type()), describe(n))
+		return false
 	}
-	if n.Kind != yaml.SequenceNode {
-		w.fail(n, path, "want a list, got %s", describe(n))
+	return true
+}
+
+func (w *walker) slice(n *yaml.Node, v reflect.Value, path string) {
+	if !w.holds(n, yaml.SequenceNode, v, path) {
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -282,12 +291,7 @@ func (w *walker) slice(n *yaml.Node, v reflect.Value, path string) {
 }
 
 func (w *walker) dict(n *yaml.Node, v reflect.Value, path string) {
-	if n.Tag == "!!null" {
-		v.SetZero()
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		w.fail(n, path, "want a mapping of keys, got %s", describe(n))
+	if !w.holds(n, yaml.MappingNode, v, path) {
 		return
 	}
 	out := reflect.MakeMap(v.Type())
