@@ -242,20 +242,20 @@ func getJSON(t *testing.T, url string, into any) {
 
 // check-config's errors for a kind: an unknown one lists the registered
 // kinds, and a kind's own keys are checked by the kind, each problem with
-// its line or its full key.
+// its file, line, column and full key.
 func TestOutputKindConfigErrors(t *testing.T) {
 	cases := []struct {
 		name, yaml string
 		want       []string
 	}{
 		{"unknown kind", "outputs:\n  - name: a\n    kind: nosuch\n    label: x\n",
-			[]string{"config.yaml:2:", "outputs[0]", "kind (line 3)", `"nosuch" is not an output kind`, "influxdb", memKind}},
+			[]string{"config.yaml:3:11: outputs[0].kind", `"nosuch" is not an output kind`, "influxdb", memKind}},
 		{"a key the kind does not have", "outputs:\n  - name: a\n    kind: memtest\n    lable: x\n",
-			[]string{"config.yaml:2:", "outputs[0]", "lable (line 4)", "unknown key for kind memtest", "capacity, fail_first, kind, label, max_lag, name, required"}},
+			[]string{"config.yaml:4:5: outputs[0].lable: unknown key", "known keys here: capacity, fail_first, label; and in every entry: kind, max_lag, name, required"}},
 		{"a key of another kind", "outputs:\n  - name: a\n    kind: memtest\n    url: http://x:8086\n",
-			[]string{"outputs[0]", "url (line 4)", "unknown key for kind memtest"}},
+			[]string{"config.yaml:4:5: outputs[0].url: unknown key"}},
 		{"a bad value of the kind's key", "outputs:\n  - name: a\n    kind: memtest\n    capacity: lots\n",
-			[]string{"outputs[0]", "capacity (line 4)", "lots"}},
+			[]string{"config.yaml:4:15: outputs[0].capacity", "lots"}},
 		{"the kind's Validate", "outputs:\n  - name: a\n    kind: memtest\n    label: x\n    capacity: 0\n",
 			[]string{"outputs[0].capacity", "1 to 1000"}},
 		{"the kind's Validate, from the environment", "",

@@ -2,13 +2,9 @@ package server
 
 import (
 	"fmt"
-	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/internal/configfile"
@@ -46,117 +42,20 @@ func (o Output) String() string {
 	return fmt.Sprintf("{name:%s kind:%s required:%t max_lag:%s %+v}", o.Name, o.Kind, o.Required, o.MaxLag, o.Config)
 }
 
-// commonOutputKeys are the keys every entry has, whatever its kind.
-var commonOutputKeys = map[string]bool{"name": true, "kind": true, "required": true, "max_lag": true}
+// SetDefaults is where every entry starts: required, of the first kind,
+// so that forgetting a key never loses a reading.
+func (o *Output) SetDefaults() { *o = Output{Kind: DefaultOutputKind, Required: true} }
 
-// UnmarshalYAML decodes the common keys, then hands the rest of the entry
-// to the kind: each key left out takes the kind's default (not the zero
-// value), and an unknown key is refused with its line, as in the rest of
-// the file.
-func (o *Output) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.MappingNode {
-		return fmt.Errorf("want a mapping of keys (name, kind, ...), got %s", describeNode(n))
-	}
-	*o = Output{Kind: DefaultOutputKind, Required: true}
-	type common Output // the same fields without this method
-	var own []*yaml.Node
-	kindLine := n.Line
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if !commonOutputKeys[k.Value] {
-			own = append(own, n.Content[i], n.Content[i+1])
-			continue
-		}
-		if k.Value == "kind" {
-			kindLine = k.Line
-		}
-		if err := decodeKey(n.Content[i:i+2], (*common)(o)); err != nil {
-			return err
-		}
-	}
+// Extension is where the entry's keys other than the common ones go: its
+// kind's Config, holding the kind's defaults. The loader decodes them
+// strictly, an unknown key refused with its line and key path.
+func (o *Output) Extension() (any, error) {
 	kind, ok := output.Lookup(o.Kind)
 	if !ok {
-		return fmt.Errorf("kind (line %d): %q is not an output kind; known kinds: %s", kindLine, o.Kind, strings.Join(output.Kinds(), ", "))
+		return nil, configfile.KeyError("kind", "%q is not an output kind; known kinds: %s", o.Kind, strings.Join(output.Kinds(), ", "))
 	}
 	o.Config = kind.DefaultConfig()
-	return decodeOwn(own, o.Config, o.Kind)
-}
-
-// decodeOwn decodes an entry's kind-specific keys into cfg, a pointer to
-// a struct with yaml tags, refusing keys it does not have.
-func decodeOwn(pairs []*yaml.Node, cfg output.Config, kind string) error {
-	known := yamlKeys(reflect.TypeOf(cfg))
-	for i := 0; i+1 < len(pairs); i += 2 {
-		k := pairs[i]
-		if !known[k.Value] {
-			all := append(sortedSet(known), sortedSet(commonOutputKeys)...)
-			sort.Strings(all)
-			return fmt.Errorf("%s (line %d): unknown key for kind %s; known keys here: %s", k.Value, k.Line, kind, strings.Join(all, ", "))
-		}
-		if err := decodeKey(pairs[i:i+2], cfg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// decodeKey decodes one key and its value into dst, the error naming the
-// key and its line.
-func decodeKey(pair []*yaml.Node, dst any) error {
-	one := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Content: pair}
-	if err := one.Decode(dst); err != nil {
-		return fmt.Errorf("%s (line %d): %s", pair[0].Value, pair[0].Line, yamlMessage(err))
-	}
-	return nil
-}
-
-// yamlKeys are the keys a struct (or pointer to one) decodes, those of
-// inline fields included.
-func yamlKeys(t reflect.Type) map[string]bool {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	keys := map[string]bool{}
-	if t.Kind() != reflect.Struct {
-		return keys
-	}
-	for _, f := range reflect.VisibleFields(t) {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if f.IsExported() && !f.Anonymous && name != "" && name != "-" {
-			keys[name] = true
-		}
-	}
-	return keys
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// yamlMessage is yaml's complaint without the line it already names.
-func yamlMessage(err error) string {
-	msg := err.Error()
-	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if strings.HasPrefix(msg, "line ") {
-		if i := strings.Index(msg, ": "); i >= 0 {
-			msg = msg[i+2:]
-		}
-	}
-	return strings.TrimPrefix(msg, "yaml: ")
-}
-
-func describeNode(n *yaml.Node) string {
-	if n.Kind == yaml.SequenceNode {
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
+	return o.Config, nil
 }
 
 // OutputList is every output readings go to, in configuration order: the

@@ -76,7 +76,7 @@ func TestCheckConfigRejects(t *testing.T) {
 		{"max_lag beyond the spool", outputsYAML("{name: influx}", "{name: vm, required: false, max_lag: 2GiB}"),
 			[]string{"outputs[1].max_lag", "below spool.max_bytes"}},
 		{"unknown output kind", outputsYAML("{name: influx}", "{name: pg, kind: postgres}"),
-			[]string{":3:", "outputs[1]", "kind (line 3)", `"postgres" is not an output kind`, "known kinds: influxdb"}},
+			[]string{":3:22:", "outputs[1].kind", `"postgres" is not an output kind`, "known kinds: influxdb"}},
 		{"unknown api", outputsYAML("{name: influx}", "{name: vm, api: v4, required: false}"),
 			[]string{"outputs[1].api", `"v4"`, "v1, v2, v3"}},
 		{"bad url of the second output", outputsYAML("{name: influx}", "{name: vm, url: \"ftp://vm:8428\", required: false}"),

@@ -124,9 +124,9 @@ func (p *problem) Error() string {
 // DecodeNode decodes n into dst (a pointer to a struct holding the
 // defaults) as Load decodes a file: every key known, every value of its
 // type. It is for an UnmarshalYAML whose shape is known only at run time
-// (an entry whose kind picks its keys): the problems it returns carry
-// the line, the column and the key path below n, and Load reports them
-// with the file's name and the full key path.
+// (an entry whose kind picks its keys, see Extensible): the problems it
+// returns carry the line, the column and the key path below n, and Load
+// reports them with the file's name and the full key path.
 func DecodeNode(n *yaml.Node, dst any) error {
 	w := walker{}
 	w.node(n, reflect.ValueOf(dst).Elem(), "")
@@ -134,13 +134,6 @@ func DecodeNode(n *yaml.Node, dst any) error {
 		return w.problems
 	}
 	return nil
-}
-
-// NodeError is a problem with n, found by an UnmarshalYAML: key is the
-// key path below the node being decoded ("" for the node itself). Load
-// reports it with the file, line and column of n.
-func NodeError(n *yaml.Node, key, format string, args ...any) error {
-	return Problems{&problem{line: n.Line, col: n.Column, path: key, msg: fmt.Sprintf(format, args...)}}
 }
 
 func (w *walker) node(n *yaml.Node, v reflect.Value, path string) {
@@ -165,6 +158,7 @@ func (w *walker) node(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if v.IsNil() {
 			v.Set(reflect.New(v.Type().Elem()))
+			setDefaults(v.Elem())
 		}
 		w.node(n, v.Elem(), path)
 	default:
@@ -177,19 +171,8 @@ func (w *walker) scalar(n *yaml.Node, v reflect.Value, path string) {
 	if err == nil {
 		return
 	}
-	var found Problems
-	if errors.As(err, &found) {
-		// An UnmarshalYAML that decoded with DecodeNode or NodeError:
-		// each problem keeps its own place, under this file and path.
-		for _, e := range found {
-			var p *problem
-			if errors.As(e, &p) {
-				w.problems = append(w.problems, &problem{file: w.file, line: p.line, col: p.col, path: join(path, p.path), msg: p.msg})
-				continue
-			}
-			w.fail(n, path, "%s", e)
-		}
-		return
+	if w.placed(n, path, err) {
+		return // an UnmarshalYAML that decoded with DecodeNode or KeyError
 	}
 	w.fail(n, path, "%s", cleanTypeError(err, v.Type()))
 }
@@ -234,17 +217,31 @@ func typeName(t reflect.Type) string {
 }
 
 func (w *walker) mapping(n *yaml.Node, v reflect.Value, path string) {
-	if n.Tag == "!!null" {
+	ext, open := v.Addr().Interface().(Extensible)
+	switch {
+	case n.Tag == "!!null" && !open:
 		return // "broker:" with nothing under it keeps the defaults
-	}
-	if n.Kind != yaml.MappingNode {
+	case n.Tag != "!!null" && n.Kind != yaml.MappingNode:
 		w.fail(n, path, "want %s, got %s", typeName(v.Type()), describe(n))
 		return
 	}
+	first := len(w.problems)
+	rest := w.keys(n.Content, v, path, open, nil)
+	if open {
+		w.extend(n, ext, rest, path, sortedKeys(fieldsByKey(v.Type())))
+		w.inFileOrder(first)
+	}
+}
+
+// keys decodes each key of pairs (key, value, key, value...) into its
+// field of the struct v. A key v lacks is unknown, or, when open, is
+// returned for the struct's Extension. common are the keys of the struct
+// an Extension extends, for the message about an unknown key.
+func (w *walker) keys(pairs []*yaml.Node, v reflect.Value, path string, open bool, common []string) (rest []*yaml.Node) {
 	fields := fieldsByKey(v.Type())
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	for i := 0; i+1 < len(pairs); i += 2 {
+		k, val := pairs[i], pairs[i+1]
 		key := k.Value
 		sub := join(path, key)
 		if seen[key] {
@@ -253,37 +250,48 @@ func (w *walker) mapping(n *yaml.Node, v reflect.Value, path string) {
 		}
 		seen[key] = true
 		idx, ok := fields[key]
-		if !ok {
-			w.fail(k, sub, "unknown key; known keys here: %s", strings.Join(sortedKeys(fields), ", "))
-			continue
+		switch {
+		case ok:
+			w.node(val, v.FieldByIndex(idx), sub)
+		case open:
+			rest = append(rest, k, val)
+		case len(common) > 0:
+			w.fail(k, sub, "unknown key; known keys here: %s; and in every entry: %s", knownKeys(fields), strings.Join(common, ", "))
+		default:
+			w.fail(k, sub, "unknown key; known keys here: %s", knownKeys(fields))
 		}
-		w.node(val, v.FieldByIndex(idx), sub)
 	}
+	return rest
+}
+
+// holds reports whether n is a node of kind to decode into v, a slice
+// or a map: null empties v, and another kind is a problem.
+func (w *walker) holds(n *yaml.Node, kind yaml.Kind, v reflect.Value, path string) bool {
+	switch {
+	case n.Tag == "!!null":
+		v.SetZero()
+		return false
+	case n.Kind != kind:
+		w.fail(n, path, "want %s, got %s", typeName(v.Type()), describe(n))
+		return false
+	}
+	return true
 }
 
 func (w *walker) slice(n *yaml.Node, v reflect.Value, path string) {
-	if n.Tag == "!!null" {
-		v.SetZero()
-		return
-	}
-	if n.Kind != yaml.SequenceNode {
-		w.fail(n, path, "want a list, got %s", describe(n))
+	if !w.holds(n, yaml.SequenceNode, v, path) {
 		return
 	}
 	out := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, item := range n.Content {
+		setDefaults(out.Index(i))
 		w.node(item, out.Index(i), fmt.Sprintf("%s[%d]", path, i))
 	}
 	v.Set(out)
 }
 
 func (w *walker) dict(n *yaml.Node, v reflect.Value, path string) {
-	if n.Tag == "!!null" {
-		v.SetZero()
-		return
-	}
-	if n.Kind != yaml.MappingNode {
-		w.fail(n, path, "want a mapping of keys, got %s", describe(n))
+	if !w.holds(n, yaml.MappingNode, v, path) {
 		return
 	}
 	out := reflect.MakeMap(v.Type())
@@ -293,6 +301,7 @@ func (w *walker) dict(n *yaml.Node, v reflect.Value, path string) {
 		sub := join(path, k.Value)
 		w.scalar(k, kv, sub)
 		ev := reflect.New(v.Type().Elem()).Elem()
+		setDefaults(ev)
 		w.node(val, ev, sub)
 		out.SetMapIndex(kv, ev)
 	}
@@ -343,6 +352,15 @@ func fieldsByKey(t reflect.Type) map[string][]int {
 	return out
 }
 
+// knownKeys lists the keys of fields for a message, "none" when there
+// are none.
+func knownKeys(fields map[string][]int) string {
+	if len(fields) == 0 {
+		return "none"
+	}
+	return strings.Join(sortedKeys(fields), ", ")
+}
+
 func sortedKeys(m map[string][]int) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -350,51 +368,4 @@ func sortedKeys(m map[string][]int) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// Entry is the head of a list entry whose kind picks its other keys, as
-// in {name: ops, kind: webhook, url: ...}: Name is optional, Kind is not.
-type Entry struct {
-	Name, Kind string
-	// KindNode is the value of kind (or the entry, when kind is
-	// missing), for an error about the kind to point at.
-	KindNode *yaml.Node
-}
-
-// SplitEntry reads name and kind off the mapping n and returns them with
-// a mapping of the entry's other keys, for the kind to decode with
-// DecodeNode.
-func SplitEntry(n *yaml.Node) (Entry, *yaml.Node, error) {
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	if n.Kind != yaml.MappingNode {
-		return Entry{}, nil, NodeError(n, "", "want a mapping of keys with a kind, got %s", describe(n))
-	}
-	e := Entry{KindNode: n}
-	rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: n.Line, Column: n.Column}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
-		if k.Value != "name" && k.Value != "kind" {
-			rest.Content = append(rest.Content, k, val)
-			continue
-		}
-		if seen[k.Value] {
-			return Entry{}, nil, NodeError(k, k.Value, "key given twice")
-		}
-		seen[k.Value] = true
-		if val.Kind != yaml.ScalarNode || val.Tag == "!!null" {
-			return Entry{}, nil, NodeError(val, k.Value, "want a string, got %s", describe(val))
-		}
-		if k.Value == "name" {
-			e.Name = val.Value
-		} else {
-			e.Kind, e.KindNode = val.Value, val
-		}
-	}
-	if e.Kind == "" {
-		return Entry{}, nil, NodeError(n, "kind", "missing: every entry names its kind")
-	}
-	return e, rest, nil
 }

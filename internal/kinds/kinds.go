@@ -87,22 +87,45 @@ func (r *Registry[F]) Unknown(name string) string {
 }
 
 // Decode reads an entry {name?, kind, <the kind's keys>} for an
-// UnmarshalYAML: the kind's keys are decoded strictly into its default
-// settings, and every problem keeps its line and key.
+// UnmarshalYAML, as the loader reads any entry (configfile.Extensible):
+// the kind's keys are decoded strictly into its default settings, and
+// every problem keeps its line and key.
 func (r *Registry[F]) Decode(n *yaml.Node) (name, kind string, s Settings, err error) {
-	e, rest, err := configfile.SplitEntry(n)
-	if err != nil {
+	e := entry[F]{registry: r}
+	if err := configfile.DecodeNode(n, &e); err != nil {
 		return "", "", nil, err
 	}
-	k, ok := r.Lookup(e.Kind)
+	return e.Name, e.Kind, e.settings, nil
+}
+
+// entry is an entry as the loader reads it: its name and kind, then the
+// kind's keys into the kind's settings.
+type entry[F any] struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+
+	registry *Registry[F]
+	settings Settings
+}
+
+// Extension is where the entry's other keys go: new settings of its kind.
+func (e *entry[F]) Extension() (any, error) {
+	s, err := e.registry.Settings(e.Kind)
+	e.settings = s
+	return s, err
+}
+
+// Settings returns new settings holding the defaults of kind, or, when
+// there is no such kind, an error about the entry's kind key.
+func (r *Registry[F]) Settings(kind string) (Settings, error) {
+	if kind == "" {
+		return nil, configfile.KeyError("kind", "missing: every entry names its kind")
+	}
+	k, ok := r.Lookup(kind)
 	if !ok {
-		return "", "", nil, configfile.NodeError(e.KindNode, "kind", "%s", r.Unknown(e.Kind))
+		return nil, configfile.KeyError("kind", "%s", r.Unknown(kind))
 	}
-	s = k.Settings()
-	if err := configfile.DecodeNode(rest, s); err != nil {
-		return "", "", nil, err
-	}
-	return e.Name, e.Kind, s, nil
+	return k.Settings(), nil
 }
 
 // Resolve is the kind of an entry and its settings: s, or the kind's

@@ -53,12 +53,12 @@ func TestDecode(t *testing.T) {
 	}
 	cases := map[string]string{
 		"{kind: piston, rate: x}":      "1:22: rate: want a whole number",
-		"{kind: piston, flow: 1}":      "1:16: flow: unknown key; known keys here: rate",
+		"{kind: piston, flow: 1}":      "1:16: flow: unknown key; known keys here: rate; and in every entry: kind, name",
 		"{kind: gear}":                 `1:8: kind: "gear" is not a kind of pump; known kinds: piston`,
 		"{name: p1}":                   "1:1: kind: missing",
 		"{kind: piston, kind: piston}": "1:16: kind: key given twice",
-		"[piston]":                     "want a mapping of keys with a kind",
-		"{kind: [piston]}":             "1:8: kind: want a string",
+		"[piston]":                     "1:1: (top level): want a mapping of keys, got a list",
+		"{kind: [piston]}":             "1:8: kind: cannot unmarshal !!seq into string",
 	}
 	for doc, want := range cases {
 		if _, _, _, err := decode(doc); err == nil || !strings.Contains(err.Error(), want) {
