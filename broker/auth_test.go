@@ -3,6 +3,7 @@ package broker
 import (
 	"testing"
 
+	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )
 
@@ -167,6 +168,19 @@ func TestMayPublishWill(t *testing.T) {
 	for _, tc := range cases {
 		if got := h.mayPublish(tc.user, tc.topic); got != tc.want {
 			t.Errorf("%s (%s) will on %q: %v, want %v", tc.user.Name, tc.user.Role, tc.topic, got, tc.want)
+		}
+	}
+}
+
+// Each refused login has its own reason label; mochi's CONNACK is the same
+// for all of them.
+func TestConnectRefusal(t *testing.T) {
+	for r, want := range map[passwd.Result]string{
+		passwd.NoUser: "no_username", passwd.Backoff: "backoff", passwd.Busy: "busy",
+		passwd.Unknown: "unknown_user", passwd.BadSecret: "bad_password",
+	} {
+		if got, _ := connectRefusal(r); got != want {
+			t.Errorf("%s: reason %q, want %q", r, got, want)
 		}
 	}
 }

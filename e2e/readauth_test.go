@@ -109,9 +109,9 @@ func getAs(t *testing.T, c *http.Client, srv *testenv.Server, path string, l tes
 // Attack 9, the open door: beyond loopback, /metrics, /v1/latest and
 // /v1/stream answer a reader or admin login only; no login, a wrong
 // password or an unknown user get 401 with a basic-auth challenge, a device
-// login 403. A flood of wrong passwords is backed off (401 all the same,
-// without a bcrypt each), and a reader from another address is still
-// served. Health stays open for load balancers.
+// login 403. A flood of wrong passwords is backed off (429 with
+// Retry-After, without a bcrypt each), and a reader from another address
+// is still served. Health stays open for load balancers.
 func TestReadEndpointsNeedReaderLogin(t *testing.T) {
 	srv := startExposed(t)
 	honest := http.DefaultClient
@@ -153,8 +153,10 @@ func TestReadEndpointsNeedReaderLogin(t *testing.T) {
 	const guesses = 40
 	for i := range guesses {
 		l := testenv.Login{User: exposedReader.User, Password: fmt.Sprintf("guess-%d", i)}
-		if a := getAs(t, flood, srv, "/v1/latest", l); a.code != http.StatusUnauthorized {
-			t.Fatalf("wrong password %d: %d, want 401", i, a.code)
+		switch a := getAs(t, flood, srv, "/v1/latest", l); {
+		case a.code == http.StatusTooManyRequests && a.header.Get("Retry-After") != "":
+		case a.code != http.StatusUnauthorized:
+			t.Fatalf("wrong password %d: %d, want 401, or 429 with Retry-After once backed off", i, a.code)
 		}
 	}
 	if a := getAs(t, honest, srv, "/v1/latest", exposedReader); a.code != http.StatusOK {

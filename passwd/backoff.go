@@ -63,6 +63,19 @@ func (b *backoff) admit(remote string) error {
 	return nil
 }
 
+// wait is how long remote is still refused; 0 when it is not.
+func (b *backoff) wait(remote string) time.Duration {
+	k := addrKey(remote)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e, ok := b.addrs[k]; ok {
+		if d := e.Value.(*failures).until.Sub(b.now()); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
 // failing reports whether remote failed within the forget window.
 func (b *backoff) failing(remote string) bool {
 	k := addrKey(remote)

@@ -10,7 +10,7 @@ import (
 // replay changes what is stored.
 func TestReplayNeedsAdmin(t *testing.T) {
 	s := &Server{gate: gateFor(t, "0.0.0.0:8080")}
-	h := s.gate.guard("/v1/deadletter/replay", http.HandlerFunc(s.postReplay))
+	h := s.gate.guardAs(roleAdmin, "/v1/deadletter/replay", http.HandlerFunc(s.postReplay))
 	for _, tc := range []struct{ user, password string }{{"r", "r-password"}, {"g", "g-password"}} {
 		req := httptest.NewRequest(http.MethodPost, "/v1/deadletter/replay", nil)
 		req.SetBasicAuth(tc.user, tc.password)

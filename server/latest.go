@@ -55,8 +55,8 @@ func (s *Server) getStream(w http.ResponseWriter, r *http.Request) {
 		defer func() { <-s.streams }()
 	default:
 		w.Header().Set("Retry-After", streamRetryAfter)
-		s.gate.refuse(w, r, "/v1/stream", &refusal{http.StatusServiceUnavailable, "max_stream_clients",
-			"too many live streams (http.max_stream_clients): try again later"})
+		s.gate.refuse(w, r, "/v1/stream", &refusal{status: http.StatusServiceUnavailable, reason: "max_stream_clients",
+			detail: "too many live streams (http.max_stream_clients): try again later"})
 		return
 	}
 	rc := http.NewResponseController(w)

@@ -1,9 +1,9 @@
 package server
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -37,10 +37,6 @@ type readGate struct {
 // realm is what a 401 asks credentials for.
 const realm = `Basic realm="mqflux"`
 
-// backoffRetryAfter is the Retry-After (seconds) of a request refused
-// because its address keeps failing, or because too many checks wait.
-const backoffRetryAfter = "5"
-
 func newReadGate(cfg Config, checker *passwd.Checker, log *slog.Logger) *readGate {
 	g := &readGate{
 		open:     configfile.IsLoopback(cfg.HTTP.Address),
@@ -68,18 +64,41 @@ func newReadGate(cfg Config, checker *passwd.Checker, log *slog.Logger) *readGat
 	return g
 }
 
+// role is what a route needs of its user beyond loopback; routes.go names
+// one for each guarded route.
+type role struct {
+	name   string // for the 403's detail
+	allows func(u broker.User) bool
+}
+
+var (
+	// roleReader reads: a reader or an admin.
+	roleReader = role{"reader or admin", mayRead}
+	// roleAdmin changes what is stored, a dead-letter replay: an admin.
+	roleAdmin = role{"admin", func(u broker.User) bool { return u.Role == broker.RoleAdmin }}
+)
+
 func mayRead(u broker.User) bool { return u.Role == broker.RoleReader || u.Role == broker.RoleAdmin }
 
 // Collectors are the gate's metrics.
 func (g *readGate) Collectors() []prometheus.Collector { return []prometheus.Collector{g.denied} }
 
-// guard serves next only to a reader or an admin, unless the gate is open.
+// guard serves next only to a reader or an admin, unless the gate is open;
+// it is guardAs(roleReader, ...), the guard of every route that reads.
 func (g *readGate) guard(endpoint string, next http.Handler) http.Handler {
+	return g.guardAs(roleReader, endpoint, next)
+}
+
+// guardAs serves next only to a user with the role need, logged in with
+// HTTP basic auth or the console's session cookie, unless the gate is
+// open. The Host and cross-origin checks (hostGuard) stand in front of
+// every route, so a page of another site cannot use the browser's cookie.
+func (g *readGate) guardAs(need role, endpoint string, next http.Handler) http.Handler {
 	if g.open {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ref := g.check(r); ref != nil {
+		if ref := g.check(r, need); ref != nil {
 			g.refuse(w, r, endpoint, ref)
 			return
 		}
@@ -88,54 +107,78 @@ func (g *readGate) guard(endpoint string, next http.Handler) http.Handler {
 }
 
 // refusal is why a request is not served: the status, a stable reason (the
-// metric's label) and a detail for people.
+// metric's label), a detail for people, and the Retry-After (seconds) of a
+// refusal that passes with time.
 type refusal struct {
-	status int
-	reason string
-	detail string
+	status     int
+	reason     string
+	detail     string
+	retryAfter int
 }
 
-func (g *readGate) check(r *http.Request) *refusal {
+// check returns why r may not be served on a route that needs need; nil
+// when it may. Basic auth, when sent, is what counts; without it, the
+// console's session.
+func (g *readGate) check(r *http.Request, need role) *refusal {
 	name, password, ok := r.BasicAuth()
 	if !ok || name == "" {
-		if _, _, ok := g.sessions.of(r); ok {
-			return nil
+		_, ses, ok := g.sessions.of(r)
+		if !ok {
+			return loginRefusal(passwd.Outcome{Result: passwd.NoUser})
 		}
-		return &refusal{http.StatusUnauthorized, "no_credentials", "log in as a reader or admin user of the broker (HTTP basic auth or the console's login)"}
+		return g.allow(g.users[ses.user], need)
 	}
-	return g.login(r, name, password)
+	u, ref := g.login(r, name, password)
+	if ref != nil {
+		return ref
+	}
+	return g.allow(u, need)
 }
 
-// login checks a user name and password, with the per-address backoff and
-// the bound on concurrent checks; nil when the user may read.
-func (g *readGate) login(r *http.Request, name, password string) *refusal {
-	if err := g.checker.Admit(r.RemoteAddr); err != nil {
-		return &refusal{http.StatusUnauthorized, "backoff", err.Error()}
-	}
+// login checks a user name and password through the server's one login
+// path (passwd.Checker.Login); the user, or why not.
+func (g *readGate) login(r *http.Request, name, password string) (broker.User, *refusal) {
 	u, known := g.users[name]
-	var err error
-	if known {
-		err = g.checker.VerifyFrom(r.RemoteAddr, u.PasswordHash, []byte(password))
-	} else {
-		err = g.checker.RefuseFrom(r.RemoteAddr, []byte(password))
+	out := g.checker.Login(r.RemoteAddr, name != "", g.checker.Hashed(r.RemoteAddr, u.PasswordHash, known, []byte(password)), []byte(password))
+	if out.Refused() {
+		return broker.User{}, loginRefusal(out)
 	}
-	switch {
-	case errors.Is(err, passwd.ErrBusy):
-		// Counts toward the address's backoff, as a failure does.
-		g.checker.Record(r.RemoteAddr, false)
-		return &refusal{http.StatusServiceUnavailable, "busy", err.Error()}
-	case !known:
-		g.checker.Record(r.RemoteAddr, false)
-		return &refusal{http.StatusUnauthorized, "unknown_user", "wrong user name or password"}
-	case err != nil:
-		g.checker.Record(r.RemoteAddr, false)
-		return &refusal{http.StatusUnauthorized, "bad_password", "wrong user name or password"}
+	return u, nil
+}
+
+// allow refuses a logged-in user without the role a route needs.
+func (g *readGate) allow(u broker.User, need role) *refusal {
+	if u.Name == "" {
+		// A session whose user is no longer configured.
+		return loginRefusal(passwd.Outcome{Result: passwd.NoUser})
 	}
-	g.checker.Record(r.RemoteAddr, true)
-	if !mayRead(u) {
-		return &refusal{http.StatusForbidden, "role", "user " + name + " has role " + u.Role + "; reading needs reader or admin"}
+	if !need.allows(u) {
+		return &refusal{status: http.StatusForbidden, reason: "role",
+			detail: "user " + u.Name + " has role " + u.Role + "; this needs " + need.name}
 	}
 	return nil
+}
+
+// loginRefusal is the one HTTP answer to each refused login, the same on
+// every guarded route and the console's login form: a missing, unknown or
+// wrong login is 401; an address backed off for its failures, or a check
+// refused because too many wait, is 429 with Retry-After, since waiting,
+// not another password, is what helps.
+func loginRefusal(out passwd.Outcome) *refusal {
+	switch out.Result {
+	case passwd.NoUser:
+		return &refusal{status: http.StatusUnauthorized, reason: "no_credentials",
+			detail: "log in as a reader or admin user of the broker (HTTP basic auth or the console's login)"}
+	case passwd.Backoff:
+		return &refusal{status: http.StatusTooManyRequests, reason: "backoff",
+			detail: passwd.ErrBackoff.Error(), retryAfter: out.RetryAfterSeconds()}
+	case passwd.Busy:
+		return &refusal{status: http.StatusTooManyRequests, reason: "busy",
+			detail: passwd.ErrBusy.Error(), retryAfter: out.RetryAfterSeconds()}
+	case passwd.Unknown:
+		return &refusal{status: http.StatusUnauthorized, reason: "unknown_user", detail: "wrong user name or password"}
+	}
+	return &refusal{status: http.StatusUnauthorized, reason: "bad_password", detail: "wrong user name or password"}
 }
 
 // refuse answers, counts and logs a refusal. A request without credentials
@@ -154,8 +197,8 @@ func (g *readGate) refuse(w http.ResponseWriter, r *http.Request, endpoint strin
 	if ref.status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", realm)
 	}
-	if (ref.reason == "backoff" || ref.reason == "busy") && h.Get("Retry-After") == "" {
-		h.Set("Retry-After", backoffRetryAfter)
+	if ref.retryAfter > 0 && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", strconv.Itoa(ref.retryAfter))
 	}
 	writeJSON(w, ref.status, struct {
 		Error string `json:"error"`

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
@@ -89,13 +90,62 @@ func TestReadGateBacksOff(t *testing.T) {
 		get("192.0.2.9:4000", "wrong-password")
 	}
 	rec := get("192.0.2.9:4001", "r-password")
-	if rec.Code != http.StatusUnauthorized || rec.Header().Get("Retry-After") == "" {
-		t.Errorf("the right password from a failing address: %d, Retry-After %q; want 401 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("the right password from a failing address: %d, Retry-After %q; want 429 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
 	if n := testutil.ToFloat64(g.denied.WithLabelValues("/metrics", "backoff")); n == 0 {
 		t.Error("no refusal counted as backoff")
 	}
 	if rec := get("192.0.2.10:4000", "r-password"); rec.Code != http.StatusOK {
 		t.Errorf("another address: %d, want 200", rec.Code)
+	}
+}
+
+// Each login outcome has one HTTP answer, the same on every guarded route
+// and the login form: waiting helps (429 with Retry-After) or another
+// login does (401).
+func TestLoginRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		out        passwd.Outcome
+		status     int
+		reason     string
+		retryAfter int
+	}{
+		{passwd.Outcome{Result: passwd.NoUser}, http.StatusUnauthorized, "no_credentials", 0},
+		{passwd.Outcome{Result: passwd.Unknown}, http.StatusUnauthorized, "unknown_user", 0},
+		{passwd.Outcome{Result: passwd.BadSecret}, http.StatusUnauthorized, "bad_password", 0},
+		{passwd.Outcome{Result: passwd.Backoff, RetryAfter: 3500 * time.Millisecond}, http.StatusTooManyRequests, "backoff", 4},
+		{passwd.Outcome{Result: passwd.Backoff, RetryAfter: time.Millisecond}, http.StatusTooManyRequests, "backoff", 1},
+		{passwd.Outcome{Result: passwd.Busy, RetryAfter: passwd.BusyRetryAfter}, http.StatusTooManyRequests, "busy", 5},
+	} {
+		ref := loginRefusal(tc.out)
+		if ref.status != tc.status || ref.reason != tc.reason || ref.retryAfter != tc.retryAfter {
+			t.Errorf("%+v: %d %s Retry-After %d, want %d %s %d", tc.out, ref.status, ref.reason, ref.retryAfter, tc.status, tc.reason, tc.retryAfter)
+		}
+		rec := httptest.NewRecorder()
+		gateFor(t, ":8080").refuse(rec, httptest.NewRequest(http.MethodGet, "/v1/latest", nil), "/v1/latest", ref)
+		if got, want := rec.Header().Get("Retry-After") != "", tc.retryAfter > 0; rec.Code != tc.status || got != want {
+			t.Errorf("%+v answered %d, Retry-After %q", tc.out, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+// A route guarded for admins takes an admin's console session and refuses
+// a reader's with 403; a session ends with its user.
+func TestGuardAsTakesSessions(t *testing.T) {
+	g := gateFor(t, ":8080")
+	served := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, tc := range []struct {
+		user string
+		want int
+	}{{"a", http.StatusOK}, {"r", http.StatusForbidden}, {"gone", http.StatusUnauthorized}} {
+		id, _ := g.sessions.start(tc.user)
+		req := httptest.NewRequest(http.MethodPost, "/v1/deadletter/replay", nil)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: id})
+		rec := httptest.NewRecorder()
+		g.guardAs(roleAdmin, "/v1/deadletter/replay", served).ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("session of %q: %d, want %d", tc.user, rec.Code, tc.want)
+		}
 	}
 }

@@ -22,7 +22,9 @@ func (s *Server) routes() http.Handler {
 	// credentials, and it tells nothing of the readings.
 	mux.HandleFunc("GET /healthz", s.healthz)
 	// What shows readings or the server's insides needs a reader or admin
-	// login beyond loopback (readGate).
+	// login beyond loopback (readGate.guard, roleReader); a route that
+	// changes what is stored names roleAdmin (guardAs). Either login
+	// works: HTTP basic auth or the console's session cookie.
 	mux.Handle("GET /metrics", s.gate.guard("/metrics", s.front.metrics()))
 	// The newest reading of every device and measurement, and the readings
 	// live as Server-Sent Events; both take ?device= and ?measurement=.
@@ -32,10 +34,12 @@ func (s *Server) routes() http.Handler {
 	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
 	// the recent transitions; behind the same login as /v1/latest.
 	s.alerts.Routes(mux, s.gate.guard)
-	// The dead letters by reason and device, and their replay through the
-	// current mapping (`mqflux deadletter`); behind the same login.
+	// The dead letters by reason and device, behind the same login, and
+	// their replay through the current mapping (`mqflux deadletter`, or
+	// the console of a logged-in admin): it changes what is stored, so it
+	// takes an admin.
 	mux.Handle("GET /v1/deadletter", s.gate.guard("/v1/deadletter", http.HandlerFunc(s.getDeadLetters)))
-	mux.Handle("POST /v1/deadletter/replay", s.gate.guard("/v1/deadletter/replay", http.HandlerFunc(s.postReplay)))
+	mux.Handle("POST /v1/deadletter/replay", s.gate.guardAs(roleAdmin, "/v1/deadletter/replay", http.HandlerFunc(s.postReplay)))
 	// One field's history from InfluxDB, for the console's charts, and the
 	// pipeline's state for its pipeline view.
 	mux.Handle("GET /v1/history", s.gate.guard("/v1/history", http.HandlerFunc(s.getHistory)))

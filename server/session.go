@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -126,15 +127,18 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	user, password := r.PostFormValue("username"), r.PostFormValue("password")
-	if ref := s.gate.login(r, user, password); ref != nil {
+	u, ref := s.gate.login(r, user, password)
+	if ref == nil {
+		ref = s.gate.allow(u, roleReader)
+	}
+	if ref != nil {
 		s.gate.refuse(discard{http.Header{}}, r, "/login", ref)
 		code := ref.status
-		if ref.reason == "backoff" {
-			code = http.StatusTooManyRequests
+		if ref.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(ref.retryAfter))
 		}
-		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-			w.Header().Set("Retry-After", backoffRetryAfter)
-		}
+		// The form answers a user without the console's role as it
+		// answers a wrong password: log in as another user.
 		if code == http.StatusForbidden {
 			code = http.StatusUnauthorized
 		}

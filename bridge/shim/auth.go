@@ -45,24 +45,38 @@ func newKeyring(keys []Key, checker *passwd.Checker) (*keyring, error) {
 }
 
 // lookup returns the key secret matches, for a request from remote; false
-// for a secret that is no key. A remote address that keeps failing is
-// refused for a while without any bcrypt, and a check refused because too
-// many are waiting is answered as busy rather than as a wrong key (see
-// passwd.Checker): both come back as the problem to answer.
+// for a secret that is no key. It goes through the server's one login path
+// (passwd.Checker.Login): an address that keeps failing is refused for a
+// while without any bcrypt, and a check refused because too many are
+// waiting is answered as busy rather than as a wrong key; both come back
+// as the problem to answer (loginProblem).
 func (kr *keyring) lookup(remote, secret string) (Key, bool, *problem) {
 	if secret == "" {
 		return Key{}, false, nil
 	}
-	if err := kr.checker.Admit(remote); err != nil {
-		return Key{}, false, &problem{status: http.StatusTooManyRequests, reason: "key_backoff", detail: err.Error()}
+	var k Key
+	// Every key is a known account: the secret is tried against each.
+	acct := passwd.Account{Known: true, Verify: func() (err error) { k, err = kr.find(remote, secret); return err }}
+	out := kr.checker.Login(remote, true, acct, []byte(secret))
+	if p := loginProblem(out); p != nil {
+		return Key{}, false, p
 	}
-	k, err := kr.find(remote, secret)
-	if errors.Is(err, passwd.ErrBusy) {
-		kr.checker.Record(remote, false) // counts toward the address's backoff
-		return Key{}, false, &problem{status: http.StatusServiceUnavailable, reason: "key_busy", detail: err.Error()}
+	return k, out.Result == passwd.OK, nil
+}
+
+// loginProblem maps a login's outcome to the legacy API's answer: backoff
+// and busy are 429 with Retry-After, as on every other HTTP route; a wrong
+// key is nil here, answered by the caller as the original did (401).
+func loginProblem(out passwd.Outcome) *problem {
+	switch out.Result {
+	case passwd.Backoff:
+		return &problem{status: http.StatusTooManyRequests, reason: "key_backoff",
+			detail: passwd.ErrBackoff.Error(), retryAfter: out.RetryAfterSeconds()}
+	case passwd.Busy:
+		return &problem{status: http.StatusTooManyRequests, reason: "key_busy",
+			detail: passwd.ErrBusy.Error(), retryAfter: out.RetryAfterSeconds()}
 	}
-	kr.checker.Record(remote, err == nil)
-	return k, err == nil, nil
+	return nil
 }
 
 func (kr *keyring) find(remote, secret string) (Key, error) {

@@ -78,9 +78,7 @@ func (e *logEndpoint) store(dev string, rd reading, received time.Time) *problem
 func (e *logEndpoint) refuse(w http.ResponseWriter, r *http.Request, p *problem) {
 	e.shim.record(r, e.path, p)
 	w.Header().Set("Mqflux-Error", headerSafe(p.reason+": "+p.detail))
-	if p.status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", retryAfter)
-	}
+	p.setRetryAfter(w.Header())
 	if p.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `X-authorization realm="mqflux"`)
 	}

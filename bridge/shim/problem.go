@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
 )
@@ -20,6 +21,20 @@ type problem struct {
 	badBody bool
 	// logged marks a refusal the sink has already logged and dead-lettered.
 	logged bool
+	// retryAfter (seconds) is sent as Retry-After when set: a login
+	// refused for its address's backoff or as busy passes with time.
+	retryAfter int
+}
+
+// setRetryAfter sets the Retry-After of a refusal that passes with time: a
+// full spool, a login backed off or busy.
+func (p *problem) setRetryAfter(h http.Header) {
+	switch {
+	case p.retryAfter > 0:
+		h.Set("Retry-After", strconv.Itoa(p.retryAfter))
+	case p.status == http.StatusServiceUnavailable:
+		h.Set("Retry-After", retryAfter)
+	}
 }
 
 // fromSink turns an error from ingest.Sink into the refusal to answer.

@@ -124,10 +124,8 @@ func isBlank(b []byte) bool { return len(bytes.TrimSpace(b)) == 0 }
 
 func (e *streamEndpoint) refuse(w http.ResponseWriter, r *http.Request, p *problem, line, accepted int) {
 	e.shim.record(r, ingestPath, p, "line", line, "accepted", accepted)
-	switch p.status {
-	case http.StatusServiceUnavailable:
-		w.Header().Set("Retry-After", retryAfter)
-	case http.StatusUnauthorized:
+	p.setRetryAfter(w.Header())
+	if p.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mqflux", charset="UTF-8"`)
 	}
 	writeJSON(w, p.status, streamAnswer{Error: p.detail, Line: line, Reason: p.reason, Accepted: accepted})
