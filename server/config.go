@@ -50,8 +50,9 @@ type Log struct {
 }
 
 // HTTP serves health, metrics, the latest readings and the legacy POST API.
-// Off loopback, /metrics, /v1/latest and /v1/stream answer only the
-// broker's reader and admin users (HTTP basic auth).
+// Off loopback, /metrics and the /v1/ routes but openapi.json answer only the broker's
+// reader and admin users (HTTP basic auth or a console session), and
+// replaying dead letters only an admin (routes.go names the role of each).
 type HTTP struct {
 	Address           string        `yaml:"address"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
