@@ -78,7 +78,9 @@ func (t *tree) check(w io.Writer) error {
 	}
 	problems = append(problems, alone...)
 	if len(problems) > 0 {
-		return fmt.Errorf("%s is not %s@%s + patches/:\n  %s", t.dir, t.module, t.version, strings.Join(problems, "\n  "))
+		return fmt.Errorf("%s is not %s@%s + patches/:\n  %s\n"+
+			"A change to the vendored tree is kept as a patch: add its section at the end of PATCHES.md, then make mochi-patch (patches/README.md).",
+			t.dir, t.module, t.version, strings.Join(problems, "\n  "))
 	}
 	fmt.Fprintf(w, "%s is %s@%s + %d patches, byte for byte\n", t.dir, t.module, t.version, len(t.series))
 	return nil

@@ -94,8 +94,8 @@ func (t *tree) readUpstream() error {
 	return nil
 }
 
-// readList returns the lines of a file that are not blank, comments (# or
-// //) or the module line.
+// readList returns the lines of a file that are neither blank nor
+// comments (# or //), trimmed.
 func readList(file string) ([]string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
