@@ -44,7 +44,11 @@ func (t *tree) standalone(stdout, stderr io.Writer, full bool) error {
 	if len(failed) > 0 {
 		return fmt.Errorf("not standing alone: %s", strings.Join(failed, ", "))
 	}
-	fmt.Fprintf(stdout, "%d Upstream-ready patches each pass go vet and the tests they name on %s alone\n", n, t.version)
+	what := "the tests they name"
+	if full {
+		what += " and the whole suites of the packages they touch"
+	}
+	fmt.Fprintf(stdout, "%d Upstream-ready patches each pass go vet and %s on %s alone\n", n, what, t.version)
 	return nil
 }
 
