@@ -15,7 +15,7 @@ FUZZTIME ?= 15s
 
 
 
-.PHONY: help build run test test-go fuzz vet tools device bench bench-compare bench-stalled clean console-vendor
+.PHONY: help build run test test-go fuzz vet tools device bench bench-compare bench-stalled clean console-vendor mochi-check mochi-patch mochi-standalone
 
 help:
 	@echo "make run            build and start mqflux serve with $(CONFIG) (starts a local InfluxDB if none answers)"
@@ -27,6 +27,9 @@ help:
 	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
 	@echo "make bench-stalled  publishers beside stalled subscribers, mqflux and Mosquitto"
 	@echo "make console-vendor refresh the console's vendored uPlot from npm (UPLOT_VERSION)"
+	@echo "make mochi-check    the vendored MQTT broker is mochi-mqtt/server + its patches, byte for byte (part of make test)"
+	@echo "make mochi-patch    the vendored broker's edits since the last patch as the next patch (NAME=short-name optional)"
+	@echo "make mochi-standalone each Upstream-ready broker patch alone on the release with the tests it names (FULL=1: whole packages)"
 	@echo "make clean          remove bin/, dist/ and var/"
 
 build:
@@ -52,7 +55,7 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
-test: tools vet test-go fuzz
+test: tools vet mochi-check test-go fuzz
 
 test-go:
 	$(GO) test -race -timeout 40m ./...
@@ -96,6 +99,18 @@ console-vendor:
 	@set -e; tmp=$$(mktemp -d); cd $$tmp && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz; \
 	cd $(CURDIR) && cp $$tmp/package/dist/uPlot.esm.js $$tmp/package/dist/uPlot.min.css $$tmp/package/LICENSE $(UPLOT_DIR)/ && \
 	echo "uPlot $(UPLOT_VERSION) from npm (uplot@$(UPLOT_VERSION)); refresh with make console-vendor." > $(UPLOT_DIR)/VERSION; rm -rf $$tmp
+
+# The vendored MQTT broker is the upstream release + the patches under
+# third_party/mochi-mqtt-server/patches (its README.md: adding one).
+MOCHIPATCH := $(GO) run ./internal/tools/mochipatch
+mochi-check:
+	$(MOCHIPATCH) check
+
+mochi-patch:
+	$(MOCHIPATCH) add $(if $(NAME),-name $(NAME))
+
+mochi-standalone:
+	$(MOCHIPATCH) standalone $(if $(FULL),-full)
 
 clean:
 	rm -rf $(BIN) dist var
