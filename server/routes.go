@@ -120,7 +120,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		Status:    "ok",
 		Readiness: "accepting readings",
 		Uptime:    time.Since(s.started).Round(time.Second).String(),
-		MQTT:      mqttH{ClientsConnected: s.broker.Clients(), Listeners: s.broker.Listeners()},
+		MQTT:      mqttH{ClientsConnected: s.broker.Stats().ClientsConnected, Listeners: s.broker.Listeners()},
 	}
 	ph := s.pipe.Health()
 	in := primaryInflux(s.cfg, ph)
