@@ -105,8 +105,8 @@ outputs:
 
 // startMemServer runs a server of the shipped config.yaml with the
 // memtest output (memOutputsYAML) until the test ends; it returns the
-// server, its MQTT and its HTTP address.
-func startMemServer(t *testing.T) (*Server, string, string) {
+// server, its MQTT and its HTTP address. env adds MQFLUX_ overrides.
+func startMemServer(t *testing.T, env ...string) (*Server, string, string) {
 	t.Helper()
 	shipped, err := os.ReadFile("../config.yaml")
 	if err != nil {
@@ -119,7 +119,7 @@ func startMemServer(t *testing.T) (*Server, string, string) {
 	mqtt := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg := DefaultConfig()
-	env := []string{"MQFLUX_DATA_DIR=" + t.TempDir(), "MQFLUX_BROKER_TCP=" + mqtt, "MQFLUX_HTTP_ADDRESS=" + httpAddr}
+	env = append([]string{"MQFLUX_DATA_DIR=" + t.TempDir(), "MQFLUX_BROKER_TCP=" + mqtt, "MQFLUX_HTTP_ADDRESS=" + httpAddr}, env...)
 	if _, err := configfile.LoadFile(path, &cfg, env); err != nil {
 		t.Fatal(err)
 	}
