@@ -25,7 +25,10 @@ func TestBrokerViewIsItsStats(t *testing.T) {
 	sub.WaitLines(t, 3, 30*time.Second)
 	// The publishers are gone and the subscriber has its three: the
 	// numbers stand still while the views are read.
-	testenv.WaitFor(t, 30*time.Second, "the publishers to disconnect", func() bool { return srv.broker.Stats().ClientsConnected == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the publishers to disconnect and the deliveries to be acknowledged", func() bool {
+		st := srv.broker.Stats()
+		return st.ClientsConnected == 1 && st.Inflight == 0
+	})
 
 	var pipe struct {
 		MQTT *mqttView `json:"mqtt"`
