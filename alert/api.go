@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert/notify"
+	"github.com/mqflux/mqflux/internal/httpjson"
 )
 
 // DeviceFilter selects devices for /v1/devices; empty fields match all.
@@ -126,11 +127,11 @@ func (s *Service) serveDevices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := DeviceFilter{Device: q.Get("device"), State: q.Get("state"), Rule: q.Get("rule")}
 	if _, err := path.Match(f.Device, ""); err != nil {
-		http.Error(w, "device: not a pattern: "+err.Error(), http.StatusBadRequest)
+		httpjson.Error(w, http.StatusBadRequest, "device: not a pattern: "+err.Error())
 		return
 	}
 	if f.State != "" && f.State != StateOnline && f.State != StateSilent && f.State != StateOffline {
-		http.Error(w, "state: want online, silent or offline", http.StatusBadRequest)
+		httpjson.Error(w, http.StatusBadRequest, "state: want online, silent or offline")
 		return
 	}
 	writeJSON(w, struct {

@@ -7,7 +7,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/passwd"
@@ -30,7 +29,7 @@ type authHook struct {
 	// reason per minute: a client repeating a refused packet cannot fill
 	// the log, and the metric still counts every refusal.
 	logs   *loglimit.Limiter
-	denied *prometheus.CounterVec // {what="connect"|"publish"|"subscribe", reason}
+	denied *tally // {what="connect"|"publish"|"subscribe", reason}
 	owners *clientOwners
 	// offline bounds the queues of sessions whose client is gone: mochi
 	// asks OnACLCheck before it queues each delivery, and it is the only
@@ -40,7 +39,7 @@ type authHook struct {
 
 // newAuthHook builds the hook; sessions looks a client id up in mochi's
 // client list (mqtt.Server.Clients.Get).
-func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, logs *loglimit.Limiter, denied *prometheus.CounterVec,
+func newAuthHook(users []User, r roles, checker *passwd.Checker, log *slog.Logger, logs *loglimit.Limiter, denied *tally,
 	sessions func(id string) (*mqtt.Client, bool)) *authHook {
 	m := make(map[string]User, len(users))
 	for _, u := range users {
@@ -154,7 +153,7 @@ func (h *authHook) refuseLogin(reason string, cl *mqtt.Client, msg string, args 
 }
 
 func (h *authHook) denyAs(source, what, reason string, cl *mqtt.Client, msg string, args ...any) {
-	h.denied.WithLabelValues(what, reason).Inc()
+	h.denied.add(1, what, reason)
 	h.logs.Warn(what+" "+reason+" "+source, msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)
 }
 

@@ -60,6 +60,10 @@ type Broker struct {
 	listeners []*tcpListener // TCP and TLS: the ones whose accept loop is ours
 	logs      *loglimit.Limiter
 	store     *sessionStore
+	// What Stats reads beside mochi's own counters.
+	retained       *retainedLimits
+	denied         *tally // {what, reason}
+	offlineDropped *atomic.Int64
 }
 
 // New builds the broker and opens its session store; Serve starts it.
@@ -90,19 +94,12 @@ func New(o Options) (*Broker, error) {
 		DropReport:               newDropLog(o.Logger, o.Config.MaxQueued).report,
 	})
 
-	denied := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mqflux_mqtt_denied_total",
-		Help: "Connections and operations refused by authentication or ACL.",
-	}, []string{"what", "reason"})
-	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mqflux_mqtt_publish_refused_total",
-		Help: "Publishes not acknowledged, so that the publisher resends them (spool full, draining, spool error).",
-	}, []string{"reason"})
-
 	b := &Broker{srv: srv, log: o.Logger, logs: loglimit.New(o.Logger)}
-	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: refused}
-	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, b.logs, denied, srv.Clients.Get)
+	b.ingest = &ingestHook{sink: o.Sink, wants: o.Wants, log: o.Logger, refused: new(tally)}
+	b.denied = new(tally)
+	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, b.logs, b.denied, srv.Clients.Get)
 	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
+	b.offlineDropped = &auth.offline.dropped
 	// Before auth: the ACL and the ingest judge the topic an alias stands for.
 	if err := srv.AddHook(&topicAliasHook{max: topicAliasMaximum}, nil); err != nil {
 		return nil, fmt.Errorf("broker topic alias hook: %w", err)
@@ -113,6 +110,7 @@ func New(o Options) (*Broker, error) {
 	// Before the ingest hook: a retained publish refused with 0x97 must
 	// not be spooled.
 	retained := newRetainedLimits(o.Config, o.Status, o.Logger)
+	b.retained = retained
 	if err := srv.AddHook(&retainHook{limits: retained}, nil); err != nil {
 		return nil, fmt.Errorf("broker retained hook: %w", err)
 	}
@@ -142,8 +140,7 @@ func New(o Options) (*Broker, error) {
 		_ = srv.Close()
 		return nil, err
 	}
-	b.metrics = []prometheus.Collector{denied, refused, acceptErrors, newInfoCollector(srv, &auth.offline.dropped)}
-	b.metrics = append(b.metrics, retained.collectors()...)
+	b.metrics = []prometheus.Collector{acceptErrors, newStatsCollector(b)}
 	return b, nil
 }
 
@@ -228,9 +225,6 @@ func (b *Broker) Close() error {
 // store could not be opened or a write to it failed, e.g. for a full
 // disk); "" while they are. Readings do not depend on it.
 func (b *Broker) SessionStoreFault() string { return b.store.Fault() }
-
-// Clients is the number of connected clients.
-func (b *Broker) Clients() int64 { return atomic.LoadInt64(&b.srv.Info.ClientsConnected) }
 
 // Listeners reports whether each TCP and TLS listener is accepting
 // connections. (The WebSocket listener's accept loop is net/http's, which

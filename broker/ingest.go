@@ -8,7 +8,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/bridge/ingest"
 )
@@ -26,7 +25,7 @@ type ingestHook struct {
 	sink    ingest.Sink
 	wants   func(topic string) bool
 	log     *slog.Logger
-	refused *prometheus.CounterVec // {reason}
+	refused *tally // {reason}: Stats.PublishRefused
 
 	// gate is held for reading around each spool append and for writing
 	// by drain, so that once drain returns no append is under way: the
@@ -65,7 +64,7 @@ func (h *ingestHook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 		return
 	}
 	if err := h.sink.Ingest(pk.TopicName, pk.Payload, time.Now()); err != nil && !ingest.IsReject(err) {
-		h.refused.WithLabelValues("will_not_stored").Inc()
+		h.refused.add(1, "will_not_stored")
 		h.log.Warn("last will not recorded: spool refused it", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
 	}
 }
@@ -81,13 +80,13 @@ func (h *ingestHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 	case err == nil, ingest.IsReject(err):
 		return pk, nil
 	case errors.Is(err, errDraining):
-		h.refused.WithLabelValues("draining").Inc()
+		h.refused.add(1, "draining")
 		return pk, h.pushBack(cl, pk.FixedHeader.Qos)
 	case errors.Is(err, ingest.ErrFull):
-		h.refused.WithLabelValues("spool_full").Inc()
+		h.refused.add(1, "spool_full")
 		return pk, h.pushBack(cl, pk.FixedHeader.Qos)
 	default:
-		h.refused.WithLabelValues("spool_error").Inc()
+		h.refused.add(1, "spool_error")
 		h.log.Error("reading not acknowledged: spool write failed", "client_id", cl.ID, "topic", pk.TopicName, "err", err)
 		return pk, packets.ErrRejectPacket
 	}
@@ -138,18 +137,18 @@ var errDraining = errors.New("readings not acknowledged: shutting down")
 func (h *ingestHook) commit(b ingest.Batch) error {
 	h.gate.RLock()
 	defer h.gate.RUnlock()
-	n := float64(b.Len())
+	n := int64(b.Len())
 	if h.draining {
-		h.refused.WithLabelValues("draining").Add(n)
+		h.refused.add(n, "draining")
 		return errDraining
 	}
 	err := b.Commit()
 	switch {
 	case err == nil:
 	case errors.Is(err, ingest.ErrFull):
-		h.refused.WithLabelValues("spool_full").Add(n)
+		h.refused.add(n, "spool_full")
 	default:
-		h.refused.WithLabelValues("spool_error").Add(n)
+		h.refused.add(n, "spool_error")
 		h.log.Error("readings not acknowledged: spool write failed", "readings", b.Len(), "err", err)
 	}
 	return err

@@ -9,7 +9,6 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // blockingSink holds every Ingest until released.
@@ -31,7 +30,7 @@ func (s *blockingSink) Ingest(string, []byte, time.Time) error {
 func TestDrainWaitsForAppendsUnderWay(t *testing.T) {
 	sink := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
 	h := &ingestHook{sink: sink, wants: func(string) bool { return true }, log: slog.New(slog.DiscardHandler),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused"}, []string{"reason"})}
+		refused: new(tally)}
 	cl := &mqtt.Client{}
 	cl.Properties.ProtocolVersion = 5
 	pk := packets.Packet{TopicName: "devices/a/sensors/t", Payload: []byte("1")}
@@ -80,7 +79,7 @@ func TestWillReachesTheSink(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := &recordingSink{}
 			h := &ingestHook{sink: sink, wants: func(topic string) bool { return topic != "other/pi-1" },
-				log: slog.New(slog.DiscardHandler), refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "refused"}, []string{"reason"})}
+				log: slog.New(slog.DiscardHandler), refused: new(tally)}
 			if tc.draining {
 				h.drain()
 			}

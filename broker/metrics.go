@@ -1,18 +1,17 @@
 package broker
 
 import (
-	"sync/atomic"
-
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// infoCollector exposes mochi's own counters at scrape time, and the
-// messages dropped for full offline queues (offlineLimit).
-type infoCollector struct {
-	srv                                                  *mqtt.Server
-	offlineDropped                                       *atomic.Int64
-	clients, received, sent, dropped, inflight, retained *prometheus.Desc
+// statsCollector is the Prometheus view of the broker's Stats, read at
+// scrape time.
+type statsCollector struct {
+	b                                                  *Broker
+	clients, subscriptions, received, sent, dropped    *prometheus.Desc
+	inflight, retained, retainedBytes, retainedRefused *prometheus.Desc
+	refused, denied                                    *prometheus.Desc
 }
 
 // The reasons of mqflux_mqtt_messages_dropped_total.
@@ -26,44 +25,62 @@ const (
 	dropOfflineQueueFull = "offline_queue_full"
 )
 
-func newInfoCollector(srv *mqtt.Server, offlineDropped *atomic.Int64) *infoCollector {
-	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
-	return &infoCollector{
-		srv:            srv,
-		offlineDropped: offlineDropped,
-		clients:        d("mqflux_mqtt_clients_connected", "MQTT clients connected now."),
-		received:       d("mqflux_mqtt_messages_received_total", "PUBLISH packets received."),
-		sent:           d("mqflux_mqtt_messages_sent_total", "PUBLISH packets sent to subscribers."),
-		dropped: prometheus.NewDesc("mqflux_mqtt_messages_dropped_total",
-			"Messages the broker did not queue for a subscriber, by the limit that was reached.", []string{"reason"}, nil),
-		inflight: d("mqflux_mqtt_inflight_messages", "QoS 1/2 messages awaiting acknowledgement by subscribers."),
-		retained: d("mqflux_mqtt_retained_messages", "Retained messages held."),
+func newStatsCollector(b *Broker) *statsCollector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
+	}
+	return &statsCollector{
+		b:             b,
+		clients:       d("mqflux_mqtt_clients_connected", "MQTT clients connected now."),
+		subscriptions: d("mqflux_mqtt_subscriptions", "Subscriptions held now, offline sessions' included."),
+		received:      d("mqflux_mqtt_messages_received_total", "PUBLISH packets received."),
+		sent:          d("mqflux_mqtt_messages_sent_total", "PUBLISH packets sent to subscribers."),
+		dropped: d("mqflux_mqtt_messages_dropped_total",
+			"Messages the broker did not queue for a subscriber, by the limit that was reached.", "reason"),
+		inflight:      d("mqflux_mqtt_inflight_messages", "QoS 1/2 messages awaiting acknowledgement by subscribers."),
+		retained:      d("mqflux_mqtt_retained_messages", "Retained messages held."),
+		retainedBytes: d("mqflux_mqtt_retained_bytes", "Bytes (topic and payload) of the retained messages held."),
+		retainedRefused: d("mqflux_mqtt_retained_refused_total",
+			"Retained publishes past broker.max_retained_per_user (reason count) or broker.max_retained_bytes (reason bytes): MQTT 5 QoS 1/2 answered 0x97, others delivered but not retained.", "reason"),
+		refused: d("mqflux_mqtt_publish_refused_total",
+			"Publishes not acknowledged, so that the publisher resends them (spool full, draining, spool error).", "reason"),
+		denied: d("mqflux_mqtt_denied_total", "Connections and operations refused by authentication or ACL.", "what", "reason"),
 	}
 }
 
-func (c *infoCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.clients, c.received, c.sent, c.dropped, c.inflight, c.retained} {
+func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.clients, c.subscriptions, c.received, c.sent, c.dropped, c.inflight,
+		c.retained, c.retainedBytes, c.retainedRefused, c.refused, c.denied} {
 		ch <- d
 	}
 }
 
-func (c *infoCollector) Collect(ch chan<- prometheus.Metric) {
-	i := c.srv.Info
-	g := func(d *prometheus.Desc, t prometheus.ValueType, v int64) {
-		ch <- prometheus.MustNewConstMetric(d, t, float64(v))
+func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.Stats()
+	g := func(d *prometheus.Desc, t prometheus.ValueType, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, t, float64(v), labels...)
 	}
-	g(c.clients, prometheus.GaugeValue, atomic.LoadInt64(&i.ClientsConnected))
-	g(c.received, prometheus.CounterValue, atomic.LoadInt64(&i.MessagesReceived))
-	g(c.sent, prometheus.CounterValue, atomic.LoadInt64(&i.MessagesSent))
-	for reason, n := range map[string]int64{
-		dropQueueFull:        atomic.LoadInt64(&i.MessagesDropped),
-		dropInflightFull:     atomic.LoadInt64(&i.InflightDropped),
-		dropOfflineQueueFull: c.offlineDropped.Load(),
-	} {
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), reason)
+	g(c.clients, prometheus.GaugeValue, st.ClientsConnected)
+	g(c.subscriptions, prometheus.GaugeValue, st.Subscriptions)
+	g(c.received, prometheus.CounterValue, st.MessagesReceived)
+	g(c.sent, prometheus.CounterValue, st.MessagesSent)
+	for reason, n := range st.Dropped {
+		g(c.dropped, prometheus.CounterValue, n, reason)
 	}
-	g(c.inflight, prometheus.GaugeValue, inflight(c.srv))
-	g(c.retained, prometheus.GaugeValue, atomic.LoadInt64(&i.Retained))
+	g(c.inflight, prometheus.GaugeValue, st.Inflight)
+	g(c.retained, prometheus.GaugeValue, st.Retained)
+	g(c.retainedBytes, prometheus.GaugeValue, st.RetainedBytes)
+	for reason, n := range st.RetainedRefused {
+		g(c.retainedRefused, prometheus.CounterValue, n, reason)
+	}
+	for reason, n := range st.PublishRefused {
+		g(c.refused, prometheus.CounterValue, n, reason)
+	}
+	for what, byReason := range st.Denied {
+		for reason, n := range byReason {
+			g(c.denied, prometheus.CounterValue, n, what, reason)
+		}
+	}
 }
 
 // inflight counts the messages held in the sessions themselves. mochi's own

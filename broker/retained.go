@@ -8,7 +8,6 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mqflux/mqflux/topic"
 )
@@ -38,7 +37,7 @@ type retainedLimits struct {
 	maxBytes   int64
 	status     []topic.Template // presence templates: a device's own is exempt
 	log        *slog.Logger
-	refused    *prometheus.CounterVec // {reason}
+	refused    *tally // {reason}: Stats.RetainedRefused
 
 	mu      sync.Mutex
 	topics  map[string]retainedEntry
@@ -58,26 +57,10 @@ func newRetainedLimits(c Config, status []topic.Template, log *slog.Logger) *ret
 		maxBytes:   int64(c.MaxRetainedBytes),
 		status:     status,
 		log:        log,
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mqflux_mqtt_retained_refused_total",
-			Help: "Retained publishes past broker.max_retained_per_user (reason count) or broker.max_retained_bytes (reason bytes): MQTT 5 QoS 1/2 answered 0x97, others delivered but not retained.",
-		}, []string{"reason"}),
-		topics:  map[string]retainedEntry{},
-		perUser: map[string]int{},
-		warned:  map[string]int{},
-	}
-}
-
-func (l *retainedLimits) collectors() []prometheus.Collector {
-	gauge := func(name, help string, f func() int64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			return float64(f())
-		})
-	}
-	return []prometheus.Collector{l.refused,
-		gauge("mqflux_mqtt_retained_bytes", "Bytes (topic and payload) of the retained messages held.", func() int64 { return l.bytes }),
+		refused:    new(tally),
+		topics:     map[string]retainedEntry{},
+		perUser:    map[string]int{},
+		warned:     map[string]int{},
 	}
 }
 
@@ -121,7 +104,7 @@ func (l *retainedLimits) admit(user, name string, payload []byte) (reason string
 // refuse counts a refusal and logs the first of a user's and then at each
 // doubling, so a device retrying in a loop does not fill the log.
 func (l *retainedLimits) refuse(cl *mqtt.Client, name, reason, outcome string) {
-	l.refused.WithLabelValues(reason).Inc()
+	l.refused.add(1, reason)
 	user := string(cl.Properties.Username)
 	l.mu.Lock()
 	l.warned[user]++

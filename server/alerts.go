@@ -44,7 +44,7 @@ func (p *brokerPublisher) Publish(topic string, payload []byte, retain bool, qos
 func alertTopics(c alert.Config) []string {
 	var out []string
 	for _, n := range c.Notify {
-		out = append(out, n.TopicPrefixes()...)
+		out = append(out, notify.TopicPrefixes(n)...)
 	}
 	return out
 }

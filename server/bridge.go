@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/pipeline"
@@ -20,9 +19,9 @@ type Bridge struct {
 	log  *slog.Logger
 	pipe *pipeline.Pipeline
 	// inputs are the subscriber (first) and the inputs entries.
-	inputs  inputs
-	front   *front
-	started time.Time
+	inputs inputs
+	front  *front
+	life   *lifecycle
 }
 
 // NewBridge builds the pipeline and the subscriber; nothing connects until
@@ -46,6 +45,8 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err := b.inputs.register(b.front.reg); err != nil {
 		return nil, errors.Join(err, pipe.Stop(0))
 	}
+	b.life = &lifecycle{cfg: cfg, log: log, front: b.front, pipe: pipe, inputs: &b.inputs,
+		serveFirst: true, running: "mqflux bridge running"}
 	b.front.http.Handler = b.routes()
 	return b, nil
 }
@@ -55,39 +56,7 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 // not acknowledged for the persistent session), and the spool is flushed
 // to the outputs for at most the longest drain_timeout. ready, if not nil, is called
 // once the subscriptions are in place.
-func (b *Bridge) Run(ctx context.Context, ready func()) error {
-	ln, err := b.front.listen()
-	if err != nil {
-		return errors.Join(err, b.pipe.Stop(0))
-	}
-	b.started = time.Now()
-	b.pipe.Start()
-	// Served before the broker answers: /metrics and /healthz tell an
-	// operator why nothing arrives.
-	serveErr := b.front.serve(ln)
-	if err := b.inputs.start(ctx); err != nil && ctx.Err() == nil {
-		return errors.Join(err, b.shutdown())
-	}
-	if ctx.Err() == nil {
-		b.log.Info("mqflux bridge running", append(b.inputs.describe(), "http", b.cfg.HTTP.Address, "data_dir", b.cfg.DataDir,
-			"outputs", outputNames(b.cfg.OutputList()))...)
-		if ready != nil {
-			ready()
-		}
-	}
-	runErr := wait(ctx, serveErr)
-	return errors.Join(runErr, b.shutdown())
-}
-
-func (b *Bridge) shutdown() error {
-	b.log.Info("shutting down: no new acknowledgements, draining")
-	stopErr := b.inputs.stop()
-	httpErr := b.front.shutdown()
-	pipeErr := b.pipe.Stop(b.cfg.DrainTimeout())
-	closeErr := b.inputs.close()
-	b.log.Info("shut down")
-	return errors.Join(stopErr, httpErr, pipeErr, closeErr)
-}
+func (b *Bridge) Run(ctx context.Context, ready func()) error { return b.life.run(ctx, ready) }
 
 func (b *Bridge) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -117,15 +86,15 @@ type brokerState struct {
 // output being down only degrades: the spool holds the readings) and 503
 // while it is not: then no reading reaches mqflux.
 func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
-	ph := b.pipe.Health()
+	parts := b.life.health()
 	h := bridgeHealth{
 		Status:    "ok",
 		Readiness: "receiving readings",
-		Uptime:    time.Since(b.started).Round(time.Second).String(),
+		Uptime:    parts.uptime,
 		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.connected()},
-		Influx:    primaryInflux(b.cfg, ph),
-		Outputs:   outputsHealth(b.cfg.OutputList(), ph),
-		Spool:     spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes},
+		Influx:    parts.primary,
+		Outputs:   parts.outputs,
+		Spool:     parts.spool,
 	}
 	code := http.StatusOK
 	switch {
@@ -133,11 +102,11 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Status, code = "disconnected", http.StatusServiceUnavailable
 		h.Readiness = "not connected to the broker; it keeps the persistent session's messages"
 	default:
-		if down := outputsDown(ph); down != "" {
+		if parts.outputsDown != "" {
 			h.Status = "degraded"
-			h.Readiness += "; " + down
+			h.Readiness += "; " + parts.outputsDown
 		}
-		if down := b.inputs.down(); len(down) > 0 {
+		if down := parts.inputsDown; len(down) > 0 {
 			h.Status = "degraded"
 			h.Readiness += "; input " + strings.Join(down, "; ")
 		}

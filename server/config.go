@@ -39,7 +39,7 @@ type Config struct {
 	Mapping    mapping.Config    `yaml:"mapping"`
 	// Inputs are further sources of readings, each built by its
 	// registered kind (package input) beside the broker, the legacy API
-	// and the bridge.
+	// and the subscriber of mqflux bridge.
 	Inputs []input.Config `yaml:"inputs"`
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
 	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/internal/httpjson"
 )
 
 // getDeadLetters answers GET /v1/deadletter: the dead letters counted by
@@ -18,21 +19,21 @@ func (s *Server) getDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("n"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 0 {
-			http.Error(w, "n must be a count", http.StatusBadRequest)
+			writeError(w, http.StatusBadRequest, "n must be a count")
 			return
 		}
 	}
 	sum, err := deadletter.Summarize(s.pipe.DeadLetterPath(), n, r.URL.Query().Get("before"))
 	if errors.Is(err, deadletter.ErrCursorExpired) {
-		writeJSON(w, http.StatusGone, map[string]string{"error": err.Error()})
+		writeError(w, http.StatusGone, err.Error())
 		return
 	}
 	if errors.Is(err, deadletter.ErrBadCursor) {
-		http.Error(w, "before: "+err.Error(), http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, "before: "+err.Error())
 		return
 	}
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, sum)
@@ -49,7 +50,10 @@ func (s *Server) postReplay(w http.ResponseWriter, r *http.Request) {
 	res, err := s.pipe.Replay(pipeline.ReplayFilter{Reason: q.Get("reason"), Device: q.Get("device"), DryRun: dry})
 	if err != nil {
 		s.log.Error("dead-letter replay", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "result": res})
+		writeJSON(w, http.StatusInternalServerError, struct {
+			httpjson.Body
+			Result pipeline.ReplayResult `json:"result"`
+		}{httpjson.Body{Error: err.Error()}, res})
 		return
 	}
 	s.log.Info("dead letters replayed", "reason", q.Get("reason"), "device", q.Get("device"), "dry_run", dry,

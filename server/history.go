@@ -44,10 +44,3 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, series)
 	}
 }
-
-// writeError answers {"error": msg}.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, struct {
-		Error string `json:"error"`
-	}{msg})
-}

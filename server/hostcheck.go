@@ -111,19 +111,19 @@ func (g *hostGuard) wrap(next http.Handler) http.Handler {
 			g.refused.WithLabelValues("host").Inc()
 			g.logs.Warn(remoteHost(r)+" host", "http request refused: Host is not a name of this server", "remote", r.RemoteAddr,
 				"host", r.Host, "path", r.URL.Path, "key", "http.allowed_hosts")
-			writeJSON(w, http.StatusMisdirectedRequest, map[string]string{"error": fmt.Sprintf(
+			writeError(w, http.StatusMisdirectedRequest, fmt.Sprintf(
 				"Host %q is not a name of this server; if it is (a reverse proxy's or a DNS name), add %q to http.allowed_hosts",
-				r.Host, normalHost(r.Host))})
+				r.Host, normalHost(r.Host)))
 			return
 		}
 		if err := g.cross.Check(r); err != nil {
 			g.refused.WithLabelValues("cross_origin").Inc()
 			g.logs.Warn(remoteHost(r)+" cross_origin", "http request refused: cross-origin", "remote", r.RemoteAddr, "host", r.Host,
 				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "method", r.Method, "path", r.URL.Path)
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf(
+			writeError(w, http.StatusForbidden, fmt.Sprintf(
 				"cross-origin %s %s refused (Origin %q, Sec-Fetch-Site %q, Host %q): only pages of this server may change its state; "+
 					"send the request without a browser's Origin, or from a page of %s",
-				r.Method, r.URL.Path, r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site"), r.Host, r.Host)})
+				r.Method, r.URL.Path, r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site"), r.Host, r.Host))
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -103,12 +103,11 @@ outputs:
     fail_first: 2
 `
 
-// A kind registered from a test file is configured from YAML with its own
-// keys, fed the readings a device publishes to the real broker, and shown
-// in /healthz and /v1/pipeline with what it says of itself. /v1/pipeline's
-// numbers are the pipeline's and the output's Stats, the same counts
-// /metrics shows.
-func TestOutputKindRegisteredInATest(t *testing.T) {
+// startMemServer runs a server of the shipped config.yaml with the
+// memtest output (memOutputsYAML) until the test ends; it returns the
+// server, its MQTT and its HTTP address. env adds MQFLUX_ overrides.
+func startMemServer(t *testing.T, env ...string) (*Server, string, string) {
+	t.Helper()
 	shipped, err := os.ReadFile("../config.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +119,7 @@ func TestOutputKindRegisteredInATest(t *testing.T) {
 	mqtt := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cfg := DefaultConfig()
-	env := []string{"MQFLUX_DATA_DIR=" + t.TempDir(), "MQFLUX_BROKER_TCP=" + mqtt, "MQFLUX_HTTP_ADDRESS=" + httpAddr}
+	env = append([]string{"MQFLUX_DATA_DIR=" + t.TempDir(), "MQFLUX_BROKER_TCP=" + mqtt, "MQFLUX_HTTP_ADDRESS=" + httpAddr}, env...)
 	if _, err := configfile.LoadFile(path, &cfg, env); err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +146,16 @@ func TestOutputKindRegisteredInATest(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("server not ready after 60s")
 	}
+	return srv, mqtt, httpAddr
+}
+
+// A kind registered from a test file is configured from YAML with its own
+// keys, fed the readings a device publishes to the real broker, and shown
+// in /healthz and /v1/pipeline with what it says of itself. /v1/pipeline's
+// numbers are the pipeline's and the output's Stats, the same counts
+// /metrics shows.
+func TestOutputKindRegisteredInATest(t *testing.T) {
+	_, mqtt, httpAddr := startMemServer(t)
 
 	if out, err := testenv.Pub(t, mqtt, testenv.DemoGateway, "devices/shelf-dev/sensors/temperature", "21.5", "-q", "1"); err != nil {
 		t.Fatalf("mosquitto_pub: %v\n%s", err, out)

@@ -16,7 +16,7 @@ import (
 
 // OpenPipeline builds the spool, mapping and one writer per output from
 // the configuration; `mqflux serve` and `mqflux bridge` share it.
-// observers watch every reading the spool accepted (none for a bridge).
+// observers watch every reading the spool accepted (none for mqflux bridge).
 func OpenPipeline(cfg Config, log *slog.Logger, observers []observe.Observer) (*pipeline.Pipeline, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/broker"
 )
 
 // recentDeadLetters is how many dead letters /v1/pipeline lists.
@@ -20,9 +21,10 @@ type pipelineView struct {
 	Written      float64            `json:"written"`  // readings stored in InfluxDB
 	Rejected     map[string]float64 `json:"rejected"` // by reason
 	Spool        spoolView          `json:"spool"`
-	Influx       influxView         `json:"influx"`       // the first output, as before outputs existed
-	Outputs      []outputView       `json:"outputs"`      // in configuration order
-	DeadLetters  []deadLetterView   `json:"dead_letters"` // newest first
+	MQTT         *mqttView          `json:"mqtt,omitempty"` // the embedded broker; mqflux serve only
+	Influx       influxView         `json:"influx"`         // the first output, as before outputs existed
+	Outputs      []outputView       `json:"outputs"`        // in configuration order
+	DeadLetters  []deadLetterView   `json:"dead_letters"`   // newest first
 	DeadLetterOK bool               `json:"dead_letters_readable"`
 }
 
@@ -32,6 +34,26 @@ type spoolView struct {
 	// OldestAgeSeconds is how long the oldest pending reading has waited
 	// in the spool; 0 when it is empty.
 	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
+
+// mqttView is the embedded broker's numbers (broker.Stats): counters since
+// start and gauges now.
+type mqttView struct {
+	ClientsConnected int64            `json:"clients_connected"`
+	Subscriptions    int64            `json:"subscriptions"`
+	MessagesReceived int64            `json:"messages_received"`
+	MessagesSent     int64            `json:"messages_sent"`
+	Dropped          map[string]int64 `json:"dropped"` // by reason
+	Inflight         int64            `json:"inflight"`
+	Retained         int64            `json:"retained"`
+	RetainedBytes    int64            `json:"retained_bytes"`
+	PublishRefused   map[string]int64 `json:"publish_refused"` // by reason
+}
+
+func newMQTTView(st broker.Stats) *mqttView {
+	return &mqttView{ClientsConnected: st.ClientsConnected, Subscriptions: st.Subscriptions,
+		MessagesReceived: st.MessagesReceived, MessagesSent: st.MessagesSent, Dropped: st.Dropped,
+		Inflight: st.Inflight, Retained: st.Retained, RetainedBytes: st.RetainedBytes, PublishRefused: st.PublishRefused}
 }
 
 type influxView struct {
@@ -61,7 +83,8 @@ func (s *Server) getPipeline(w http.ResponseWriter, _ *http.Request) {
 		Rejected: floats(st.Rejected),
 		Spool:    spoolView{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes, OldestAgeSeconds: ageSeconds(ph.SpoolOldest)},
 		Influx:   influxView{Retries: map[string]float64{}},
-		Outputs:  outputViews(s.cfg.OutputList(), ph, st)}
+		Outputs:  outputViews(s.cfg.OutputList(), ph, st),
+		MQTT:     newMQTTView(s.broker.Stats())}
 	if len(v.Outputs) > 0 {
 		first := v.Outputs[0]
 		v.Influx.URL, v.Influx.Bucket = first.Target, first.Details["bucket"]

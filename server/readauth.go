@@ -200,7 +200,5 @@ func (g *readGate) refuse(w http.ResponseWriter, r *http.Request, endpoint strin
 	if ref.retryAfter > 0 && h.Get("Retry-After") == "" {
 		h.Set("Retry-After", strconv.Itoa(ref.retryAfter))
 	}
-	writeJSON(w, ref.status, struct {
-		Error string `json:"error"`
-	}{ref.detail})
+	writeError(w, ref.status, ref.detail)
 }

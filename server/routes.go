@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/server/console"
@@ -116,19 +115,20 @@ type spoolH struct {
 // an optional output falls behind), 503 when not:
 // an MQTT listener that fails to accept keeps every new device out.
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	parts := s.life.health()
 	h := health{
 		Status:    "ok",
 		Readiness: "accepting readings",
-		Uptime:    time.Since(s.started).Round(time.Second).String(),
-		MQTT:      mqttH{ClientsConnected: s.broker.Clients(), Listeners: s.broker.Listeners()},
+		Uptime:    parts.uptime,
+		MQTT:      mqttH{ClientsConnected: s.broker.Stats().ClientsConnected, Listeners: s.broker.Listeners()},
+		Influx:    &parts.primary,
+		Outputs:   parts.outputs,
+		Spool:     &parts.spool,
 	}
-	ph := s.pipe.Health()
-	in := primaryInflux(s.cfg, ph)
-	h.Influx, h.Outputs = &in, outputsHealth(s.cfg.OutputList(), ph)
-	h.Spool = &spoolH{Records: ph.SpoolRecords, Bytes: ph.SpoolBytes}
-	if down := outputsDown(ph); down != "" {
+	ph := parts.pipeline
+	if parts.outputsDown != "" {
 		h.Status = "degraded"
-		h.Readiness = "accepting readings; " + down
+		h.Readiness = "accepting readings; " + parts.outputsDown
 	}
 	if faults := s.storageFaults(ph.SpoolFault, ph.DeadLetterFault); len(faults) > 0 {
 		h.Status = "degraded"
@@ -139,7 +139,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 		h.Status = "degraded"
 		h.Readiness += "; HTTP refusing new connections: " + h.HTTP.Reason
 	}
-	if down := s.inputs.down(); len(down) > 0 {
+	if down := parts.inputsDown; len(down) > 0 {
 		// An input that takes no readings now (an inputs entry whose
 		// server is away) keeps its senders waiting, not the others.
 		h.Status = "degraded"

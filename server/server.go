@@ -5,9 +5,7 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/input"
@@ -39,7 +37,7 @@ type Server struct {
 	streams chan struct{}
 	alerts  *alert.Service
 	publish brokerPublisher // the broker, for the mqtt notifier, once built
-	started time.Time
+	life    *lifecycle
 }
 
 // Option changes how New builds a server.
@@ -140,6 +138,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 
+	s.life = &lifecycle{cfg: cfg, log: log, front: s.front, pipe: pipe, inputs: &s.inputs,
+		services: []service{alerts}, running: "mqflux serving"}
 	s.front.http.Handler = s.routes()
 	return s, nil
 }
@@ -148,42 +148,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 // the spool flushed to the outputs for at most the longest drain_timeout, what is
 // left kept on disk for the next start. ready, if not nil, is called once
 // every listener accepts connections.
-func (s *Server) Run(ctx context.Context, ready func()) error {
-	ln, err := s.front.listen()
-	if err != nil {
-		return errors.Join(err, s.pipe.Stop(0), s.inputs.close())
-	}
-	s.pipe.Start()
-	if err := s.inputs.start(ctx); err != nil {
-		if ln != nil {
-			ln.Close()
-		}
-		return errors.Join(err, s.inputs.stop(), s.pipe.Stop(0), s.inputs.close())
-	}
-	s.alerts.Start()
-	s.started = time.Now()
-	serveErr := s.front.serve(ln)
-	s.log.Info("mqflux serving", append(s.inputs.describe(), "http", s.cfg.HTTP.Address, "data_dir", s.cfg.DataDir,
-		"outputs", outputNames(s.cfg.OutputList()))...)
-	if ready != nil {
-		ready()
-	}
-	runErr := wait(ctx, serveErr)
-	return errors.Join(runErr, s.shutdown())
-}
-
-func (s *Server) shutdown() error {
-	s.log.Info("shutting down: no new acknowledgements, draining")
-	stopErr := s.inputs.stop()
-	httpErr := s.front.shutdown()
-	pipeErr := s.pipe.Stop(s.cfg.DrainTimeout())
-	// After the pipeline: the readings its observers still had are in the
-	// registry saved now. Notifications not yet accepted wait on disk.
-	alertsErr := s.alerts.Stop()
-	closeErr := s.inputs.close()
-	s.log.Info("shut down")
-	return errors.Join(stopErr, httpErr, pipeErr, alertsErr, closeErr)
-}
+func (s *Server) Run(ctx context.Context, ready func()) error { return s.life.run(ctx, ready) }
 
 // levelAtLeast passes on only records at or above a level.
 type levelAtLeast struct {

@@ -122,7 +122,7 @@ func (s *Server) getLogin(w http.ResponseWriter, _ *http.Request) {
 // refusal counters as basic auth, and starts a session.
 func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
-		http.Error(w, "cross-site login refused", http.StatusForbidden)
+		writeError(w, http.StatusForbidden, "cross-site login refused")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
@@ -154,7 +154,7 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
 	id, ses, ok := s.gate.sessions.of(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if !ok || !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ses.csrf)) != 1 {
-		http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+		writeError(w, http.StatusForbidden, "missing or wrong CSRF token")
 		return
 	}
 	s.gate.sessions.end(id)

@@ -8,51 +8,25 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/mqflux/mqflux/internal/configfile"
+	"github.com/mqflux/mqflux/internal/kinds"
 )
 
 // Config is one entry of alerts.notify: {name?, kind, <the kind's keys>}.
 // Kind picks the registered kind, which decodes the entry's other keys
-// into its own Settings, strictly.
-type Config struct {
-	Kind string
-	// Name tells two notifiers of one kind apart (metrics, logs, the
-	// outbox); the kind when empty.
-	Name string
-	// Settings are the kind's own keys; the kind's defaults when nil.
-	Settings Settings
-}
+// into its own Settings, strictly. Name tells two notifiers of one kind
+// apart (metrics, logs, the outbox); ID is Name, or Kind.
+type Config = kinds.Entry[seam, build]
 
-// ID is the notifier's name: Name, or Kind.
-func (c *Config) ID() string {
-	if c.Name != "" {
-		return c.Name
-	}
-	return c.Kind
-}
+// seam ties Config to the registry of notifier kinds.
+type seam struct{}
 
-// UnmarshalYAML reads name and kind, then hands the other keys to the
-// kind: an unknown key is reported with its line, under the entry's path.
-func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	name, kind, s, err := registry.Decode(n)
-	if err != nil {
-		return err
-	}
-	*c = Config{Kind: kind, Name: name, Settings: s}
-	return nil
-}
+func (seam) Registry() *kinds.Registry[build] { return registry }
 
-// Validate checks one notifier's keys.
-func (c *Config) Validate(v *configfile.Validator) {
-	registry.Validate(v, c.Name, c.Kind, c.Settings)
-}
-
-// TopicPrefixes are the prefixes the notifier publishes under in the
+// TopicPrefixes are the prefixes the notifier c publishes under in the
 // embedded broker (readers may subscribe below them); none unless its
 // settings say so.
-func (c *Config) TopicPrefixes() []string {
+func TopicPrefixes(c Config) []string {
 	if t, ok := c.Settings.(BrokerTopics); ok {
 		return t.TopicPrefixes()
 	}
@@ -73,7 +47,7 @@ type Publisher interface {
 
 // New builds the notifier c describes, with what env lends.
 func New(c Config, env Env) (Notifier, error) {
-	k, s, err := registry.Resolve(c.Kind, c.Settings)
+	k, s, err := c.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("notifier %s: %w", c.ID(), err)
 	}

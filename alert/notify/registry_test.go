@@ -43,7 +43,7 @@ func TestDecodeByKind(t *testing.T) {
 	if !ok || cfg.Notify[0].ID() != "ops" || tg.ChatID != "7" || tg.Timeout.Seconds() != 3 {
 		t.Errorf("telegram entry %+v %+v", cfg.Notify[0], tg)
 	}
-	if p := cfg.Notify[1].TopicPrefixes(); cfg.Notify[1].ID() != "mqtt" || len(p) != 1 || p[0] != "alerts" {
+	if p := TopicPrefixes(cfg.Notify[1]); cfg.Notify[1].ID() != "mqtt" || len(p) != 1 || p[0] != "alerts" {
 		t.Errorf("mqtt entry %+v, prefixes %v", cfg.Notify[1], p)
 	}
 

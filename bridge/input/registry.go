@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/kinds"
 )
@@ -49,38 +47,13 @@ func Register[S Settings](name string, k Kind[S]) {
 func Kinds() []string { return registry.Names() }
 
 // Config is one entry of the inputs list: {name?, kind, <the kind's
-// keys>}.
-type Config struct {
-	Kind string
-	// Name tells two inputs of one kind apart; the kind when empty.
-	Name string
-	// Settings are the kind's own keys; its defaults when nil.
-	Settings Settings
-}
+// keys>}. Name tells two inputs of one kind apart; ID is Name, or Kind.
+type Config = kinds.Entry[seam, build]
 
-// ID is the input's name: Name, or Kind.
-func (c *Config) ID() string {
-	if c.Name != "" {
-		return c.Name
-	}
-	return c.Kind
-}
+// seam ties Config to the registry of input kinds.
+type seam struct{}
 
-// UnmarshalYAML reads name and kind, then hands the other keys to the
-// kind, which decodes them strictly.
-func (c *Config) UnmarshalYAML(n *yaml.Node) error {
-	name, kind, s, err := registry.Decode(n)
-	if err != nil {
-		return err
-	}
-	*c = Config{Kind: kind, Name: name, Settings: s}
-	return nil
-}
-
-// Validate checks one entry's keys.
-func (c *Config) Validate(v *configfile.Validator) {
-	registry.Validate(v, c.Name, c.Kind, c.Settings)
-}
+func (seam) Registry() *kinds.Registry[build] { return registry }
 
 // Validate checks a list of inputs: each entry, and that no two share a
 // name (or a built-in input's name, in reserved).
@@ -102,7 +75,7 @@ func Validate(v *configfile.Validator, list []Config, reserved ...string) {
 
 // New builds the input c describes.
 func New(c Config, env Env) (Input, error) {
-	k, s, err := registry.Resolve(c.Kind, c.Settings)
+	k, s, err := c.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", c.ID(), err)
 	}

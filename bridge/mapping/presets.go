@@ -3,24 +3,61 @@ package mapping
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 	_ "time/tzdata" // mapping.timezone must work on hosts without a zoneinfo database
 )
 
-// preset is a layout shipped with mqflux: ordinary rules and status rules,
-// nothing a configuration could not say itself. bridge/mapping/README.md
-// documents each with its topics, what they become and what is ignored.
-type preset struct {
-	topics   []TopicRule
-	statuses []StatusRule
+// Preset is a layout mapping.presets can name: ordinary rules and status
+// rules, nothing a configuration could not say itself. The shipped ones are
+// registered below; bridge/mapping/README.md documents each with its
+// topics, what they become and what is ignored. Within a preset, ignored
+// topics come first so that a broader reading template cannot take them.
+type Preset struct {
+	Topics   []TopicRule
+	Statuses []StatusRule
 }
 
-// presets are the shipped layouts by name. Within a preset, ignored topics
-// come first so that a broader reading template cannot take them.
-func presets() map[string]preset {
-	return map[string]preset{
+// presetRegistry holds the presets by name, filled by RegisterPreset from
+// init functions and only read afterwards.
+var presetRegistry = struct {
+	sync.RWMutex
+	m map[string]Preset
+}{m: map[string]Preset{}}
+
+// RegisterPreset makes a preset known under name, from an init function.
+// It panics when name is empty or taken, or the preset has no topics: two
+// presets under one name are a programming error.
+func RegisterPreset(name string, p Preset) {
+	if name == "" || len(p.Topics) == 0 {
+		panic(fmt.Sprintf("register preset %q: a preset needs a name and topics", name))
+	}
+	presetRegistry.Lock()
+	defer presetRegistry.Unlock()
+	if _, dup := presetRegistry.m[name]; dup {
+		panic(fmt.Sprintf("register preset %q: registered twice", name))
+	}
+	presetRegistry.m[name] = p
+}
+
+func lookupPreset(name string) (Preset, bool) {
+	presetRegistry.RLock()
+	defer presetRegistry.RUnlock()
+	p, ok := presetRegistry.m[name]
+	return p, ok
+}
+
+func init() {
+	for name, p := range shippedPresets() {
+		RegisterPreset(name, p)
+	}
+}
+
+// shippedPresets are the layouts shipped with mqflux, by name.
+func shippedPresets() map[string]Preset {
+	return map[string]Preset{
 		"zigbee2mqtt": {
-			topics: []TopicRule{
+			Topics: []TopicRule{
 				{Template: "zigbee2mqtt/bridge/#", Ignore: true},
 				{Template: "zigbee2mqtt/{device+}/set", Ignore: true},
 				{Template: "zigbee2mqtt/{device+}/set/+", Ignore: true},
@@ -29,10 +66,10 @@ func presets() map[string]preset {
 				{Template: "zigbee2mqtt/{device+}", Measurement: "zigbee2mqtt",
 					Objects: Flatten, Arrays: Index, Nulls: Skip},
 			},
-			statuses: []StatusRule{{Template: "zigbee2mqtt/{device+}/availability", Key: "state"}},
+			Statuses: []StatusRule{{Template: "zigbee2mqtt/{device+}/availability", Key: "state"}},
 		},
 		"tasmota": {
-			topics: []TopicRule{
+			Topics: []TopicRule{
 				{Template: "cmnd/#", Ignore: true},
 				{Template: "stat/#", Ignore: true},
 				{Template: "tele/{device}/SENSOR", Measurement: "tasmota",
@@ -41,18 +78,18 @@ func presets() map[string]preset {
 					Objects: Flatten, Arrays: Index, Nulls: Skip, TimeKey: "Time"},
 				{Template: "tele/{device}/+", Ignore: true},
 			},
-			statuses: []StatusRule{{Template: "tele/{device}/LWT", Online: []string{"Online"}, Offline: []string{"Offline"}}},
+			Statuses: []StatusRule{{Template: "tele/{device}/LWT", Online: []string{"Online"}, Offline: []string{"Offline"}}},
 		},
 		"esphome": {
-			topics: []TopicRule{
+			Topics: []TopicRule{
 				{Template: "{device}/+/+/command", Ignore: true},
 				{Template: "{device}/debug", Ignore: true},
 				{Template: "{device}/{measurement}/{field}/state", Format: FormatText},
 			},
-			statuses: []StatusRule{{Template: "{device}/status"}},
+			Statuses: []StatusRule{{Template: "{device}/status"}},
 		},
 		"shelly": {
-			topics: []TopicRule{
+			Topics: []TopicRule{
 				// Gen1: shellies/<id>/...
 				{Template: "shellies/announce", Ignore: true},
 				{Template: "shellies/command", Ignore: true},
@@ -71,7 +108,7 @@ func presets() map[string]preset {
 				{Template: "{device}/status/{component}", Measurement: "shelly",
 					Objects: Flatten, Arrays: Index, Nulls: Skip},
 			},
-			statuses: []StatusRule{
+			Statuses: []StatusRule{
 				{Template: "shellies/{device}/online", Online: []string{"true"}, Offline: []string{"false"}},
 				{Template: "{device}/online", Online: []string{"true"}, Offline: []string{"false"}},
 			},
@@ -81,8 +118,10 @@ func presets() map[string]preset {
 
 // PresetNames lists the presets mapping.presets accepts.
 func PresetNames() []string {
+	presetRegistry.RLock()
+	defer presetRegistry.RUnlock()
 	var names []string
-	for n := range presets() {
+	for n := range presetRegistry.m {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -94,17 +133,16 @@ func PresetNames() []string {
 func withPresets(cfg Config) ([]TopicRule, []StatusRule, error) {
 	topics := slices.Clone(cfg.Topics)
 	statuses := statusRules(cfg)
-	all := presets()
 	for i, name := range cfg.Presets {
-		p, ok := all[name]
+		p, ok := lookupPreset(name)
 		if !ok {
 			return nil, nil, fmt.Errorf("mapping.presets[%d]: %q is not one of %v", i, name, PresetNames())
 		}
 		if slices.Contains(cfg.Presets[:i], name) {
 			return nil, nil, fmt.Errorf("mapping.presets[%d]: %q is named twice", i, name)
 		}
-		topics = append(topics, p.topics...)
-		statuses = append(statuses, p.statuses...)
+		topics = append(topics, p.Topics...)
+		statuses = append(statuses, p.Statuses...)
 	}
 	return topics, statuses, nil
 }

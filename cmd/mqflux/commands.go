@@ -39,8 +39,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run the broker, the bridge to InfluxDB and the HTTP API", runServe},
-		{"bridge", "run the bridge to InfluxDB fed by an external MQTT broker", runBridge},
+		{"serve", "run the broker, the pipeline to the outputs and the HTTP API", runServe},
+		{"bridge", "run the pipeline to the outputs fed by an external MQTT broker", runBridge},
 		{"bench", "load-test an MQTT broker and, with -influx, the whole pipeline", runBench},
 		{"passwd", "print the bcrypt hash of a password read from stdin or a prompt", runPasswd},
 		{"check-config", "check a configuration file and print its problems, or ok", runCheckConfig},

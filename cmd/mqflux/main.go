@@ -1,5 +1,5 @@
-// Command mqflux is the server: the MQTT broker, the bridge to InfluxDB and
-// the legacy HTTP API, plus the tools around them. See `mqflux -h`.
+// Command mqflux is the server: the MQTT broker, the pipeline to the
+// outputs and the legacy HTTP API, plus the tools around them. See `mqflux -h`.
 package main
 
 import (

@@ -71,3 +71,34 @@ func TestDecode(t *testing.T) {
 		t.Errorf("validate: %v", err)
 	}
 }
+
+type pumpSeam struct{}
+
+func (pumpSeam) Registry() *Registry[func(*pump) string] { return pumps }
+
+var pumps = newRegistry()
+
+// An Entry of a seam decodes through that seam's registry, a list of
+// them as a list of entries, and ID falls back to the kind.
+func TestEntry(t *testing.T) {
+	var list []Entry[pumpSeam, func(*pump) string]
+	if err := yaml.Unmarshal([]byte("- {kind: piston}\n- {kind: piston, name: p2, rate: 7}\n"), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID() != "piston" || list[1].ID() != "p2" || list[1].Settings.(*pump).Rate != 7 {
+		t.Fatalf("decoded %+v", list)
+	}
+	k, s, err := list[0].Resolve()
+	if err != nil || k.New(s.(*pump)) != "piston" || s.(*pump).Rate != 5 {
+		t.Errorf("resolve: %v %+v", err, s)
+	}
+	var v configfile.Validator
+	bad := Entry[pumpSeam, func(*pump) string]{Kind: "piston", Name: "bad name", Settings: &pump{Rate: 0}}
+	bad.Validate(v.Section("pumps[0]"))
+	if err := v.Err(); err == nil || !strings.Contains(err.Error(), "pumps[0].name") || !strings.Contains(err.Error(), "pumps[0].rate") {
+		t.Errorf("validate: %v", err)
+	}
+	if err := yaml.Unmarshal([]byte("- {kind: gear}\n"), &list); err == nil || !strings.Contains(err.Error(), `"gear" is not a kind of pump`) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+
+	"github.com/mqflux/mqflux/internal/httpjson"
 )
 
 //go:embed assets
@@ -32,7 +34,7 @@ func Assets() http.Handler {
 func Index(w http.ResponseWriter, _ *http.Request) {
 	b, err := files.ReadFile("assets/index.html")
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		httpjson.Error(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	securityHeaders(w)

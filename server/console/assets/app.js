@@ -160,7 +160,8 @@ function pipelineView() {
       card("Spool", `${p.spool.records} readings`), card("Oldest in the spool", p.spool.records ? `${p.spool.oldest_age_seconds.toFixed(1)} s` : "empty"), card("Spool on disk", `${(p.spool.bytes / 1024).toFixed(0)} KiB`),
       card("InfluxDB", p.influx.up ? "up" : "down", p.influx.up ? "state-online" : "state-offline"),
       card("InfluxDB failed attempts", retries || "none"),
-      card("InfluxDB last error", p.influx.last_error ? `${p.influx.last_error} (${ago(p.influx.last_error_at)})` : "none"));
+      card("InfluxDB last error", p.influx.last_error ? `${p.influx.last_error} (${ago(p.influx.last_error_at)})` : "none"),
+      ...mqttCards(p, prev, dt, card));
     main.querySelector("#outputs").replaceChildren(...outputsTable(p, prev, dt));
     const rej = Object.entries(p.rejected);
     main.querySelector("#rejected").replaceChildren(el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Reason"), el("th", { scope: "col" }, "Readings"))),
@@ -174,6 +175,19 @@ function pipelineView() {
         : [el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No dead letters."))])));
     prev = p;
   });
+}
+
+// mqttCards show the embedded broker's numbers (none for mqflux bridge);
+// rates come from two answers dt apart.
+function mqttCards(p, prev, dt, card) {
+  const m = p.mqtt;
+  if (!m) return [];
+  const rate = (k) => (prev && prev.mqtt && dt > 0 ? ((m[k] - prev.mqtt[k]) / dt).toFixed(1) : "…");
+  const sum = (o) => Object.values(o || {}).reduce((a, b) => a + b, 0);
+  return [card("MQTT clients", String(m.clients_connected)), card("Subscriptions", String(m.subscriptions)),
+    card("MQTT in / s", rate("messages_received")), card("MQTT out / s", rate("messages_sent")),
+    card("Deliveries dropped", String(sum(m.dropped))), card("Publishes pushed back", String(sum(m.publish_refused))),
+    card("Retained", `${m.retained} (${(m.retained_bytes / 1024).toFixed(0)} KiB)`)];
 }
 
 // outputsTable shows each output with its state, how far it is behind
