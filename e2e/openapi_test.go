@@ -73,6 +73,7 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{"GET", "/v1/devices", nil, "", 200},
 		{"GET", "/v1/devices?state=online", nil, "", 200},
 		{"GET", "/v1/alerts", nil, "", 200},
+		{"DELETE", "/v1/devices/pi-never-seen", nil, "", 404},
 		{"GET", "/v1/history?device=pi-kitchen&measurement=climate&field=temp&range=1h", nil, "", 200},
 		{"GET", "/v1/history?device=pi-kitchen&measurement=climate&field=temp&range=1y", nil, "", 400},
 		{"GET", "/v1/pipeline", nil, "", 200},

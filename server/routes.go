@@ -34,6 +34,9 @@ func (s *Server) routes() http.Handler {
 	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
 	// the recent transitions; behind the same login as /v1/latest.
 	s.alerts.Routes(mux, s.gate.guard)
+	// Forgetting a device (and with ?data=true deleting its series in the
+	// first output) changes what is stored: an admin.
+	mux.Handle("DELETE /v1/devices/{device}", s.gate.guardAs(roleAdmin, "/v1/devices/{device}", http.HandlerFunc(s.deleteDevice)))
 	// The dead letters by reason and device, behind the same login, and
 	// their replay through the current mapping (`mqflux deadletter`, or
 	// the console of a logged-in admin): it changes what is stored, so it

@@ -6,7 +6,7 @@ import { el, ago, withUnit, getJSON } from "./util.js";
 
 const main = document.getElementById("main");
 const live = document.getElementById("live");
-const state = { devices: new Map(), alerts: [], sort: "device", dir: 1, filter: "", stateFilter: "", listeners: new Set() };
+const state = { devices: new Map(), alerts: [], sort: "device", dir: 1, filter: "", stateFilter: "", listeners: new Set(), notice: "" };
 let timer = null;
 let cleanup = () => {};
 
@@ -43,8 +43,11 @@ function every(ms, fn) {
 }
 
 function fleetView() {
+  const notice = state.notice;
+  state.notice = "";
   main.replaceChildren(
     el("h1", {}, "Fleet"),
+    notice ? el("p", { id: "notice", role: "status" }, notice) : null,
     el("div", { class: "toolbar" },
       el("label", {}, "Filter ", el("input", { id: "filter", type: "search", value: state.filter, placeholder: "device or value",
         oninput: (e) => { state.filter = e.target.value; draw(); } })),
@@ -99,7 +102,8 @@ async function deviceView(name) {
     el("div", { class: "toolbar" }, el("label", {}, "Range ", el("select", { id: "range", onchange: (e) => { range = e.target.value; draw(); } },
       ...["1h", "24h", "7d"].map((r) => el("option", { value: r }, { "1h": "last hour", "24h": "last day", "7d": "last week" }[r]))))),
     el("p", { id: "device-state", class: "muted" }),
-    el("div", { id: "charts" }));
+    el("div", { id: "charts" }),
+    forgetPanel(name));
   const charts = new Map(); // "measurement.field" -> {plot, data}
   const onReading = (r) => {
     if (r.device !== name) return;
@@ -141,6 +145,45 @@ async function deviceView(name) {
   }
   clearInterval(timer);
   await draw();
+}
+
+// forgetPanel is the device view's Forget button: a first confirmation,
+// and a second one when its data is to be deleted too. The server decides
+// who may (an admin beyond loopback) and says why not.
+function forgetPanel(name) {
+  const box = el("section", { id: "forget", class: "forget", "aria-label": "Forget this device" });
+  const cancel = () => el("button", { id: "forget-cancel", type: "button", onclick: start }, "Cancel");
+  const start = () => box.replaceChildren(
+    el("button", { id: "forget-start", type: "button", class: "danger" }, "Forget this device…"));
+  const first = () => {
+    const withData = el("input", { type: "checkbox", id: "forget-data" });
+    box.replaceChildren(
+      el("p", {}, `Forget ${name}? It leaves the fleet and the latest readings, and its firing alerts resolve (reason "forgotten"). If it publishes again it comes back as a new device.`),
+      el("p", {}, el("label", {}, withData, " also delete its data (every reading stored in the first output)")),
+      el("button", { id: "forget-confirm", type: "button", class: "danger", onclick: () => (withData.checked ? second() : send(false)) }, "Forget"),
+      " ", cancel());
+  };
+  const second = () => box.replaceChildren(
+    el("p", { class: "alert" }, `Delete every stored reading of ${name} for good? This cannot be undone.`),
+    el("button", { id: "forget-data-confirm", type: "button", class: "danger", onclick: () => send(true) }, "Delete its data and forget it"),
+    " ", cancel());
+  const send = async (data) => {
+    box.replaceChildren(el("p", { role: "status" }, "Forgetting…"));
+    const r = await fetch(`v1/devices/${encodeURIComponent(name)}${data ? "?data=true" : ""}`, { method: "DELETE", credentials: "same-origin" });
+    const body = await r.json().catch(() => ({}));
+    if (r.status === 401) { location.href = "login"; return; }
+    if (!r.ok) {
+      box.replaceChildren(el("p", { id: "forget-error", class: "alert", role: "alert" }, `Not forgotten: ${body.error || r.status}`), cancel());
+      return;
+    }
+    state.devices.delete(name);
+    state.notice = `${name} forgotten` + (body.data_deleted ? ", its data deleted" : "") +
+      (body.resolved && body.resolved.length ? `; resolved: ${body.resolved.join(", ")}` : "");
+    location.hash = "#/";
+  };
+  box.addEventListener("click", (e) => { if (e.target.id === "forget-start") first(); });
+  start();
+  return box;
 }
 
 function pipelineView() {
