@@ -90,6 +90,9 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{"GET", "/v1/latest", http.Header{"Host": {"evil.example"}}, "", 421},
 		{"POST", "/v1/deadletter/replay?dry_run=true", http.Header{"Origin": {"http://evil.example"}}, "", 403},
 		{"POST", "/v1/log-temperature", http.Header{"Origin": {"http://evil.example"}, "Content-Type": {"application/json"}}, `{"temperature": 1}`, 403},
+		{"DELETE", "/v1/devices/pi-kitchen", http.Header{"Origin": {"http://evil.example"}}, "", 403},
+		{"DELETE", "/v1/devices/pi-kitchen?data=maybe", nil, "", 400},
+		{"DELETE", "/v1/devices/pi-kitchen", nil, "", 200},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, "http://"+srv.HTTP+tc.path, strings.NewReader(tc.body))
