@@ -106,6 +106,9 @@ func withPresets(cfg Config) ([]TopicRule, []StatusRule, error) {
 		topics = append(topics, p.topics...)
 		statuses = append(statuses, p.statuses...)
 	}
+	if cfg.LogsTemplate != "" {
+		topics = append(topics, TopicRule{Template: cfg.LogsTemplate, Format: FormatAuto, Measurement: LogsMeasurement, Tags: map[string]string{}})
+	}
 	return topics, statuses, nil
 }
 
