@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -67,5 +69,36 @@ func TestDeviceLogs(t *testing.T) {
 		if code, body := srv.HTTPGet(t, "/v1/logs?"+bad); code != 400 || !strings.Contains(body, "error") {
 			t.Errorf("GET /v1/logs?%s: %d %s, want 400 saying what is wrong", bad, code, body)
 		}
+	}
+}
+
+// The console's journal lists the log lines newest first and narrows them
+// as a filter is typed, in headless Chromium.
+func TestConsoleJournal(t *testing.T) {
+	in := testenv.StartInflux(t)
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{"MQFLUX_MAPPING_LOGS_TEMPLATE=devices/{device}/logs"}})
+	for _, l := range []string{
+		`{"message": "Started Session 3 of user pi.", "pid": 1, "tags": {"unit": "systemd", "level": "info"}}`,
+		`{"message": "Failed password for root from 10.0.0.1 port 22 ssh2", "pid": 812, "tags": {"unit": "sshd", "level": "err"}}`,
+	} {
+		if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoDevice, "devices/demo-device/logs", l, "-q", "1"); err != nil {
+			t.Fatalf("publish a log line: %v\n%s", err, out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitFor(t, time.Minute, "the log lines in InfluxDB", func() bool { return in.Count(t, "logs", "message") == 2 })
+	ctx := testenv.Browser(t)
+	var errs consoleErrors
+	errs.listen(t, ctx)
+	run(t, ctx, "the journal", chromedp.Navigate("http://"+srv.HTTP+"/#/journal"),
+		until(`document.querySelectorAll("#journal tbody tr").length === 2`))
+	first := get(t, ctx, "the newest line", chromedp.Text(chromedp.CSS(`#journal tbody tr:first-child pre`)))
+	if !strings.HasPrefix(first, "Failed password") {
+		t.Errorf("the journal's first line is %q, want the newest", first)
+	}
+	run(t, ctx, "filter by message", chromedp.SendKeys(chromedp.CSS(`#journal-message`), "Session 3"),
+		until(`document.querySelectorAll("#journal tbody tr").length === 1 && document.querySelector("#journal tbody pre").textContent.startsWith("Started Session 3")`))
+	if e := errs.list(); len(e) > 0 {
+		t.Errorf("the browser reported errors:\n%s", strings.Join(e, "\n"))
 	}
 }

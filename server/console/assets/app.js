@@ -1,6 +1,6 @@
 // The mqflux console: three views over the server's JSON endpoints, kept
 // live by /v1/stream. Hash routes keep it one page with no server routing:
-// #/ (fleet), #/device/NAME, #/pipeline.
+// #/ (fleet), #/device/NAME, #/pipeline, #/journal.
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { el, ago, withUnit, getJSON } from "./util.js";
 
@@ -265,6 +265,50 @@ function forgetPanel(name) {
   return box;
 }
 
+// journalView pages through the log lines devices publish (GET /v1/logs),
+// newest first, filtered by device, unit, level and message text.
+function journalView() {
+  const f = { device: "", unit: "", level: "", message: "", since: "24h" };
+  const spans = [["15m", 900], ["1h", 3600], ["6h", 21600], ["24h", 86400], ["7d", 604800], ["30d", 2592000]];
+  const input = (k, label) => el("label", {}, label + " ", el("input", { id: "journal-" + k, type: "search",
+    oninput: (e) => { f[k] = e.target.value; schedule(); } }));
+  const tbody = el("tbody", {});
+  const more = el("button", { id: "journal-older", type: "button", hidden: true }, "Older lines");
+  const status = el("p", { id: "journal-status", class: "muted", role: "status" });
+  main.replaceChildren(el("h1", {}, "Journal"),
+    el("div", { class: "toolbar" }, input("device", "Device"), input("unit", "Unit"), input("level", "Level"), input("message", "Message"),
+      el("label", {}, "Since ", el("select", { id: "journal-since", onchange: (e) => { f.since = e.target.value; load(); } },
+        ...spans.map(([s]) => el("option", { value: s, selected: s === f.since }, s))))),
+    el("table", { id: "journal" }, el("thead", {}, el("tr", {}, ...["Time", "Device", "Unit", "Level", "Message"].map((h) => el("th", { scope: "col" }, h)))), tbody),
+    more, status);
+  let next = "", seq = 0, wait = null;
+  const schedule = () => { clearTimeout(wait); wait = setTimeout(load, 300); };
+  const query = (cursor) => {
+    const q = new URLSearchParams({ limit: "100", from: new Date(Date.now() - spans.find(([s]) => s === f.since)[1] * 1000).toISOString() });
+    for (const k of ["device", "unit", "level", "message"]) if (f[k]) q.set(k, f[k]);
+    if (cursor) q.set("cursor", cursor);
+    return "v1/logs?" + q;
+  };
+  const rows = (entries) => entries.map((e) => el("tr", { class: "level-" + (e.level || "") },
+    el("td", { "data-label": "Time", title: e.time }, fmtTime(Date.parse(e.time))), el("td", { "data-label": "Device" }, e.device),
+    el("td", { "data-label": "Unit" }, (e.unit || "") + (e.pid ? `[${e.pid}]` : "")), el("td", { "data-label": "Level" }, e.level || ""),
+    el("td", { "data-label": "Message" }, el("pre", {}, e.message))));
+  async function load(cursor = "") {
+    const mine = ++seq;
+    let p;
+    try { p = await getJSON(query(cursor)); } catch (e) { status.textContent = "error: " + e.message; return; }
+    if (mine !== seq) return; // a newer filter's answer wins
+    if (!cursor) tbody.replaceChildren();
+    tbody.append(...rows(p.entries));
+    next = p.next || "";
+    more.hidden = !next;
+    status.textContent = tbody.children.length ? `${tbody.children.length} lines` : "No log lines match.";
+  }
+  more.addEventListener("click", () => load(next));
+  cleanup = () => { clearTimeout(wait); seq++; };
+  load();
+}
+
 function pipelineView() {
   main.replaceChildren(el("h1", {}, "Pipeline"), el("div", { class: "cards", id: "cards" }),
     el("h2", {}, "Outputs"), el("table", { id: "outputs" }),
@@ -333,13 +377,14 @@ function route() {
   cleanup = () => {};
   clearInterval(timer);
   const h = location.hash.slice(1) || "/";
-  const view = h.startsWith("/device/") ? "fleet" : h === "/pipeline" ? "pipeline" : "fleet";
+  const view = h.startsWith("/device/") ? "fleet" : h === "/pipeline" ? "pipeline" : h === "/journal" ? "journal" : "fleet";
   for (const a of document.querySelectorAll("nav a")) {
     if (a.dataset.view === view && !h.startsWith("/device/")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   if (h.startsWith("/device/")) deviceView(decodeURIComponent(h.slice(8))).catch((e) => { live.textContent = "error: " + e.message; });
   else if (h === "/pipeline") pipelineView();
+  else if (h === "/journal") journalView();
   else fleetView();
   main.focus({ preventScroll: true });
 }
