@@ -19,10 +19,11 @@ import (
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
-// deleteKind is an output kind of this test file whose configuration is
+// deleteKind (sorted after influxdb, as kind lists in other tests expect)
+// is an output kind of this test file whose configuration is
 // an output.DeviceDeleter: it keeps in memory the devices it was asked to
 // delete, as a SQL output would run its DELETE.
-const deleteKind = "deletetest"
+const deleteKind = "sqltest"
 
 type deleteConfig struct {
 	Label string `yaml:"label"`
