@@ -28,9 +28,14 @@ type Config struct {
 	// MaxPending bounds the notifications waiting for one notifier (a
 	// receiver gone for good must not grow the state file without end);
 	// past it the oldest is dropped, logged and counted.
-	MaxPending int             `yaml:"max_pending"`
-	Rules      []Rule          `yaml:"rules"`
-	Notify     []notify.Config `yaml:"notify"`
+	MaxPending int `yaml:"max_pending"`
+	// ForgetAfter forgets a device that has been offline or silent, with
+	// no message at all, for this long: it leaves the registry and
+	// /v1/latest as DELETE /v1/devices/{device} would have it (its data
+	// stays). 0 never forgets.
+	ForgetAfter time.Duration   `yaml:"forget_after"`
+	Rules       []Rule          `yaml:"rules"`
+	Notify      []notify.Config `yaml:"notify"`
 }
 
 // Rule is a threshold on one field of one measurement.
@@ -89,6 +94,9 @@ func (c *Config) Validate(v *configfile.Validator) {
 	v.Between("history", c.History, 0, 100_000)
 	v.DurationBetween("retry_max", c.RetryMax, time.Second, 24*time.Hour)
 	v.Between("max_pending", c.MaxPending, 1, 1_000_000)
+	if c.ForgetAfter != 0 {
+		v.DurationBetween("forget_after", c.ForgetAfter, time.Second, 10*365*24*time.Hour)
+	}
 	names := map[string]bool{RuleSilent: true, RuleOffline: true}
 	for i := range c.Rules {
 		r := &c.Rules[i]

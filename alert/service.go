@@ -52,6 +52,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Forgotten, when set, is called with each device alerts.forget_after
+	// forgot, so that the views holding it (/v1/latest) let it go too.
+	Forgotten func(device string)
 	// SaveInterval is how often the registry is saved when only last-seen
 	// times changed (transitions are saved at once); 10s when 0.
 	SaveInterval time.Duration
@@ -170,8 +173,20 @@ func (s *Service) Observe(r *observe.Reading) {
 // check runs the rules the clock decides.
 func (s *Service) check() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.enqueue(s.eng.Check(s.o.Now()))
+	now := s.o.Now()
+	s.enqueue(s.eng.Check(now))
+	expired, ns := s.eng.Expire(now)
+	s.enqueue(ns)
+	if len(expired) > 0 {
+		s.markDirty()
+	}
+	s.mu.Unlock()
+	for _, name := range expired {
+		s.log.Info("device forgotten", "device", name, "by", "alerts.forget_after", "forget_after", s.o.Config.ForgetAfter)
+		if s.o.Forgotten != nil {
+			s.o.Forgotten(name)
+		}
+	}
 }
 
 // enqueue puts each transition in every notifier's outbox and asks for a

@@ -73,9 +73,12 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{"GET", "/v1/devices", nil, "", 200},
 		{"GET", "/v1/devices?state=online", nil, "", 200},
 		{"GET", "/v1/alerts", nil, "", 200},
+		{"DELETE", "/v1/devices/pi-never-seen", nil, "", 404},
 		{"GET", "/v1/history?device=pi-kitchen&measurement=climate&field=temp&range=1h", nil, "", 200},
 		{"GET", "/v1/history?device=pi-kitchen&measurement=climate&field=temp&range=1y", nil, "", 400},
 		{"GET", "/v1/pipeline", nil, "", 200},
+		{"GET", "/v1/logs?limit=5", nil, "", 200},
+		{"GET", "/v1/logs?limit=0", nil, "", 400},
 		{"GET", "/v1/openapi.json", nil, "", 200},
 		{"POST", "/v1/log-temperature", legacy, `{"temperature": 21.5, "status": "ok"}`, 200},
 		{"POST", "/v1/log-temperature", legacy, `{"temperature": `, 400},
@@ -89,6 +92,9 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{"GET", "/v1/latest", http.Header{"Host": {"evil.example"}}, "", 421},
 		{"POST", "/v1/deadletter/replay?dry_run=true", http.Header{"Origin": {"http://evil.example"}}, "", 403},
 		{"POST", "/v1/log-temperature", http.Header{"Origin": {"http://evil.example"}, "Content-Type": {"application/json"}}, `{"temperature": 1}`, 403},
+		{"DELETE", "/v1/devices/pi-kitchen", http.Header{"Origin": {"http://evil.example"}}, "", 403},
+		{"DELETE", "/v1/devices/pi-kitchen?data=maybe", nil, "", 400},
+		{"DELETE", "/v1/devices/pi-kitchen", nil, "", 200},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, "http://"+srv.HTTP+tc.path, strings.NewReader(tc.body))

@@ -23,6 +23,8 @@ func (s *Server) openAlerts() (*alert.Service, error) {
 		Env:    notify.Env{Publisher: &s.publish},
 		Record: func(lines []byte) error { return s.pipe.AppendLines(alertSource, lines) },
 		Logger: s.log.With("component", "alerts"),
+		// A device alerts.forget_after forgot leaves /v1/latest too.
+		Forgotten: func(device string) { s.latest.Forget(device) },
 	})
 }
 

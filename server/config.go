@@ -52,7 +52,7 @@ type Log struct {
 // HTTP serves health, metrics, the latest readings and the legacy POST API.
 // Off loopback, /metrics and the /v1/ routes but openapi.json answer only the broker's
 // reader and admin users (HTTP basic auth or a console session), and
-// replaying dead letters only an admin (routes.go names the role of each).
+// replaying dead letters and forgetting a device only an admin (routes.go names the role of each).
 type HTTP struct {
 	Address           string        `yaml:"address"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`

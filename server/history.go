@@ -14,8 +14,9 @@ import (
 const historyTimeout = 30 * time.Second
 
 // getHistory answers GET /v1/history?device=&measurement=&field=&range=:
-// one field's means from InfluxDB over 1h, 24h or 7d, at most
-// history.MaxPoints of them.
+// one field's readings from InfluxDB over 15m to 30d (history.RangeNames),
+// raw when they are few, else means, at most history.MaxPoints points,
+// with the range's statistics and the field's first and last reading.
 func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	hq := history.Query{Device: q.Get("device"), Measurement: q.Get("measurement"), Field: q.Get("field"), Range: q.Get("range")}

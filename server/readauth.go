@@ -202,3 +202,19 @@ func (g *readGate) refuse(w http.ResponseWriter, r *http.Request, endpoint strin
 	}
 	writeError(w, ref.status, ref.detail)
 }
+
+// who names the user a request that passed its guard came as, for the
+// log: the basic-auth user (checked by the guard) or the console
+// session's. On loopback the routes are open and no one logs in.
+func (g *readGate) who(r *http.Request) string {
+	if g.open {
+		return "(loopback, no login)"
+	}
+	if name, _, ok := r.BasicAuth(); ok && name != "" {
+		return name
+	}
+	if _, ses, ok := g.sessions.of(r); ok {
+		return ses.user
+	}
+	return ""
+}

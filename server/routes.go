@@ -33,6 +33,9 @@ func (s *Server) routes() http.Handler {
 	// (?device=pattern, ?state=, ?rule=), and the alerts firing now with
 	// the recent transitions; behind the same login as /v1/latest.
 	s.alerts.Routes(mux, s.gate.guard)
+	// Forgetting a device (and with ?data=true deleting its series in the
+	// first output) changes what is stored: an admin.
+	mux.Handle("DELETE /v1/devices/{device}", s.gate.guardAs(roleAdmin, "/v1/devices/{device}", http.HandlerFunc(s.deleteDevice)))
 	// The dead letters by reason and device, behind the same login, and
 	// their replay through the current mapping (`mqflux deadletter`, or
 	// the console of a logged-in admin): it changes what is stored, so it
@@ -43,6 +46,9 @@ func (s *Server) routes() http.Handler {
 	// pipeline's state for its pipeline view.
 	mux.Handle("GET /v1/history", s.gate.guard("/v1/history", http.HandlerFunc(s.getHistory)))
 	mux.Handle("GET /v1/pipeline", s.gate.guard("/v1/pipeline", http.HandlerFunc(s.getPipeline)))
+	// The log lines devices publish (mapping.logs_template), newest first,
+	// a page at a time, for the console's journal.
+	mux.Handle("GET /v1/logs", s.gate.guard("/v1/logs", http.HandlerFunc(s.getLogs)))
 	// The description of every route here, open like /healthz: it holds
 	// no data.
 	mux.HandleFunc("GET /v1/openapi.json", getOpenAPI)

@@ -47,6 +47,10 @@ type Notification struct {
 	// Started is when a resolved alert had fired.
 	Started *time.Time `json:"started,omitempty"`
 	Message string     `json:"message"`
+	// Reason says why a resolution came other than from the device:
+	// "forgotten" when the device was removed from the registry (by an
+	// admin, or by alerts.forget_after). Empty otherwise.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Title is a short headline: "pi-1: disk-full firing".

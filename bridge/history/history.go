@@ -1,7 +1,12 @@
 // Package history reads a device's past values back from InfluxDB for the
-// console's charts: one field of one measurement over the last hour, day or
-// week, averaged into at most MaxPoints buckets so that a week of readings
-// every second still draws quickly.
+// console's charts: one field of one measurement over the last 15 minutes
+// to 30 days. A range holding at most MaxPoints readings is answered with
+// the readings themselves; a busier one is averaged into at most MaxPoints
+// buckets, so that a month of readings every second still draws quickly.
+// Beside the points come the range's count, min, mean and max (over the
+// readings, not the buckets) and the field's first and last reading ever,
+// so a chart can start where the device's data starts and an empty range
+// can say when the last reading was.
 //
 // It speaks InfluxQL through package influx's Query, authenticated as the
 // first output's write API says: InfluxDB 1.x answers it natively; 2.x
@@ -25,18 +30,23 @@ import (
 	"github.com/mqflux/mqflux/bridge/influx"
 )
 
-// MaxPoints bounds the points of one answer.
+// MaxPoints bounds the points of one answer. A range holding at most
+// this many readings is answered with the readings themselves; a busier
+// one with the means of at most MaxPoints buckets.
 const MaxPoints = 1000
 
 // Ranges are the windows a query may cover, by the name the API takes.
 var ranges = map[string]time.Duration{
+	"15m": 15 * time.Minute,
 	"1h":  time.Hour,
+	"6h":  6 * time.Hour,
 	"24h": 24 * time.Hour,
 	"7d":  7 * 24 * time.Hour,
+	"30d": 30 * 24 * time.Hour,
 }
 
 // RangeNames are the accepted values of Query.Range, shortest first.
-func RangeNames() []string { return []string{"1h", "24h", "7d"} }
+func RangeNames() []string { return []string{"15m", "1h", "6h", "24h", "7d", "30d"} }
 
 // ErrInvalid marks a query refused before anything was asked of InfluxDB.
 var ErrInvalid = errors.New("invalid history query")
@@ -49,43 +59,145 @@ type Query struct {
 	Range       string // one of RangeNames
 }
 
-// Point is one averaged bucket: its start (Unix milliseconds) and mean.
+// Point is one reading, or one averaged bucket: its time (Unix
+// milliseconds; a bucket's start) and value.
 type Point [2]float64
+
+// Stats sum up the readings of the whole range (not the buckets' means).
+type Stats struct {
+	Count int64   `json:"count"`
+	Min   float64 `json:"min"`
+	Mean  float64 `json:"mean"`
+	Max   float64 `json:"max"`
+	Last  Point   `json:"last"` // the newest reading in the range
+}
 
 // Series is the answer to a Query.
 type Series struct {
-	Device      string  `json:"device"`
-	Measurement string  `json:"measurement"`
-	Field       string  `json:"field"`
-	Range       string  `json:"range"`
-	Interval    string  `json:"interval"` // the GROUP BY time bucket
-	Points      []Point `json:"points"`   // oldest first
+	Device      string `json:"device"`
+	Measurement string `json:"measurement"`
+	Field       string `json:"field"`
+	Range       string `json:"range"`
+	// From and To bound the range (Unix milliseconds), as the server's
+	// clock saw it.
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+	// Raw is true when Points are the readings themselves (the range
+	// holds at most MaxPoints); Interval is then "".
+	Raw      bool    `json:"raw"`
+	Interval string  `json:"interval"` // the GROUP BY time bucket
+	Points   []Point `json:"points"`   // oldest first
+	// Stats are over the range; nil when it holds no reading.
+	Stats *Stats `json:"stats"`
+	// First is the field's first reading of the device ever, Last its
+	// newest: a chart starts at First when it falls inside the range, and
+	// an empty range says when the last reading was. nil when none.
+	First *Point `json:"first"`
+	Last  *Point `json:"last"`
 }
 
 // Reader asks one InfluxDB, the first output's query endpoint: its API
 // tells how to authenticate (package influx).
 type Reader struct {
 	Endpoint influx.Endpoint
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 }
 
-// Read runs q and returns its points.
+// Read runs q and returns its points: the range's statistics first, then
+// the readings themselves when they are few, else their means per bucket,
+// and the field's first and last reading ever.
 func (r Reader) Read(ctx context.Context, q Query) (Series, error) {
 	d, err := q.check()
 	if err != nil {
 		return Series{}, err
 	}
-	interval := bucket(d)
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	to := now()
 	s := Series{Device: q.Device, Measurement: q.Measurement, Field: q.Field, Range: q.Range,
-		Interval: interval.String(), Points: []Point{}}
-	series, err := r.Endpoint.Query(ctx, Statement(q, d, interval))
-	if err != nil {
+		From: to.Add(-d).UnixMilli(), To: to.UnixMilli(), Points: []Point{}}
+	fail := func(err error) (Series, error) {
 		return Series{}, fmt.Errorf("history %s/%s.%s: %w", q.Device, q.Measurement, q.Field, err)
 	}
-	pts := points(series)
-	if pts != nil {
+	if s.Stats, err = r.stats(ctx, q, d); err != nil {
+		return fail(err)
+	}
+	if s.First, err = r.one(ctx, q, "first"); err != nil {
+		return fail(err)
+	}
+	if s.Last, err = r.one(ctx, q, "last"); err != nil {
+		return fail(err)
+	}
+	if s.Stats == nil {
+		return s, nil
+	}
+	if s.Last != nil {
+		s.Stats.Last = *s.Last
+	}
+	stmt := RawStatement(q, d)
+	if s.Raw = s.Stats.Count <= MaxPoints; !s.Raw {
+		interval := bucket(d)
+		s.Interval = interval.String()
+		stmt = Statement(q, d, interval)
+	}
+	series, err := r.Endpoint.Query(ctx, stmt)
+	if err != nil {
+		return fail(err)
+	}
+	if pts := points(series); pts != nil {
 		s.Points = pts
 	}
 	return s, nil
+}
+
+// stats asks for the count, min, mean and max of the range, and its
+// Last is filled in by Read; nil when the range holds no reading.
+func (r Reader) stats(ctx context.Context, q Query, d time.Duration) (*Stats, error) {
+	series, err := r.Endpoint.Query(ctx, StatsStatement(q, d))
+	if err != nil {
+		return nil, err
+	}
+	row := firstRow(series)
+	var count *int64
+	var lo, mean, hi *float64
+	if len(row) < 5 || json.Unmarshal(row[1], &count) != nil || count == nil || *count == 0 ||
+		json.Unmarshal(row[2], &lo) != nil || json.Unmarshal(row[3], &mean) != nil || json.Unmarshal(row[4], &hi) != nil ||
+		lo == nil || mean == nil || hi == nil {
+		return nil, nil
+	}
+	return &Stats{Count: *count, Min: *lo, Mean: *mean, Max: *hi}, nil
+}
+
+// one is the field's first or last reading ever (selector "first" or
+// "last"), nil when there is none.
+func (r Reader) one(ctx context.Context, q Query, selector string) (*Point, error) {
+	return r.query1(ctx, fmt.Sprintf(`SELECT %s(%s) FROM %s WHERE %s = %s`,
+		selector, Ident(q.Field), Ident(q.Measurement), Ident("device"), String(q.Device)))
+}
+
+// query1 runs a statement answering one row of time and value.
+func (r Reader) query1(ctx context.Context, stmt string) (*Point, error) {
+	series, err := r.Endpoint.Query(ctx, stmt)
+	if err != nil {
+		return nil, err
+	}
+	pts := points(series)
+	if len(pts) == 0 {
+		return nil, nil
+	}
+	return &pts[0], nil
+}
+
+func firstRow(series []influx.Series) []json.RawMessage {
+	for _, s := range series {
+		if len(s.Values) > 0 {
+			return s.Values[0]
+		}
+	}
+	return nil
 }
 
 func (q Query) check() (time.Duration, error) {
@@ -122,14 +234,26 @@ func Statement(q Query, d, interval time.Duration) string {
 		int64(d/time.Second), int64(interval/time.Second))
 }
 
-var identEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-var stringEscaper = strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+// RawStatement is the InfluxQL for q's readings over the last d, oldest
+// first, at most MaxPoints of them.
+func RawStatement(q Query, d time.Duration) string {
+	return fmt.Sprintf(`SELECT %s FROM %s WHERE %s = %s AND time > now() - %ds ORDER BY time ASC LIMIT %d`,
+		Ident(q.Field), Ident(q.Measurement), Ident("device"), String(q.Device), int64(d/time.Second), MaxPoints)
+}
+
+// StatsStatement is the InfluxQL for the count, min, mean and max of q's
+// readings over the last d.
+func StatsStatement(q Query, d time.Duration) string {
+	f := Ident(q.Field)
+	return fmt.Sprintf(`SELECT count(%s), min(%s), mean(%s), max(%s) FROM %s WHERE %s = %s AND time > now() - %ds`,
+		f, f, f, f, Ident(q.Measurement), Ident("device"), String(q.Device), int64(d/time.Second))
+}
 
 // Ident quotes an InfluxQL identifier.
-func Ident(s string) string { return `"` + identEscaper.Replace(s) + `"` }
+func Ident(s string) string { return influx.QuoteIdent(s) }
 
 // String quotes an InfluxQL string literal.
-func String(s string) string { return `'` + stringEscaper.Replace(s) + `'` }
+func String(s string) string { return influx.QuoteString(s) }
 
 // points are the rows of series with both a time and a mean, in order.
 func points(series []influx.Series) []Point {

@@ -135,3 +135,68 @@ func TestInfluxErrorIsReported(t *testing.T) {
 		t.Fatalf("wrong credentials: err = %v, want InfluxDB's refusal", err)
 	}
 }
+
+// A range with few readings answers the readings themselves, with the
+// range's statistics over the readings; a busy one answers means in
+// buckets while the statistics still count every reading; an empty range
+// answers no points and the last reading ever; the first reading ever
+// tells where the device's data starts.
+func TestRawStatsFirstLast(t *testing.T) {
+	in := testenv.StartInflux(t)
+	now := time.Now().Truncate(time.Second)
+	var lines []string
+	// quiet: 3 readings in the last 10 minutes (first ever 9 min ago).
+	for i, v := range []float64{4, 1, 7} {
+		lines = append(lines, fmt.Sprintf("climate,device=quiet temp=%v %d", v, now.Add(-time.Duration(9-3*i)*time.Minute).UnixNano()))
+	}
+	// busy: 1,500 readings a second apart, all inside the last hour.
+	for i := range 1500 {
+		lines = append(lines, fmt.Sprintf("climate,device=busy temp=%d %d", i%10, now.Add(-time.Duration(1500-i)*time.Second).UnixNano()))
+	}
+	// stale: one reading two days ago.
+	stale := now.Add(-48 * time.Hour)
+	lines = append(lines, fmt.Sprintf("climate,device=stale temp=3.5 %d", stale.UnixNano()))
+	in.WriteLines(t, strings.Join(lines, "\n"))
+	r := history.Reader{Endpoint: influx.Endpoint{URL: in.URL, Bucket: in.Bucket(), Token: in.Token()}}
+	read := func(device, rng string) history.Series {
+		t.Helper()
+		s, err := r.Read(context.Background(), history.Query{Device: device, Measurement: "climate", Field: "temp", Range: rng})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	q := read("quiet", "15m")
+	if !q.Raw || len(q.Points) != 3 || q.Points[0][1] != 4 || q.Points[2][1] != 7 {
+		t.Errorf("quiet: raw %v, points %v; want its 3 readings", q.Raw, q.Points)
+	}
+	if st := q.Stats; st == nil || st.Count != 3 || st.Min != 1 || st.Max != 7 || st.Mean != 4 || st.Last[1] != 7 {
+		t.Errorf("quiet: stats %+v, want count 3, min 1, mean 4, max 7, last 7", q.Stats)
+	}
+	if q.First == nil || int64(q.First[0]) != now.Add(-9*time.Minute).UnixMilli() || q.First[0] < float64(q.From) {
+		t.Errorf("quiet: first %v, want 9 minutes ago, inside the range from %d", q.First, q.From)
+	}
+
+	b := read("busy", "1h")
+	if b.Raw || b.Interval != "4s" || len(b.Points) > history.MaxPoints || len(b.Points) < 300 {
+		t.Errorf("busy: raw %v, interval %q, %d points; want means in 4s buckets", b.Raw, b.Interval, len(b.Points))
+	}
+	if st := b.Stats; st == nil || st.Count != 1500 || st.Min != 0 || st.Max != 9 || st.Mean != 4.5 {
+		t.Errorf("busy: stats %+v, want every reading counted: 1500, 0, 4.5, 9", b.Stats)
+	}
+	if b15 := read("busy", "15m"); !b15.Raw || len(b15.Points) != 899 && len(b15.Points) != 900 {
+		t.Errorf("busy over 15m: raw %v, %d points; want its ~900 readings", b15.Raw, len(b15.Points))
+	}
+
+	s := read("stale", "24h")
+	if len(s.Points) != 0 || s.Stats != nil || s.Last == nil || int64(s.Last[0]) != stale.UnixMilli() || s.Last[1] != 3.5 {
+		t.Errorf("stale over 24h: points %v, stats %+v, last %v; want none, and the reading of two days ago as last", s.Points, s.Stats, s.Last)
+	}
+	if s30 := read("stale", "30d"); len(s30.Points) != 1 || !s30.Raw {
+		t.Errorf("stale over 30d: %v, want its one reading", s30.Points)
+	}
+	if n := read("nobody", "6h"); n.First != nil || n.Last != nil || n.Stats != nil || len(n.Points) != 0 {
+		t.Errorf("a device with no readings: %+v", n)
+	}
+}

@@ -48,14 +48,26 @@ func TestReadInfluxDB3(t *testing.T) {
 				t.Errorf("%s = %q, want %q", what, c[0], c[1])
 			}
 		}
-		if !strings.HasPrefix(q.Get("q"), `SELECT mean("temp") FROM "home" WHERE "device" = 'pi-1'`) {
-			t.Errorf("q = %q", q.Get("q"))
-		}
 		for k, v := range answer.Headers {
 			w.Header().Set(k, v)
 		}
 		w.WriteHeader(answer.Status)
-		_, _ = io.WriteString(w, answer.Body)
+		// The recorded answer is the bucketed means; the statistics and
+		// the first and last reading have InfluxDB 1.x's shape, which the
+		// v1-compatible API answers with: 5000 readings in the hour, so
+		// the means are asked for.
+		switch stmt := q.Get("q"); {
+		case strings.HasPrefix(stmt, `SELECT count("temp"), min("temp"), mean("temp"), max("temp") FROM "home" WHERE "device" = 'pi-1'`):
+			_, _ = io.WriteString(w, `{"results":[{"statement_id":0,"series":[{"name":"home","columns":["time","count","min","mean","max"],"values":[[0,5000,20.5,21.2,22.5]]}]}]}`)
+		case strings.HasPrefix(stmt, `SELECT first("temp") FROM "home" WHERE "device" = 'pi-1'`):
+			_, _ = io.WriteString(w, `{"results":[{"statement_id":0,"series":[{"name":"home","columns":["time","first"],"values":[[1735000000000,19.5]]}]}]}`)
+		case strings.HasPrefix(stmt, `SELECT last("temp") FROM "home" WHERE "device" = 'pi-1'`):
+			_, _ = io.WriteString(w, `{"results":[{"statement_id":0,"series":[{"name":"home","columns":["time","last"],"values":[[1735545609000,21.5]]}]}]}`)
+		case strings.HasPrefix(stmt, `SELECT mean("temp") FROM "home" WHERE "device" = 'pi-1'`):
+			_, _ = io.WriteString(w, answer.Body)
+		default:
+			t.Errorf("q = %q", stmt)
+		}
 	}))
 	defer srv.Close()
 	r := history.Reader{Endpoint: influx.Endpoint{URL: srv.URL, API: "v3", Bucket: "sensors", Token: "apiv3_token"}}
@@ -64,8 +76,12 @@ func TestReadInfluxDB3(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []history.Point{{1735545600000, 21.1}, {1735545608000, 21.4}}
-	if len(s.Points) != len(want) || s.Points[0] != want[0] || s.Points[1] != want[1] {
-		t.Fatalf("points = %v, want %v (the null bucket skipped)", s.Points, want)
+	if len(s.Points) != len(want) || s.Points[0] != want[0] || s.Points[1] != want[1] || s.Raw {
+		t.Fatalf("points = %v (raw %v), want the means %v (the null bucket skipped)", s.Points, s.Raw, want)
+	}
+	if st := s.Stats; st == nil || st.Count != 5000 || st.Min != 20.5 || st.Max != 22.5 || st.Last != (history.Point{1735545609000, 21.5}) ||
+		s.First == nil || *s.First != (history.Point{1735000000000, 19.5}) {
+		t.Fatalf("stats %+v, first %v; want the recorded ones", st, s.First)
 	}
 }
 

@@ -242,3 +242,20 @@ func (s *Store) Latest(f Filter) []*Reading {
 	})
 	return out
 }
+
+// Forget drops every series of device (DELETE /v1/devices/{device}) and
+// returns how many there were. A later reading of the device is
+// remembered afresh.
+func (s *Store) Forget(device string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k := range s.series {
+		if k.device == device {
+			delete(s.series, k)
+			n++
+		}
+	}
+	delete(s.ofDevice, device)
+	return n
+}

@@ -7,6 +7,12 @@ type Config struct {
 	// Topics are tried in order; the first template that matches a topic
 	// decides how its payload is read.
 	Topics []TopicRule `yaml:"topics"`
+	// LogsTemplate, when set (devices/{device}/logs), is where devices
+	// publish log lines, stored as measurement logs (tags unit and level
+	// beside the template's, fields message and pid): {"message": "...",
+	// "pid": 42, "tags": {"unit": "sshd", "level": "info"}, "time": "..."}.
+	// Tried after topics and presets; "" (the default) takes none.
+	LogsTemplate string `yaml:"logs_template"`
 	// StatusTemplate matches presence messages (online/offline); "" disables.
 	StatusTemplate string `yaml:"status_template"`
 	// StatusTemplates are further presence templates, each with its own
@@ -103,6 +109,9 @@ const (
 
 // DefaultConfig is the default layout: readings under
 // devices/{device}/sensors/{measurement}, presence under devices/{device}/status.
+// LogsMeasurement is where LogsTemplate's lines are stored.
+const LogsMeasurement = "logs"
+
 func DefaultConfig() Config {
 	return Config{
 		Topics: []TopicRule{{

@@ -144,6 +144,9 @@ func withPresets(cfg Config) ([]TopicRule, []StatusRule, error) {
 		topics = append(topics, p.Topics...)
 		statuses = append(statuses, p.Statuses...)
 	}
+	if cfg.LogsTemplate != "" {
+		topics = append(topics, TopicRule{Template: cfg.LogsTemplate, Format: FormatAuto, Measurement: LogsMeasurement, Tags: map[string]string{}})
+	}
 	return topics, statuses, nil
 }
 
