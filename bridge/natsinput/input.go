@@ -36,7 +36,7 @@ func init() {
 	input.Register(Kind, input.Kind[*Config]{
 		Default: func() *Config { c := DefaultConfig(); return &c },
 		New: func(name string, c *Config, env input.Env) (input.Input, error) {
-			return New(name, *c, env.Sink(name), env.Wants, env.Logger.With("component", "nats", "input", name)), nil
+			return New(name, *c, env.Sink(name), env.Wants, env.Logger.With("component", "nats")), nil
 		},
 	})
 }
