@@ -131,4 +131,3 @@ func TestNATSClusterStoresEveryReading(t *testing.T) {
 		}
 	}
 }
-

@@ -21,9 +21,10 @@ type Config struct {
 	PasswordFile string `yaml:"password_file"`
 	Creds        string `yaml:"creds"`
 	// Stream holds the readings, created with Subjects, Replicas,
-	// MaxBytes and MaxAge when missing and checked when present. A
-	// stream whose name starts with $MQTT_ belongs to nats-server's MQTT
-	// gateway: it is only bound to, never created or changed.
+	// MaxBytes and MaxAge when missing and checked when present. $MQTT_msgs
+	// is nats-server's own store of MQTT QoS 1 messages (subjects
+	// $MQTT.msgs.devices.>): created as nats-server would, with these
+	// bounds, when no MQTT client has had the server create it yet.
 	Stream   string   `yaml:"stream"`
 	Subjects []string `yaml:"subjects"`
 	Replicas int      `yaml:"replicas"`
@@ -45,7 +46,7 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultStream   = "DEVICES"
+	DefaultStream   = mqttStream
 	DefaultConsumer = "mqflux"
 	DefaultReplicas = 3
 	DefaultBatch    = 1000
@@ -55,12 +56,14 @@ const (
 	DefaultNakDelay = 2 * time.Second
 )
 
-// DefaultConfig takes every device's readings from a replicated stream
-// DEVICES; the URLs have no default.
+// DefaultConfig takes every device's readings from nats-server's own
+// replicated store of MQTT QoS 1 messages, $MQTT_msgs: a PUBACK of a node
+// means the reading is there (TestPubackMeansInStream), which a stream of
+// our own on devices.> does not give. The URLs have no default.
 func DefaultConfig() Config {
 	return Config{
 		Stream:   DefaultStream,
-		Subjects: []string{"devices.>"},
+		Subjects: []string{mqttStreamPrefix + "devices.>"},
 		Replicas: DefaultReplicas,
 		Consumer: DefaultConsumer,
 		Batch:    DefaultBatch,
@@ -88,7 +91,7 @@ func (c *Config) Validate(v *configfile.Validator) {
 	if (c.User == "") != (c.PasswordFile == "") && c.Creds == "" {
 		v.Add("password_file", "user and password_file go together")
 	}
-	if (!configfile.IsName(c.Stream) || strings.Contains(c.Stream, ".")) && !strings.HasPrefix(c.Stream, "$MQTT_") {
+	if (!configfile.IsName(c.Stream) || strings.Contains(c.Stream, ".")) && c.Stream != mqttStream {
 		v.Add("stream", "%q is not a stream name (letters, digits, '-', '_')", c.Stream)
 	}
 	if len(c.Subjects) == 0 {

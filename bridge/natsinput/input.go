@@ -28,9 +28,13 @@ import (
 // Kind is the name of this kind of input.
 const Kind = "nats"
 
-// mqttStreamPrefix is the subject prefix of nats-server's own MQTT stream
-// ($MQTT_msgs): a message stored there carries the topic's subject after it.
-const mqttStreamPrefix = "$MQTT.msgs."
+// mqttStream is nats-server's own store of MQTT QoS 1 and 2 messages; a
+// message stored there has the subject mqttStreamPrefix + the topic's
+// subject.
+const (
+	mqttStream       = "$MQTT_msgs"
+	mqttStreamPrefix = "$MQTT.msgs."
+)
 
 func init() {
 	input.Register(Kind, input.Kind[*Config]{

@@ -54,10 +54,6 @@ func TestPubackMeansInStream(t *testing.T) {
 func killDuringBurst(t *testing.T, stream string, subjects []string) (acked, missing int) {
 	t.Helper()
 	c := testenv.StartNATSCluster(t, "")
-	// The first MQTT client has the cluster create $MQTT_msgs.
-	if out, err := testenv.Pub(t, c.Nodes[0].MQTTAddr, testenv.Login{}, "warmup", "1", "-q", "1"); err != nil {
-		t.Fatalf("mosquitto_pub: %v %s", err, out)
-	}
 	cfg := DefaultConfig()
 	cfg.URLs, cfg.Stream, cfg.Subjects = c.URLs(), stream, subjects
 	in := New("nats", cfg, newRecorder(), nil, nil)
@@ -67,21 +63,33 @@ func killDuringBurst(t *testing.T, stream string, subjects []string) (acked, mis
 	if _, err := in.setup(ctx, nc); err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(ctx, stream)
-	if err != nil {
-		t.Fatal(err)
+	// The first MQTT client has the cluster create (or take) its streams.
+	testenv.WaitFor(t, time.Minute, "an MQTT publish acknowledged", func() bool {
+		_, err := testenv.Pub(t, c.Nodes[0].MQTTAddr, testenv.Login{}, "warmup", "1", "-q", "1")
+		return err == nil
+	})
+	// The worst case for a stream of our own: the node that acknowledges
+	// (publishing to the leader of $MQTT_msgs) stays up while the leader
+	// of our stream dies.
+	msgs := leaderOf(t, js, mqttStream)
+	lead := leaderOf(t, js, stream)
+	for stream != mqttStream && lead == msgs {
+		if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		lead = leaderOf(t, js, stream)
 	}
-	leader := s.CachedInfo().Cluster.Leader
-	nc.Close()
-	var pub, lead *testenv.NATSNode
+	var pub, victim *testenv.NATSNode
 	for _, n := range c.Nodes {
-		if n.Name == leader {
-			lead = n
-		} else if pub == nil {
+		switch {
+		case n.Name == lead:
+			victim = n
+		case stream != mqttStream && n.Name == msgs, stream == mqttStream && pub == nil:
 			pub = n
 		}
 	}
-	t.Logf("stream %s led by %s; publishing to %s", stream, leader, pub.Name)
+	t.Logf("stream %s led by %s, $MQTT_msgs by %s; publishing to %s", stream, lead, msgs, pub.Name)
 
 	ledger := bench.NewLedger()
 	lctx, stop := context.WithCancel(context.Background())
@@ -96,21 +104,21 @@ func killDuringBurst(t *testing.T, stream string, subjects []string) (acked, mis
 		}, nil, slog.New(slog.DiscardHandler))
 	}()
 	testenv.WaitFor(t, time.Minute, "a burst of PUBACKs", func() bool { return ledger.Len() >= 5000 })
-	lead.Kill(t)
+	victim.Kill(t)
+	t.Logf("killed %s at %d PUBACKs", victim.Name, ledger.Len())
 	time.Sleep(3 * time.Second) // publishing goes on while the stream elects a leader
 	for _, n := range c.Nodes {
 		n.Kill(t)
 	}
+	t.Logf("killed every node at %d PUBACKs", ledger.Len())
 	stop()
 	<-done
 	want := map[int64]bool{}
 	for _, r := range ledger.Readings() {
 		want[r.Value] = true
 	}
-	for _, n := range c.Nodes {
-		n.Start(t)
-	}
-	got := streamValues(t, c, stream, subjects)
+	c.StartStopped(t)
+	got := streamValues(t, c, stream)
 	for v := range want {
 		if !got[v] {
 			missing++
@@ -133,18 +141,19 @@ func jsConn(t *testing.T, c *testenv.NATSCluster) (*nats.Conn, jetstream.JetStre
 	return nc, js
 }
 
-// streamValues reads every reading in the stream with an ordered
-// consumer (nothing acknowledged, nothing removed) and returns the values.
-func streamValues(t *testing.T, c *testenv.NATSCluster, stream string, subjects []string) map[int64]bool {
+// streamValues takes every reading in the stream through the durable
+// consumer (a work-queue or interest stream allows no second consumer on
+// its subjects), acknowledging each, and returns the values.
+func streamValues(t *testing.T, c *testenv.NATSCluster, stream string) map[int64]bool {
 	t.Helper()
 	_, js := jsConn(t, c)
 	got := map[int64]bool{}
 	testenv.WaitFor(t, 2*time.Minute, "the stream readable after the restart", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{FilterSubjects: subjects})
+		cons, err := js.Consumer(ctx, stream, DefaultConsumer)
 		if err != nil {
-			t.Logf("ordered consumer: %v", err)
+			t.Logf("consumer: %v", err)
 			return false
 		}
 		for {
@@ -161,6 +170,7 @@ func streamValues(t *testing.T, c *testenv.NATSCluster, stream string, subjects 
 					t.Fatalf("payload %q: %v", m.Data(), err)
 				}
 				got[int64(p.Value)] = true
+				_ = m.Ack()
 			}
 			if n == 0 {
 				return true
@@ -168,4 +178,77 @@ func streamValues(t *testing.T, c *testenv.NATSCluster, stream string, subjects 
 		}
 	})
 	return got
+}
+
+func leaderOf(t *testing.T, js jetstream.JetStream, stream string) string {
+	t.Helper()
+	var leader string
+	testenv.WaitFor(t, time.Minute, "a leader of "+stream, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s, err := js.Stream(ctx, stream)
+		if err != nil || s.CachedInfo().Cluster == nil {
+			return false
+		}
+		leader = s.CachedInfo().Cluster.Leader
+		return leader != ""
+	})
+	return leader
+}
+
+// TestFullStream fills a small stream nobody reads and counts what the
+// publishers were told. A stream of our own refuses the capture silently
+// while nats-server goes on acknowledging (loss); a bounded $MQTT_msgs
+// refuses the store, and nats-server then closes the publisher's
+// connection without a PUBACK (push-back): every acknowledged reading is
+// in the stream.
+func TestFullStream(t *testing.T) {
+	for _, tc := range []struct {
+		stream   string
+		subjects []string
+		lossOK   bool
+	}{
+		{"DEVICES", []string{"devices.>"}, true},
+		{mqttStream, []string{"$MQTT.msgs.devices.>"}, false},
+	} {
+		t.Run(tc.stream, func(t *testing.T) {
+			c := testenv.StartNATSCluster(t, "")
+			cfg := DefaultConfig()
+			cfg.URLs, cfg.Stream, cfg.Subjects, cfg.MaxBytes = c.URLs(), tc.stream, tc.subjects, 64<<10
+			in := New("nats", cfg, newRecorder(), nil, nil)
+			nc, _ := jsConn(t, c)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if _, err := in.setup(ctx, nc); err != nil {
+				t.Fatal(err)
+			}
+			ledger := bench.NewLedger()
+			rep, err := bench.Load(ctx, bench.Config{
+				Broker: c.Nodes[0].MQTTAddr, Devices: 8, Messages: 200, Inflight: 32, QoS: 1,
+				Payload: "json", Topic: "devices/{device}/sensors/{measurement}", DevicePrefix: "pi-",
+				Measurement: "full", AckTimeout: 2 * time.Second, GiveUp: 10 * time.Second,
+				KeepAlive: time.Minute, ProbeEvery: time.Second, Ledger: ledger,
+			}, nil, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := streamValues(t, c, tc.stream)
+			missing := 0
+			for _, r := range ledger.Readings() {
+				if !got[r.Value] {
+					missing++
+				}
+			}
+			t.Logf("%s full: %d published, %d acknowledged, %d failed (no PUBACK), %d in the stream, %d acknowledged and missing",
+				tc.stream, rep.Published, rep.Acked, rep.Failed, len(got), missing)
+			if !tc.lossOK {
+				if missing > 0 {
+					t.Errorf("%d acknowledged readings are not in the full stream", missing)
+				}
+				if rep.Failed == 0 {
+					t.Errorf("every reading acknowledged: the stream was never full (%d in it)", len(got))
+				}
+			}
+		})
+	}
 }

@@ -25,7 +25,7 @@ func (in *Input) setup(ctx context.Context, nc *nats.Conn) (jetstream.Consumer, 
 	}
 	s, err := js.Stream(ctx, in.c.Stream)
 	switch {
-	case errors.Is(err, jetstream.ErrStreamNotFound) && !strings.HasPrefix(in.c.Stream, "$MQTT_"):
+	case errors.Is(err, jetstream.ErrStreamNotFound):
 		s, err = js.CreateStream(ctx, in.streamConfig())
 		if err != nil {
 			return nil, fmt.Errorf("create stream %s: %w", in.c.Stream, err)
@@ -54,6 +54,22 @@ func (in *Input) setup(ctx context.Context, nc *nats.Conn) (jetstream.Consumer, 
 }
 
 func (in *Input) streamConfig() jetstream.StreamConfig {
+	if in.c.Stream == mqttStream {
+		// nats-server's own QoS 1/2 store, as it would create it (it takes
+		// an existing one as it is), with our bounds: a PUBACK means the
+		// message is stored here, and a store it refuses when full closes
+		// the publisher's connection without a PUBACK (push-back).
+		return jetstream.StreamConfig{
+			Name:      mqttStream,
+			Subjects:  []string{mqttStreamPrefix + ">"},
+			Replicas:  in.c.Replicas,
+			Storage:   jetstream.FileStorage,
+			Retention: jetstream.InterestPolicy,
+			Discard:   jetstream.DiscardNew,
+			MaxBytes:  int64(in.c.MaxBytes),
+			MaxAge:    in.c.MaxAge,
+		}
+	}
 	return jetstream.StreamConfig{
 		Name:      in.c.Stream,
 		Subjects:  in.c.Subjects,
@@ -70,13 +86,16 @@ func (in *Input) streamConfig() jetstream.StreamConfig {
 // reads, and warns of settings that differ from the configuration (an
 // operator may have changed them on purpose).
 func (in *Input) checkStream(got jetstream.StreamConfig) error {
-	if strings.HasPrefix(in.c.Stream, "$MQTT_") {
-		return nil // nats-server's own: bound to, never judged
-	}
 	for _, want := range in.c.Subjects {
+		if in.c.Stream == mqttStream && strings.HasPrefix(want, mqttStreamPrefix) {
+			continue // $MQTT.msgs.> holds it
+		}
 		if !slices.Contains(got.Subjects, want) {
 			return fmt.Errorf("stream %s exists with subjects %v, without %q: add it (nats stream edit) or change the subjects key", in.c.Stream, got.Subjects, want)
 		}
+	}
+	if got.MaxBytes <= 0 && got.MaxMsgs <= 0 {
+		in.log.Warn("stream has no bound: it grows until the servers' JetStream storage is full", "stream", in.c.Stream)
 	}
 	if got.Discard != jetstream.DiscardNew {
 		in.log.Warn("stream discards old messages when full: readings not yet stored are lost then; set discard new", "stream", in.c.Stream)

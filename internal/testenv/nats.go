@@ -141,6 +141,18 @@ func (n *NATSNode) waitHealthy(t testing.TB) {
 	}
 }
 
+// StartStopped runs every killed or stopped node again, all before
+// waiting: a lone node has no JetStream quorum and is never healthy.
+func (c *NATSCluster) StartStopped(t testing.TB) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		if n.d.cmd == nil {
+			n.launch(t)
+		}
+	}
+	c.WaitHealthy(t)
+}
+
 // WaitHealthy waits until every running node's JetStream is healthy.
 func (c *NATSCluster) WaitHealthy(t testing.TB) {
 	t.Helper()
