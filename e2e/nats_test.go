@@ -14,7 +14,8 @@ import (
 
 // startNATSBridge starts a real `mqflux bridge` with input nats on the
 // cluster's stream DEVICES, sharing the durable consumer mqflux.
-func startNATSBridge(t *testing.T, bin string, c *testenv.NATSCluster, influx *testenv.Influx, name string, extra ...string) *bridgeProc {
+// connected: wait for /healthz 200 (consuming), else for any answer.
+func startNATSBridge(t *testing.T, bin string, c *testenv.NATSCluster, influx *testenv.Influx, name string, connected bool, extra ...string) *bridgeProc {
 	t.Helper()
 	quoted := make([]string, 0, len(c.Nodes))
 	for _, u := range c.URLs() {
@@ -33,7 +34,7 @@ func startNATSBridge(t *testing.T, bin string, c *testenv.NATSCluster, influx *t
 		"MQFLUX_BRIDGE_NATS_URLS=[" + strings.Join(quoted, ", ") + "]",
 		"MQFLUX_BRIDGE_NATS_ACK_WAIT=5s",
 	}, extra...)
-	b.start(t, true)
+	b.start(t, connected)
 	return b
 }
 
@@ -63,8 +64,8 @@ func TestNATSClusterStoresEveryReading(t *testing.T) {
 	influx := testenv.StartInflux(t, testenv.WithoutFlux())
 	bin := testenv.Build(t, "./cmd/mqflux")
 	bridges := []*bridgeProc{
-		startNATSBridge(t, bin, cluster, influx, "nats-bridge-1"),
-		startNATSBridge(t, bin, cluster, influx, "nats-bridge-2"),
+		startNATSBridge(t, bin, cluster, influx, "nats-bridge-1", true),
+		startNATSBridge(t, bin, cluster, influx, "nats-bridge-2", true),
 	}
 
 	// One node's subscribers see what another node's publishers send.
