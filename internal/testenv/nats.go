@@ -171,3 +171,6 @@ func (c *NATSCluster) URLs() []string {
 	}
 	return u
 }
+
+// Pid is the running node's process id (for CPU accounting).
+func (n *NATSNode) Pid() int { return n.d.cmd.Process.Pid }
