@@ -72,7 +72,7 @@ func TestNATSBridgeHostile(t *testing.T) {
 	}
 	waitStored(t, influx, "hostile", 1, time.Minute)
 	rejected := len(malformed) + 1
-	sample := `mqflux_nats_messages_settled_total{input="mqtt",result="rejected"}`
+	sample := `mqflux_nats_messages_settled_total{result="rejected"}`
 	waitFor(t, time.Minute, "every malformed reading dead-lettered and acknowledged", func() bool { return br.metric(t, sample) == rejected })
 	waitFor(t, time.Minute, "the dead letters on disk", func() bool {
 		b, _ := os.ReadFile(filepath.Join(br.dataDir, "dead-letter.jsonl"))

@@ -123,12 +123,46 @@ func TestNATSClusterStoresEveryReading(t *testing.T) {
 	}
 	// Both bridges took a share.
 	for _, b := range bridges {
-		if n := b.metric(t, `mqflux_nats_messages_settled_total{input="mqtt",result="spooled"}`); n == 0 {
+		if n := b.metric(t, `mqflux_nats_messages_settled_total{result="spooled"}`); n == 0 {
 			code, body, _ := b.get("/metrics")
 			t.Errorf("%s spooled nothing (%d)\n%s", b.clientID, code, grepLines(body, "mqflux_nats"))
 		}
 		if code, body, _ := b.get("/healthz"); code != http.StatusOK || !strings.Contains(body, `"input": "nats"`) {
 			t.Errorf("%s /healthz: %d %s", b.clientID, code, body)
 		}
+	}
+}
+
+// An inputs entry of kind nats adds the cluster's stream to `mqflux
+// serve`, beside its own broker: readings published over MQTT to a NATS
+// node are stored, counted under the entry's name.
+func TestNATSInputsEntryFeedsServe(t *testing.T) {
+	cluster := testenv.StartNATSCluster(t, "")
+	influx := testenv.StartInflux(t, testenv.WithoutFlux())
+	urls := make([]string, 0, len(cluster.Nodes))
+	for _, u := range cluster.URLs() {
+		urls = append(urls, strconv.Quote(u))
+	}
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: influx, Env: []string{
+		"MQFLUX_INPUTS=[{name: cluster, kind: nats, urls: [" + strings.Join(urls, ", ") + "]}]",
+	}})
+	srv.WaitLog(t, "mqflux serving", "cluster")
+	const n = 5
+	waitFor(t, time.Minute, "the nats input consuming", func() bool {
+		code, body := srv.HTTPGet(t, "/healthz")
+		return code == http.StatusOK && !strings.Contains(body, "not consuming")
+	})
+	for i := range n {
+		node := cluster.Nodes[i%len(cluster.Nodes)]
+		if out, err := testenv.Pub(t, node.MQTTAddr, testenv.Login{}, "devices/pi-nats/sensors/nats_entry", fmt.Sprintf(`{"value": %d, "time": %d}`, i, 1795456800+i), "-q", "1"); err != nil {
+			t.Fatalf("mosquitto_pub to %s: %v %s", node.Name, err, out)
+		}
+	}
+	waitStored(t, influx, "nats_entry", n, time.Minute)
+	if got := metric(t, srv, "mqflux_readings_spooled_total", `source="cluster"`); got != n {
+		t.Errorf("spooled from source cluster: %v, want %d", got, n)
+	}
+	if got := metric(t, srv, "mqflux_nats_messages_settled_total", `input="cluster"`, `result="spooled"`); got != n {
+		t.Errorf("acknowledged by the cluster input: %v, want %d", got, n)
 	}
 }

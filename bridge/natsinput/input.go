@@ -69,7 +69,7 @@ func New(name string, c Config, sink input.Sink, wants func(string) bool, log *s
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Input{Base: input.Base{ID: name}, c: c, sink: sink, wants: wants, log: log, m: newMetrics(name)}
+	return &Input{Base: input.Base{ID: name}, c: c, sink: sink, wants: wants, log: log, m: newMetrics()}
 }
 
 // Start connects, creates or checks the stream and the durable consumer,
