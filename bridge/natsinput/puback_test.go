@@ -73,7 +73,10 @@ func killDuringBurst(t *testing.T, stream string, subjects []string) (acked, mis
 	// of our stream dies.
 	msgs := leaderOf(t, js, mqttStream)
 	lead := leaderOf(t, js, stream)
-	for stream != mqttStream && lead == msgs {
+	for try := 0; stream != mqttStream && lead == msgs; try++ {
+		if try == 10 {
+			t.Fatalf("stream %s still led by %s, as $MQTT_msgs, after %d step-downs", stream, lead, try)
+		}
 		if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+stream, nil, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
