@@ -12,6 +12,9 @@ INFLUXD_VERSION := v1.8.10
 # VictoriaMetricsVersion names the same release).
 VM_VERSION := v1.151.0
 FUZZTIME ?= 15s
+# nats-server, the JetStream cluster of the nats input's tests
+# (internal/testenv/nats.go).
+NATS_SERVER_VERSION := v2.15.3
 
 
 
@@ -22,7 +25,7 @@ help:
 	@echo "make test           go vet, every test with -race against real InfluxDB and mosquitto, short fuzzing"
 	@echo "make build          bin/mqflux and bin/mqflux-device for this machine"
 	@echo "make device         the device agent for Raspberry Pis: linux/arm GOARM=6, 7 and linux/arm64 in dist/"
-	@echo "make tools          InfluxDB $(INFLUXD_VERSION) and VictoriaMetrics $(VM_VERSION) into bin/ (needed by run and test; ~6 minutes the first time)"
+	@echo "make tools          InfluxDB $(INFLUXD_VERSION) and VictoriaMetrics $(VM_VERSION), nats-server $(NATS_SERVER_VERSION) into bin/ (needed by run and test; ~6 minutes the first time)"
 	@echo "make fuzz           run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
 	@echo "make bench-stalled  publishers beside stalled subscribers, mqflux and Mosquitto"
@@ -39,12 +42,17 @@ build:
 run: build
 	@deploy/run-local.sh $(BIN) $(CONFIG)
 
-tools: $(BIN)/influxd $(BIN)/victoria-metrics
+tools: $(BIN)/influxd $(BIN)/victoria-metrics $(BIN)/nats-server
 
 $(BIN)/influxd:
 	@mkdir -p $(BIN)
 	@echo "building influxd $(INFLUXD_VERSION) into $(BIN) (about two minutes the first time)"
 	cd /tmp && GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/influxdata/influxdb/cmd/influxd@$(INFLUXD_VERSION)
+
+$(BIN)/nats-server:
+	@mkdir -p $(BIN)
+	@echo "building nats-server $(NATS_SERVER_VERSION) into $(BIN) (under a minute)"
+	cd /tmp && GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
 
 $(BIN)/victoria-metrics:
 	@mkdir -p $(BIN)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/pipeline"
-	"github.com/mqflux/mqflux/bridge/subscriber"
 )
 
 // Bridge is one `mqflux bridge`: the pipeline fed by a subscriber to an
@@ -32,10 +31,10 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The subscriber is the input kind an inputs entry {kind: mqtt} also
-	// builds, here from the bridge section and named for its source.
-	bridgeCfg := cfg.Bridge
-	cfg.Inputs = append([]input.Config{{Kind: subscriber.Kind, Name: brokerInputName, Settings: &bridgeCfg}}, cfg.Inputs...)
+	// The bridge's input is the kind an inputs entry {kind: mqtt} or
+	// {kind: nats} also builds, here from the bridge section and named
+	// for its source.
+	cfg.Inputs = append([]input.Config{cfg.Bridge.inputConfig(brokerInputName)}, cfg.Inputs...)
 	ins, err := configuredInputs(cfg, pipe, log)
 	if err != nil {
 		return nil, errors.Join(err, pipe.Stop(0))
@@ -76,9 +75,13 @@ type bridgeHealth struct {
 }
 
 type brokerState struct {
-	URL       string   `json:"url"`
-	ClientID  string   `json:"client_id"`
-	Filters   []string `json:"filters"`
+	Input     string   `json:"input"` // mqtt | nats
+	URL       string   `json:"url,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	URLs      []string `json:"urls,omitempty"`
+	Stream    string   `json:"stream,omitempty"`
+	Consumer  string   `json:"consumer,omitempty"`
+	Filters   []string `json:"filters"` // the MQTT filters or the NATS subjects
 	Connected bool     `json:"connected"`
 }
 
@@ -91,7 +94,7 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		Status:    "ok",
 		Readiness: "receiving readings",
 		Uptime:    parts.uptime,
-		Broker:    brokerState{URL: b.cfg.Bridge.URL, ClientID: b.cfg.Bridge.ClientID, Filters: b.cfg.Bridge.Filters, Connected: b.connected()},
+		Broker:    b.cfg.Bridge.state(b.connected()),
 		Influx:    parts.primary,
 		Outputs:   parts.outputs,
 		Spool:     parts.spool,
@@ -101,6 +104,9 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 	case !h.Broker.Connected:
 		h.Status, code = "disconnected", http.StatusServiceUnavailable
 		h.Readiness = "not connected to the broker; it keeps the persistent session's messages"
+		if b.cfg.Bridge.Input == BridgeInputNATS {
+			h.Readiness = "not consuming the NATS stream; the stream keeps the readings"
+		}
 	default:
 		if parts.outputsDown != "" {
 			h.Status = "degraded"

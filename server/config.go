@@ -12,7 +12,6 @@ import (
 	"github.com/mqflux/mqflux/bridge/mapping"
 	"github.com/mqflux/mqflux/bridge/shim"
 	"github.com/mqflux/mqflux/bridge/spool"
-	"github.com/mqflux/mqflux/bridge/subscriber"
 	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/topic"
@@ -35,7 +34,7 @@ type Config struct {
 	DeadLetter deadletter.Config `yaml:"dead_letter"`
 	HTTP       HTTP              `yaml:"http"`
 	Alerts     alert.Config      `yaml:"alerts"`
-	Bridge     subscriber.Config `yaml:"bridge"`
+	Bridge     BridgeConfig      `yaml:"bridge"`
 	Mapping    mapping.Config    `yaml:"mapping"`
 	// Inputs are further sources of readings, each built by its
 	// registered kind (package input) beside the broker, the legacy API
@@ -102,7 +101,7 @@ func DefaultConfig() Config {
 			Legacy:                   shim.DefaultConfig(),
 		},
 		Alerts:  alert.DefaultConfig(),
-		Bridge:  subscriber.DefaultConfig(),
+		Bridge:  DefaultBridgeConfig(),
 		Mapping: mapping.DefaultConfig(),
 		Inputs:  []input.Config{},
 	}

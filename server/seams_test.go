@@ -190,7 +190,7 @@ inputs:
 func TestInputEntries(t *testing.T) {
 	cases := []struct{ doc, want string }{
 		{"inputs: [{kind: test_feed, device: d, measurement: m, values: [1], url: x}]", "c.yaml:1:68: inputs[0].url: unknown key; known keys here: device, measurement, values"},
-		{"inputs: [{kind: nats}]", `inputs[0].kind: "nats" is not a kind of input`},
+		{"inputs: [{kind: kafka}]", `inputs[0].kind: "kafka" is not a kind of input`},
 		{"inputs: [{kind: test_feed, device: d, measurement: m}]", "inputs[0].values: at least one value"},
 		{"inputs: [{kind: test_feed, name: http, device: d, measurement: m, values: [1]}]", `inputs[0].name: "http" is taken`},
 		{"inputs: [{kind: mqtt, url: 'tcp://b:1883'}]", `inputs[0].name: "mqtt" is taken`},
