@@ -198,7 +198,7 @@ func (w *Writer) explain(ctx context.Context, t *table, name string, p *point, w
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	_, err = tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)",
-		ident(w.cfg.Schema, name), quoteAll(cols), strings.Join(exprs, ", "))+" ON CONFLICT DO NOTHING")
+		ident(w.cfg.Schema, name), quoteAll(cols), strings.Join(exprs, ", "))+" ON CONFLICT DO NOTHING", args...)
 	if err == nil {
 		return why + " (PostgreSQL would convert the value; mqflux keeps a column's type)", nil
 	}
@@ -216,4 +216,3 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
-
