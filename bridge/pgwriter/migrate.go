@@ -3,7 +3,6 @@ package pgwriter
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -61,13 +60,13 @@ func (w *Writer) statements(t *table, name string, c change, ts bool) []string {
 		}
 		out = append(out, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s)", target, strings.Join(defs, ", ")))
 		if ts {
-			out = append(out, w.hypertable(target, slices.Contains(c.newTags, "device"))...)
+			out = append(out, w.hypertable(target, c.newTags)...)
 		}
 	}
-	// After a CREATE TABLE IF NOT EXISTS that met a table made meanwhile
-	// (without the lock: by hand, or by an older version), the columns
-	// may still be missing; IF NOT EXISTS keeps the rest harmless.
 	for _, col := range c.newCols {
+		if c.create {
+			break
+		}
 		out = append(out, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s", target, quote(col.name), col.typ))
 	}
 	if len(c.newTags) > 0 || c.needKey {
@@ -88,15 +87,15 @@ func (w *Writer) statements(t *table, name string, c change, ts bool) []string {
 }
 
 // hypertable is what makes a new table a TimescaleDB hypertable
-// partitioned by time, with the optional compression policy.
-func (w *Writer) hypertable(target string, byDevice bool) []string {
+// partitioned by time, with the optional compression policy. Compression
+// is segmented by the tags (device first: one device's readings are read
+// together), which TimescaleDB wants of the columns of a unique index.
+func (w *Writer) hypertable(target string, tags []string) []string {
 	out := []string{fmt.Sprintf("SELECT create_hypertable(%s, 'time', if_not_exists => TRUE, migrate_data => TRUE)", literal(target))}
 	if d, _ := w.cfg.Timescale.compressAfter(); d > 0 {
-		// Segmenting by device keeps one device's readings together, which
-		// is how they are read back.
 		segment := ""
-		if byDevice {
-			segment = ", timescaledb.compress_segmentby = " + literal(quote("device"))
+		if len(tags) > 0 {
+			segment = ", timescaledb.compress_segmentby = " + literal(quoteAll(tags))
 		}
 		out = append(out,
 			fmt.Sprintf("ALTER TABLE %s SET (timescaledb.compress%s, timescaledb.compress_orderby = %s)",
