@@ -276,3 +276,49 @@ func (p *Postgres) TryQuery(ctx context.Context, sql string, args ...any) ([][]a
 	}
 	return out, rows.Err()
 }
+
+// CPUSeconds is the CPU time the server has spent so far: the postmaster
+// and every live backend (utime+stime from /proc/PID/stat), and the
+// backends that have exited (the postmaster's cutime+cstime). For
+// benchmarks: take it before and after a run.
+func (p *Postgres) CPUSeconds(t testing.TB) float64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.data, "postmaster.pid"))
+	if err != nil {
+		t.Fatalf("postgres cpu: %v", err)
+	}
+	pm, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("postgres cpu: postmaster.pid: %v", err)
+	}
+	const ticks = 100 // USER_HZ on Linux
+	total := 0.0
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range procs {
+		st, err := os.ReadFile(path)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// The fields after the command, which is in parentheses and may
+		// hold spaces.
+		i := strings.LastIndexByte(string(st), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(st[i+1:]))
+		pid, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(filepath.Dir(path)), "/"))
+		ppid, _ := strconv.Atoi(f[1])
+		if pid != pm && ppid != pm {
+			continue
+		}
+		last := 13 // utime, stime
+		if pid == pm {
+			last = 15 // and cutime, cstime
+		}
+		for _, s := range f[11:last] {
+			n, _ := strconv.ParseFloat(s, 64)
+			total += n / ticks
+		}
+	}
+	return total
+}
