@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -173,5 +174,33 @@ func checkPostgresStored(t *testing.T, pg *testenv.Postgres, table string, ledge
 		if bad++; bad >= 10 {
 			t.Fatalf("... and maybe more")
 		}
+	}
+}
+
+// TestPostgresFirstOutputHistory: with PostgreSQL as the only (so the
+// first) output, the console's /v1/history answers from SQL.
+func TestPostgresFirstOutputHistory(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	srv := startWithOutputs(t, fmt.Sprintf("outputs:\n  - {name: pg, kind: postgres, url: %q}\n", pg.URL()))
+	m := measurementFor(t)
+	now := time.Now().UTC().Truncate(time.Minute).Add(-5 * time.Minute)
+	for i, v := range []float64{20, 22, 30} {
+		ts := now.Add(time.Duration(i/2) * time.Minute).Add(time.Duration(i%2) * time.Second)
+		payload := fmt.Sprintf(`{"value": %g, "time": %q}`, v, ts.Format(time.RFC3339Nano))
+		if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoGateway, "devices/pi-h/sensors/"+m, payload, "-q", "1"); err != nil {
+			t.Fatalf("mosquitto_pub: %v\n%s", err, out)
+		}
+	}
+	waitFor(t, time.Minute, "three rows in PostgreSQL", func() bool {
+		rows, err := pg.TryQuery(t.Context(), fmt.Sprintf(`SELECT count(*) FROM %q`, m))
+		return err == nil && rows[0][0] == int64(3)
+	})
+	code, body := srv.HTTPGet(t, "/v1/history?device=pi-h&measurement="+m+"&field=value&range=1h")
+	var got struct {
+		Points [][2]float64 `json:"points"`
+	}
+	want := [][2]float64{{float64(now.UnixMilli()), 21}, {float64(now.Add(time.Minute).UnixMilli()), 30}}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || code != 200 || fmt.Sprint(got.Points) != fmt.Sprint(want) {
+		t.Errorf("GET /v1/history = %d %s (%v), want points %v", code, body, err, want)
 	}
 }
