@@ -20,7 +20,7 @@ import (
 // PostgreSQL whose tables the postgres output wrote from known readings.
 func TestPostgresDashboardQueries(t *testing.T) {
 	var d struct {
-		UID       string `json:"uid"`
+		UID        string `json:"uid"`
 		Templating struct {
 			List []struct {
 				Name       string     `json:"name"`
@@ -107,9 +107,9 @@ func TestPostgresDashboardQueries(t *testing.T) {
 		}
 	}
 	rowsWant := map[string]int{
-		"${measurement}.${field} by device":      6, // one per minute
+		"${measurement}.${field} by device":         6, // one per minute
 		"Last reading of ${measurement} per device": 2,
-		"Presence over time":                     6,
+		"Presence over time":                        6,
 	}
 	if len(d.Panels) != len(rowsWant) {
 		t.Errorf("%d panels, want %d", len(d.Panels), len(rowsWant))
