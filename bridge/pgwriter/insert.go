@@ -9,9 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// stageTable is the temporary table a batch is copied into; ON COMMIT
-// DROP keeps it to its transaction.
-const stageTable = "mqflux_stage"
+// stageTable is the temporary table a batch is copied into, named with
+// its schema so that a measurement of the same name is never meant; ON
+// COMMIT DROP keeps it to its transaction.
+var stageTable = pgx.Identifier{"pg_temp", "mqflux_stage"}
 
 // maxParams is how many parameters one statement may carry (the protocol
 // counts them in 16 bits).
@@ -126,14 +127,15 @@ func (w *Writer) insert(ctx context.Context, t *table, name string, pts []*point
 // copyInsert copies the rows into a temporary table shaped like the
 // target, then moves them with one INSERT ... SELECT ... ON CONFLICT.
 func copyInsert(ctx context.Context, tx pgx.Tx, t *table, target string, r rows) error {
-	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s) ON COMMIT DROP", stageTable, target)); err != nil {
+	stage := stageTable.Sanitize()
+	if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s) ON COMMIT DROP", stage, target)); err != nil {
 		return err
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, r.cols, pgx.CopyFromRows(r.values)); err != nil {
+	if _, err := tx.CopyFrom(ctx, stageTable, r.cols, pgx.CopyFromRows(r.values)); err != nil {
 		return err
 	}
 	cols := quoteAll(r.cols)
-	_, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s AS cur (%s) SELECT %s FROM %s%s", target, cols, cols, stageTable, upsert(t, r.fields)))
+	_, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO %s AS cur (%s) SELECT %s FROM %s%s", target, cols, cols, stage, upsert(t, r.fields)))
 	return err
 }
 

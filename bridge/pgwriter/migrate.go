@@ -33,7 +33,7 @@ func (w *Writer) migrate(ctx context.Context, name string, pts []*point) (*table
 	if c.empty() {
 		return t, nil
 	}
-	ts, err := w.timescale(ctx)
+	ts, err := w.timescale(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -107,15 +107,16 @@ func (w *Writer) hypertable(target string, tags []string) []string {
 }
 
 // timescale reports whether the database has the timescaledb extension,
-// asked once per writer.
-func (w *Writer) timescale(ctx context.Context) (bool, error) {
+// asked once per writer, in the change's transaction (so that a change
+// needs one connection only).
+func (w *Writer) timescale(ctx context.Context, tx pgx.Tx) (bool, error) {
 	w.tsMu.Lock()
 	defer w.tsMu.Unlock()
 	if w.ts != nil {
 		return *w.ts, nil
 	}
 	var n int
-	if err := w.pool.QueryRow(ctx, `SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'`).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'`).Scan(&n); err != nil {
 		return false, fmt.Errorf("ask for the timescaledb extension: %w", err)
 	}
 	ts := n > 0

@@ -162,6 +162,7 @@ func TestHostileNames(t *testing.T) {
 		fmt.Sprintf(`ok,device=d time=7 %d`, t0),
 		fmt.Sprintf(`ok,device=d value="nul\x00byte" %d`, t0),
 		fmt.Sprintf(`ökö\ m,device=d value=8 %d`, t0),
+		fmt.Sprintf(`mqflux_stage,device=d value=9 %d`, t0), // the staging table's name
 	)
 	batch[7] = []byte(strings.Replace(string(batch[7]), `\x00`, "\x00", 1))
 	rej := write(t, w, batch)
@@ -185,6 +186,7 @@ func TestHostileNames(t *testing.T) {
 		`quote'`:                    `time timestamp with time zone, device text, "tag" text, value double precision`,
 		long63:                      `time timestamp with time zone, device text, value double precision`,
 		`ökö m`:                     `time timestamp with time zone, device text, value double precision`,
+		`mqflux_stage`:              `time timestamp with time zone, device text, value double precision`,
 	} {
 		if got := columns(t, pg, table); got != cols {
 			t.Errorf("table %q columns:\n got %s\nwant %s", table, got, cols)
