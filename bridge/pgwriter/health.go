@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,12 @@ func classify(err error) (reason string, retry bool) {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return "network", true
+	}
+	// pgx ends a COPY whose rows it cannot encode by failing it, which the
+	// server reports as a cancelled query: a refusal of the data, for
+	// bisecting, not an outage.
+	if pe.Code == "57014" && strings.HasPrefix(pe.Message, "COPY from stdin failed") {
+		return "refused", false
 	}
 	switch pe.Code[:2] {
 	case "08":
