@@ -200,18 +200,25 @@ func (w *Writer) forget(name string) {
 }
 
 // sortOut returns the points t takes as they are; each other one is a
-// type conflict, refused with PostgreSQL's words for it.
+// type conflict, refused with PostgreSQL's words for it. PostgreSQL is
+// asked once per kind of conflict, so that a device sending thousands of
+// wrong values costs one question, not thousands.
 func (w *Writer) sortOut(ctx context.Context, t *table, name string, pts []*point, bad map[int]string) ([]*point, error) {
 	ok := pts[:0:0]
+	words := map[string]string{}
 	for _, p := range pts {
 		why := conflict(t, p)
 		if why == "" {
 			ok = append(ok, p)
 			continue
 		}
-		reason, err := w.explain(ctx, t, name, p, why)
-		if err != nil {
-			return nil, w.failed(ctx, err, nil, bad)
+		reason, known := words[why]
+		if !known {
+			var err error
+			if reason, err = w.explain(ctx, t, name, p, why); err != nil {
+				return nil, w.failed(ctx, err, nil, bad)
+			}
+			words[why] = reason
 		}
 		bad[p.rec] = reason
 	}

@@ -100,9 +100,10 @@ func TestTypeConflictRejected(t *testing.T) {
 	}
 	lines[3] = fmt.Sprintf(`temp,device=d value="hot" %d`, t0+4000)
 	lines[5] = fmt.Sprintf(`temp,device=d value=7i %d`, t0+6000)
+	lines[7] = fmt.Sprintf(`temp,device=d value="cold" %d`, t0+8000)
 	rej := write(t, w, records(lines...))
-	if len(rej) != 2 || rej[0].Index != 3 || rej[1].Index != 5 {
-		t.Fatalf("rejected %+v, want records 3 and 5", rej)
+	if len(rej) != 3 || rej[0].Index != 3 || rej[1].Index != 5 || rej[2].Index != 7 || rej[2].Reason != rej[0].Reason {
+		t.Fatalf("rejected %+v, want records 3, 5 and 7, 3 and 7 for the same reason", rej)
 	}
 	if r := rej[0].Reason; !strings.Contains(r, `column "value" is of type double precision but expression is of type text`) ||
 		!strings.Contains(r, "SQLSTATE 42804") || !strings.Contains(r, `field "value" is double precision`) {
@@ -111,8 +112,8 @@ func TestTypeConflictRejected(t *testing.T) {
 	if r := rej[1].Reason; !strings.Contains(r, "bigint") || !strings.Contains(r, "keeps a column's type") {
 		t.Errorf("reason for an integer into a double: %q", r)
 	}
-	if n := count(t, pg, "temp"); n != 7 {
-		t.Errorf("temp holds %d rows, want 7", n)
+	if n := count(t, pg, "temp"); n != 6 {
+		t.Errorf("temp holds %d rows, want 6", n)
 	}
 }
 
