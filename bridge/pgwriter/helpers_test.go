@@ -82,3 +82,23 @@ func keys(t testing.TB, pg *testenv.Postgres, table string) []string {
 }
 
 const t0 = int64(1795456800000000000) // 2026-11-23T18:00:00Z in ns
+
+// retryWrite offers recs until they are settled, as the pipeline does,
+// for a minute at most; rejections fail the test.
+func retryWrite(t testing.TB, w *Writer, recs [][]byte) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		rej, err := w.Write(context.Background(), recs)
+		if err == nil {
+			if len(rej) != 0 {
+				t.Fatalf("rejected %v", rej)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Write still failing after a minute: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

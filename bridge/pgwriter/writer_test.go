@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/output"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -225,8 +226,10 @@ func TestOutageThenRecovery(t *testing.T) {
 		t.Errorf("Stats = %+v, want the failure counted", st)
 	}
 	pg.Start(t)
-	write(t, w, records(fmt.Sprintf(`out,device=d value=2 %d`, t0+1000)))
-	write(t, w, batch)
+	// The pipeline offers a batch again until it is settled; a connection
+	// of the pool from before the restart may fail the first attempt.
+	retryWrite(t, w, records(fmt.Sprintf(`out,device=d value=2 %d`, t0+1000)))
+	retryWrite(t, w, batch)
 	if n := count(t, pg, "out"); n != 2 || !w.Up() {
 		t.Errorf("out holds %d rows after recovery (up %v), want 2", n, w.Up())
 	}
@@ -248,7 +251,17 @@ func TestConcurrentWritersAndRestart(t *testing.T) {
 			defer wg.Done()
 			for j := 0; j < points; j++ {
 				line := fmt.Sprintf(`shared,device=d%d,tag%d=x f%d=%di,value=1 %d`, i, j%3, j%5, j, t0+int64(j)*1000)
-				rej, err := w.Write(context.Background(), records(line))
+				// Retried as the pipeline retries: a schema change of
+				// another writer may cost an attempt (a deadlock or
+				// lock timeout PostgreSQL breaks), never a reading.
+				var rej []output.Rejected
+				var err error
+				for attempt := 0; attempt < 20; attempt++ {
+					if rej, err = w.Write(context.Background(), records(line)); err == nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
 				if err != nil || len(rej) != 0 {
 					errs <- fmt.Errorf("writer %d point %d: %v %v", i, j, err, rej)
 					return
