@@ -28,12 +28,16 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) {
 	// The primary output holds what the charts show, when it answers
 	// InfluxQL.
 	p := s.cfg.Primary()
-	querier, ok := p.Config.(output.Querier)
-	if !ok {
+	var rd history.Source
+	switch c := p.Config.(type) {
+	case output.Querier:
+		rd = history.Reader{Endpoint: c.QueryEndpoint()}
+	case output.Historian:
+		rd = c.HistorySource()
+	default:
 		writeError(w, http.StatusNotImplemented, "the first output ("+p.Name+", kind "+p.Kind+") does not answer history queries")
 		return
 	}
-	rd := history.Reader{Endpoint: querier.QueryEndpoint()}
 	series, err := rd.Read(ctx, hq)
 	switch {
 	case errors.Is(err, history.ErrInvalid):

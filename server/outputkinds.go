@@ -5,4 +5,5 @@ package server
 // all the server needs of a new kind.
 import (
 	_ "github.com/mqflux/mqflux/bridge/influxwriter" // kind influxdb
+	_ "github.com/mqflux/mqflux/bridge/pgwriter"     // kind postgres
 )

@@ -272,3 +272,22 @@ func points(series []influx.Series) []Point {
 	}
 	return pts
 }
+
+// Source answers history queries from one store: Reader in InfluxQL, an
+// output whose store speaks something else (SQL) through its own.
+type Source interface {
+	Read(ctx context.Context, q Query) (Series, error)
+}
+
+var _ Source = Reader{}
+
+// Window checks q and returns the span it covers and the bucket that
+// keeps it within MaxPoints, for a Source of another store; an error
+// wraps ErrInvalid.
+func Window(q Query) (span, interval time.Duration, err error) {
+	d, err := q.check()
+	if err != nil {
+		return 0, 0, err
+	}
+	return d, bucket(d), nil
+}

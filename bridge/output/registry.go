@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mqflux/mqflux/bridge/history"
 	"github.com/mqflux/mqflux/bridge/influx"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/kinds"
@@ -126,4 +127,11 @@ type Querier interface {
 	// QueryEndpoint is where the store answers InfluxQL (GET /query) and
 	// how to authenticate there.
 	QueryEndpoint() influx.Endpoint
+}
+
+// Historian is a Config whose store answers the console's history
+// queries (/v1/history) in a language of its own, SQL say; a Querier
+// answers them in InfluxQL. The first output's is asked.
+type Historian interface {
+	HistorySource() history.Source
 }

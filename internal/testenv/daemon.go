@@ -153,3 +153,12 @@ func roundTrip(req *http.Request, want int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Pid is the running server's process id (influxd, victoria-metrics), for
+// the load tool's CPU accounting; 0 while it is stopped.
+func (d *daemon) Pid() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}
