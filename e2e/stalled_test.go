@@ -90,6 +90,47 @@ func TestStalledSubscribers(t *testing.T) {
 	}
 }
 
+// A subscriber that stopped reading and lost deliveries gets new ones
+// again once it reads: woken with SIGCONT, mosquitto_sub reads its backlog
+// and acknowledges it, and a reading published after that reaches it. The
+// broker takes a client that loses every delivery out of its subscriber
+// lookup while it does (PATCHES.md, "A client that loses every delivery
+// leaves the subscriber lookup"); this is the way back.
+func TestStalledSubscriberReadsAgain(t *testing.T) {
+	in := testenv.StartInflux(t, testenv.WithoutFlux())
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in})
+	sub := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", "-k", "900", "-q", "1")
+	t.Cleanup(func() { _ = sub.Signal(syscall.SIGCONT) })
+	srv.WaitLog(t, "subscribed", "demo-reader")
+	if err := sub.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	cfg := gatewayLoad(t, srv, 20, 2000)
+	startLoad(t, cfg).finish(t, 3*time.Minute)
+	if n := metric(t, srv, "mqflux_mqtt_messages_dropped_total"); n == 0 {
+		t.Fatal("mqflux_mqtt_messages_dropped_total is 0: the stalled subscriber took everything")
+	}
+	srv.WaitLog(t, "client is not taking its deliveries")
+
+	if err := sub.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// Each marker is published after SIGCONT; the first ones may still
+	// find the subscriber catching up on its backlog.
+	const markerTopic = "devices/woken/sensors/check"
+	waitFor(t, 2*time.Minute, "a reading published after SIGCONT reaches the woken subscriber", func() bool {
+		for _, l := range sub.Lines() {
+			if strings.HasPrefix(l, markerTopic+" ") {
+				return true
+			}
+		}
+		if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoGateway, markerTopic, `{"value": 1}`, "-q", "1"); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+		return false
+	})
+}
+
 // A client whose socket takes nothing for broker.write_timeout is
 // disconnected like any lost client: its will is sent. It set no keep
 // alive, so nothing else would ever end its connection.
