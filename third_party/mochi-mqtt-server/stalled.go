@@ -149,10 +149,24 @@ func (s *Server) resumeLocked(cl *Client, gone bool) {
 		}
 	}
 	cl.State.paused.Store(false)
-	s.paused.remove(cl)
 	// The episode of drops ends dropsQuiet after this (Client.endDrops).
 	cl.State.lastDrop.Store(time.Now().UnixNano())
+	// It stays on the list, not paused, a while: a publish whose lookup
+	// ran before the filters were back finds it there and delivers as
+	// usual (publishToPaused). Taken off at once, a client paused and
+	// resumed within one lookup missed that publish.
+	time.AfterFunc(resumedGrace, func() {
+		cl.State.pauseMu.Lock()
+		defer cl.State.pauseMu.Unlock()
+		if !cl.State.paused.Load() {
+			s.paused.remove(cl)
+		}
+	})
 }
+
+// resumedGrace is how long a resumed client stays on the list: far longer
+// than one publish's lookup.
+const resumedGrace = time.Second
 
 // maybeResume asks the server to resume cl if it is paused: it may have
 // room again. One atomic load when it is not.
@@ -178,7 +192,8 @@ func (s *Server) publishToPaused(pk *packets.Packet, before, after *[]pausedClie
 			return
 		}
 		if !e.cl.State.paused.Load() {
-			// Resumed since the list was read, after the lookup.
+			// Resumed: its filters were not back in the index when the
+			// lookup ran (resumeLocked).
 			_, _ = s.publishToClient(e.cl, sub, *pk)
 			return
 		}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
@@ -131,7 +133,8 @@ func TestPausedClientUnsubscribesAndDisconnects(t *testing.T) {
 	require.False(t, cl.State.paused.Load())
 	require.True(t, inIndex(s, cl, "alerts/x"), "filters back in the index")
 	require.False(t, inIndex(s, cl, "devices/a/sensors/t"), "the filter it left stays out")
-	require.Empty(t, s.paused.load())
+	require.Eventually(t, func() bool { return len(s.paused.load()) == 0 }, 30*time.Second, 10*time.Millisecond,
+		"a resumed client leaves the list after resumedGrace")
 }
 
 // matchFilter matches as the topic index does.
@@ -166,4 +169,65 @@ func BenchmarkPublishToStalledSubscribers(b *testing.B) {
 			}
 		})
 	}
+}
+
+// countQos counts the QoS 1 deliveries issued.
+type countQos struct {
+	HookBase
+	n atomic.Int64
+}
+
+func (h *countQos) ID() string { return "count-qos" }
+func (h *countQos) Provides(b byte) bool {
+	return b == OnQosPublish
+}
+func (h *countQos) OnQosPublish(*Client, packets.Packet, int64, int) { h.n.Add(1) }
+
+// Publishers on four goroutines while the subscriber's window fills and
+// is freed again and again (it is paused and resumed all along): every
+// publish is either delivered or counted as dropped, never both or
+// neither.
+func TestPausingLosesNoPublishUncounted(t *testing.T) {
+	s := quietServer(4)
+	counter := new(countQos)
+	_ = s.AddHook(counter, nil)
+	cl := subscribedClient(t, s, "stalled", "devices/#", 1)
+	const publishers, each = 4, 5000
+	done := make(chan struct{})
+	acked := make(chan struct{})
+	var sawPaused atomic.Bool
+	go func() { // the subscriber acknowledges now and then
+		defer close(acked)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, pk := range cl.State.Inflight.GetAll(false) {
+				_ = s.processPacket(cl, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID})
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for p := 0; p < publishers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				s.publishToSubscribers(reading("devices/a/sensors/t", 1))
+				if cl.State.paused.Load() {
+					sawPaused.Store(true)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	<-acked
+	dropped := atomic.LoadInt64(&s.Info.InflightDropped) + atomic.LoadInt64(&s.Info.MessagesDropped)
+	require.Greater(t, dropped, int64(0), "nothing dropped: the window never filled")
+	require.True(t, sawPaused.Load(), "never paused")
+	require.Equal(t, int64(publishers*each), counter.n.Load()+dropped,
+		"%d delivered + %d dropped", counter.n.Load(), dropped)
 }
