@@ -8,7 +8,7 @@ import (
 // maxUnsent bounds the bytes the kernel holds for a client that it has
 // not been able to send (TCP_NOTSENT_LOWAT, Linux): past it, a write to
 // the client waits. Without it a connection's send buffer grows to
-// tcp_wmem's maximum (4 MiB here), a million PUBACKs: a client that
+// tcp_wmem's maximum (4 MiB by default on Linux), a million PUBACKs: a client that
 // publishes and never reads its answers was read, and its publishes
 // handled, until that much was queued for it. Now its reader stops after
 // a few thousand (coalescingConn.flush waits on the reader's goroutine,
