@@ -97,6 +97,7 @@ type wsListener struct {
 
 func (l *wsListener) Serve(establish listeners.EstablishFn) {
 	coalesced := func(id string, c net.Conn) error {
+		limitUnsent(c)
 		return establish(id, newCoalescingConn(c, l.writeTimeout, l.log))
 	}
 	l.Websocket.Serve(withConnectDeadline(coalesced, l.connectTimeout))

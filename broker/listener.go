@@ -29,6 +29,9 @@ import (
 //   - A connection that sends no CONNECT within connectTimeout is closed.
 //   - A connection whose writes do not finish within writeTimeout is closed
 //     (coalescingConn).
+//   - The kernel holds at most maxUnsent bytes unsent for a connection
+//     (limitUnsent): a client that does not read its answers stops being
+//     read after a few thousand of them.
 type tcpListener struct {
 	id, address    string
 	tlsConfig      *tls.Config
@@ -99,6 +102,7 @@ func (l *tcpListener) Serve(establish listeners.EstablishFn) {
 			conn.Close()
 			return
 		}
+		limitUnsent(conn)
 		// TLS goes over the coalescing connection, so a burst of
 		// answers also becomes one TLS record and one syscall.
 		var c net.Conn = newCoalescingConn(conn, l.writeTimeout, l.log)

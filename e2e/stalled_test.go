@@ -90,6 +90,47 @@ func TestStalledSubscribers(t *testing.T) {
 	}
 }
 
+// A subscriber that stopped reading and lost deliveries gets new ones
+// again once it reads: woken with SIGCONT, mosquitto_sub reads its backlog
+// and acknowledges it, and a reading published after that reaches it. The
+// broker takes a client that loses every delivery out of its subscriber
+// lookup while it does (PATCHES.md, "A client that loses every delivery
+// leaves the subscriber lookup"); this is the way back.
+func TestStalledSubscriberReadsAgain(t *testing.T) {
+	in := testenv.StartInflux(t, testenv.WithoutFlux())
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in})
+	sub := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", "-k", "900", "-q", "1")
+	t.Cleanup(func() { _ = sub.Signal(syscall.SIGCONT) })
+	srv.WaitLog(t, "subscribed", "demo-reader")
+	if err := sub.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	cfg := gatewayLoad(t, srv, 20, 2000)
+	startLoad(t, cfg).finish(t, 3*time.Minute)
+	if n := metric(t, srv, "mqflux_mqtt_messages_dropped_total"); n == 0 {
+		t.Fatal("mqflux_mqtt_messages_dropped_total is 0: the stalled subscriber took everything")
+	}
+	srv.WaitLog(t, "client is not taking its deliveries")
+
+	if err := sub.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	// Each marker is published after SIGCONT; the first ones may still
+	// find the subscriber catching up on its backlog.
+	const markerTopic = "devices/woken/sensors/check"
+	waitFor(t, 2*time.Minute, "a reading published after SIGCONT reaches the woken subscriber", func() bool {
+		for _, l := range sub.Lines() {
+			if strings.HasPrefix(l, markerTopic+" ") {
+				return true
+			}
+		}
+		if out, err := testenv.Pub(t, srv.MQTT, testenv.DemoGateway, markerTopic, `{"value": 1}`, "-q", "1"); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+		return false
+	})
+}
+
 // A client whose socket takes nothing for broker.write_timeout is
 // disconnected like any lost client: its will is sent. It set no keep
 // alive, so nothing else would ever end its connection.
@@ -118,26 +159,32 @@ func TestWriteTimeoutDisconnectsAndSendsTheWill(t *testing.T) {
 	srv.WaitLog(t, "write_timeout")
 }
 
-// 100 clients that publish QoS 1 and never read their PUBACKs (70 over
-// WebSocket, 30 over TCP) hold no runner: an honest device beside them
-// gets every PUBACK, and each of its readings is stored exactly once.
-// Before the fix a WebSocket connection's PUBACK was written on the runner
-// that handled its publish, so 64 such clients whose sockets were full
-// stopped every publisher. On loopback a connection's send buffer holds
-// about 2 MiB of PUBACKs, more than these clients get answered before the
-// broker stops reading them, so here the test guards the outcome rather
-// than reproducing that wait (TestCoalescingConnNeverWritesWhileBusy in
-// broker covers the write path).
+// 40 clients that publish QoS 1 and never read their PUBACKs (28 over
+// WebSocket, 12 over TCP) hold no runner: an honest device beside them
+// gets every PUBACK, and each of its readings is stored exactly once. The
+// broker keeps at most 16 KiB of answers unsent per connection
+// (TCP_NOTSENT_LOWAT), so each of them is stopped after a few thousand
+// PUBACKs: its next answers wait on its own goroutine, which reads
+// nothing more from it, and its writes stall. write_timeout is an hour,
+// so a runner that waited on one of those sockets would wait for the
+// whole test: were the answers written on the runner that handled the
+// publishes (as WebSocket PUBACKs once were), eight such clients would
+// hold every runner (the test runs eight) and the honest device would get
+// no PUBACK.
 func TestPublishersThatNeverReadLeaveAnHonestDevice(t *testing.T) {
 	in := testenv.StartInflux(t, testenv.WithoutFlux())
 	wsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{
 		"MQFLUX_BROKER_WEBSOCKET=" + wsAddr,
+		"MQFLUX_BROKER_WRITE_TIMEOUT=1h",
+		// Eight runners: eight clients that held one each would stop
+		// every publisher.
+		"MQFLUX_BROKER_RUNNERS=8",
 		// Their readings are acknowledged and not stored: what they cost
 		// is the broker's alone.
 		`MQFLUX_MAPPING_TOPICS=[{template: "devices/{device}/sensors/{measurement}", format: auto}, {template: "devices/{device}/junk", ignore: true}]`,
 	}})
-	const nWS, nTCP = 70, 30
+	const nWS, nTCP = 28, 12
 	var stuck atomic.Int32
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -318,7 +365,7 @@ func (s *stalledClient) subscribe(filter string, qos byte) error {
 }
 
 // publishUntilStuck publishes QoS 1 readings in batches, reading nothing,
-// until a batch cannot be written within 15 s (the broker stopped reading
+// until a batch cannot be written within 10 s (the broker stopped reading
 // it, not just paused on a busy machine) or the connection fails.
 func (s *stalledClient) publishUntilStuck(topic string, stop <-chan struct{}) {
 	var batch []byte
@@ -334,7 +381,7 @@ func (s *stalledClient) publishUntilStuck(topic string, stop <-chan struct{}) {
 			return
 		default:
 		}
-		_ = s.conn.SetWriteDeadline(time.Now().Add(15 * time.Second))
+		_ = s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := s.conn.Write(batch); err != nil {
 			return
 		}

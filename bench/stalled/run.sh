@@ -10,17 +10,24 @@
 #              once, subscribed and left before the first run
 # for mqflux serve (the shipped config.yaml, InfluxDB 1.8 running beside it)
 # and for Debian's Mosquitto 2 (its defaults: anonymous, no persistence) on
-# the same machine. Prints every run and a table with each case's slowest
-# run against the median of "none".
+# the same machine. Each broker, once started, gets WARMUP unmeasured runs
+# of the same load before the case's subscribers are set up (a fresh
+# process's first run was the slowest of every case, "none" included: the
+# devices' login is checked with bcrypt once per process, InfluxDB creates
+# the database's first shard, heaps and pools grow); what the subscribers
+# cost, their first deliveries included, is in the measured runs. Prints
+# every run and a table with each case's slowest run against the median of
+# "none".
 #
 #   bench/stalled/run.sh            (or: make bench-stalled)
 #
-# Environment: RUNS (3), DEVICES (20), MESSAGES (2000), PORT_BASE (27200),
-# BROKERS ("mqflux mosquitto"), KEEP=1 keeps the work directory.
+# Environment: RUNS (3), WARMUP (1), DEVICES (20), MESSAGES (2000),
+# PORT_BASE (27200), BROKERS ("mqflux mosquitto"), KEEP=1 keeps the work
+# directory.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-RUNS=${RUNS:-3} DEVICES=${DEVICES:-20} MESSAGES=${MESSAGES:-2000}
+RUNS=${RUNS:-3} WARMUP=${WARMUP:-1} DEVICES=${DEVICES:-20} MESSAGES=${MESSAGES:-2000}
 PORT_BASE=${PORT_BASE:-27200}
 BROKERS=${BROKERS:-"mqflux mosquitto"}
 MQTT_PORT=$PORT_BASE HTTP_PORT=$((PORT_BASE + 1)) INFLUX_PORT=$((PORT_BASE + 2)) INFLUX_RPC_PORT=$((PORT_BASE + 3))
@@ -125,22 +132,25 @@ release() { # the stalled subscribers: SIGKILL (woken, one would first read its 
   subs=()
 }
 
+run_load() { # BROKER CASE RUN-NAME: one bench run into $results/BROKER-CASE-RUN-NAME.json
+  local f=$results/$1-$2-$3.json
+  timeout 10m "$mqflux" bench -json -progress 0 -broker "tcp://127.0.0.1:$MQTT_PORT" "${pub[@]}" \
+    -devices "$DEVICES" -messages "$MESSAGES" -pid "$1=$broker_pid" >"$f" 2>"$f.err" || true
+  printf '%-9s %-9s %-8s %s acked/s (%s of %s acked)\n' "$1" "$2" "$3" \
+    "$(jq -r '.ack_rate | floor' "$f" 2>/dev/null || echo -)" "$(jq -r .acked "$f" 2>/dev/null || echo -)" \
+    "$((DEVICES * MESSAGES))" >&2
+}
+
 for b in $BROKERS; do
   for c in $CASES; do
     start_broker "$b" "$work/$b-$c"
+    for i in $(seq 1 "$WARMUP"); do run_load "$b" "$c" "warmup-$i"; done
     case $c in
       stalled1) stalled 1 ;;
       stalled8) stalled 8 ;;
       offline3) offline 3 ;;
     esac
-    for i in $(seq 1 "$RUNS"); do
-      f=$results/$b-$c-$i.json
-      timeout 10m "$mqflux" bench -json -progress 0 -broker "tcp://127.0.0.1:$MQTT_PORT" "${pub[@]}" \
-        -devices "$DEVICES" -messages "$MESSAGES" -pid "$b=$broker_pid" >"$f" 2>"$f.err" || true
-      printf '%-9s %-9s run %d: %s acked/s (%s of %s acked)\n' "$b" "$c" "$i" \
-        "$(jq -r '.ack_rate | floor' "$f" 2>/dev/null || echo -)" "$(jq -r .acked "$f" 2>/dev/null || echo -)" \
-        "$((DEVICES * MESSAGES))" >&2
-    done
+    for i in $(seq 1 "$RUNS"); do run_load "$b" "$c" "$i"; done
     if [ "$b" = mqflux ]; then
       curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_messages_dropped_total' | sed 's/^/          /' >&2 || true
     fi
@@ -153,7 +163,7 @@ rate() { jq -r '.ack_rate // 0 | floor' "$1" 2>/dev/null || echo 0; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo
-echo "machine: $(nproc) cores; $DEVICES devices x $MESSAGES QoS 1 readings, $RUNS consecutive runs per case"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $DEVICES devices x $MESSAGES QoS 1 readings, $WARMUP unmeasured and $RUNS measured consecutive runs per case"
 echo
 echo "| broker | case | acked/s per run | slowest / median of none |"
 echo "|---|---|---|---:|"

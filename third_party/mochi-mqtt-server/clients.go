@@ -165,6 +165,8 @@ type ClientState struct {
 	outboundQty     int32              // number of messages currently in the outbound queue
 	drops           atomic.Int64       // mqflux patch: deliveries dropped in this episode (Options.DropReport)
 	lastDrop        atomic.Int64       // mqflux patch: when the last delivery was dropped, unix nanoseconds
+	paused          atomic.Bool        // mqflux patch: out of the topic index, losing every delivery (stalled.go)
+	pauseMu         sync.Mutex         // mqflux patch: orders pausing, resuming and unsubscribing
 	Keepalive       uint16             // the number of seconds the connection can wait
 	ServerKeepalive bool               // keepalive was set by the server
 }
@@ -236,6 +238,7 @@ func (cl *Client) writeQueued() {
 			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 		}
 		atomic.AddInt32(&cl.State.outboundQty, -1)
+		cl.maybeResume() // mqflux patch: its queue has room (stalled.go)
 	}
 }
 
@@ -425,6 +428,9 @@ func (cl *Client) ClearExpiredInflights(now, maximumExpiry int64) []uint16 {
 			atomic.AddInt64(&cl.ops.info.Inflight, -1)
 			deleted = append(deleted, tk.PacketID)
 		}
+	}
+	if len(deleted) > 0 {
+		cl.maybeResume() // mqflux patch: its inflight window has room (stalled.go)
 	}
 
 	return deleted

@@ -30,7 +30,9 @@ func TestDroppedDeliveriesAllocateNothingPerSubscriber(t *testing.T) {
 			cl.ID = fmt.Sprintf("stalled-%d", i)
 			atomic.StoreInt32(&cl.State.outboundQty, cl.ops.options.Capabilities.MaximumClientWritesPending)
 			s.Clients.Add(cl)
-			s.Topics.Subscribe(cl.ID, packets.Subscription{Filter: "devices/#", Qos: 1})
+			sub := packets.Subscription{Filter: "devices/#", Qos: 1}
+			s.Topics.Subscribe(cl.ID, sub)
+			cl.State.Subscriptions.Add(sub.Filter, sub)
 		}
 		pk := packets.Packet{TopicName: "devices/a/sensors/t", Payload: []byte("21.5"), Created: 1,
 			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}

@@ -160,6 +160,8 @@ type Server struct {
 	hooks        *Hooks               // hooks contains hooks for extra functionality such as auth and persistent storage
 	inlineClient *Client              // inlineClient is a special client used for inline subscriptions and inline Publish
 	runner       *packetRunner        // mqflux patch: the goroutines that read and handle clients' packets
+	paused       pausedClients        // mqflux patch: clients that lose every delivery, out of the index (stalled.go)
+	resumeFn     func(*Client)        // mqflux patch: s.resumeRoom, made once for every client's ops
 }
 
 // loop contains interval tickers for the system events loop.
@@ -179,6 +181,7 @@ type ops struct {
 	hooks   *Hooks        // pointer to the server hooks
 	log     *slog.Logger  // a structured logger for the client
 	runner  *packetRunner // mqflux patch: reads and handles packets off the client's goroutine; nil: on it
+	resume  func(*Client) // mqflux patch: the client may have room again (stalled.go); nil: never paused
 }
 
 // New returns a new instance of mochi mqtt broker. Optional parameters
@@ -214,6 +217,7 @@ func New(opts *Options) *Server {
 		},
 		runner: newPacketRunner(opts.Runners),
 	}
+	s.resumeFn = s.resumeRoom // mqflux patch (stalled.go)
 
 	if s.Options.InlineClient {
 		s.inlineClient = s.NewClient(nil, LocalListener, InlineClientId, true)
@@ -268,6 +272,7 @@ func (s *Server) NewClient(c net.Conn, listener string, id string, inline bool) 
 		hooks:   s.hooks,
 		log:     s.Log,
 		runner:  s.runner,
+		resume:  s.resumeFn,
 	})
 
 	cl.ID = id
@@ -465,7 +470,8 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 
 	expire := (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval == 0) || (cl.Properties.ProtocolVersion < 5 && cl.Properties.Clean)
 	s.hooks.OnDisconnect(cl, err, expire)
-	cl.endDrops(true) // mqflux patch: an episode of drops ends with the connection
+	s.resumeClient(cl, true) // mqflux patch: a paused client's filters go back in the index (stalled.go)
+	cl.endDrops(true)        // mqflux patch: an episode of drops ends with the connection
 
 	if expire && !cl.IsTakenOver() {
 		cl.ClearInflights()
@@ -828,6 +834,7 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 	}
 
 	s.hooks.OnPacketProcessed(cl, pk, err)
+	cl.maybeResume() // mqflux patch: what it sent may have freed its window (stalled.go)
 	if err != nil {
 		return err
 	}
@@ -1163,7 +1170,12 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 		}
 	}
 
+	// mqflux patch: the paused clients are read before and after the
+	// lookup; one being paused or resumed meanwhile is in the list at one
+	// of the two reads if the lookup missed it (stalled.go).
+	pausedBefore := s.paused.list.Load()
 	subscribers := s.Topics.Subscribers(pk.TopicName)
+	pausedAfter := s.paused.list.Load()
 	if len(subscribers.Shared) > 0 {
 		subscribers = s.hooks.OnSelectSubscribers(subscribers, pk)
 		if len(subscribers.SharedSelected) == 0 {
@@ -1186,7 +1198,14 @@ func (s *Server) publishToSubscribers(pk packets.Packet) {
 			if err != nil && s.Log.Enabled(context.Background(), slog.LevelDebug) {
 				s.Log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 			}
+			if err == errPendingClientWritesExceeded || err == errQuotaExceeded {
+				s.pauseClient(cl) // mqflux patch (stalled.go)
+			}
 		}
+	}
+
+	if (pausedBefore != nil && len(*pausedBefore) > 0) || (pausedAfter != nil && len(*pausedAfter) > 0) {
+		s.publishToPaused(&pk, pausedBefore, pausedAfter, subscribers.Subscriptions)
 	}
 }
 
@@ -1523,6 +1542,10 @@ func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
 
 	pk = s.hooks.OnUnsubscribe(cl, pk)
 	reasonCodes := make([]byte, len(pk.Filters))
+	// mqflux patch: a paused client's filters are not put back in the
+	// index while they are removed here; its list entry is then made
+	// again without them (stalled.go).
+	cl.State.pauseMu.Lock()
 	for i, sub := range pk.Filters { // [MQTT-3.10.4-6] [MQTT-3.11.3-1]
 		if code != packets.CodeSuccess {
 			reasonCodes[i] = code.Code // NB 3.11.3 Non-normative 0x91
@@ -1537,6 +1560,10 @@ func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
 		}
 
 		cl.State.Subscriptions.Delete(sub.Filter) // [MQTT-3.10.4-2] [MQTT-3.10.4-2] ~[MQTT-3.10.4-3]
+	}
+	cl.State.pauseMu.Unlock()
+	if cl.State.paused.Load() {
+		s.pauseClient(cl)
 	}
 
 	ack := packets.Packet{ // [MQTT-3.10.4-4]

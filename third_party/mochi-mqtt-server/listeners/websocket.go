@@ -211,6 +211,13 @@ func (ws *wsConn) SetDeadline(t time.Time) error {
 	return ws.c.SetWriteDeadline(t)
 }
 
+// NetConn returns the network connection under the websocket, as
+// tls.Conn's NetConn does: an embedding server sets socket options on it.
+// mqflux patch.
+func (ws *wsConn) NetConn() net.Conn {
+	return ws.Conn
+}
+
 // Close signals the underlying websocket conn to close.
 func (ws *wsConn) Close() error {
 	return ws.Conn.Close()

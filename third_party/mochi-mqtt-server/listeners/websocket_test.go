@@ -171,3 +171,32 @@ func TestWebsocketConnectionReads(t *testing.T) {
 	s.Close()
 	_ = ws.Close()
 }
+
+// mqflux patch: the connection handed to establish gives its network
+// connection, as tls.Conn does, for socket options.
+func TestWebsocketConnGivesItsNetConn(t *testing.T) {
+	l := NewWebsocket(basicConfig)
+	_ = l.Init(logger)
+
+	got := make(chan net.Conn, 1)
+	l.establish = func(id string, c net.Conn) error {
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			got <- nil
+			return nil
+		}
+		got <- u.NetConn()
+		return nil
+	}
+
+	s := httptest.NewServer(http.HandlerFunc(l.handler))
+	defer s.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(s.URL, "http"), nil)
+	require.NoError(t, err)
+	defer ws.Close()
+	nc := <-got
+	require.NotNil(t, nc, "no NetConn")
+	_, isTCP := nc.(*net.TCPConn)
+	require.True(t, isTCP, "NetConn is %T, want the TCP connection", nc)
+	require.Equal(t, ws.LocalAddr().String(), nc.RemoteAddr().String())
+}
