@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/dump"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/latest"
@@ -41,6 +42,8 @@ type Config struct {
 	// registered kind (package input) beside the broker, the legacy API
 	// and the bridge.
 	Inputs []input.Config `yaml:"inputs"`
+	// Dumps writes each day's readings to blob storage as Parquet.
+	Dumps dump.Config `yaml:"dumps"`
 }
 
 // Log sets up the structured log.
@@ -105,6 +108,7 @@ func DefaultConfig() Config {
 		Bridge:  subscriber.DefaultConfig(),
 		Mapping: mapping.DefaultConfig(),
 		Inputs:  []input.Config{},
+		Dumps:   dump.DefaultConfig(),
 	}
 }
 
@@ -123,6 +127,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(v.Section("http"))
 	c.Alerts.Validate(v.Section("alerts"))
 	input.Validate(v.Section("inputs"), c.Inputs, brokerInputName, legacyInputName)
+	c.Dumps.Validate(v.Section("dumps"))
 	if m, err := mapping.New(c.Mapping); err != nil {
 		v.Report(err) // its messages name the mapping.* keys already
 	} else {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/bridge/dump"
 	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/latest"
 	"github.com/mqflux/mqflux/bridge/mapping"
@@ -39,6 +40,7 @@ type Server struct {
 	streams chan struct{}
 	alerts  *alert.Service
 	publish brokerPublisher // the broker, for the mqtt notifier, once built
+	dumps   *dump.Scheduler // the dumps: section's, nil when off
 	started time.Time
 }
 
@@ -87,6 +89,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.alerts = alerts
+	if s.dumps, err = newDumps(cfg, log); err != nil {
+		return nil, err
+	}
 	reg.MustRegister(alerts.Collectors()...)
 	observers := append(s.latest.Observers(), rp, alerts)
 	if o.wrap != nil {
@@ -161,6 +166,7 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 		return errors.Join(err, s.inputs.stop(), s.pipe.Stop(0), s.inputs.close())
 	}
 	s.alerts.Start()
+	s.dumps.Start(ctx)
 	s.started = time.Now()
 	serveErr := s.front.serve(ln)
 	s.log.Info("mqflux serving", append(s.inputs.describe(), "http", s.cfg.HTTP.Address, "data_dir", s.cfg.DataDir,
@@ -174,6 +180,7 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 
 func (s *Server) shutdown() error {
 	s.log.Info("shutting down: no new acknowledgements, draining")
+	s.dumps.Stop()
 	stopErr := s.inputs.stop()
 	httpErr := s.front.shutdown()
 	pipeErr := s.pipe.Stop(s.cfg.DrainTimeout())

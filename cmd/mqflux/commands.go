@@ -44,6 +44,7 @@ func commands() []command {
 		{"bench", "load-test an MQTT broker and, with -influx, the whole pipeline", runBench},
 		{"passwd", "print the bcrypt hash of a password read from stdin or a prompt", runPasswd},
 		{"check-config", "check a configuration file and print its problems, or ok", runCheckConfig},
+		{"dump", "write one day of readings to blob storage as Parquet (file://, s3://, gs://, azblob://)", runDump},
 		{"deadletter", "list the dead letters, or replay them through the current mapping", runDeadLetter},
 		{"healthcheck", "exit 0 if a running server is ready (for container health checks)", runHealthcheck},
 		{"version", "print the version and build", runVersion},
