@@ -235,11 +235,15 @@ func (s *Scheduler) next(now time.Time) Day {
 func (s *Scheduler) run(ctx context.Context) {
 	s.log.Info("dumps scheduled", "to", s.opts.Target.Shown, "at", s.cfg.At, "timezone", s.cfg.Timezone,
 		"last_done", s.State().LastDone)
-	attempts := 0
+	attempts, waiting := 0, ""
 	for ctx.Err() == nil {
 		now := s.now()
 		day := s.next(now)
 		if due := day.Due(s.at); now.Before(due) {
+			if waiting != day.Date {
+				waiting = day.Date
+				s.log.Info("dumps: next day waits until due", "date", day.Date, "due", due)
+			}
 			_ = backoff.Sleep(ctx, min(due.Sub(now), wakeEvery))
 			continue
 		}
