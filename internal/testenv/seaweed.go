@@ -3,6 +3,7 @@ package testenv
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -61,6 +62,9 @@ func StartSeaweed(t testing.TB, bucket string) *Seaweed {
 // not check) and waits until the bucket is created.
 func (s *Seaweed) launch(t testing.TB) error {
 	port := func() string { return strconv.Itoa(FreePort(t)) }
+	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o750); err != nil {
+		return err
+	}
 	s3 := port()
 	s.S3 = "http://127.0.0.1:" + s3
 	args := []string{"server", "-ip=127.0.0.1", "-dir=" + filepath.Join(s.dir, "data"),
