@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"gocloud.dev/blob"
@@ -116,7 +117,10 @@ func dumpDay(ctx context.Context, b *blob.Bucket, o Options, day Day) (Manifest,
 // The upload begins with the first row: a measurement without rows that
 // day has no file (and its earlier file, if any, goes as stale).
 func dumpMeasurement(ctx context.Context, b *blob.Bucket, src source, o Options, day Day, name, dir string, p Progress) (File, error) {
-	f := File{Measurement: name, Key: day.Date + "/" + name + ".parquet"}
+	// A '/' in a measurement's name would make a folder of it (or climb
+	// out of the day's with "../").
+	base := strings.ReplaceAll(name, "/", "%2F") + ".parquet"
+	f := File{Measurement: name, Key: day.Date + "/" + base}
 	sc, err := src.schema(ctx, name)
 	if err != nil || len(sc.fields) == 0 {
 		return f, err
@@ -138,7 +142,7 @@ func dumpMeasurement(ctx context.Context, b *blob.Bucket, src source, o Options,
 	report(false)
 	err = src.e.QueryStream(ctx, selectDay(name, sc, day), src.chunkSize, func(s influx.Series) error {
 		if tab == nil {
-			if up, err = newUpload(ctx, b, dir+name+".parquet", "application/vnd.apache.parquet"); err != nil {
+			if up, err = newUpload(ctx, b, dir+base, "application/vnd.apache.parquet"); err != nil {
 				return err
 			}
 			if tab, err = newTable(up, sc, o.Version); err != nil {
@@ -167,7 +171,7 @@ func dumpMeasurement(ctx context.Context, b *blob.Bucket, src source, o Options,
 	}
 	failed = false
 	if err := up.Close(); err != nil {
-		return f, fmt.Errorf("write %s: %w", dir+name+".parquet", err)
+		return f, fmt.Errorf("write %s: %w", dir+base, err)
 	}
 	f.Rows, f.Bytes, f.SHA256, f.Columns = tab.rows, up.n, up.sha256(), tab.columns()
 	report(true)
