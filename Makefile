@@ -42,7 +42,7 @@ build:
 run: build
 	@deploy/run-local.sh $(BIN) $(CONFIG)
 
-tools: $(BIN)/influxd $(BIN)/victoria-metrics $(BIN)/nats-server
+tools: $(BIN)/influxd $(BIN)/victoria-metrics $(BIN)/nats-server $(BIN)/weed $(BIN)/duckdb/node_modules/@duckdb/node-api/package.json
 
 $(BIN)/influxd:
 	@mkdir -p $(BIN)
@@ -122,3 +122,23 @@ mochi-standalone:
 
 clean:
 	rm -rf $(BIN) dist var
+
+# Daily dumps (bridge/dump) are tested against a real S3-compatible server,
+# SeaweedFS's weed (internal/testenv SeaweedFSVersion names the same
+# commit), and read back by DuckDB through its Node package (internal/testenv
+# DuckDBNodeAPIVersion). weed's go.mod has replace directives, which
+# `go install pkg@version` refuses, so it is built inside its module.
+SEAWEEDFS_VERSION   := v0.0.0-20261109003541-7506e5f91cd6
+DUCKDB_NODE_VERSION := 1.5.6-r.1
+DUCKDB_NODE         := $(BIN)/duckdb/node_modules/@duckdb/node-api/package.json
+
+$(BIN)/weed:
+	@mkdir -p $(BIN)
+	@echo "building weed (SeaweedFS $(SEAWEEDFS_VERSION)) into $(BIN)"
+	@set -e; dir=$$(cd /tmp && $(GO) mod download -json github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  cd "$$dir" && GOFLAGS=-buildvcs=false $(GO) build -trimpath -o $(BIN)/weed ./weed
+
+$(DUCKDB_NODE):
+	@mkdir -p $(BIN)/duckdb
+	@echo "installing @duckdb/node-api $(DUCKDB_NODE_VERSION) into $(BIN)/duckdb"
+	npm install --silent --no-audit --no-fund --prefix $(BIN)/duckdb @duckdb/node-api@$(DUCKDB_NODE_VERSION)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/bridge/dump"
 	"github.com/mqflux/mqflux/bridge/influxwriter"
 	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/latest"
@@ -40,6 +41,8 @@ type Config struct {
 	// registered kind (package input) beside the broker, the legacy API
 	// and the subscriber of mqflux bridge.
 	Inputs []input.Config `yaml:"inputs"`
+	// Dumps writes each day's readings to blob storage as Parquet.
+	Dumps dump.Config `yaml:"dumps"`
 }
 
 // Log sets up the structured log.
@@ -104,6 +107,7 @@ func DefaultConfig() Config {
 		Bridge:  DefaultBridgeConfig(),
 		Mapping: mapping.DefaultConfig(),
 		Inputs:  []input.Config{},
+		Dumps:   dump.DefaultConfig(),
 	}
 }
 
@@ -122,6 +126,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(v.Section("http"))
 	c.Alerts.Validate(v.Section("alerts"))
 	input.Validate(v.Section("inputs"), c.Inputs, brokerInputName, legacyInputName)
+	c.Dumps.Validate(v.Section("dumps"))
 	if m, err := mapping.New(c.Mapping); err != nil {
 		v.Report(err) // its messages name the mapping.* keys already
 	} else {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/bridge/dump"
 	"github.com/mqflux/mqflux/bridge/input"
 	"github.com/mqflux/mqflux/bridge/latest"
 	"github.com/mqflux/mqflux/bridge/mapping"
@@ -38,6 +39,7 @@ type Server struct {
 	alerts  *alert.Service
 	publish brokerPublisher // the broker, for the mqtt notifier, once built
 	life    *lifecycle
+	dumps   *dump.Scheduler // the dumps: section's, nil when off
 }
 
 // Option changes how New builds a server.
@@ -85,6 +87,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.alerts = alerts
+	if s.dumps, err = newDumps(cfg, log); err != nil {
+		return nil, err
+	}
 	reg.MustRegister(alerts.Collectors()...)
 	observers := append(s.latest.Observers(), rp, alerts)
 	if o.wrap != nil {
@@ -139,7 +144,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 
 	s.life = &lifecycle{cfg: cfg, log: log, front: s.front, pipe: pipe, inputs: &s.inputs,
-		services: []service{alerts}, running: "mqflux serving"}
+		services: []service{alerts, dumpService{s.dumps}}, running: "mqflux serving"}
 	s.front.http.Handler = s.routes()
 	return s, nil
 }

@@ -45,6 +45,7 @@ func commands() []command {
 		{"passwd", "print the bcrypt hash of a password read from stdin or a prompt", runPasswd},
 		{"check-config", "check a configuration file and print its problems, or ok", runCheckConfig},
 		{"nats-auth", "print a nats-server authorization block from the broker's users and roles", runNATSAuth},
+		{"dump", "write one day of readings to blob storage as Parquet (file://, s3://, gs://, azblob://)", runDump},
 		{"deadletter", "list the dead letters, or replay them through the current mapping", runDeadLetter},
 		{"devices", "forget a device (and with -data its series) through the running server", runDevices},
 		{"healthcheck", "exit 0 if a running server is ready (for container health checks)", runHealthcheck},
