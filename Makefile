@@ -123,7 +123,7 @@ mochi-standalone:
 clean:
 	rm -rf $(BIN) dist var
 
-# Daily dumps (bridge/dump) are tested against a real S3-compatible server,
+# Daily dumps (flow/dump) are tested against a real S3-compatible server,
 # SeaweedFS's weed (internal/testenv SeaweedFSVersion names the same
 # commit), and read back by DuckDB through its Node package (internal/testenv
 # DuckDBNodeAPIVersion). weed's go.mod has replace directives, which

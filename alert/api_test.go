@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
-	"github.com/mqflux/mqflux/bridge/observe"
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/mapping"
+	"github.com/mqflux/mqflux/flow/observe"
+	"github.com/mqflux/mqflux/flow/point"
 )
 
 // fleet: pi-1 reporting, pi-2 silent, pi-3 offline.

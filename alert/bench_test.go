@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/observe"
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/observe"
+	"github.com/mqflux/mqflux/flow/point"
 )
 
 // fleet is the registry's size in BENCHMARKS.md: 10,000 devices with five

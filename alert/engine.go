@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert/notify"
-	"github.com/mqflux/mqflux/bridge/mapping"
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/mapping"
+	"github.com/mqflux/mqflux/flow/point"
 )
 
 // Engine is the registry and the rules: it is told of every reading and

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/mapping"
+	"github.com/mqflux/mqflux/flow/point"
 )
 
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)

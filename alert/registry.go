@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/point"
 )
 
 // Device states.

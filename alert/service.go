@@ -32,7 +32,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert/notify"
-	"github.com/mqflux/mqflux/bridge/observe"
+	"github.com/mqflux/mqflux/flow/observe"
 	"github.com/mqflux/mqflux/internal/backoff"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/mqflux/mqflux/alert/notify"
-	"github.com/mqflux/mqflux/bridge/observe"
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/observe"
+	"github.com/mqflux/mqflux/flow/point"
 )
 
 // clock is a fake clock the test moves.

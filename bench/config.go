@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/influx"
+	"github.com/mqflux/mqflux/flow/influx"
 )
 
 // Config is everything one run needs; Run fills it from flags.

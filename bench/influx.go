@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/influx"
+	"github.com/mqflux/mqflux/flow/influx"
 	"github.com/mqflux/mqflux/internal/backoff"
 )
 

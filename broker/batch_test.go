@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/flow/ingest"
 )
 
 // fakeBatch records what was added and whether Commit ran; commitErr is

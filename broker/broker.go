@@ -19,7 +19,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/flow/ingest"
 	"github.com/mqflux/mqflux/internal/loglimit"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"

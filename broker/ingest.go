@@ -9,7 +9,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/flow/ingest"
 )
 
 // ingestHook hands every reading to the spool before mochi writes the

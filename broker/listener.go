@@ -12,7 +12,7 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/listeners"
 
-	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/flow/ingest"
 )
 
 // tcpListener is mochi's TCP listener with three differences:

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/ingest"
+	"github.com/mqflux/mqflux/flow/ingest"
 )
 
 // tcpPair is a real loopback connection: the server end wrapped as the

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/pgwriter"
+	"github.com/mqflux/mqflux/flow/pgwriter"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 

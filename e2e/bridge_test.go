@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bench"
-	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/bench/mqttwire"
-	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 

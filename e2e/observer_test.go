@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/observe"
+	"github.com/mqflux/mqflux/flow/observe"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 	"github.com/mqflux/mqflux/server"

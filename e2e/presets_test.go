@@ -12,7 +12,7 @@ import (
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
 
-	"github.com/mqflux/mqflux/bridge/mapping/fixture"
+	"github.com/mqflux/mqflux/flow/mapping/fixture"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
@@ -31,7 +31,7 @@ var presetEnv = []string{
 func TestPresetFixturesReachInflux(t *testing.T) {
 	in := testenv.StartInflux(t)
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: presetEnv})
-	all, err := fixture.LoadDir(filepath.Join(testenv.ModuleRoot(t), "bridge/mapping/testdata/presets"))
+	all, err := fixture.LoadDir(filepath.Join(testenv.ModuleRoot(t), "flow/mapping/testdata/presets"))
 	if err != nil {
 		t.Fatal(err)
 	}

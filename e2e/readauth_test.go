@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/mqflux/mqflux/bridge/latest"
+	"github.com/mqflux/mqflux/flow/latest"
 	"github.com/mqflux/mqflux/internal/testenv"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/server"

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 

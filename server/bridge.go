@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/mqflux/mqflux/bridge/input"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/input"
+	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // Bridge is one `mqflux bridge`: the pipeline fed by a subscriber to an

@@ -1,9 +1,9 @@
 package server
 
 import (
-	"github.com/mqflux/mqflux/bridge/input"
-	"github.com/mqflux/mqflux/bridge/natsinput"
-	"github.com/mqflux/mqflux/bridge/subscriber"
+	"github.com/mqflux/mqflux/flow/input"
+	"github.com/mqflux/mqflux/flow/natsinput"
+	"github.com/mqflux/mqflux/flow/subscriber"
 	"github.com/mqflux/mqflux/internal/configfile"
 )
 

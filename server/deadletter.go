@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/mqflux/mqflux/bridge/deadletter"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/deadletter"
+	"github.com/mqflux/mqflux/flow/pipeline"
 	"github.com/mqflux/mqflux/internal/httpjson"
 )
 

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/mqflux/mqflux/bridge/dump"
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/flow/dump"
+	"github.com/mqflux/mqflux/flow/output"
 )
 
 // newDumps builds the scheduler of the dumps: section, reading from the

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert"
-	influxapi "github.com/mqflux/mqflux/bridge/influx"
-	"github.com/mqflux/mqflux/bridge/output"
+	influxapi "github.com/mqflux/mqflux/flow/influx"
+	"github.com/mqflux/mqflux/flow/output"
 )
 
 // forgetTimeout bounds the deletion of a device's data in the first

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/history"
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/flow/history"
+	"github.com/mqflux/mqflux/flow/output"
 )
 
 // historyTimeout bounds one /v1/history query to InfluxDB.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mqflux/mqflux/bridge/input"
-	_ "github.com/mqflux/mqflux/bridge/input/all" // every kind of input
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/input"
+	_ "github.com/mqflux/mqflux/flow/input/all" // every kind of input
+	"github.com/mqflux/mqflux/flow/pipeline"
 	"github.com/mqflux/mqflux/broker"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/input"
+	"github.com/mqflux/mqflux/flow/input"
 )
 
 // probe is an input that counts its starts and stops.

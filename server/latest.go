@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/latest"
+	"github.com/mqflux/mqflux/flow/latest"
 )
 
 // streamBuffer is how many readings a /v1/stream client may fall behind

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // lifecycle is how `mqflux serve` (Server) and `mqflux bridge` (Bridge)

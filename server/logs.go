@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/logs"
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/flow/logs"
+	"github.com/mqflux/mqflux/flow/output"
 )
 
 // getLogs answers GET /v1/logs: the log lines devices published

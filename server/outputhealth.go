@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mqflux/mqflux/bridge/output"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/output"
+	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // outputH is one output in /healthz, of `mqflux serve` and `mqflux bridge`.

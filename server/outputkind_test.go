@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/flow/output"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
@@ -296,9 +296,9 @@ func TestOutputKindConfigErrors(t *testing.T) {
 // Each output kind's folder holds a sample.yaml; every one loads and
 // validates as it is.
 func TestOutputKindSamples(t *testing.T) {
-	samples, err := filepath.Glob("../bridge/*/sample.yaml")
+	samples, err := filepath.Glob("../flow/*/sample.yaml")
 	if err != nil || len(samples) == 0 {
-		t.Fatalf("no sample.yaml under bridge/: %v", err)
+		t.Fatalf("no sample.yaml under flow/: %v", err)
 	}
 	for _, path := range samples {
 		c := DefaultConfig()

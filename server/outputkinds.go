@@ -4,6 +4,6 @@ package server
 // registers its kind from its init (output.Register); linking it here is
 // all the server needs of a new kind.
 import (
-	_ "github.com/mqflux/mqflux/bridge/influxwriter" // kind influxdb
-	_ "github.com/mqflux/mqflux/bridge/pgwriter"     // kind postgres
+	_ "github.com/mqflux/mqflux/flow/influxwriter" // kind influxdb
+	_ "github.com/mqflux/mqflux/flow/pgwriter"     // kind postgres
 )

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/flow/output"
 	"github.com/mqflux/mqflux/internal/configfile"
 )
 

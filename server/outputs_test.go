@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqflux/mqflux/bridge/influxwriter"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/influxwriter"
+	"github.com/mqflux/mqflux/flow/pipeline"
 	"github.com/mqflux/mqflux/internal/configfile"
 )
 

@@ -3,8 +3,8 @@ package server
 import (
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/output"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/output"
+	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // outputView is one output in GET /v1/pipeline.

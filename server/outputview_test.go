@@ -3,8 +3,8 @@ package server
 import (
 	"testing"
 
-	"github.com/mqflux/mqflux/bridge/output"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/output"
+	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // Each output's view takes its numbers from the pipeline's Stats, by

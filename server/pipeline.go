@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/fieldtypes"
-	"github.com/mqflux/mqflux/bridge/observe"
-	"github.com/mqflux/mqflux/bridge/output"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/fieldtypes"
+	"github.com/mqflux/mqflux/flow/observe"
+	"github.com/mqflux/mqflux/flow/output"
+	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // OpenPipeline builds the spool, mapping and one writer per output from

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/deadletter"
+	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/broker"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/flow/mapping"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 

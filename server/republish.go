@@ -3,8 +3,8 @@ package server
 import (
 	"log/slog"
 
-	"github.com/mqflux/mqflux/bridge/observe"
-	"github.com/mqflux/mqflux/bridge/point"
+	"github.com/mqflux/mqflux/flow/observe"
+	"github.com/mqflux/mqflux/flow/point"
 	"github.com/mqflux/mqflux/broker"
 )
 

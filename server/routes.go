@@ -61,7 +61,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /login", s.postLogin)
 	mux.HandleFunc("POST /logout", s.postLogout)
 	mux.Handle("GET /v1/session", s.gate.guard("/v1/session", http.HandlerFunc(s.getSession)))
-	// The legacy POST API (bridge/shim): POST /v1/log-{parameter} for each
+	// The legacy POST API (flow/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers. Loggers in the
 	// field reach it (and its health check) by whatever name they were set

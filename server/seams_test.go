@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert/notify"
-	"github.com/mqflux/mqflux/bridge/ingest"
-	"github.com/mqflux/mqflux/bridge/input"
+	"github.com/mqflux/mqflux/flow/ingest"
+	"github.com/mqflux/mqflux/flow/input"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 )

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqflux/mqflux/bridge/shim"
+	"github.com/mqflux/mqflux/flow/shim"
 	"github.com/mqflux/mqflux/broker"
 )
 

@@ -11,7 +11,7 @@ import (
 )
 
 // The agent runs on a Pi Zero: it must not link the server's parts, such
-// as bcrypt (password checks), passwd or anything under bridge/ (mapping,
+// as bcrypt (password checks), passwd or anything under flow/ (mapping,
 // spool, InfluxDB client), which would only grow the binary and its memory.
 func TestDeviceLinksNoServerPackages(t *testing.T) {
 	targets := []struct{ name, goos, goarch, goarm string }{
@@ -38,7 +38,7 @@ func forbiddenOnDevice(pkg string) bool {
 	const mod = "github.com/mqflux/mqflux/"
 	return pkg == "golang.org/x/crypto/bcrypt" ||
 		pkg == mod+"passwd" ||
-		pkg == mod+"bridge" || strings.HasPrefix(pkg, mod+"bridge/")
+		pkg == mod+"flow" || strings.HasPrefix(pkg, mod+"flow/")
 }
 
 func TestForbiddenOnDevice(t *testing.T) {
@@ -48,8 +48,8 @@ func TestForbiddenOnDevice(t *testing.T) {
 	}{
 		{"golang.org/x/crypto/bcrypt", true},
 		{"github.com/mqflux/mqflux/passwd", true},
-		{"github.com/mqflux/mqflux/bridge/mapping", true},
-		{"github.com/mqflux/mqflux/bridge/ingest", true},
+		{"github.com/mqflux/mqflux/flow/mapping", true},
+		{"github.com/mqflux/mqflux/flow/ingest", true},
 		{"github.com/mqflux/mqflux/internal/configfile", false},
 		{"github.com/mqflux/mqflux/device/queue", false},
 		{"golang.org/x/crypto/blake2b", false},

@@ -17,7 +17,7 @@ import (
 	"syscall"
 
 	"github.com/mqflux/mqflux/bench"
-	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/flow/mapping"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/server"
 )

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mqflux/mqflux/bridge/deadletter"
-	"github.com/mqflux/mqflux/bridge/pipeline"
+	"github.com/mqflux/mqflux/flow/deadletter"
+	"github.com/mqflux/mqflux/flow/pipeline"
 	"github.com/mqflux/mqflux/server"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
+	"github.com/mqflux/mqflux/flow/mapping"
 	"github.com/mqflux/mqflux/topic"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/mqflux/mqflux/bridge/dump"
-	"github.com/mqflux/mqflux/bridge/output"
+	"github.com/mqflux/mqflux/flow/dump"
+	"github.com/mqflux/mqflux/flow/output"
 )
 
 // stringList is a flag given once per value.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/mqflux/mqflux/bridge/mapping"
-	"github.com/mqflux/mqflux/bridge/natsinput"
+	"github.com/mqflux/mqflux/flow/mapping"
+	"github.com/mqflux/mqflux/flow/natsinput"
 	"github.com/mqflux/mqflux/topic"
 )
 

@@ -1,7 +1,7 @@
 // Package httpjson writes the JSON answers of mqflux's HTTP API, and its
 // errors in one shape, {"error": "what went wrong and where"} (the
 // OpenAPI document's Error), whichever part of the server answers. The
-// legacy POST API (bridge/shim) keeps the bodies its clients know and does
+// legacy POST API (flow/shim) keeps the bodies its clients know and does
 // not use it.
 package httpjson
 

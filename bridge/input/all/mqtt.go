@@ -1,6 +1,0 @@
-package all
-
-import (
-	// Kind mqtt: a subscriber to an external MQTT broker.
-	_ "github.com/mqflux/mqflux/bridge/subscriber"
-)

@@ -1,6 +1,0 @@
-package all
-
-import (
-	// Kind nats: a JetStream stream of a NATS cluster.
-	_ "github.com/mqflux/mqflux/bridge/natsinput"
-)

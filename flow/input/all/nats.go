@@ -1,0 +1,6 @@
+package all
+
+import (
+	// Kind nats: a JetStream stream of a NATS cluster.
+	_ "github.com/mqflux/mqflux/flow/natsinput"
+)
