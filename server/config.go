@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/flow/dump"
 	"github.com/mqflux/mqflux/flow/influxwriter"
@@ -13,7 +14,6 @@ import (
 	"github.com/mqflux/mqflux/flow/mapping"
 	"github.com/mqflux/mqflux/flow/shim"
 	"github.com/mqflux/mqflux/flow/spool"
-	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/topic"
 )

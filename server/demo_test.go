@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqflux/mqflux/flow/shim"
 	"github.com/mqflux/mqflux/broker"
+	"github.com/mqflux/mqflux/flow/shim"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/passwd"
 )

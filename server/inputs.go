@@ -12,10 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/flow/input"
 	_ "github.com/mqflux/mqflux/flow/input/all" // every kind of input
 	"github.com/mqflux/mqflux/flow/pipeline"
-	"github.com/mqflux/mqflux/broker"
 )
 
 // inputs are the sources of readings of one server, started, stopped and

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/broker"
+	"github.com/mqflux/mqflux/flow/deadletter"
 )
 
 // recentDeadLetters is how many dead letters /v1/pipeline lists.

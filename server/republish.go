@@ -3,9 +3,9 @@ package server
 import (
 	"log/slog"
 
+	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/flow/observe"
 	"github.com/mqflux/mqflux/flow/point"
-	"github.com/mqflux/mqflux/broker"
 )
 
 // republish passes the readings of the legacy HTTP API on through the

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/flow/dump"
 	"github.com/mqflux/mqflux/flow/input"
 	"github.com/mqflux/mqflux/flow/latest"
@@ -15,7 +16,6 @@ import (
 	"github.com/mqflux/mqflux/flow/observe"
 	"github.com/mqflux/mqflux/flow/pipeline"
 	"github.com/mqflux/mqflux/flow/shim"
-	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/passwd"
 	"github.com/mqflux/mqflux/topic"
 )

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mqflux/mqflux/flow/shim"
 	"github.com/mqflux/mqflux/broker"
+	"github.com/mqflux/mqflux/flow/shim"
 )
 
 // bcrypt of "x" at cost 4: a well-formed hash, so only the key under test
