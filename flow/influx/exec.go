@@ -17,51 +17,20 @@ import (
 // those on a GET. An error in the answer is a *QueryError in InfluxDB's
 // own words.
 func (e Endpoint) Exec(ctx context.Context, influxql string) error {
-	db, rp := e.DBRP()
-	form := url.Values{"db": {db}, "q": {influxql}}
-	if rp != "" {
-		form.Set("rp", rp)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.at("/query", nil), strings.NewReader(form.Encode()))
+	resp, err := e.send(ctx, http.MethodPost, url.Values{"q": {influxql}})
 	if err != nil {
-		return fmt.Errorf("query request: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	e.Authorize(req)
-	c := e.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("query %s: %w", e.URL, err)
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return fmt.Errorf("query %s: read the answer: %w", e.URL, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("query %s: %s: %.300s", e.URL, resp.Status, body)
-	}
-	var a struct {
-		Error   string `json:"error"`
-		Results []struct {
-			Error string `json:"error"`
-		} `json:"results"`
-	}
+	var a answer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return fmt.Errorf("decode answer %.200q: %w", body, err)
 	}
-	if a.Error != "" {
-		return &QueryError{a.Error}
-	}
-	for _, r := range a.Results {
-		if r.Error != "" {
-			return &QueryError{r.Error}
-		}
-	}
-	return nil
+	return a.err()
 }
 
 var identEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`)

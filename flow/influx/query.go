@@ -43,40 +43,73 @@ func (e *QueryError) Is(target error) bool {
 // e.Timeout is the caller's to apply, as a query may want longer than a
 // write.
 func (e Endpoint) Query(ctx context.Context, influxql string) ([]Series, error) {
-	body, err := e.get(ctx, influxql)
+	resp, err := e.send(ctx, http.MethodGet, url.Values{"q": {influxql}, "epoch": {"ms"}})
 	if err != nil {
 		return nil, err
 	}
-	var a struct {
-		Error   string `json:"error"`
-		Results []struct {
-			Error  string   `json:"error"`
-			Series []Series `json:"series"`
-		} `json:"results"`
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxQueryAnswer))
+	if err != nil {
+		return nil, fmt.Errorf("query %s: read the answer: %w", e.URL, err)
 	}
+	var a answer
 	if err := json.Unmarshal(body, &a); err != nil {
 		return nil, fmt.Errorf("decode answer %.200q: %w", body, err)
 	}
-	if a.Error != "" {
-		return nil, &QueryError{a.Error}
+	if err := a.err(); err != nil {
+		return nil, err
 	}
 	var out []Series
 	for _, r := range a.Results {
-		if r.Error != "" {
-			return nil, &QueryError{r.Error}
-		}
 		out = append(out, r.Series...)
 	}
 	return out, nil
 }
 
-func (e Endpoint) get(ctx context.Context, influxql string) ([]byte, error) {
+// answer is the body of a /query answer, or one chunk of it.
+type answer struct {
+	Error   string `json:"error"`
+	Results []struct {
+		Error  string   `json:"error"`
+		Series []Series `json:"series"`
+	} `json:"results"`
+}
+
+// err is InfluxDB's refusal in the answer, as a *QueryError; nil when
+// there is none.
+func (a *answer) err() error {
+	if a.Error != "" {
+		return &QueryError{a.Error}
+	}
+	for _, r := range a.Results {
+		if r.Error != "" {
+			return &QueryError{r.Error}
+		}
+	}
+	return nil
+}
+
+// send asks /query with params on e's database and retention policy,
+// authorized as e's API wants: a GET with the parameters in the URL, or a
+// POST with them as a form (statements that change the database). An
+// answer other than 200 is an error carrying the start of its body; the
+// caller closes the body of the one returned.
+func (e Endpoint) send(ctx context.Context, method string, params url.Values) (*http.Response, error) {
 	db, rp := e.DBRP()
-	params := url.Values{"db": {db}, "q": {influxql}, "epoch": {"ms"}}
+	params.Set("db", db)
 	if rp != "" {
 		params.Set("rp", rp)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.at("/query", params), nil)
+	var req *http.Request
+	var err error
+	if method == http.MethodPost {
+		req, err = http.NewRequestWithContext(ctx, method, e.at("/query", nil), strings.NewReader(params.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, e.at("/query", params), nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("query request: %w", err)
 	}
@@ -89,13 +122,10 @@ func (e Endpoint) get(ctx context.Context, influxql string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query %s: %w", e.URL, err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxQueryAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("query %s: read the answer: %w", e.URL, err)
-	}
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		return nil, fmt.Errorf("query %s: %s: %.300s", e.URL, resp.Status, body)
 	}
-	return body, nil
+	return resp, nil
 }

@@ -27,39 +27,15 @@ func (e Endpoint) QueryStream(ctx context.Context, influxql string, chunkSize in
 	if chunkSize <= 0 {
 		chunkSize = DefaultChunkSize
 	}
-	db, rp := e.DBRP()
-	params := url.Values{"db": {db}, "q": {influxql}, "epoch": {"ns"},
-		"chunked": {"true"}, "chunk_size": {strconv.Itoa(chunkSize)}}
-	if rp != "" {
-		params.Set("rp", rp)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.at("/query", params), nil)
+	resp, err := e.send(ctx, http.MethodGet, url.Values{"q": {influxql}, "epoch": {"ns"},
+		"chunked": {"true"}, "chunk_size": {strconv.Itoa(chunkSize)}})
 	if err != nil {
-		return fmt.Errorf("query request: %w", err)
-	}
-	e.Authorize(req)
-	c := e.Client
-	if c == nil {
-		c = http.DefaultClient
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("query %s: %w", e.URL, err)
+		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return fmt.Errorf("query %s: %s: %.300s", e.URL, resp.Status, body)
-	}
 	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
 	for n := 0; ; n++ {
-		var chunk struct {
-			Error   string `json:"error"`
-			Results []struct {
-				Error  string   `json:"error"`
-				Series []Series `json:"series"`
-			} `json:"results"`
-		}
+		var chunk answer
 		err := dec.Decode(&chunk)
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -67,13 +43,10 @@ func (e Endpoint) QueryStream(ctx context.Context, influxql string, chunkSize in
 		if err != nil {
 			return fmt.Errorf("query %s: decode chunk %d: %w", e.URL, n, err)
 		}
-		if chunk.Error != "" {
-			return &QueryError{chunk.Error}
+		if err := chunk.err(); err != nil {
+			return err
 		}
 		for _, r := range chunk.Results {
-			if r.Error != "" {
-				return &QueryError{r.Error}
-			}
 			for _, s := range r.Series {
 				if err := each(s); err != nil {
 					return err
