@@ -42,7 +42,7 @@ build:
 run: build
 	@deploy/run-local.sh $(BIN) $(CONFIG)
 
-tools: $(BIN)/influxd $(BIN)/victoria-metrics $(BIN)/nats-server $(BIN)/weed $(BIN)/duckdb/node_modules/@duckdb/node-api/package.json
+tools: $(BIN)/influxd $(BIN)/victoria-metrics $(BIN)/nats-server $(BIN)/weed $(BIN)/duckdb/node_modules/@duckdb/node-api/package.json $(AZURITE) $(BIN)/fake-gcs-server
 
 $(BIN)/influxd:
 	@mkdir -p $(BIN)
@@ -142,3 +142,20 @@ $(DUCKDB_NODE):
 	@mkdir -p $(BIN)/duckdb
 	@echo "installing @duckdb/node-api $(DUCKDB_NODE_VERSION) into $(BIN)/duckdb"
 	npm install --silent --no-audit --no-fund --prefix $(BIN)/duckdb @duckdb/node-api@$(DUCKDB_NODE_VERSION)
+
+# Dumps to Azure Blob Storage and Google Cloud Storage are tested against
+# emulators: Azurite, Microsoft's (npm; internal/testenv AzuriteVersion),
+# and fake-gcs-server (internal/testenv FakeGCSVersion).
+AZURITE_VERSION  := 3.37.0
+FAKE_GCS_VERSION := v1.56.1
+AZURITE          := $(BIN)/azurite/node_modules/.bin/azurite-blob
+
+$(AZURITE):
+	@mkdir -p $(BIN)/azurite
+	@echo "installing azurite $(AZURITE_VERSION) into $(BIN)/azurite"
+	npm install --silent --no-audit --no-fund --prefix $(BIN)/azurite azurite@$(AZURITE_VERSION)
+
+$(BIN)/fake-gcs-server:
+	@mkdir -p $(BIN)
+	@echo "building fake-gcs-server $(FAKE_GCS_VERSION) into $(BIN)"
+	cd /tmp && GOBIN=$(BIN) GOFLAGS=-buildvcs=false $(GO) install github.com/fsouza/fake-gcs-server@$(FAKE_GCS_VERSION)

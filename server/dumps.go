@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/mqflux/mqflux/flow/dump"
-	"github.com/mqflux/mqflux/flow/output"
 )
 
 // newDumps builds the scheduler of the dumps: section, reading from the
@@ -18,11 +17,11 @@ func newDumps(cfg Config, log *slog.Logger) (*dump.Scheduler, error) {
 		return nil, nil
 	}
 	p := cfg.Primary()
-	q, ok := p.Config.(output.Querier)
+	src, ok := dump.SourceOf(p.Config)
 	if !ok {
-		return nil, fmt.Errorf("dumps: the first output (%s, kind %s) does not answer InfluxQL, and dumps read from it", p.Name, p.Kind)
+		return nil, fmt.Errorf("dumps: the first output (%s, kind %s) answers neither InfluxQL nor SQL, and dumps read from it", p.Name, p.Kind)
 	}
-	return dump.NewScheduler(cfg.Dumps, q.QueryEndpoint(), filepath.Join(cfg.DataDir, "dumps"), log.With("component", "dumps"))
+	return dump.NewScheduler(cfg.Dumps, src, filepath.Join(cfg.DataDir, "dumps"), log.With("component", "dumps"))
 }
 
 // dumpService runs the dump scheduler beside the inputs: it starts with

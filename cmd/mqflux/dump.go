@@ -12,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/mqflux/mqflux/flow/dump"
-	"github.com/mqflux/mqflux/flow/output"
 )
 
 // stringList is a flag given once per value.
@@ -69,13 +68,13 @@ func runDump(p program, ctx context.Context, args []string, stdout, stderr io.Wr
 		return fmt.Errorf("-to: %w", err)
 	}
 	primary := cfg.Primary()
-	q, ok := primary.Config.(output.Querier)
+	src, ok := dump.SourceOf(primary.Config)
 	if !ok {
-		return fmt.Errorf("the first output (%s, kind %s) does not answer InfluxQL; dumps read from it", primary.Name, primary.Kind)
+		return fmt.Errorf("the first output (%s, kind %s) answers neither InfluxQL nor SQL; dumps read from it", primary.Name, primary.Kind)
 	}
 	bar := newProgressBar(stderr)
 	start := time.Now()
-	m, err := dump.Run(ctx, dump.Options{Source: q.QueryEndpoint(), Target: target, Measurements: d.Measurements,
+	m, err := dump.Run(ctx, dump.Options{Source: src, Target: target, Measurements: d.Measurements,
 		Version: version, Progress: bar.update}, day)
 	bar.finish()
 	if err != nil {

@@ -1,11 +1,14 @@
-// Package dump writes one day of readings from InfluxDB to blob storage as
-// Parquet, one file per measurement, with a manifest: `mqflux dump` does
-// one day, the Scheduler in `mqflux serve` the previous day every day.
+// Package dump writes one day of readings from the first output to blob
+// storage as Parquet, one file per measurement, with a manifest: `mqflux
+// dump` does one day, the Scheduler in `mqflux serve` the previous day
+// every day.
 //
-// A day is [00:00, next 00:00) in a time zone. The rows are read through
-// InfluxQL's /query with chunked=true, one chunk at a time, and written
-// into the store as they come, a row group at a time, so memory stays
-// bounded however large the day.
+// A day is [00:00, next 00:00) in a time zone. The rows come from a
+// Source: InfluxSource reads InfluxQL's /query with chunked=true, one
+// chunk at a time; flow/pgwriter's reads its tables in SQL, a row at a
+// time from the server. They are written into the store as they come, a
+// row group at a time, so memory stays bounded however large the day,
+// and a day has the same files, columns and types from either store.
 //
 // Readers never see half a file: each file is one upload that becomes
 // visible only once complete (fileblob renames a finished temporary file;
@@ -24,24 +27,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"gocloud.dev/blob"
-
-	"github.com/mqflux/mqflux/flow/influx"
 )
 
 // Options says what to dump and where.
 type Options struct {
-	// Source is the InfluxDB read from (the first output's /query).
-	Source influx.Endpoint
+	// Source is the store read from (the first output's: SourceOf).
+	Source Source
 	// Target is where the days go.
 	Target Target
 	// Measurements limits the dump; every measurement when empty.
 	Measurements []string
 	// Version is mqflux's version, written into each manifest.
 	Version string
-	// ChunkSize is the rows of one chunk of InfluxDB's answer
-	// (influx.DefaultChunkSize when 0).
-	ChunkSize int
 	// Progress, when set, hears of each measurement and of rows as they
 	// are written.
 	Progress func(Progress)
@@ -76,11 +75,11 @@ func Run(ctx context.Context, o Options, day Day) (Manifest, error) {
 }
 
 func dumpDay(ctx context.Context, b *blob.Bucket, o Options, day Day) (Manifest, error) {
-	src := source{e: o.Source, chunkSize: o.ChunkSize}
+	src := o.Source
 	names := o.Measurements
 	if len(names) == 0 {
 		var err error
-		if names, err = src.measurements(ctx); err != nil {
+		if names, err = src.Measurements(ctx); err != nil {
 			return Manifest{}, fmt.Errorf("list measurements: %w", err)
 		}
 	}
@@ -113,16 +112,19 @@ func dumpDay(ctx context.Context, b *blob.Bucket, o Options, day Day) (Manifest,
 	return m, nil
 }
 
+// reportEvery is how many rows pass between two reports of progress.
+const reportEvery = 4096
+
 // dumpMeasurement streams one measurement's rows of day into its file.
 // The upload begins with the first row: a measurement without rows that
 // day has no file (and its earlier file, if any, goes as stale).
-func dumpMeasurement(ctx context.Context, b *blob.Bucket, src source, o Options, day Day, name, dir string, p Progress) (File, error) {
+func dumpMeasurement(ctx context.Context, b *blob.Bucket, src Source, o Options, day Day, name, dir string, p Progress) (File, error) {
 	// A '/' in a measurement's name would make a folder of it (or climb
 	// out of the day's with "../").
 	base := strings.ReplaceAll(name, "/", "%2F") + ".parquet"
 	f := File{Measurement: name, Key: day.Date + "/" + base}
-	sc, err := src.schema(ctx, name)
-	if err != nil || len(sc.fields) == 0 {
+	sc, err := src.Schema(ctx, name)
+	if err != nil || len(sc.Fields) == 0 {
 		return f, err
 	}
 	var up *upload
@@ -140,7 +142,7 @@ func dumpMeasurement(ctx context.Context, b *blob.Bucket, src source, o Options,
 		}
 	}
 	report(false)
-	err = src.e.QueryStream(ctx, selectDay(name, sc, day), src.chunkSize, func(s influx.Series) error {
+	err = src.Rows(ctx, name, sc, day, func(row []parquet.Value) error {
 		if tab == nil {
 			if up, err = newUpload(ctx, b, dir+base, "application/vnd.apache.parquet"); err != nil {
 				return err
@@ -149,13 +151,13 @@ func dumpMeasurement(ctx context.Context, b *blob.Bucket, src source, o Options,
 				return err
 			}
 		}
-		for _, row := range s.Values {
-			if err := tab.add(row); err != nil {
-				return err
-			}
+		if err := tab.add(row); err != nil {
+			return err
 		}
-		f.Rows = tab.rows
-		report(false)
+		if tab.rows%reportEvery == 0 {
+			f.Rows = tab.rows
+			report(false)
+		}
 		return nil
 	})
 	if err != nil {

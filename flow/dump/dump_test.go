@@ -58,6 +58,10 @@ func endpoint(db *testenv.Influx) influx.Endpoint {
 	return influx.Endpoint{URL: db.URL, API: influx.V1, Token: db.Token(), Bucket: db.Bucket()}
 }
 
+// from is db as a dump's source, its answers in chunks of chunkSize rows
+// (the default when 0).
+func from(db *testenv.Influx, chunkSize int) Source { return InfluxSource(endpoint(db), chunkSize) }
+
 // influxCount is InfluxDB's own count of m's rows in day: the largest
 // count(*) of its fields (every row of these measurements has its
 // first field).
@@ -127,7 +131,7 @@ func TestDumpToFileReadByDuckDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A small chunk size makes the answer come in many chunks.
-	o := Options{Source: endpoint(db), Target: target, Version: "test", ChunkSize: 7}
+	o := Options{Source: from(db, 7), Target: target, Version: "test"}
 	m, err := Run(context.Background(), o, day)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +242,7 @@ func TestDumpTimezoneDecidesTheDay(t *testing.T) {
 	dir := t.TempDir()
 	target, _ := ParseTarget("file://" + dir)
 	day, _ := ParseDay("2026-12-05", time.UTC)
-	m, err := Run(context.Background(), Options{Source: endpoint(db), Target: target, Measurements: []string{"temperature"}}, day)
+	m, err := Run(context.Background(), Options{Source: from(db, 0), Target: target, Measurements: []string{"temperature"}}, day)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +263,7 @@ func TestDumpRefusesBadCredentials(t *testing.T) {
 	e := endpoint(db)
 	e.Token = "admin:wrong"
 	day, _ := ParseDay("2026-12-05", time.UTC)
-	_, err := Run(context.Background(), Options{Source: e, Target: target}, day)
+	_, err := Run(context.Background(), Options{Source: InfluxSource(e, 0), Target: target}, day)
 	if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "authorization failed") {
 		t.Fatalf("dump with a wrong password: %v, want InfluxDB's refusal", err)
 	}

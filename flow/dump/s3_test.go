@@ -29,7 +29,7 @@ func TestDumpToS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	m, err := Run(ctx, Options{Source: endpoint(db), Target: target, Version: "test", ChunkSize: 50}, day)
+	m, err := Run(ctx, Options{Source: from(db, 50), Target: target, Version: "test"}, day)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestDumpToS3(t *testing.T) {
 	}
 
 	// A rerun of one measurement leaves that file and the manifest only.
-	if _, err := Run(ctx, Options{Source: endpoint(db), Target: target, Measurements: []string{"board"}}, day); err != nil {
+	if _, err := Run(ctx, Options{Source: from(db, 0), Target: target, Measurements: []string{"board"}}, day); err != nil {
 		t.Fatal(err)
 	}
 	if ok, _ := b.Exists(ctx, "daily/site-a/2026-12-05/temperature.parquet"); ok {
@@ -86,7 +86,7 @@ func TestDumpToS3RefusedBucket(t *testing.T) {
 	fillDay(t, db, 5)
 	day, _ := ParseDay("2026-12-05", berlin(t))
 	target, _ := ParseTarget(strings.Replace(weed.URL("x"), "s3://dumps/", "s3://no-such-bucket/", 1))
-	_, err := Run(context.Background(), Options{Source: endpoint(db), Target: target}, day)
+	_, err := Run(context.Background(), Options{Source: from(db, 0), Target: target}, day)
 	if err == nil {
 		t.Fatal("a dump into a bucket that does not exist succeeded")
 	}

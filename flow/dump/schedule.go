@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mqflux/mqflux/flow/influx"
 	"github.com/mqflux/mqflux/internal/backoff"
 )
 
@@ -83,7 +82,7 @@ const keepDone = 31
 
 // NewScheduler builds the scheduler of cfg reading from source; its state
 // lives in dir.
-func NewScheduler(cfg Config, source influx.Endpoint, dir string, log *slog.Logger) (*Scheduler, error) {
+func NewScheduler(cfg Config, source Source, dir string, log *slog.Logger) (*Scheduler, error) {
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("dumps.timezone: %w", err)

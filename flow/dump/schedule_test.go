@@ -14,7 +14,7 @@ import (
 
 func newTestScheduler(t *testing.T, cfg Config, db *testenv.Influx, stateDir string, now time.Time) *Scheduler {
 	t.Helper()
-	s, err := NewScheduler(cfg, endpoint(db), stateDir, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	s, err := NewScheduler(cfg, from(db, 0), stateDir, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,135 +2,77 @@ package dump
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"sort"
-	"strings"
-	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/mqflux/mqflux/flow/influx"
 )
 
-// Field types as SHOW FIELD KEYS names them.
+// Source is the store a day is read from: the first output. InfluxSource
+// reads a store that answers InfluxQL; a store of another language
+// provides its own (flow/pgwriter's Config.DumpSource reads PostgreSQL).
+type Source interface {
+	// Measurements lists every measurement the store holds.
+	Measurements(ctx context.Context) ([]string, error)
+	// Schema is what m holds: its tags and its fields with one type
+	// each; no fields when the store holds no m.
+	Schema(ctx context.Context, m string) (Schema, error)
+	// Rows calls fn with each of m's rows in [day.Start, day.End),
+	// oldest first, as it reads them, so that memory stays bounded
+	// however large the day. A row holds sc's columns in the order
+	// Schema.Columns gives: the time (parquet.Int64Value, nanoseconds
+	// since the epoch), the fields (DoubleValue for TypeFloat,
+	// Int64Value for TypeInteger and TypeUnsigned, BooleanValue,
+	// ByteArrayValue for TypeString), the tags (ByteArrayValue);
+	// parquet.NullValue() where a row has none. fn keeps the values,
+	// never the slice: their bytes must not be reused.
+	Rows(ctx context.Context, m string, sc Schema, day Day, fn func(row []parquet.Value) error) error
+}
+
+// Field types, as InfluxDB's SHOW FIELD KEYS names them; every source
+// maps its own types onto these, so that a day's files have one shape
+// whichever store they come from.
 const (
-	typeFloat    = "float"
-	typeInteger  = "integer"
-	typeUnsigned = "unsigned"
-	typeString   = "string"
-	typeBoolean  = "boolean"
+	TypeFloat    = "float"
+	TypeInteger  = "integer"
+	TypeUnsigned = "unsigned"
+	TypeString   = "string"
+	TypeBoolean  = "boolean"
 )
 
-// schema is what one measurement holds: its tag keys and its fields with
-// one type each.
-type schema struct {
-	tags   []string
-	fields []fieldKey
+// Schema is what one measurement holds: its tag keys and its fields with
+// one type each, each sorted by name.
+type Schema struct {
+	Tags   []string
+	Fields []Field
 }
 
-type fieldKey struct {
-	name, typ string
+// Field is one field key and its type (TypeFloat, ...).
+type Field struct {
+	Name, Type string
 }
 
-// source reads from InfluxDB through /query.
-type source struct {
-	e         influx.Endpoint
-	chunkSize int
-}
-
-// measurements lists every measurement of the database.
-func (s source) measurements(ctx context.Context) ([]string, error) {
-	var out []string
-	err := s.e.QueryStream(ctx, "SHOW MEASUREMENTS", s.chunkSize, func(sr influx.Series) error {
-		for _, row := range sr.Values {
-			if len(row) > 0 {
-				var name string
-				if err := json.Unmarshal(row[0], &name); err != nil {
-					return fmt.Errorf("SHOW MEASUREMENTS: %w", err)
-				}
-				out = append(out, name)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// schema asks for m's tag and field keys. A field InfluxDB holds with
-// several types (in different shards) gets one that takes every value:
-// float for integers and floats, else string.
-func (s source) schema(ctx context.Context, m string) (schema, error) {
-	var sc schema
-	from := " FROM " + quoteIdent(m)
-	err := s.e.QueryStream(ctx, "SHOW TAG KEYS"+from, s.chunkSize, func(sr influx.Series) error {
-		for _, row := range sr.Values {
-			var k string
-			if len(row) > 0 && json.Unmarshal(row[0], &k) == nil {
-				sc.tags = append(sc.tags, k)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return sc, fmt.Errorf("tag keys of %s: %w", m, err)
+// SourceOf is the Source of an output's configuration: its own, where
+// it has a DumpSource method (a SQL store), else its InfluxQL /query
+// endpoint, where it has a QueryEndpoint method (output.Querier). ok is
+// false for a store that offers neither.
+func SourceOf(config any) (src Source, ok bool) {
+	switch c := config.(type) {
+	case interface{ DumpSource() Source }:
+		return c.DumpSource(), true
+	case interface{ QueryEndpoint() influx.Endpoint }:
+		return InfluxSource(c.QueryEndpoint(), 0), true
 	}
-	types := map[string][]string{}
-	err = s.e.QueryStream(ctx, "SHOW FIELD KEYS"+from, s.chunkSize, func(sr influx.Series) error {
-		for _, row := range sr.Values {
-			var k, t string
-			if len(row) > 1 && json.Unmarshal(row[0], &k) == nil && json.Unmarshal(row[1], &t) == nil {
-				types[k] = append(types[k], t)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return sc, fmt.Errorf("field keys of %s: %w", m, err)
-	}
-	for k, ts := range types {
-		sc.fields = append(sc.fields, fieldKey{k, unifyTypes(ts)})
-	}
-	sort.Strings(sc.tags)
-	sort.Slice(sc.fields, func(i, j int) bool { return sc.fields[i].name < sc.fields[j].name })
-	return sc, nil
+	return nil, false
 }
 
-func unifyTypes(ts []string) string {
-	t := ts[0]
-	for _, u := range ts[1:] {
-		switch {
-		case u == t:
-		case isNumeric(u) && isNumeric(t):
-			t = typeFloat
-		default:
-			return typeString
-		}
+// Columns names a row's values in their order: time, the fields, the
+// tags.
+func (sc Schema) Columns() []string {
+	out := make([]string, 0, 1+len(sc.Fields)+len(sc.Tags))
+	out = append(out, "time")
+	for _, f := range sc.Fields {
+		out = append(out, f.Name)
 	}
-	return t
-}
-
-func isNumeric(t string) bool { return t == typeFloat || t == typeInteger || t == typeUnsigned }
-
-// selectDay is the query of m's rows in day: every field and tag named
-// with its role, so that a tag and a field of one name stay apart and
-// the answer's columns come in this order after time.
-func selectDay(m string, sc schema, d Day) string {
-	var b strings.Builder
-	b.WriteString("SELECT ")
-	for i, f := range sc.fields {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(quoteIdent(f.name) + "::field")
-	}
-	for _, t := range sc.tags {
-		b.WriteString(", " + quoteIdent(t) + "::tag")
-	}
-	fmt.Fprintf(&b, " FROM %s WHERE time >= '%s' AND time < '%s'", quoteIdent(m),
-		d.Start.UTC().Format(time.RFC3339Nano), d.End.UTC().Format(time.RFC3339Nano))
-	return b.String()
-}
-
-// quoteIdent quotes an InfluxQL identifier.
-func quoteIdent(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	return append(out, sc.Tags...)
 }
