@@ -127,7 +127,8 @@ func readingsIn(h pipelineHistory, rates []float64) int {
 // TestConsolePipelineCharts: the console's pipeline view, in headless
 // Chromium against a real server and InfluxDB, draws three charts of the
 // last 15 minutes (readings in, written by each output, the spool's depth),
-// and the first two show the readings just published.
+// and the first two show the readings just published; leaving the view and
+// coming back draws them again.
 func TestConsolePipelineCharts(t *testing.T) {
 	in := testenv.StartInflux(t)
 	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in})
@@ -157,6 +158,14 @@ func TestConsolePipelineCharts(t *testing.T) {
 	points := get(t, ctx, "the spool chart's samples", chromedp.AttributeValue(chromedp.CSS(`.chart[data-series="pipeline-spool"]`), "data-points")).Value
 	if n, _ := strconv.Atoi(points); n < 1 {
 		t.Errorf("the spool chart has %q samples", points)
+	}
+	// Leaving the view and coming back draws the charts anew, the samples
+	// kept by the server.
+	run(t, ctx, "away and back", chromedp.Navigate(base+"#/"), chromedp.WaitVisible(chromedp.CSS(`#fleet`)),
+		chromedp.Navigate(base+"#/pipeline"),
+		until(`Number(document.querySelector('.chart[data-series="pipeline-received"]')?.dataset.nonzero) > 0`))
+	if n := get(t, ctx, "charts", chromedp.Evaluate[int](`document.querySelectorAll("#pipeline-charts .chart canvas").length`)); n != 3 {
+		t.Errorf("%d charts drawn after coming back, want 3", n)
 	}
 	if e := errs.list(); len(e) > 0 {
 		t.Errorf("the browser reported errors:\n%s", strings.Join(e, "\n"))

@@ -22,11 +22,14 @@ export function pipelineCharts(box) {
   box.replaceChildren(...charts.map((c) => el("figure", { class: "minichart" }, el("figcaption", {}, c.title), c.div)));
   const ro = new ResizeObserver(() => { for (const c of charts) if (c.plot) c.plot.setSize(size(c.div)); });
   for (const c of charts) ro.observe(c.div);
+  let destroyed = false;
   return {
+    // An answer that arrives after the view was left draws nothing.
     update(h) {
-      for (const c of charts) draw(c, h);
+      if (!destroyed) for (const c of charts) draw(c, h);
     },
     destroy() {
+      destroyed = true;
       ro.disconnect();
       for (const c of charts) if (c.plot) c.plot.destroy();
     },
