@@ -166,6 +166,8 @@ func TestConsole(t *testing.T) {
 	if !strings.Contains(target, in.URL) || !strings.Contains(target, "api v2") || !strings.Contains(target, "bucket "+in.Bucket()) {
 		t.Errorf("the pipeline view shows output influx's target as %q, want %s, api v2 and bucket %s", target, in.URL, in.Bucket())
 	}
+	// The charts of the last 15 minutes hold samples before the picture.
+	run(t, ctx, "the pipeline's charts", until(`[...document.querySelectorAll("#pipeline-charts .chart")].every(c => Number(c.dataset.points) > 1)`))
 	screenshot(t, ctx, "console-pipeline.png")
 
 	// pi-attic stops publishing (pi-kitchen goes on): its state changes

@@ -109,7 +109,7 @@ func TestLoginBackoffIs429Everywhere(t *testing.T) {
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/metrics"}, {"GET", "/v1/latest"}, {"GET", "/v1/stream"}, {"GET", "/v1/devices"},
 		{"GET", "/v1/alerts"}, {"GET", "/v1/deadletter"}, {"POST", "/v1/deadletter/replay"},
-		{"GET", "/v1/history"}, {"GET", "/v1/pipeline"}, {"GET", "/v1/session"}, {"POST", "/login"},
+		{"GET", "/v1/history"}, {"GET", "/v1/pipeline"}, {"GET", "/v1/pipeline/history"}, {"GET", "/v1/session"}, {"POST", "/login"},
 	} {
 		var body io.Reader
 		if tc.path == "/login" {

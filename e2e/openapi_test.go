@@ -77,6 +77,7 @@ func TestOpenAPIDescribesRealAnswers(t *testing.T) {
 		{"GET", "/v1/history?device=pi-kitchen&measurement=climate&field=temp&range=1h", nil, "", 200},
 		{"GET", "/v1/history?device=pi-kitchen&measurement=climate&field=temp&range=1y", nil, "", 400},
 		{"GET", "/v1/pipeline", nil, "", 200},
+		{"GET", "/v1/pipeline/history", nil, "", 200},
 		{"GET", "/v1/logs?limit=5", nil, "", 200},
 		{"GET", "/v1/logs?limit=0", nil, "", 400},
 		{"GET", "/v1/openapi.json", nil, "", 200},

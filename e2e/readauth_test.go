@@ -106,12 +106,12 @@ func getAs(t *testing.T, c *http.Client, srv *testenv.Server, path string, l tes
 	return a
 }
 
-// Attack 9, the open door: beyond loopback, /metrics, /v1/latest and
-// /v1/stream answer a reader or admin login only; no login, a wrong
-// password or an unknown user get 401 with a basic-auth challenge, a device
-// login 403. A flood of wrong passwords is backed off (429 with
-// Retry-After, without a bcrypt each), and a reader from another address
-// is still served. Health stays open for load balancers.
+// Attack 9, the open door: beyond loopback, /metrics, /v1/latest,
+// /v1/stream and /v1/pipeline/history answer a reader or admin login
+// only; no login, a wrong password or an unknown user get 401 with a
+// basic-auth challenge, a device login 403. A flood of wrong passwords
+// is backed off (429 with Retry-After, without a bcrypt each), and a
+// reader from another address is still served. Health stays open for load balancers.
 func TestReadEndpointsNeedReaderLogin(t *testing.T) {
 	srv := startExposed(t)
 	honest := http.DefaultClient
@@ -120,7 +120,7 @@ func TestReadEndpointsNeedReaderLogin(t *testing.T) {
 			t.Errorf("GET %s without a login: %d, want 200 (load balancers probe it)", path, a.code)
 		}
 	}
-	for i, path := range []string{"/v1/latest", "/v1/stream", "/metrics"} {
+	for i, path := range []string{"/v1/latest", "/v1/stream", "/metrics", "/v1/pipeline/history"} {
 		// Wrong guesses come from an address of their own per endpoint,
 		// so each sees its answer before any backoff.
 		guesser := clientFrom(net.IPv4(127, 0, 3, byte(i+1)))
@@ -168,7 +168,7 @@ func TestReadEndpointsNeedReaderLogin(t *testing.T) {
 		return metricValue(t, metrics, fmt.Sprintf(`mqflux_http_denied_total{endpoint=%q,reason=%q}`, endpoint, reason))
 	}
 	for _, reason := range []string{"no_credentials", "bad_password", "unknown_user", "role"} {
-		for _, endpoint := range []string{"/v1/latest", "/v1/stream", "/metrics"} {
+		for _, endpoint := range []string{"/v1/latest", "/v1/stream", "/metrics", "/v1/pipeline/history"} {
 			if denied(endpoint, reason) == 0 {
 				t.Errorf("mqflux_http_denied_total{endpoint=%q,reason=%q} not counted", endpoint, reason)
 			}

@@ -10,46 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/flow/output"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
-
-// deleteKind (sorted after influxdb, as kind lists in other tests expect)
-// is an output kind of this test file whose configuration is
-// an output.DeviceDeleter: it keeps in memory the devices it was asked to
-// delete, as a SQL output would run its DELETE.
-const deleteKind = "sqltest"
-
-type deleteConfig struct {
-	Label string `yaml:"label"`
-}
-
-func (c *deleteConfig) Validate(v *configfile.Validator) { v.NonEmpty("label", c.Label) }
-
-// deleted are the devices DeleteDevice was asked for, by label.
-var deleted sync.Map // label → *[]string
-
-func (c *deleteConfig) DeleteDevice(_ context.Context, device string) error {
-	v, _ := deleted.LoadOrStore(c.Label, &[]string{})
-	*v.(*[]string) = append(*v.(*[]string), device)
-	return nil
-}
-
-type discardOutput struct{}
-
-func (discardOutput) Write(context.Context, [][]byte) ([]output.Rejected, error) { return nil, nil }
-
-func init() {
-	output.Register(deleteKind, output.Kind{
-		DefaultConfig: func() output.Config { return &deleteConfig{} },
-		New:           func(string, output.Config, *slog.Logger) (output.Output, error) { return discardOutput{}, nil },
-	})
-}
 
 // runWithOutputs runs a server from the shipped config.yaml with an
 // outputs: list, on loopback; it returns the MQTT and HTTP addresses.

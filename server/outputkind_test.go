@@ -3,94 +3,19 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/mqflux/mqflux/flow/output"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
-
-// memKind is an output kind that exists only in this test file: it
-// registers itself as an outputs: kind would from its own package, owns
-// its keys (label, capacity) and keeps what it is given in memory. That
-// the server configures it, feeds it and shows it in /healthz and
-// /v1/pipeline proves a new output needs no edit of the server's code.
-const memKind = "memtest"
-
-type memConfig struct {
-	Label    string `yaml:"label"`
-	Capacity int    `yaml:"capacity"`
-	// FailFirst is how many writes fail before the output takes any.
-	FailFirst int `yaml:"fail_first"`
-}
-
-func (c *memConfig) Validate(v *configfile.Validator) {
-	v.NonEmpty("label", c.Label)
-	v.Between("capacity", c.Capacity, 1, 1000)
-}
-
-func (c *memConfig) Describe() output.Description {
-	return output.Description{Target: "memory:" + c.Label, Details: map[string]string{"capacity": strconv.Itoa(c.Capacity)}}
-}
-
-type memOutput struct {
-	mu        sync.Mutex
-	records   []string
-	failFirst int
-	refused   int64
-}
-
-func (m *memOutput) Write(_ context.Context, batch [][]byte) ([]output.Rejected, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.refused < int64(m.failFirst) {
-		m.refused++
-		return nil, errors.New("memtest: not yet")
-	}
-	for _, r := range batch {
-		m.records = append(m.records, string(r))
-	}
-	return nil, nil
-}
-
-// Stats counts the refused writes as the output's own retries.
-func (m *memOutput) Stats() output.Stats {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return output.Stats{Retries: map[string]int64{"not_yet": m.refused}}
-}
-
-func (m *memOutput) Records() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]string(nil), m.records...)
-}
-
-// memOutputs finds the output built for a label, for the test to look
-// into.
-var memOutputs sync.Map // label → *memOutput
-
-func init() {
-	output.Register(memKind, output.Kind{
-		DefaultConfig: func() output.Config { return &memConfig{Capacity: 100} },
-		New: func(_ string, c output.Config, _ *slog.Logger) (output.Output, error) {
-			m := &memOutput{failFirst: c.(*memConfig).FailFirst}
-			memOutputs.Store(c.(*memConfig).Label, m)
-			return m, nil
-		},
-	})
-}
 
 // memOutputsYAML is the outputs: list of the tests below: one entry of the
 // test-only kind with its own keys.

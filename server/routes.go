@@ -46,6 +46,9 @@ func (s *Server) routes() http.Handler {
 	// pipeline's state for its pipeline view.
 	mux.Handle("GET /v1/history", s.gate.guard("/v1/history", http.HandlerFunc(s.getHistory)))
 	mux.Handle("GET /v1/pipeline", s.gate.guard("/v1/pipeline", http.HandlerFunc(s.getPipeline)))
+	// The last 15 minutes of the pipeline, a sample a second, for the
+	// pipeline view's charts.
+	mux.Handle("GET /v1/pipeline/history", s.gate.guard("/v1/pipeline/history", http.HandlerFunc(s.getPipelineHistory)))
 	// The log lines devices publish (mapping.logs_template), newest first,
 	// a page at a time, for the console's journal.
 	mux.Handle("GET /v1/logs", s.gate.guard("/v1/logs", http.HandlerFunc(s.getLogs)))

@@ -40,6 +40,9 @@ type Server struct {
 	publish brokerPublisher // the broker, for the mqtt notifier, once built
 	life    *lifecycle
 	dumps   *dump.Scheduler // the dumps: section's, nil when off
+	// history samples the pipeline for the console's charts
+	// (/v1/pipeline/history).
+	history *pipelineHistory
 }
 
 // Option changes how New builds a server.
@@ -103,6 +106,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 	s.pipe = pipe
 	reg.MustRegister(pipe.Collectors()...)
+	if s.history, err = newPipelineHistory(pipe, pipelineOutputNames(pipe), historyInterval, historySamples, log); err != nil {
+		_ = pipe.Stop(0)
+		return nil, err
+	}
 
 	b, err := broker.New(broker.Options{
 		Config:      cfg.Broker,
@@ -144,7 +151,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 
 	s.life = &lifecycle{cfg: cfg, log: log, front: s.front, pipe: pipe, inputs: &s.inputs,
-		services: []service{alerts, dumpService{s.dumps}}, running: "mqflux serving"}
+		services: []service{alerts, dumpService{s.dumps}, s.history}, running: "mqflux serving"}
 	s.front.http.Handler = s.routes()
 	return s, nil
 }

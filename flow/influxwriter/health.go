@@ -2,71 +2,7 @@ package influxwriter
 
 import (
 	"context"
-	"log/slog"
-	"sync"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// health tracks whether InfluxDB takes writes, logging each change of state
-// once instead of every retry.
-type health struct {
-	log   *slog.Logger
-	gauge prometheus.Gauge
-	cfg   Config
-
-	mu    sync.Mutex
-	state string // "" before the first answer, "up", or a retry reason
-	since time.Time
-	// lastErr and lastErrAt are the newest failure, kept after recovery
-	// so that an operator can see what went wrong last.
-	lastErr   string
-	lastErrAt time.Time
-}
-
-func newHealth(log *slog.Logger, gauge prometheus.Gauge, cfg Config) *health {
-	return &health{log: log, gauge: gauge, cfg: cfg}
-}
-
-func (h *health) isUp() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.state == "up" || h.state == "throttled"
-}
-
-// reached records an answer that shows InfluxDB takes writes.
-func (h *health) reached() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.state == "up" {
-		return
-	}
-	if h.state != "" {
-		h.log.Info("influx writes succeed again", "after", time.Since(h.since).Round(time.Millisecond), "was", h.state)
-	}
-	h.state, h.since = "up", time.Now()
-	h.gauge.Set(1)
-}
-
-// failed records a retryable failure; reason is a retries_total label.
-func (h *health) failed(reason, message string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.lastErr, h.lastErrAt = reason+": "+message, time.Now()
-	if h.state == reason {
-		return
-	}
-	h.state, h.since = reason, time.Now()
-	if reason == "throttled" {
-		h.gauge.Set(1)
-		h.log.Warn("influx is throttling writes; backing off", "message", message)
-		return
-	}
-	h.gauge.Set(0)
-	h.log.Error("influx writes failing; retrying with backoff, nothing is dropped",
-		"reason", reason, "error", message, "check", hint(reason))
-}
 
 // hint tells the operator what to look at for each kind of failure.
 func hint(reason string) string {
@@ -92,15 +28,8 @@ func (w *Writer) Probe(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
 	if err := w.sender.Ping(ctx); err != nil {
-		w.health.failed("network", err.Error())
+		w.health.Failed("network", err.Error())
 		return
 	}
-	w.health.reached()
-}
-
-// lastError is the newest failure and when it happened; "" when none.
-func (h *health) lastError() (string, time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.lastErr, h.lastErrAt
+	w.health.Reached()
 }

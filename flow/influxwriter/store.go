@@ -113,7 +113,7 @@ func (w *Writer) send(ctx context.Context, body string, points int) result {
 		w.metrics.requests.WithLabelValues("2xx").Inc()
 		w.metrics.writeSeconds.Observe(time.Since(start).Seconds())
 		w.metrics.points.Add(float64(points))
-		w.health.reached()
+		w.health.Reached()
 		return result{outcome: stored}
 	}
 	if ctx.Err() != nil {
@@ -123,9 +123,9 @@ func (w *Writer) send(ctx context.Context, body string, points int) result {
 	switch res.outcome {
 	case retry:
 		w.metrics.retries.inc(res.reason)
-		w.health.failed(res.reason, res.message)
+		w.health.Failed(res.reason, res.message)
 	default:
-		w.health.reached()
+		w.health.Reached()
 	}
 	return res
 }

@@ -95,7 +95,7 @@ type Writer struct {
 	sender  influx.Writer
 	log     *slog.Logger
 	metrics *metrics
-	health  *health
+	health  *output.Health
 	closed  atomic.Bool
 }
 
@@ -131,7 +131,7 @@ func New(cfg Config, logger *slog.Logger) (*Writer, error) {
 		sender:  newSender(cfg),
 		log:     logger,
 		metrics: m,
-		health:  newHealth(logger, m.up, cfg),
+		health:  output.NewHealth(output.HealthOptions{Log: logger, Store: "influx", Hint: hint, Slowed: "throttled", Gauge: m.up}),
 	}, nil
 }
 
@@ -182,12 +182,12 @@ func (w *Writer) Write(ctx context.Context, records [][]byte) (rejected []Reject
 
 // Up reports whether the last request reached InfluxDB and was not refused
 // for authentication or configuration.
-func (w *Writer) Up() bool { return w.health.isUp() }
+func (w *Writer) Up() bool { return w.health.Up() }
 
 // LastError is the newest failed attempt to write (its reason and
 // InfluxDB's answer) and when it happened, even after writes succeed
 // again; "" when there was none.
-func (w *Writer) LastError() (string, time.Time) { return w.health.lastError() }
+func (w *Writer) LastError() (string, time.Time) { return w.health.LastError() }
 
 // Collectors returns the writer's metrics for the caller's registry.
 func (w *Writer) Collectors() []prometheus.Collector { return w.metrics.collectors() }

@@ -2,11 +2,7 @@ package pgwriter
 
 import (
 	"errors"
-	"log/slog"
-	"maps"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -61,63 +57,4 @@ func hint(reason string) string {
 	default:
 		return "url: is PostgreSQL running and reachable from here?"
 	}
-}
-
-// health tracks whether PostgreSQL takes writes, logging each change of
-// state once instead of every retry.
-type health struct {
-	log *slog.Logger
-
-	mu        sync.Mutex
-	state     string // "" before the first answer, "up", or a failure reason
-	since     time.Time
-	lastErr   string
-	lastErrAt time.Time
-	counts    map[string]int64
-}
-
-func (h *health) isUp() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.state == "up"
-}
-
-func (h *health) reached() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.state == "up" {
-		return
-	}
-	if h.state != "" {
-		h.log.Info("postgres writes succeed again", "after", time.Since(h.since).Round(time.Millisecond), "was", h.state)
-	}
-	h.state, h.since = "up", time.Now()
-}
-
-func (h *health) failed(reason, message string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.counts == nil {
-		h.counts = map[string]int64{}
-	}
-	h.counts[reason]++
-	h.lastErr, h.lastErrAt = reason+": "+message, time.Now()
-	if h.state == reason {
-		return
-	}
-	h.state, h.since = reason, time.Now()
-	h.log.Error("postgres writes failing; retrying with backoff, nothing is dropped",
-		"reason", reason, "error", message, "check", hint(reason))
-}
-
-func (h *health) lastError() (string, time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.lastErr, h.lastErrAt
-}
-
-func (h *health) retries() map[string]int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return maps.Clone(h.counts)
 }

@@ -58,7 +58,7 @@ type Writer struct {
 	cfg    Config
 	pool   *pgxpool.Pool
 	log    *slog.Logger
-	health health
+	health *output.Health
 	closed atomic.Bool
 
 	mu     sync.Mutex
@@ -108,7 +108,7 @@ func New(cfg Config, log *slog.Logger) (*Writer, error) {
 	}
 	d := cfg.Describe()
 	log = log.With("postgres", d.Target, "schema", cfg.Schema)
-	return &Writer{cfg: cfg, pool: pool, log: log, health: health{log: log},
+	return &Writer{cfg: cfg, pool: pool, log: log, health: output.NewHealth(output.HealthOptions{Log: log, Store: "postgres", Hint: hint}),
 		tables: map[string]*table{}, exec: execDDL, copy: true}, nil
 }
 
@@ -142,7 +142,7 @@ func (w *Writer) Write(ctx context.Context, records [][]byte) ([]output.Rejected
 			return nil, err
 		}
 	}
-	w.health.reached()
+	w.health.Reached()
 	rejected := make([]output.Rejected, 0, len(bad))
 	for i, reason := range bad {
 		rejected = append(rejected, output.Rejected{Index: i, Reason: reason})
@@ -271,7 +271,7 @@ func (w *Writer) failed(ctx context.Context, err error, pts []*point, bad map[in
 	}
 	reason, retry := classify(err)
 	if retry || pts == nil {
-		w.health.failed(reason, err.Error())
+		w.health.Failed(reason, err.Error())
 		return err
 	}
 	for _, p := range pts {
@@ -282,14 +282,14 @@ func (w *Writer) failed(ctx context.Context, err error, pts []*point, bad map[in
 
 // Up reports whether the last attempt reached PostgreSQL and was not
 // refused for the connection, the login or the schema.
-func (w *Writer) Up() bool { return w.health.isUp() }
+func (w *Writer) Up() bool { return w.health.Up() }
 
 // LastError is the newest failed attempt, its reason and PostgreSQL's
 // words, and when it happened; "" when there was none.
-func (w *Writer) LastError() (string, time.Time) { return w.health.lastError() }
+func (w *Writer) LastError() (string, time.Time) { return w.health.LastError() }
 
 // Stats counts the failed attempts by reason.
-func (w *Writer) Stats() output.Stats { return output.Stats{Retries: w.health.retries()} }
+func (w *Writer) Stats() output.Stats { return output.Stats{Retries: w.health.Retries()} }
 
 // Probe asks PostgreSQL whether it answers, so that a server started while
 // it is away says so at once.
@@ -298,10 +298,10 @@ func (w *Writer) Probe(ctx context.Context) {
 	defer cancel()
 	if err := w.pool.Ping(ctx); err != nil {
 		reason, _ := classify(err)
-		w.health.failed(reason, err.Error())
+		w.health.Failed(reason, err.Error())
 		return
 	}
-	w.health.reached()
+	w.health.Reached()
 }
 
 // Close closes the connections. Writes in progress should be cancelled

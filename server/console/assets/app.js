@@ -3,6 +3,7 @@
 // #/ (fleet), #/device/NAME, #/pipeline, #/journal.
 import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { el, ago, withUnit, getJSON } from "./util.js";
+import { pipelineCharts } from "./pipelinecharts.js";
 
 const main = document.getElementById("main");
 const live = document.getElementById("live");
@@ -311,13 +312,17 @@ function journalView() {
 
 function pipelineView() {
   main.replaceChildren(el("h1", {}, "Pipeline"), el("div", { class: "cards", id: "cards" }),
+    el("h2", {}, "Last 15 minutes"), el("div", { class: "minicharts", id: "pipeline-charts" }),
     el("h2", {}, "Outputs"), el("table", { id: "outputs" }),
     el("h2", {}, "Rejected readings by reason"), el("table", { id: "rejected" }),
     el("h2", {}, "Recent dead letters"), el("table", { id: "dead" }));
   let prev = null;
   const card = (label, value, cls = "") => el("div", { class: "card" }, el("div", { class: "muted" }, label), el("div", { class: "big " + cls }, value));
+  const charts = pipelineCharts(main.querySelector("#pipeline-charts"));
+  cleanup = () => charts.destroy();
   every(2000, async () => {
-    const p = await getJSON("v1/pipeline");
+    const [p, h] = await Promise.all([getJSON("v1/pipeline"), getJSON("v1/pipeline/history")]);
+    charts.update(h);
     const dt = prev ? (Date.parse(p.time) - Date.parse(prev.time)) / 1000 : 0;
     const rate = (k) => (prev && dt > 0 ? ((p[k] - prev[k]) / dt).toFixed(1) : "…");
     const retries = Object.entries(p.influx.retries).map(([k, v]) => `${k}: ${v}`).join(", ");
