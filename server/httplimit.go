@@ -111,11 +111,12 @@ func (l *connLimit) Accept() (net.Conn, error) {
 			return &limitedConn{Conn: c, release: l.release}, nil
 		}
 		l.open.Add(-1)
-		_ = c.Close()
+		// Counted before the close, so whoever sees the close sees the count.
 		l.refused.Add(1)
 		l.mu.Lock()
 		l.lastRefused = time.Now()
 		l.mu.Unlock()
+		_ = c.Close()
 	}
 }
 
