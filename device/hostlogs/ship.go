@@ -1,0 +1,188 @@
+package hostlogs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqflux/mqflux/device/queue"
+)
+
+// SelfUnit is the unit of the lines the agent writes about its own
+// forwarding (lines dropped, lines over the rate).
+const SelfUnit = "mqflux-device"
+
+// Shipper takes lines from the sources, limits their rate, stamps them and
+// appends them to the log queue, keeping the sources' positions in the
+// state file after what they cover is queued.
+type Shipper struct {
+	q         *queue.Queue
+	statePath string
+	log       *slog.Logger
+	maxLine   int
+	rate      int
+	queueMax  int64
+	now       func() time.Time
+
+	mu     sync.Mutex
+	state  State
+	bucket *bucket
+	last   time.Time // the newest stamp given, so no two lines share one
+	over   uint64    // lines over the rate since the last report
+	stErr  string    // the last state write error, logged once
+
+	// Counters since start.
+	Read, Queued, OverRate, Dropped, Failed atomic.Uint64
+}
+
+// ShipperOptions configure NewShipper.
+type ShipperOptions struct {
+	Queue     *queue.Queue
+	StatePath string
+	MaxLine   int
+	PerSecond int
+	QueueMax  int64 // for the message of a drop
+	Logger    *slog.Logger
+	Now       func() time.Time // time.Now when nil
+}
+
+// NewShipper loads the state; an unreadable state is logged and sources
+// start as on a first run.
+func NewShipper(o ShipperOptions) *Shipper {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := loadState(o.StatePath)
+	if err != nil {
+		o.Logger.Error("log forwarding starts afresh", "err", err)
+	}
+	return &Shipper{
+		q: o.Queue, statePath: o.StatePath, log: o.Logger, maxLine: o.MaxLine, rate: o.PerSecond,
+		queueMax: o.QueueMax, now: o.Now, state: st, bucket: newBucket(o.PerSecond, o.Now()),
+	}
+}
+
+// State returns a copy of where the sources stand.
+func (s *Shipper) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := State{Journal: s.state.Journal, Files: map[string]FilePos{}}
+	for k, v := range s.state.Files {
+		c.Files[k] = v
+	}
+	return c
+}
+
+// Ship appends the lines a source read (those over the rate counted, not
+// appended), then lets the source record its new position in the state,
+// which is saved.
+func (s *Shipper) Ship(lines []Line, commit func(*State)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for _, l := range lines {
+		s.Read.Add(1)
+		if !s.bucket.take(now) {
+			s.over++
+			s.OverRate.Add(1)
+			continue
+		}
+		s.appendLine(l)
+	}
+	if commit == nil {
+		return
+	}
+	commit(&s.state)
+	if err := saveState(s.statePath, s.state); err != nil {
+		if err.Error() != s.stErr {
+			s.log.Error("log forwarding: position not saved; a restart may send lines again", "err", err)
+		}
+		s.stErr = err.Error()
+	} else {
+		s.stErr = ""
+	}
+}
+
+// appendLine stamps l and appends it, dropping the oldest lines while the
+// queue is full and saying so in a line after them. mu held.
+func (s *Shipper) appendLine(l Line) {
+	if l.Time.IsZero() {
+		l.Time = s.now()
+	}
+	// Lines with equal times would overwrite each other in InfluxDB (one
+	// point per series and time): each gets its own nanosecond.
+	if !l.Time.After(s.last) {
+		l.Time = s.last.Add(time.Nanosecond)
+	}
+	s.last = l.Time
+	l.Message = cleanMessage(l.Message, s.maxLine)
+	l.Unit = cleanTag(l.Unit)
+	s.put(l.encode())
+}
+
+// put appends rec, dropping the oldest lines while the queue is full and
+// saying so in a line after them. mu held.
+func (s *Shipper) put(rec []byte) {
+	for {
+		_, err := s.q.Append(rec)
+		if err == nil {
+			s.Queued.Add(1)
+			return
+		}
+		if !errors.Is(err, queue.ErrFull) {
+			s.Failed.Add(1)
+			s.log.Debug("log line not queued", "err", err)
+			return
+		}
+		n := s.q.DropOldest()
+		if n == 0 {
+			s.Failed.Add(1)
+			return
+		}
+		s.Dropped.Add(uint64(n))
+		s.report(fmt.Sprintf("%d log lines dropped: the log queue (%d bytes on disk) was full", n, s.queueMax))
+	}
+}
+
+// report appends a line of the agent's own, outside the rate. mu held.
+func (s *Shipper) report(msg string) {
+	t := s.now()
+	if !t.After(s.last) {
+		t = s.last.Add(time.Nanosecond)
+	}
+	s.last = t
+	s.put(Line{Time: t, Unit: SelfUnit, Level: "warning", Message: msg}.encode())
+}
+
+// Run reports, once a second, the lines that were over the rate in it,
+// until ctx is done.
+func (s *Shipper) Run(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushOver()
+			return
+		case <-t.C:
+			s.flushOver()
+		}
+	}
+}
+
+func (s *Shipper) flushOver() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.over == 0 {
+		return
+	}
+	s.report(fmt.Sprintf("%d log lines not sent: over device.logs.max_per_second (%d a second)", s.over, s.rate))
+	s.over = 0
+}
