@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mqflux/mqflux/internal/configfile"
+	"github.com/mqflux/mqflux/topic"
 )
 
 // Config is `device.logs:`.
@@ -58,7 +59,7 @@ var Levels = []string{"emerg", "alert", "crit", "err", "warning", "notice", "inf
 // Default is the section with nothing set: nothing forwarded.
 func Default() Config {
 	return Config{
-		Topic:        "devices/{device}/logs",
+		Topic:        topic.DefaultLogs,
 		Journal:      Journal{Units: []string{}, Priority: "warning", Command: "journalctl"},
 		Files:        []File{},
 		MaxLine:      2 << 10,
