@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
@@ -87,8 +88,9 @@ func (p *publisher) drainLogs(ctx context.Context, c mqtt.Client, lost, done <-c
 	q := p.logs
 	q.Rewind()
 	window := make(chan logBatch, logWindow)
-	var acks sync.WaitGroup
-	acks.Go(func() {
+	acksDone := make(chan struct{})
+	go func() {
+		defer close(acksDone)
 		for b := range window {
 			<-b.tok.Done()
 			if err := b.tok.Error(); err != nil {
@@ -100,10 +102,16 @@ func (p *publisher) drainLogs(ctx context.Context, c mqtt.Client, lost, done <-c
 			}
 			p.logsSent.Add(uint64(len(b.ids)))
 		}
-	})
+	}()
 	defer func() {
 		close(window)
-		acks.Wait()
+		// As for readings: a moment for the PUBACKs in flight; a batch
+		// whose PUBACK does not come is sent again after the next start
+		// (an Ack after the queue closed does nothing).
+		select {
+		case <-acksDone:
+		case <-time.After(2 * time.Second):
+		}
 	}()
 	body := make([]byte, 0, logBatchBytes+4<<10)
 	for {
