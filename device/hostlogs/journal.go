@@ -60,6 +60,15 @@ func (j *JournalSource) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errCursor) {
+			// A cursor journalctl cannot seek to (a damaged state file, a
+			// journal from another installation) would be refused forever:
+			// start at the journal's end, and say so where the lines go.
+			j.Log.Error("journalctl refuses the saved cursor; following from the journal's end", "err", err)
+			j.Ship.Ship(nil, func(st *State) { st.Journal = "" })
+			j.Ship.Note("journalctl refused the saved cursor; journal lines since the last one sent may be missing")
+			continue
+		}
 		if got > 0 {
 			failures = 0
 		}
@@ -90,11 +99,18 @@ func (j *JournalSource) follow(ctx context.Context) (int, error) {
 	j.Log.Info("following the journal", "command", j.Journal.Command, "after_cursor", cursor != "", "units", j.Journal.Units, "priority", j.Journal.Priority)
 	n, rerr := j.read(bufio.NewReaderSize(out, 64<<10))
 	werr := cmd.Wait()
-	if msg := strings.TrimSpace(stderr.String()); msg != "" {
+	msg := strings.TrimSpace(stderr.String())
+	if msg != "" {
 		werr = fmt.Errorf("%v: %s", werr, msg)
+	}
+	if n == 0 && cursor != "" && werr != nil && strings.Contains(strings.ToLower(msg), "cursor") {
+		return 0, fmt.Errorf("%w: %w", errCursor, werr)
 	}
 	return n, errors.Join(rerr, werr)
 }
+
+// errCursor is journalctl ending at once over the cursor it was given.
+var errCursor = errors.New("saved journal cursor refused")
 
 // read ships entries in batches: as many as are waiting, at most
 // batchLines, then the cursor of the last one.

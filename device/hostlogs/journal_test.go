@@ -154,3 +154,31 @@ echo "{\"__CURSOR\":\"c$n\",\"MESSAGE\":\"run $n\",\"PRIORITY\":\"4\"}"
 	time.Sleep(100 * time.Millisecond)
 	stop() // returns: a missing journalctl is retried until the agent stops
 }
+
+// A saved cursor journalctl refuses (a damaged state file) is not retried
+// forever: the source starts at the journal's end and says, in a line,
+// that lines may be missing.
+func TestJournalRefusedCursor(t *testing.T) {
+	r := newRig(t, 1<<20, 1000)
+	r.sh.Ship(nil, func(st *State) { st.Journal = "garbage" })
+	dir := t.TempDir()
+	script := filepath.Join(dir, "journalctl")
+	body := `#!/bin/sh
+for a in "$@"; do case "$a" in --after-cursor=*) echo "Failed to seek to cursor: Invalid argument" >&2; exit 1;; esac; done
+echo '{"__CURSOR":"good","MESSAGE":"from the end","PRIORITY":"4"}'
+exec sleep 600
+`
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := &JournalSource{Journal: Journal{Enabled: true, Priority: "warning", Command: script}, Ship: r.sh, Log: testLogger(t)}
+	stop := runFor(t, src.Run)
+	got := r.waitLines(2)
+	stop()
+	if got[0].Tags["unit"] != SelfUnit || !strings.Contains(got[0].Message, "refused the saved cursor") || got[1].Message != "from the end" {
+		t.Fatalf("queued %v", got)
+	}
+	if c := r.sh.State().Journal; c != "good" {
+		t.Fatalf("cursor %q, want the new one", c)
+	}
+}

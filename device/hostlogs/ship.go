@@ -161,6 +161,14 @@ func (s *Shipper) report(msg string) {
 	s.put(Line{Time: t, Unit: SelfUnit, Level: "warning", Message: msg}.encode())
 }
 
+// Note appends a line of the agent's own (unit mqflux-device, level
+// warning), outside the rate: a loss the lines themselves cannot show.
+func (s *Shipper) Note(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.report(msg)
+}
+
 // Run reports, once a second, the lines that were over the rate in it,
 // until ctx is done.
 func (s *Shipper) Run(ctx context.Context) {
