@@ -90,9 +90,9 @@ func TestJournalResumesFromCursor(t *testing.T) {
 	want := []payload{
 		{Message: "Accepted publickey for pi from 10.0.0.2 port 50122 ssh2", PID: 812, Tags: map[string]string{"unit": "ssh.service", "level": "info"}, Time: "2025-12-06T00:00:00.000001Z"},
 		{Message: "under-voltage [0m\uFFFD detected", Tags: map[string]string{"unit": "kernel", "level": "err"}, Time: "2025-12-06T00:00:00.000002Z"},
-		// The same microsecond as the line before: a nanosecond later, so
-		// InfluxDB keeps both.
-		{Message: "[message not printed by journalctl]", PID: 77, Tags: map[string]string{"unit": "cron.service", "level": "warning"}, Time: "2025-12-06T00:00:00.000002001Z"},
+		// The same microsecond as the line before, in another series: its
+		// own time.
+		{Message: "[message not printed by journalctl]", PID: 77, Tags: map[string]string{"unit": "cron.service", "level": "warning"}, Time: "2025-12-06T00:00:00.000002Z"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("queued\n%v\nwant\n%v", got, want)
@@ -109,12 +109,17 @@ func TestJournalResumesFromCursor(t *testing.T) {
 	r.reopen()
 	src = &JournalSource{Journal: j, Ship: r.sh, Log: testLogger(t)}
 	stop = runFor(t, src.Run)
-	got = r.waitLines(5)
+	got = r.waitLines(6)
 	time.Sleep(300 * time.Millisecond) // anything repeated would be here by now
 	got = r.lines()
 	stop()
-	if m := messages(got); !slices.Equal(m[3:], []string{"first value", "line five"}) || len(m) != 5 {
-		t.Fatalf("after the restart the queue holds %q; want the first three once and the two new ones", m)
+	if m := messages(got); !slices.Equal(m[3:], []string{"first value", "line five", "line six, same microsecond"}) || len(m) != 6 {
+		t.Fatalf("after the restart the queue holds %q; want the first three once and the three new ones", m)
+	}
+	// Two lines of one series in one microsecond: the second a nanosecond
+	// later, so InfluxDB keeps both.
+	if got[4].Time != "2025-12-06T00:01:01Z" || got[5].Time != "2025-12-06T00:01:01.000000001Z" {
+		t.Fatalf("times %s and %s", got[4].Time, got[5].Time)
 	}
 	args, _ := os.ReadFile(argsLog)
 	calls := strings.Split(strings.TrimSpace(string(args)), "\n")

@@ -31,9 +31,9 @@ type Shipper struct {
 	mu     sync.Mutex
 	state  State
 	bucket *bucket
-	last   time.Time // the newest stamp given, so no two lines share one
-	over   uint64    // lines over the rate since the last report
-	stErr  string    // the last state write error, logged once
+	last   map[series]time.Time // the newest time given in each series
+	over   uint64               // lines over the rate since the last report
+	stErr  string               // the last state write error, logged once
 
 	// Counters since start.
 	Read, Queued, OverRate, Dropped, Failed atomic.Uint64
@@ -66,6 +66,7 @@ func NewShipper(o ShipperOptions) *Shipper {
 	return &Shipper{
 		q: o.Queue, statePath: o.StatePath, log: o.Logger, maxLine: o.MaxLine, rate: o.PerSecond,
 		queueMax: o.QueueMax, now: o.Now, state: st, bucket: newBucket(o.PerSecond, o.Now()),
+		last: map[series]time.Time{},
 	}
 }
 
@@ -116,15 +117,34 @@ func (s *Shipper) appendLine(l Line) {
 	if l.Time.IsZero() {
 		l.Time = s.now()
 	}
-	// Lines with equal times would overwrite each other in InfluxDB (one
-	// point per series and time): each gets its own nanosecond.
-	if !l.Time.After(s.last) {
-		l.Time = s.last.Add(time.Nanosecond)
-	}
-	s.last = l.Time
 	l.Message = cleanMessage(l.Message, s.maxLine)
 	l.Unit = cleanTag(l.Unit)
+	l.Time = s.stamp(l.Unit, l.Level, l.Time)
 	s.put(l.encode())
+}
+
+// series is what, beside the device, makes a line's InfluxDB series.
+type series struct{ unit, level string }
+
+// maxSeries bounds the times remembered; past it they are forgotten, and
+// a collision within the same nanosecond becomes possible again.
+const maxSeries = 1024
+
+// stamp is t, or a nanosecond after the newest time of the line's series
+// when t is not after it: two lines of a series with one time would be one
+// point in InfluxDB, the second overwriting the first. A line of another
+// series keeps its own time (a journal entry its journal time, so one sent
+// again after a crash overwrites itself). mu held.
+func (s *Shipper) stamp(unit, level string, t time.Time) time.Time {
+	k := series{unit, level}
+	if last, ok := s.last[k]; ok && !t.After(last) {
+		t = last.Add(time.Nanosecond)
+	}
+	if len(s.last) >= maxSeries {
+		clear(s.last)
+	}
+	s.last[k] = t
+	return t
 }
 
 // put appends rec, dropping the oldest lines while the queue is full and
@@ -153,11 +173,7 @@ func (s *Shipper) put(rec []byte) {
 
 // report appends a line of the agent's own, outside the rate. mu held.
 func (s *Shipper) report(msg string) {
-	t := s.now()
-	if !t.After(s.last) {
-		t = s.last.Add(time.Nanosecond)
-	}
-	s.last = t
+	t := s.stamp(SelfUnit, "warning", s.now())
 	s.put(Line{Time: t, Unit: SelfUnit, Level: "warning", Message: msg}.encode())
 }
 

@@ -42,14 +42,18 @@ func TestRateLimitCountsAndReports(t *testing.T) {
 	if n := r.sh.OverRate.Load(); n != 170 {
 		t.Fatalf("OverRate %d, want 170", n)
 	}
-	// Lines with equal times get distinct nanoseconds, in order.
-	seen := map[string]bool{}
-	prev := ""
-	for _, p := range got {
-		if seen[p.Time] || p.Time <= prev && len(p.Time) == len(prev) {
-			t.Fatalf("time %s repeated or out of order", p.Time)
+	// Lines of one series with equal times get distinct nanoseconds, in
+	// order; the report, in a series of its own, keeps the time it was made.
+	prev := time.Time{}
+	for _, p := range got[:30] {
+		ts, err := time.Parse(time.RFC3339Nano, p.Time)
+		if err != nil || !ts.After(prev) {
+			t.Fatalf("time %s repeated or out of order (%v)", p.Time, err)
 		}
-		seen[p.Time], prev = true, p.Time
+		prev = ts
+	}
+	if last.Time != "2026-12-06T12:00:00.5Z" {
+		t.Fatalf("report time %s", last.Time)
 	}
 	r.sh.flushOver()
 	if n := len(r.lines()); n != 31 {
