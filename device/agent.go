@@ -61,6 +61,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	logs, err := openLogs(runCtx, cfg, fsync, log)
+	if err != nil {
+		return err
+	}
+	defer logs.close(log)
+	if logs != nil {
+		pub.logs, pub.logsTopic = logs.q, tp.logs
+	}
 	var wg sync.WaitGroup
 	for i := range cfg.Sensors {
 		s := newSensor(&cfg.Sensors[i], buses)
@@ -68,11 +76,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			sample(runCtx, s, cfg.Sensors[i].Interval, backoff.Policy{Min: minSensorRetry, Max: maxSensorRetry}, app, health, log)
 		})
 	}
-	wg.Go(func() { summarize(runCtx, cfg.SummaryInterval, q, pub, app, health, log) })
+	wg.Go(func() { summarize(runCtx, cfg.SummaryInterval, q, pub, app, health, logs, log) })
 	pub.run(ctx)
 	stop()
 	wg.Wait()
-	logSummary(q, pub, app, health, log, "stopped")
+	logSummary(q, pub, app, health, logs, log, "stopped")
 	return nil
 }
 
@@ -97,7 +105,7 @@ func newSensor(c *Sensor, buses *sensor.Buses) sensor.Sensor {
 	})
 }
 
-func summarize(ctx context.Context, every time.Duration, q *queue.Queue, pub *publisher, app *appender, h *health, log *slog.Logger) {
+func summarize(ctx context.Context, every time.Duration, q *queue.Queue, pub *publisher, app *appender, h *health, lf *logForwarding, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -105,15 +113,22 @@ func summarize(ctx context.Context, every time.Duration, q *queue.Queue, pub *pu
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			logSummary(q, pub, app, h, log, "summary")
+			logSummary(q, pub, app, h, lf, log, "summary")
 		}
 	}
 }
 
-func logSummary(q *queue.Queue, pub *publisher, app *appender, h *health, log *slog.Logger, msg string) {
+func logSummary(q *queue.Queue, pub *publisher, app *appender, h *health, lf *logForwarding, log *slog.Logger, msg string) {
 	st := q.Stats()
-	log.Info(msg, "queued", st.Records, "queue_bytes", st.Bytes, "read", app.read.Load(),
+	attrs := []any{"queued", st.Records, "queue_bytes", st.Bytes, "read", app.read.Load(),
 		"sent", st.Acked, "refused", st.Refused, "skipped", st.Skipped,
 		"connected", pub.connected.Load(), "connects", pub.connects.Load(),
-		"failed_sensors", h.failingNames())
+		"failed_sensors", h.failingNames()}
+	if lf != nil {
+		ls := lf.q.Stats()
+		attrs = append(attrs, "log_lines_read", lf.ship.Read.Load(), "log_lines_queued", ls.Records,
+			"log_lines_sent", pub.logsSent.Load(), "log_lines_over_rate", lf.ship.OverRate.Load(),
+			"log_lines_dropped", lf.ship.Dropped.Load(), "log_lines_failed", lf.ship.Failed.Load())
+	}
+	log.Info(msg, attrs...)
 }

@@ -7,6 +7,7 @@ package device
 import (
 	"time"
 
+	"github.com/mqflux/mqflux/device/hostlogs"
 	"github.com/mqflux/mqflux/internal/configfile"
 	"github.com/mqflux/mqflux/topic"
 )
@@ -39,6 +40,9 @@ type Config struct {
 	SummaryInterval      time.Duration `yaml:"summary_interval"`
 	Log                  Log           `yaml:"log"`
 	HomeAssistant        HomeAssistant `yaml:"home_assistant"`
+	// Logs forwards the host's log lines (journald, files) on their own
+	// topic through their own queue; nothing unless a source is set.
+	Logs hostlogs.Config `yaml:"logs"`
 }
 
 // HomeAssistant is Home Assistant's MQTT discovery: each sensor's
@@ -112,6 +116,7 @@ func Default() Config {
 		SummaryInterval:      5 * time.Minute,
 		Log:                  Log{Level: "info", Format: "text"},
 		HomeAssistant:        HomeAssistant{Discovery: true, Prefix: "homeassistant"},
+		Logs:                 hostlogs.Default(),
 	}
 }
 
@@ -135,7 +140,14 @@ func (c *Config) fillDefaults() {
 	for i := range c.Sensors {
 		c.Sensors[i].fillDefaults()
 	}
+	if c.Logs.Queue.Dir == "" && c.Queue.Dir != "" {
+		c.Logs.Queue.Dir = c.Queue.Dir + ".logs"
+	}
 }
+
+// logsStatePath is where the log sources' positions are kept: beside the
+// log queue, so the two move together.
+func (c *Config) logsStatePath() string { return c.Logs.Queue.Dir + ".state.json" }
 
 func (s *Sensor) fillDefaults() {
 	if s.Interval == 0 {

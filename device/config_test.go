@@ -49,6 +49,10 @@ func TestLoadFillsDefaults(t *testing.T) {
 	if got := strings.Join(s[1].Measurements(), ","); got != "box_temperature,box_humidity" {
 		t.Errorf("aht20 measurements: %s", got)
 	}
+	if l := cfg.Logs; l.Enabled() || l.Queue.Dir != "./var/device-queue.logs" || l.MaxPerSecond != 20 || l.MaxLine != 2<<10 ||
+		l.Journal.Priority != "warning" || l.Topic != "devices/{device}/logs" {
+		t.Errorf("logs defaults: %+v", l)
+	}
 }
 
 func TestEnvironmentOverrides(t *testing.T) {
@@ -88,6 +92,13 @@ func TestConfigProblems(t *testing.T) {
 			[]string{`device.queue.fsync: "sometimes" is not allowed; use one of always, batch, never`, "device.queue.max_bytes: 1KiB is too small"}},
 		{"both passwords", "device: {id: a, password: x, password_file: /y, sensors: [{kind: cpu_temp}]}\n",
 			[]string{"device.password_file: set either password or password_file, not both"}},
+		{"logs", `device: {id: a, queue: {dir: /q}, sensors: [{kind: cpu_temp}], logs: {journal: {enabled: true, priority: loud, units: ["a b"]},
+  files: [{path: rel.log}, {path: /x.log, unit: "a b", level: fine}, {path: /x.log}], max_line: 64KiB, max_per_second: 0, queue: {dir: /q}, topic: "logs/{measurement}"}}`,
+			[]string{`device.logs.journal.priority: "loud": use one of emerg, alert`, `device.logs.journal.units: entry 0 "a b"`,
+				`device.logs.files[0].path: "rel.log": want an absolute path`, `device.logs.files[1].unit: "a b"`,
+				`device.logs.files[1].level: "fine" is not allowed`, `device.logs.files[2].path: "/x.log" is followed twice`,
+				`device.logs.max_line: 64KiB: want 64B to 4KiB`, "device.logs.max_per_second: 0 is out of range",
+				`device.logs.queue.dir: "/q" is the readings' queue`, `device.logs.topic: "logs/{measurement}" must be built from {device} alone`}},
 		{"tls without ssl", "device: {id: a, tls: {insecure_skip_verify: true}, sensors: [{kind: cpu_temp}]}\n",
 			[]string{`device.tls: set, but device.broker "tcp://127.0.0.1:1883" is not ssl:// or wss://`}},
 	}

@@ -34,9 +34,14 @@ type publisher struct {
 	tls       *tls.Config
 	q         *queue.Queue
 	log       *slog.Logger
+	// logs is the log lines' queue (nil: none forwarded), published on
+	// logsTopic beside the readings.
+	logs      *queue.Queue
+	logsTopic string
 
 	connected atomic.Bool
 	connects  atomic.Uint64
+	logsSent  atomic.Uint64
 }
 
 var errLost = errors.New("connection lost")
@@ -105,7 +110,14 @@ func (p *publisher) session(ctx context.Context, onConnect func()) error {
 		return err
 	}
 	onConnect()
+	drained := make(chan struct{})
+	var logs sync.WaitGroup
+	if p.logs != nil {
+		logs.Go(func() { p.drainLogs(ctx, c, lost, drained, markLost) })
+	}
 	err := p.drain(ctx, c, lost, markLost)
+	close(drained)
+	logs.Wait()
 	if ctx.Err() != nil {
 		// A clean DISCONNECT suppresses the will, so say offline first.
 		tok := c.Publish(status, 1, true, "offline")

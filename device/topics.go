@@ -13,6 +13,7 @@ type topics struct {
 	id       string
 	readings topic.Template
 	status   string
+	logs     string
 }
 
 // topics parses the two templates and builds the status topic. A problem
@@ -37,7 +38,18 @@ func (c *Config) topics() (topics, error) {
 	if err != nil {
 		return topics{}, fmt.Errorf("device.status_topic: %w", err)
 	}
-	return topics{id: c.ID, readings: r, status: status}, nil
+	l, err := topic.Parse(c.Logs.Topic)
+	if err != nil {
+		return topics{}, fmt.Errorf("device.logs.topic: %q: %w", c.Logs.Topic, err)
+	}
+	if !l.CanBuild() || l.Has(topic.Measurement) {
+		return topics{}, fmt.Errorf("device.logs.topic: %q must be built from {device} alone: literal levels and {device}", c.Logs.Topic)
+	}
+	logs, err := l.Build(c.ID, "")
+	if err != nil {
+		return topics{}, fmt.Errorf("device.logs.topic: %w", err)
+	}
+	return topics{id: c.ID, readings: r, status: status, logs: logs}, nil
 }
 
 // reading is the topic of a reading of measurement.

@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -59,6 +60,13 @@ func (c *Config) Validate() error {
 	v.OneOf("log.format", c.Log.Format, "text", "json")
 	if p := c.HomeAssistant.Prefix; c.HomeAssistant.Discovery && (p == "" || strings.ContainsAny(p, "+#") || strings.HasPrefix(p, "$")) {
 		v.Add("home_assistant.prefix", "%q is not a topic prefix (no +, #, leading $, not empty)", p)
+	}
+	if c.Logs.Enabled() {
+		lv := v.Section("logs")
+		c.Logs.Validate(lv)
+		if filepath.Clean(c.Logs.Queue.Dir) == filepath.Clean(c.Queue.Dir) {
+			lv.Add("queue.dir", "%q is the readings' queue; the log lines need a directory of their own", c.Logs.Queue.Dir)
+		}
 	}
 	if len(c.Sensors) == 0 {
 		v.Add("sensors", "no sensors; add at least one, e.g. {kind: cpu_temp} or {kind: sim, measurement: temperature}")

@@ -26,6 +26,7 @@ func siteLayoutConfig(t *testing.T) string {
 	for old, repl := range map[string]string{
 		"template: devices/{device}/sensors/{measurement}": "template: site/{device}/{measurement}",
 		"status_template: devices/{device}/status":         "status_template: site/{device}/status",
+		"logs_template: devices/{device}/logs":             "logs_template: site/{device}/logs",
 	} {
 		if !strings.Contains(text, old) {
 			t.Fatalf("config.yaml no longer has %q", old)

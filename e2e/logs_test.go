@@ -19,7 +19,7 @@ import (
 // refused with what is wrong.
 func TestDeviceLogs(t *testing.T) {
 	in := testenv.StartInflux(t)
-	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{"MQFLUX_MAPPING_LOGS_TEMPLATE=devices/{device}/logs"}})
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in}) // logs_template is on by default
 	lines := []string{
 		`{"message": "Started Session 3 of user pi.", "pid": 1, "tags": {"unit": "systemd", "level": "info"}}`,
 		`{"message": "Failed password for root from 10.0.0.1 port 22 ssh2", "pid": 812, "tags": {"unit": "sshd", "level": "err"}}`,
@@ -76,7 +76,7 @@ func TestDeviceLogs(t *testing.T) {
 // as a filter is typed, in headless Chromium.
 func TestConsoleJournal(t *testing.T) {
 	in := testenv.StartInflux(t)
-	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{"MQFLUX_MAPPING_LOGS_TEMPLATE=devices/{device}/logs"}})
+	srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in}) // logs_template is on by default
 	for _, l := range []string{
 		`{"message": "Started Session 3 of user pi.", "pid": 1, "tags": {"unit": "systemd", "level": "info"}}`,
 		`{"message": "Failed password for root from 10.0.0.1 port 22 ssh2", "pid": 812, "tags": {"unit": "sshd", "level": "err"}}`,

@@ -20,6 +20,8 @@ const (
 	DefaultReadings = "devices/{device}/sensors/{measurement}"
 	// DefaultStatus is where a device publishes its presence.
 	DefaultStatus = "devices/{device}/status"
+	// DefaultLogs is where a device publishes its host's log lines.
+	DefaultLogs = "devices/{device}/logs"
 	// DefaultDiscovery is where a device retains its Home Assistant
 	// discovery configs (homeassistant/sensor/<device>/<object>/config).
 	DefaultDiscovery = "homeassistant/+/{device}/+/config"

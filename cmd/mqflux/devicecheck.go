@@ -21,6 +21,13 @@ type agentTopics struct {
 		ID          string `yaml:"id"`
 		Topic       string `yaml:"topic"`
 		StatusTopic string `yaml:"status_topic"`
+		Logs        struct {
+			Topic   string `yaml:"topic"`
+			Journal struct {
+				Enabled bool `yaml:"enabled"`
+			} `yaml:"journal"`
+			Files []any `yaml:"files"`
+		} `yaml:"logs"`
 	} `yaml:"device"`
 }
 
@@ -69,7 +76,36 @@ func checkAgent(path string, m *mapping.Mapper) error {
 	if err != nil {
 		problems = append(problems, fmt.Errorf("%s: device.status_topic: %q: the agent's presence (%s) does not match mapping.status_template: %w", path, d.StatusTopic, status, err))
 	}
+	if err := checkAgentLogs(d.ID, d.Logs.Topic, d.Logs.Journal.Enabled || len(d.Logs.Files) > 0, m, now); err != nil {
+		problems = append(problems, fmt.Errorf("%s: device.logs.topic: %w", path, err))
+	}
 	return errors.Join(problems...)
+}
+
+// sampleLogBatch is a batch of one line as the agent publishes it.
+const sampleLogBatch = `[{"message": "check-config", "pid": 1, "tags": {"unit": "ssh.service", "level": "info"}, "time": "2026-12-06T12:00:00Z"}]`
+
+// checkAgentLogs reports whether the log lines an agent that forwards
+// them publishes are mapped to the logs measurement.
+func checkAgentLogs(id, template string, forwards bool, m *mapping.Mapper, now time.Time) error {
+	if !forwards {
+		return nil
+	}
+	if template == "" {
+		template = topic.DefaultLogs
+	}
+	name, err := build(template, id, "")
+	if err == nil {
+		var line []byte
+		line, err = m.Append(nil, name, []byte(sampleLogBatch), now)
+		if err == nil && !bytes.HasPrefix(line, []byte(mapping.LogsMeasurement+",")) {
+			err = fmt.Errorf("it is mapped as measurement %q, not as log lines", line[:bytes.IndexAny(line, ", ")])
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%q: the agent's log lines (%s) are not taken by mapping.logs_template: %w", template, name, err)
+	}
+	return nil
 }
 
 func build(template, device, measurement string) (string, error) {

@@ -28,6 +28,13 @@ func TestCheckConfigLayout(t *testing.T) {
 			[]string{"device.topic", `"devices/{device}/sensors/{measurement}"`, "match no template", "device.status_topic", "devices/pi-1/status"}},
 		{"agent presence where the server reads readings", legacyKeys + siteLayout, "device:\n  id: pi-1\n  topic: site/{device}/{measurement}\n  status_topic: site/{device}/presence\n",
 			[]string{"device.status_topic", "site/pi-1/presence", "does not match mapping.status_template"}},
+		{"agent forwarding logs the server does not map", legacyKeys + "mapping:\n  logs_template: \"\"\n", "device:\n  id: pi-1\n  logs: {journal: {enabled: true}}\n",
+			[]string{"device.logs.topic", "devices/pi-1/logs", "not taken by mapping.logs_template"}},
+		{"agent logs where the server reads readings", legacyKeys + "mapping:\n  topics:\n    - {template: \"devices/{device}/{measurement}\"}\n",
+			"device:\n  id: pi-1\n  topic: devices/{device}/{measurement}\n  logs: {files: [{path: /var/log/syslog}]}\n",
+			[]string{"device.logs.topic", "not taken by mapping.logs_template"}},
+		{"agent forwarding logs, default layout", legacyKeys, "device:\n  id: pi-1\n  logs: {journal: {enabled: true}}\n", nil},
+		{"server without logs, agent without logs", legacyKeys + "mapping:\n  logs_template: \"\"\n", defaultAgent, nil},
 		{"server without presence", legacyKeys + "mapping:\n  status_template: \"\"\n", defaultAgent,
 			[]string{"device.status_topic", "does not match mapping.status_template"}},
 	}

@@ -98,6 +98,7 @@ type Stats struct {
 	Acked    uint64 // since Open
 	Refused  uint64 // appends refused since Open (full queue or failed write)
 	Skipped  uint64 // unreadable records skipped since Open
+	Dropped  uint64 // discarded by DropOldest since Open
 }
 
 // Queue is safe for concurrent use: many appenders, one reader (Next,

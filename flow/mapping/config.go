@@ -11,7 +11,9 @@ type Config struct {
 	// publish log lines, stored as measurement logs (tags unit and level
 	// beside the template's, fields message and pid): {"message": "...",
 	// "pid": 42, "tags": {"unit": "sshd", "level": "info"}, "time": "..."}.
-	// Tried after topics and presets; "" (the default) takes none.
+	// A JSON array of such objects is a batch of lines (the device agent
+	// publishes them so). Tried after topics and presets; on by default
+	// (topic.DefaultLogs), "" takes none.
 	LogsTemplate string `yaml:"logs_template"`
 	// StatusTemplate matches presence messages (online/offline); "" disables.
 	StatusTemplate string `yaml:"status_template"`
@@ -120,6 +122,7 @@ func DefaultConfig() Config {
 			Tags:     map[string]string{},
 		}},
 		StatusTemplate:  topic.DefaultStatus,
+		LogsTemplate:    topic.DefaultLogs,
 		StatusTemplates: []StatusRule{},
 		Presets:         []string{},
 		Timezone:        "UTC",

@@ -70,10 +70,10 @@ func TestFilters(t *testing.T) {
 		cfg  Config
 		want []string
 	}{
-		{"default", DefaultConfig(), []string{"devices/+/sensors/+", "devices/+/status"}},
+		{"default", DefaultConfig(), []string{"devices/+/sensors/+", "devices/+/logs", "devices/+/status"}},
 		{"every kind", testConfig(), []string{
 			"devices/+/sensors/+", "devices/+/line", "farm/+/+/+/+", "legacy/+/#",
-			"ms/+/+", "us/+/+", "ns/+/+", "nsline/+", "devices/+/status",
+			"ms/+/+", "us/+/+", "ns/+/+", "nsline/+", "devices/+/logs", "devices/+/status",
 		}},
 		{"duplicates and presence off", Config{
 			Topics: []TopicRule{
@@ -127,7 +127,7 @@ mapping:
 		t.Fatalf("decoded %+v", c)
 	}
 	m := mustNew(t, c)
-	if got, want := m.Filters(), []string{"devices/+/sensors/+", "plant/+/+/#"}; !slices.Equal(got, want) {
+	if got, want := m.Filters(), []string{"devices/+/sensors/+", "plant/+/+/#", "devices/+/logs"}; !slices.Equal(got, want) {
 		t.Fatalf("Filters() = %q, want %q", got, want)
 	}
 	out, err := m.Append(nil, "plant/l2/x/y/z", []byte(`{"v": 1, "time": 1700000000123}`), receivedAt())

@@ -60,13 +60,13 @@ func TestTemplatesIncludeStatus(t *testing.T) {
 	for _, tp := range mustNew(t, DefaultConfig()).Templates() {
 		got = append(got, tp.String())
 	}
-	if want := []string{topic.DefaultReadings, topic.DefaultStatus}; !slices.Equal(got, want) {
+	if want := []string{topic.DefaultReadings, topic.DefaultLogs, topic.DefaultStatus}; !slices.Equal(got, want) {
 		t.Fatalf("Templates() = %q, want %q", got, want)
 	}
 	c := DefaultConfig()
-	c.StatusTemplate = ""
+	c.StatusTemplate, c.LogsTemplate = "", ""
 	if n := len(mustNew(t, c).Templates()); n != 1 {
-		t.Fatalf("without presence Templates() has %d entries, want 1", n)
+		t.Fatalf("without presence and logs Templates() has %d entries, want 1", n)
 	}
 }
 
@@ -74,6 +74,7 @@ func TestDeviceOf(t *testing.T) {
 	site := DefaultConfig()
 	site.Topics = []TopicRule{{Template: "site/{device}/{measurement}"}}
 	site.StatusTemplate = "site/{device}/status"
+	site.LogsTemplate = "site/{device}/logs"
 	for _, tc := range []struct {
 		cfg         Config
 		topic, want string

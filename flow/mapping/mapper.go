@@ -46,6 +46,7 @@ type rule struct {
 	timeKey     string
 	root        string
 	reserved    []reservedKey // tag keys the layout gives; a payload may not use them
+	batch       bool          // a JSON array of objects is a point each (the logs template)
 }
 
 // StatusMeasurement is the measurement presence messages are written to.
@@ -105,6 +106,9 @@ func New(cfg Config) (*Mapper, error) {
 			return nil, fmt.Errorf("%s: %w", statusKey(i, cfg), err)
 		}
 		m.statuses = append(m.statuses, st)
+	}
+	if cfg.LogsTemplate != "" { // withPresets put it last
+		m.rules[len(m.rules)-1].batch = true
 	}
 	for i := range m.rules {
 		m.rules[i].reserved = reservedKeys(&m.rules[i], m.rules, m.statuses)
@@ -397,6 +401,9 @@ func (m *Mapper) append(sc *scratch, dst []byte, topic string, payload []byte, r
 	case '{':
 		return m.appendJSON(sc, dst, r, meas, payload, received)
 	case '[':
+		if r.batch {
+			return m.appendBatch(sc, dst, r, meas, payload, received)
+		}
 		return nil, reject("bad_json", "byte %d: a JSON array is not a reading; send an object", len(payload)-len(trimLeft(payload)))
 	}
 	return m.appendNumber(sc, dst, r, meas, c.field, payload, body, received)
