@@ -42,21 +42,58 @@ type entry struct {
 	Attempts int                 `json:"attempts"`
 }
 
-// load reads the state file of dir; a missing file is an empty state.
-func load(dir string) (*saved, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+// Store keeps the state between runs: a file under data_dir/alerts by
+// default, or a shared store when several instances take turns at
+// alerting (one at a time: see package natsinput's fleet).
+type Store interface {
+	// Load returns what the last Save wrote, nil when nothing was saved.
+	Load() ([]byte, error)
+	// Save replaces the state whole: after a crash the store holds either
+	// the old state or the new one.
+	Save(b []byte) error
+	// Where names the store in messages.
+	Where() string
+}
+
+// fileStore is the state file of a directory.
+type fileStore struct{ dir string }
+
+func (f fileStore) Where() string { return filepath.Join(f.dir, stateFile) }
+
+// Load reads the state file; a missing file is no state.
+func (f fileStore) Load() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(f.dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return &saved{Version: stateVersion}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read alert state: %w", err)
 	}
+	return b, nil
+}
+
+func (f fileStore) Save(b []byte) error { return write(f.dir, b) }
+
+// load reads the state file of dir; a missing file is an empty state.
+func load(dir string) (*saved, error) {
+	b, err := fileStore{dir}.Load()
+	if err != nil {
+		return nil, err
+	}
+	return decodeState(b, filepath.Join(dir, stateFile))
+}
+
+// decodeState reads a saved state; nothing is an empty state.
+func decodeState(b []byte, where string) (*saved, error) {
+	if len(b) == 0 {
+		return &saved{Version: stateVersion}, nil
+	}
 	var s saved
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("read alert state %s: %w", filepath.Join(dir, stateFile), err)
+		return nil, fmt.Errorf("read alert state %s: %w", where, err)
 	}
 	if s.Version != stateVersion {
-		return nil, fmt.Errorf("read alert state %s: version %d, want %d", filepath.Join(dir, stateFile), s.Version, stateVersion)
+		return nil, fmt.Errorf("read alert state %s: version %d, want %d", where, s.Version, stateVersion)
 	}
 	return &s, nil
 }

@@ -1,0 +1,431 @@
+package natsinput
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/flow/latest"
+	"github.com/mqflux/mqflux/flow/observe"
+	"github.com/mqflux/mqflux/flow/point"
+)
+
+// leaseKey is the key of the lease bucket whose holder alerts.
+const leaseKey = "alerts"
+
+// Fleet shares the device registry and alerting among the instances that
+// consume the stream (alert.Fleet): each takes part of the readings
+// through the durable consumer, so none sees every device. The holder of
+// a lease (Lease, in the lease bucket) runs the alert Service on a
+// consumer of its own that reads the whole stream (an ordered consumer,
+// from the newest message on), and keeps the Service's state (registry,
+// rule states, outbox) in the fleet bucket instead of a file, saved at
+// once after a transition and every second otherwise. Every instance
+// watches that key and serves /v1/devices, /v1/alerts and /v1/latest from
+// it. An instance that gains the lease loads the state, so a firing
+// alert is not fired again and what the previous holder had not sent
+// yet is sent by the new one. Nil when c.Lease is 0.
+func (in *Input) Fleet(env alert.FleetEnv) (alert.Fleet, error) {
+	if in.c.Lease == 0 {
+		return nil, nil
+	}
+	name := in.c.Instance
+	if name == "" {
+		host, _ := os.Hostname()
+		name = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	opts, err := in.options()
+	if err != nil {
+		return nil, err
+	}
+	f := &fleet{c: in.c, env: env, name: name, source: in.Name(), opts: opts,
+		log: in.log.With("fleet", name), m: newFleetMetrics()}
+	f.m.fleet = f
+	return f, nil
+}
+
+type fleet struct {
+	c      Config
+	env    alert.FleetEnv
+	name   string
+	source string
+	opts   []nats.Option
+	log    *slog.Logger
+	m      *fleetMetrics
+
+	mu     sync.Mutex
+	nc     *nats.Conn
+	lease  *Lease
+	view   *alert.View
+	viewAt time.Time
+	svc    *alert.Service // while this instance leads
+	store  *kvStore
+	detail string
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Start connects in the background and takes part in the lease.
+func (f *fleet) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel, f.done = cancel, make(chan struct{})
+	go func() {
+		defer close(f.done)
+		f.run(ctx)
+	}()
+}
+
+// Stop gives up the lease and stops alerting here; the next holder
+// loads what was saved.
+func (f *fleet) Stop() error {
+	if f.cancel == nil {
+		return nil
+	}
+	f.cancel()
+	<-f.done
+	f.mu.Lock()
+	nc := f.nc
+	f.mu.Unlock()
+	if nc != nil {
+		nc.Close()
+	}
+	return nil
+}
+
+func (f *fleet) setDetail(format string, args ...any) {
+	f.mu.Lock()
+	f.detail = fmt.Sprintf(format, args...)
+	f.mu.Unlock()
+}
+
+// run connects, opens the buckets, then follows the state and the lease
+// until ctx ends.
+func (f *fleet) run(ctx context.Context) {
+	nc, js, leaseKV, stateKV, ok := f.open(ctx)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	f.nc = nc
+	f.lease = NewLease(leaseKV, leaseKey, f.name, f.c.Lease, f.log)
+	f.detail = ""
+	f.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); f.follow(ctx, stateKV) }()
+	lctx, lcancel := context.WithCancel(context.Background())
+	go func() { defer wg.Done(); f.lease.Run(lctx) }()
+	var lead *leading
+	retry := time.NewTicker(f.c.Lease / 3)
+	defer retry.Stop()
+	for ctx.Err() == nil {
+		switch held := f.lease.Held(); {
+		case held && lead == nil:
+			lead = f.lead(ctx, js, stateKV, nc.MaxPayload())
+		case !held && lead != nil:
+			f.stepDown(lead)
+			lead = nil
+		}
+		select {
+		case <-ctx.Done():
+		case <-f.lease.Changed():
+		case <-retry.C:
+		}
+	}
+	// Alerting stops before the lease goes: the next holder then loads
+	// the last save of this one.
+	if lead != nil {
+		f.stepDown(lead)
+	}
+	lcancel()
+	wg.Wait()
+}
+
+// open connects and creates (or updates) the two buckets, retrying
+// until the cluster answers or ctx ends.
+func (f *fleet) open(ctx context.Context) (*nats.Conn, jetstream.JetStream, jetstream.KeyValue, jetstream.KeyValue, bool) {
+	wait := 500 * time.Millisecond
+	for {
+		nc, js, leaseKV, stateKV, err := f.tryOpen(ctx)
+		if err == nil {
+			return nc, js, leaseKV, stateKV, true
+		}
+		f.setDetail("not following the alert state: %v", err)
+		f.log.Warn("fleet buckets not ready; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil, nil, nil, false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+func (f *fleet) tryOpen(ctx context.Context) (*nats.Conn, jetstream.JetStream, jetstream.KeyValue, jetstream.KeyValue, error) {
+	nc, err := nats.Connect(strings.Join(f.c.URLs, ","), append(f.opts, nats.Name("mqflux fleet "+f.name))...)
+	if err != nil {
+		return nil, nil, nil, nil, fmt.Errorf("connect: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var leaseKV, stateKV jetstream.KeyValue
+		if leaseKV, err = LeaseBucket(cctx, js, f.c.LeaseBucket, f.c.Lease, f.c.Replicas); err == nil {
+			if stateKV, err = StateBucket(cctx, js, f.c.FleetBucket, f.c.Replicas); err == nil {
+				return nc, js, leaseKV, stateKV, nil
+			}
+		}
+	}
+	nc.Close()
+	return nil, nil, nil, nil, err
+}
+
+// follow keeps the view of the saved state current.
+func (f *fleet) follow(ctx context.Context, kv jetstream.KeyValue) {
+	for ctx.Err() == nil {
+		w, err := kv.Watch(ctx, stateKey)
+		if err != nil {
+			f.log.Warn("cannot watch the alert state; retrying", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			b, err := unzip(e.Value())
+			var v *alert.View
+			if err == nil {
+				v, err = alert.ParseView(b, kv.Bucket()+"/"+stateKey)
+			}
+			if err != nil {
+				f.log.Error("alert state unreadable; serving the one before", "revision", e.Revision(), "err", err)
+				continue
+			}
+			f.mu.Lock()
+			f.view, f.viewAt = v, e.Created()
+			f.mu.Unlock()
+			f.m.stateBytes.Set(float64(len(e.Value())))
+		}
+		_ = w.Stop()
+	}
+}
+
+// leading is what this instance runs while it holds the lease.
+type leading struct {
+	svc  *alert.Service
+	cons jetstream.ConsumeContext
+}
+
+// lead loads the state (claiming it), starts the Service and its own
+// consumer of the whole stream. nil when it cannot yet: tried again.
+func (f *fleet) lead(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, maxPayload int64) *leading {
+	store := &kvStore{kv: kv, max: maxPayload, timeout: 10 * time.Second}
+	o := f.env.Options
+	o.Store = store
+	if o.Env.Publisher == nil {
+		o.Env.Publisher = natsPublisher{f.nc}
+	}
+	if o.SaveInterval <= 0 {
+		o.SaveInterval = time.Second
+	}
+	svc, err := alert.Open(o)
+	if err != nil {
+		f.setDetail("holding the lease, not alerting: %v", err)
+		f.log.Error("holding the lease but cannot load the alert state; retrying", "err", err)
+		return nil
+	}
+	svc.Start()
+	cons, err := js.OrderedConsumer(ctx, f.c.Stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    f.c.Subjects,
+		DeliverPolicy:     jetstream.DeliverNewPolicy,
+		InactiveThreshold: f.c.Lease,
+	})
+	var cc jetstream.ConsumeContext
+	if err == nil {
+		var set point.Set
+		cc, err = cons.Consume(func(m jetstream.Msg) { f.observe(svc, &set, m) })
+	}
+	if err != nil {
+		_ = svc.Stop()
+		f.setDetail("holding the lease, not alerting: reading stream %s: %v", f.c.Stream, err)
+		f.log.Error("holding the lease but cannot read the stream; retrying", "stream", f.c.Stream, "err", err)
+		return nil
+	}
+	f.mu.Lock()
+	f.svc, f.store, f.detail = svc, store, ""
+	f.mu.Unlock()
+	f.m.leading.Set(1)
+	f.m.gained.Inc()
+	f.log.Info("alerting for the fleet", "stream", f.c.Stream, "subjects", f.c.Subjects)
+	return &leading{svc: svc, cons: cc}
+}
+
+// stepDown stops the consumer and the Service; its last save fails if
+// another instance already claimed the state.
+func (f *fleet) stepDown(l *leading) {
+	l.cons.Stop()
+	<-l.cons.Closed()
+	if err := l.svc.Stop(); err != nil {
+		f.log.Warn("last save of the alert state refused", "err", err)
+	}
+	f.mu.Lock()
+	f.svc, f.store = nil, nil
+	f.mu.Unlock()
+	f.m.leading.Set(0)
+	f.log.Info("no longer alerting for the fleet")
+}
+
+// observe decodes one message as the pipeline does and hands its points
+// to the Service. What the mapping refuses is dead-lettered by the
+// instance whose share the message is; here it is only skipped.
+func (f *fleet) observe(svc *alert.Service, set *point.Set, m jetstream.Msg) {
+	topic := SubjectToTopic(strings.TrimPrefix(m.Subject(), mqttStreamPrefix))
+	if f.env.Wants != nil && !f.env.Wants(topic) {
+		return
+	}
+	set.Reset()
+	rec := received(m)
+	if err := f.env.Map(set, topic, m.Data(), rec); err != nil {
+		return
+	}
+	f.m.observed.Inc()
+	for i := 0; i < set.Len(); i++ {
+		svc.Observe(&observe.Reading{Point: *set.At(i), Received: rec, Source: f.source, Topic: topic})
+	}
+}
+
+// The views: the live Service where this instance leads, the saved state
+// elsewhere.
+
+func (f *fleet) Devices(flt alert.DeviceFilter) []alert.DeviceView {
+	svc, v := f.current()
+	if svc != nil {
+		return svc.Devices(flt)
+	}
+	return v.Devices(flt)
+}
+
+func (f *fleet) Alerts() alert.Alerts {
+	svc, v := f.current()
+	if svc != nil {
+		return svc.Alerts()
+	}
+	return v.Alerts()
+}
+
+func (f *fleet) latest(flt latest.Filter) []*latest.Reading {
+	svc, v := f.current()
+	if svc != nil {
+		return svc.Latest(flt)
+	}
+	return v.Latest(flt)
+}
+
+func (f *fleet) current() (*alert.Service, *alert.View) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.view == nil {
+		return f.svc, &alert.View{}
+	}
+	return f.svc, f.view
+}
+
+// Routes adds /v1/devices, /v1/alerts and /v1/latest.
+func (f *fleet) Routes(mux *http.ServeMux, wrap func(endpoint string, h http.Handler) http.Handler) {
+	alert.Routes(mux, wrap, f)
+	alert.LatestRoute(mux, wrap, f.latest)
+}
+
+// Health says who holds the lease and how fresh the state served is.
+func (f *fleet) Health() alert.FleetHealth {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := alert.FleetHealth{Instance: f.name, Detail: f.detail}
+	if f.lease != nil {
+		st := f.lease.State()
+		h.Holder, h.Since, h.Gained = st.Holder, st.Since, st.Gained
+		h.Leading = st.Held && f.svc != nil
+		if st.Takeover > 0 {
+			h.Takeover = st.Takeover.Round(time.Millisecond).String()
+		}
+	}
+	if f.view != nil {
+		h.Devices = f.view.Len()
+		h.StateAge = time.Since(f.viewAt).Round(time.Second).String()
+	}
+	return h
+}
+
+// fleetMetrics are the fleet's own, and those of the Service while this
+// instance leads (a new Service at each takeover: its counters start
+// from zero there).
+type fleetMetrics struct {
+	fleet      *fleet
+	leading    prometheus.Gauge
+	gained     prometheus.Counter
+	observed   prometheus.Counter
+	stateBytes prometheus.Gauge
+}
+
+func newFleetMetrics() *fleetMetrics {
+	return &fleetMetrics{
+		leading: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mqflux_fleet_leading",
+			Help: "1 while this instance holds the alerts lease and alerts for the fleet, else 0."}),
+		gained: prometheus.NewCounter(prometheus.CounterOpts{Name: "mqflux_fleet_lease_gained_total",
+			Help: "Times this instance took the alerts lease and began alerting."}),
+		observed: prometheus.NewCounter(prometheus.CounterOpts{Name: "mqflux_fleet_readings_observed_total",
+			Help: "Messages of the whole stream the alerting instance decoded for the registry and rules."}),
+		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mqflux_fleet_state_bytes",
+			Help: "Size of the alert state last saved in the fleet bucket (gzipped JSON)."}),
+	}
+}
+
+// Collectors are the fleet's metrics.
+func (f *fleet) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{f.m.leading, f.m.gained, f.m.observed, f.m.stateBytes, f.m}
+}
+
+// Describe describes nothing: the Service's metrics come and go with
+// the lease (an unchecked collector).
+func (m *fleetMetrics) Describe(chan<- *prometheus.Desc) {}
+
+// Collect collects the Service's metrics while this instance leads.
+func (m *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
+	m.fleet.mu.Lock()
+	svc := m.fleet.svc
+	m.fleet.mu.Unlock()
+	if svc == nil {
+		return
+	}
+	for _, c := range svc.Collectors() {
+		c.Collect(ch)
+	}
+}
+
+// natsPublisher publishes the mqtt notifier's messages as NATS messages
+// on the topic's subject, which nats-server's MQTT side delivers to MQTT
+// subscribers of the topic (at most once, and not retained).
+type natsPublisher struct{ nc *nats.Conn }
+
+func (p natsPublisher) Publish(topic string, payload []byte, _ bool, _ byte) error {
+	subject, err := TopicToSubject(topic)
+	if err != nil {
+		return fmt.Errorf("publish %s: %w", topic, err)
+	}
+	return p.nc.Publish(subject, payload)
+}
+
+var _ alert.Lister = (*fleet)(nil)
