@@ -53,8 +53,11 @@ type FleetHealth struct {
 	// previous holder's last renewal to this instance's taking it).
 	Gained   int    `json:"gained"`
 	Takeover string `json:"takeover,omitempty"`
-	// Devices is how many devices the registry holds, as last saved.
+	// Devices is how many devices the registry holds, and Pending how
+	// many notifications wait to be accepted (one per notifier), as last
+	// saved.
 	Devices int `json:"devices"`
+	Pending int `json:"pending"`
 	// StateAge is how old the state this instance serves is.
 	StateAge string `json:"state_age,omitempty"`
 	Detail   string `json:"detail,omitempty"`

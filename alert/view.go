@@ -16,6 +16,7 @@ import (
 type View struct {
 	devices map[string]*Device
 	recent  []notify.Notification
+	pending int
 }
 
 // ParseView reads a state the Service saved (through its Store); nothing
@@ -25,7 +26,7 @@ func ParseView(b []byte, where string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &View{devices: make(map[string]*Device, len(st.Devices)), recent: st.Recent}
+	v := &View{devices: make(map[string]*Device, len(st.Devices)), recent: st.Recent, pending: len(st.Outbox)}
 	for _, d := range st.Devices {
 		v.devices[d.Name] = d
 	}
@@ -40,6 +41,10 @@ func (v *View) Alerts() Alerts { return listAlerts(v.devices, v.recent) }
 
 // Len is how many devices the view holds.
 func (v *View) Len() int { return len(v.devices) }
+
+// Pending is how many notifications the state holds unsent (an entry per
+// notifier).
+func (v *View) Pending() int { return v.pending }
 
 // Latest is the newest reading of every device and measurement f passes,
 // sorted by device, then measurement, as /v1/latest lists them.

@@ -27,8 +27,8 @@ const leaseKey = "alerts"
 // consume the stream (alert.Fleet): each takes part of the readings
 // through the durable consumer, so none sees every device. The holder of
 // a lease (Lease, in the lease bucket) runs the alert Service on a
-// consumer of its own that reads the whole stream (an ordered consumer,
-// from the newest message on), and keeps the Service's state (registry,
+// consumer that reads the whole stream (consumerConfig: a durable of its
+// own, which each holder takes over where the last left it), and keeps the Service's state (registry,
 // rule states, outbox) in the fleet bucket instead of a file, saved at
 // once after a transition and every second otherwise. Every instance
 // watches that key and serves /v1/devices, /v1/alerts and /v1/latest from
@@ -248,11 +248,7 @@ func (f *fleet) lead(ctx context.Context, js jetstream.JetStream, kv jetstream.K
 		return nil
 	}
 	svc.Start()
-	cons, err := js.OrderedConsumer(ctx, f.c.Stream, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    f.c.Subjects,
-		DeliverPolicy:     jetstream.DeliverNewPolicy,
-		InactiveThreshold: f.c.Lease,
-	})
+	cons, err := js.CreateOrUpdateConsumer(ctx, f.c.Stream, f.consumerConfig())
 	var cc jetstream.ConsumeContext
 	if err == nil {
 		var set point.Set
@@ -304,6 +300,33 @@ func (f *fleet) observe(svc *alert.Service, set *point.Set, m jetstream.Msg) {
 	f.m.observed.Inc()
 	for i := 0; i < set.Len(); i++ {
 		svc.Observe(&observe.Reading{Point: *set.At(i), Received: rec, Source: f.source, Topic: topic})
+	}
+}
+
+// alertsConsumer is the name of the consumer the alerting instance reads
+// the whole stream through: the durable consumer's name and this suffix.
+const alertsConsumer = "_alerts"
+
+// consumerConfig is the alerting instance's consumer: a durable of its
+// own beside the shared one, which every holder of the lease takes over,
+// so a new holder reads on where the last stopped (what the dead one had
+// fetched and not handled is lost to the registry, not to storage). It
+// acknowledges nothing (AckNone: a message counts as delivered once
+// sent), and has the stream's replicas, which an interest stream such as
+// $MQTT_msgs demands of every consumer. Without a holder for four leases
+// (at least a minute) NATS deletes it, so that an interest stream does
+// not keep readings for it; the next holder starts from the newest
+// message then.
+func (f *fleet) consumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:           f.c.Consumer + alertsConsumer,
+		Description:       "mqflux: the instance holding the alerts lease reads every reading through this",
+		FilterSubjects:    f.c.Subjects,
+		DeliverPolicy:     jetstream.DeliverNewPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		Replicas:          f.c.Replicas,
+		InactiveThreshold: max(4*f.c.Lease, time.Minute),
+		MaxWaiting:        16,
 	}
 }
 
@@ -363,7 +386,7 @@ func (f *fleet) Health() alert.FleetHealth {
 		}
 	}
 	if f.view != nil {
-		h.Devices = f.view.Len()
+		h.Devices, h.Pending = f.view.Len(), f.view.Pending()
 		h.StateAge = time.Since(f.viewAt).Round(time.Second).String()
 	}
 	return h

@@ -131,10 +131,13 @@ func (l *Lease) try(ctx context.Context, last jetstream.KeyValueEntry) jetstream
 	defer cancel()
 	rev, err := l.kv.Create(cctx, l.key, v)
 	if err == nil {
-		e, gerr := l.kv.Get(cctx, l.key)
 		var took time.Duration
-		if gerr == nil && last != nil {
-			took = e.Created().Sub(last.Created())
+		if last != nil {
+			// By NATS's clock where it answers, else by ours.
+			took = time.Since(last.Created())
+			if e, gerr := l.kv.Get(cctx, l.key); gerr == nil {
+				took = e.Created().Sub(last.Created())
+			}
 		}
 		l.mu.Lock()
 		l.held, l.rev, l.renewed, l.since = true, rev, now, now
