@@ -141,16 +141,16 @@ func Open(o Options) (*Service, error) {
 // holds.
 func loadState(o *Options) (*saved, error) {
 	if o.Store != nil {
-		b, err := o.Store.Load()
-		if err != nil {
+		parts, err := o.Store.Load()
+		if err != nil && !errors.Is(err, ErrUnreadable) {
 			return nil, fmt.Errorf("open alerts: %w", err)
 		}
-		st, err := decodeState(b, o.Store.Where())
-		if err != nil {
-			// Only a hand edit or another version writes such a state;
-			// the next save replaces it.
-			o.Logger.Error("alert state unreadable: starting with an empty registry and outbox", "err", err, "store", o.Store.Where())
-			st = &saved{Version: stateVersion}
+		st, derr := decodeParts(parts, o.Store.Where())
+		if err = errors.Join(err, derr); err != nil {
+			// Only damage, a hand edit or another version writes such a
+			// state; the next save replaces it. What could be read is kept.
+			o.Logger.Error("alert state partly unreadable: starting without what could not be read", "err", err, "store", o.Store.Where(),
+				"devices", len(st.Devices))
 		}
 		return st, nil
 	}
@@ -357,12 +357,19 @@ func (s *Service) saveNow() error {
 	for _, q := range s.outbox {
 		st.Outbox = append(st.Outbox, q...)
 	}
-	b, err := json.Marshal(&st)
+	parts := split(&st, s.o.Store.Shards())
+	bs := make([][]byte, len(parts))
+	var err error
+	for i, p := range parts {
+		if bs[i], err = json.Marshal(p); err != nil {
+			break
+		}
+	}
 	seq := s.seq
 	s.dirty, s.touched = false, false
 	s.mu.Unlock()
 	if err == nil {
-		err = s.o.Store.Save(b)
+		err = s.o.Store.Save(bs)
 	}
 	if err != nil {
 		s.mu.Lock()

@@ -19,18 +19,16 @@ type View struct {
 	pending int
 }
 
-// ParseView reads a state the Service saved (through its Store); nothing
-// is an empty registry.
-func ParseView(b []byte, where string) (*View, error) {
-	st, err := decodeState(b, where)
-	if err != nil {
-		return nil, err
-	}
+// ParseView reads a state the Service saved through its Store, one
+// value per part; nothing is an empty registry. A part that cannot be
+// read is an error, and the view of the others is returned with it.
+func ParseView(parts [][]byte, where string) (*View, error) {
+	st, err := decodeParts(parts, where)
 	v := &View{devices: make(map[string]*Device, len(st.Devices)), recent: st.Recent, pending: len(st.Outbox)}
 	for _, d := range st.Devices {
 		v.devices[d.Name] = d
 	}
-	return v, nil
+	return v, err
 }
 
 // Devices lists the devices f selects, by name.
