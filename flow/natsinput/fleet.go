@@ -363,7 +363,7 @@ func (f *fleet) observe(svc *alert.Service, set *point.Set, m jetstream.Msg) {
 // fleetSaveEvery is how often the holder saves the state when only
 // last-seen times and latest values changed (a transition is saved at
 // once): how far the other instances' views may lag. A save of 10,000
-// devices costs 0.7 s of CPU (BENCHMARKS.md).
+// devices takes 0.7–1.5 s on a busy 2-core machine (BENCHMARKS.md).
 const fleetSaveEvery = 5 * time.Second
 
 // alertsConsumer is the name of the consumer the alerting instance reads

@@ -21,7 +21,7 @@ import (
 // states and outbox of its devices, gzipped JSON, replaced whole. A value
 // must fit in one NATS message (max_payload, 1 MiB by default): 10,000
 // devices take 1.2 MB gzipped, a 32nd of it a key; 100,000 devices
-// (alerts.max_devices) about 390 KB a key.
+// (alerts.max_devices) would be about 390 KB a key.
 const stateShards = 32
 
 // stateKeys matches the keys of the state.
