@@ -162,7 +162,8 @@ func (b *bridgeProc) getJSON(t *testing.T, path string, v any) {
 // loads the saved state, and neither sends the first silence again nor
 // misses the next: a second device going silent is again exactly one
 // notification. The survivor's /v1/devices lists every device, its
-// /v1/alerts both silences, its /v1/latest the devices' readings.
+// /v1/alerts both silences, its /v1/latest the devices' readings, and it
+// serves the console.
 func TestNATSFleetAlertsSurviveLeaderKill(t *testing.T) {
 	const lease = 4 * time.Second
 	cluster := testenv.StartNATSCluster(t, "")
@@ -316,5 +317,9 @@ func TestNATSFleetAlertsSurviveLeaderKill(t *testing.T) {
 		if !seen[n] {
 			t.Errorf("/v1/latest of the survivor has no reading of %s", n)
 		}
+	}
+	// The console's fleet view is served beside them.
+	if code, body, err := second.get("/"); err != nil || code != http.StatusOK || !strings.Contains(body, `id="main"`) {
+		t.Errorf("GET / of the survivor: %d %v %.200s", code, err, body)
 	}
 }

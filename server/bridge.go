@@ -80,6 +80,9 @@ func (b *Bridge) routes() http.Handler {
 		// The fleet's views, from the state the alerting instance saves,
 		// behind the reader login beyond loopback as in mqflux serve.
 		b.fleet.Routes(mux, b.gate.guard)
+		// The console's fleet view polls those; its live stream, charts,
+		// pipeline and journal are mqflux serve's.
+		b.gate.consoleRoutes(mux)
 	}
 	return newHostGuard(b.cfg.HTTP, b.log.With("component", "http"), b.front.reg, nil).wrap(mux)
 }
