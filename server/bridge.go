@@ -56,9 +56,16 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 		return nil, errors.Join(err, pipe.Stop(0))
 	}
 	if b.fleet != nil {
+		// The bridge now shows every device's readings, as mqflux serve
+		// does: the same refusal of the shipped demo logins beyond
+		// loopback.
+		checker := passwd.NewChecker(passwd.WithHashes(configuredHashes(cfg)...))
+		if err := refuseExposedDemo(cfg, checker); err != nil {
+			return nil, errors.Join(err, pipe.Stop(0))
+		}
 		b.front.reg.MustRegister(b.fleet.Collectors()...)
 		b.life.services = append(b.life.services, b.fleet)
-		b.gate = newReadGate(cfg, passwd.NewChecker(passwd.WithHashes(configuredHashes(cfg)...)), log.With("component", "http"))
+		b.gate = newReadGate(cfg, checker, log.With("component", "http"))
 		b.front.reg.MustRegister(b.gate.Collectors()...)
 	}
 	b.front.http.Handler = b.routes()
