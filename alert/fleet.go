@@ -49,8 +49,9 @@ type FleetHealth struct {
 	// it holds it; when the holder wrote it otherwise).
 	Since time.Time `json:"since,omitzero"`
 	// Gained counts the times this instance took the lease; Takeover is
-	// how long the lease went unrenewed before the last of them (from the
-	// previous holder's last renewal to this instance's taking it).
+	// how long the lease went unrenewed before the last of them, from the
+	// previous holder's last renewal this instance saw (it looks every
+	// quarter of the lease, so up to a renewal early) to its taking it.
 	Gained   int    `json:"gained"`
 	Takeover string `json:"takeover,omitempty"`
 	// Devices is how many devices the registry holds, and Pending how
