@@ -36,8 +36,13 @@ type DeviceView struct {
 func (s *Service) Devices(f DeviceFilter) []DeviceView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return listDevices(s.eng.devices, f)
+}
+
+// listDevices lists the devices of a registry that f selects, by name.
+func listDevices(devices map[string]*Device, f DeviceFilter) []DeviceView {
 	out := []DeviceView{}
-	for _, d := range s.eng.devices {
+	for _, d := range devices {
 		if f.Device != "" {
 			if ok, _ := path.Match(f.Device, d.Name); !ok {
 				continue
@@ -86,11 +91,17 @@ type Alerts struct {
 func (s *Service) Alerts() Alerts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := Alerts{Active: []Active{}, Recent: slices.Clone(s.recent)}
+	return listAlerts(s.eng.devices, s.recent)
+}
+
+// listAlerts lists the alerts firing in a registry and the recent
+// transitions.
+func listAlerts(devices map[string]*Device, recent []notify.Notification) Alerts {
+	out := Alerts{Active: []Active{}, Recent: slices.Clone(recent)}
 	if out.Recent == nil {
 		out.Recent = []notify.Notification{}
 	}
-	for _, d := range s.eng.devices {
+	for _, d := range devices {
 		for rule, a := range d.Alerts {
 			if !a.Firing {
 				continue
@@ -116,14 +127,27 @@ func (s *Service) Alerts() Alerts {
 // /v1/alerts to mux, each handler passed through wrap (the server's login
 // for read endpoints; nil for none).
 func (s *Service) Routes(mux *http.ServeMux, wrap func(endpoint string, h http.Handler) http.Handler) {
+	Routes(mux, wrap, s)
+}
+
+// Lister is what /v1/devices and /v1/alerts answer from: the Service of
+// the instance that alerts, or a View of what it saved.
+type Lister interface {
+	Devices(f DeviceFilter) []DeviceView
+	Alerts() Alerts
+}
+
+// Routes adds GET /v1/devices and GET /v1/alerts answered from l to mux,
+// each handler passed through wrap (nil for none).
+func Routes(mux *http.ServeMux, wrap func(endpoint string, h http.Handler) http.Handler, l Lister) {
 	if wrap == nil {
 		wrap = func(_ string, h http.Handler) http.Handler { return h }
 	}
-	mux.Handle("GET /v1/devices", wrap("/v1/devices", http.HandlerFunc(s.serveDevices)))
-	mux.Handle("GET /v1/alerts", wrap("/v1/alerts", http.HandlerFunc(s.serveAlerts)))
+	mux.Handle("GET /v1/devices", wrap("/v1/devices", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serveDevices(w, r, l) })))
+	mux.Handle("GET /v1/alerts", wrap("/v1/alerts", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, l.Alerts()) })))
 }
 
-func (s *Service) serveDevices(w http.ResponseWriter, r *http.Request) {
+func serveDevices(w http.ResponseWriter, r *http.Request, s Lister) {
 	q := r.URL.Query()
 	f := DeviceFilter{Device: q.Get("device"), State: q.Get("state"), Rule: q.Get("rule")}
 	if _, err := path.Match(f.Device, ""); err != nil {
@@ -137,10 +161,6 @@ func (s *Service) serveDevices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, struct {
 		Devices []DeviceView `json:"devices"`
 	}{s.Devices(f)})
-}
-
-func (s *Service) serveAlerts(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, s.Alerts())
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

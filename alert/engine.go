@@ -71,7 +71,7 @@ func (e *Engine) Observe(now time.Time, device string, p *point.Point) []notify.
 		return e.presence(now, d, p)
 	}
 	d.LastReading = now
-	d.remember(p, e.cfg.MaxMeasurements)
+	d.remember(p, now, e.cfg.MaxMeasurements)
 	var out []notify.Notification
 	if a := d.Alerts[RuleSilent]; a != nil && a.Firing {
 		out = append(out, resolve(now, d, RuleSilent, a, nil, "%s publishes again", d.Name))

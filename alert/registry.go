@@ -38,6 +38,8 @@ type Device struct {
 type Latest struct {
 	Time   time.Time      `json:"time"`
 	Fields map[string]any `json:"fields"` // float64, int64, uint64, bool or string
+	// Received is when mqflux received it.
+	Received time.Time `json:"received,omitzero"`
 }
 
 // Alert is one rule's state for one device.
@@ -81,7 +83,7 @@ func (d *Device) alert(rule string) *Alert {
 
 // remember keeps p as the newest reading of its measurement, unless the
 // device already has max other measurements.
-func (d *Device) remember(p *point.Point, max int) {
+func (d *Device) remember(p *point.Point, received time.Time, max int) {
 	l := d.Latest[p.Measurement]
 	if l == nil {
 		if len(d.Latest) >= max {
@@ -97,7 +99,7 @@ func (d *Device) remember(p *point.Point, max int) {
 	} else {
 		clear(l.Fields)
 	}
-	l.Time = p.At()
+	l.Time, l.Received = p.At(), received
 	for i := range p.Fields {
 		f := &p.Fields[i]
 		v := f.Value()

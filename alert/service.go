@@ -58,6 +58,9 @@ type Options struct {
 	// SaveInterval is how often the registry is saved when only last-seen
 	// times changed (transitions are saved at once); 10s when 0.
 	SaveInterval time.Duration
+	// Store keeps the state instead of the file under Dir (a store
+	// several instances share; Dir is then unused).
+	Store Store
 }
 
 // Service is the registry, the rules and the outbox, as an observer.
@@ -100,20 +103,9 @@ func Open(o Options) (*Service, error) {
 	if o.SaveInterval <= 0 {
 		o.SaveInterval = 10 * time.Second
 	}
-	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("open alerts: %w", err)
-	}
-	st, err := load(o.Dir)
+	st, err := loadState(&o)
 	if err != nil {
-		// The file is replaced whole, so only a disk fault or a hand edit
-		// damages it. Alerting starts afresh rather than keeping the server
-		// down; the file is kept for a look.
-		aside := filepath.Join(o.Dir, stateFile+".corrupt")
-		if rerr := os.Rename(filepath.Join(o.Dir, stateFile), aside); rerr != nil {
-			return nil, errors.Join(err, rerr)
-		}
-		o.Logger.Error("alert state unreadable: moved aside, starting with an empty registry and outbox", "err", err, "moved_to", aside)
-		st = &saved{Version: stateVersion}
+		return nil, err
 	}
 	notifiers, err := buildNotifiers(o)
 	if err != nil {
@@ -143,6 +135,42 @@ func Open(o Options) (*Service, error) {
 	}
 	s.m = newMetrics(s)
 	return s, nil
+}
+
+// loadState reads what the store (o.Store, or the file under o.Dir)
+// holds.
+func loadState(o *Options) (*saved, error) {
+	if o.Store != nil {
+		parts, err := o.Store.Load()
+		if err != nil && !errors.Is(err, ErrUnreadable) {
+			return nil, fmt.Errorf("open alerts: %w", err)
+		}
+		st, derr := decodeParts(parts, o.Store.Where())
+		if err = errors.Join(err, derr); err != nil {
+			// Only damage, a hand edit or another version writes such a
+			// state; the next save replaces it. What could be read is kept.
+			o.Logger.Error("alert state partly unreadable: starting without what could not be read", "err", err, "store", o.Store.Where(),
+				"devices", len(st.Devices))
+		}
+		return st, nil
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open alerts: %w", err)
+	}
+	o.Store = fileStore{o.Dir}
+	st, err := load(o.Dir)
+	if err != nil {
+		// The file is replaced whole, so only a disk fault or a hand edit
+		// damages it. Alerting starts afresh rather than keeping the server
+		// down; the file is kept for a look.
+		aside := filepath.Join(o.Dir, stateFile+".corrupt")
+		if rerr := os.Rename(filepath.Join(o.Dir, stateFile), aside); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
+		o.Logger.Error("alert state unreadable: moved aside, starting with an empty registry and outbox", "err", err, "moved_to", aside)
+		st = &saved{Version: stateVersion}
+	}
+	return st, nil
 }
 
 // buildNotifiers builds each configured notifier by its kind, then adds
@@ -329,12 +357,19 @@ func (s *Service) saveNow() error {
 	for _, q := range s.outbox {
 		st.Outbox = append(st.Outbox, q...)
 	}
-	b, err := json.Marshal(&st)
+	parts := split(&st, s.o.Store.Shards())
+	bs := make([][]byte, len(parts))
+	var err error
+	for i, p := range parts {
+		if bs[i], err = json.Marshal(p); err != nil {
+			break
+		}
+	}
 	seq := s.seq
 	s.dirty, s.touched = false, false
 	s.mu.Unlock()
 	if err == nil {
-		err = write(s.o.Dir, b)
+		err = s.o.Store.Save(bs)
 	}
 	if err != nil {
 		s.mu.Lock()

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/mqflux/mqflux/alert"
 	"github.com/mqflux/mqflux/flow/input"
 	"github.com/mqflux/mqflux/flow/pipeline"
+	"github.com/mqflux/mqflux/passwd"
 )
 
 // Bridge is one `mqflux bridge`: the pipeline fed by a subscriber to an
@@ -21,6 +23,10 @@ type Bridge struct {
 	inputs inputs
 	front  *front
 	life   *lifecycle
+	// fleet is the registry and alerting shared with the other
+	// instances on the stream (input nats); nil otherwise.
+	fleet alert.Fleet
+	gate  *readGate
 }
 
 // NewBridge builds the pipeline and the subscriber; nothing connects until
@@ -46,6 +52,22 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 	}
 	b.life = &lifecycle{cfg: cfg, log: log, front: b.front, pipe: pipe, inputs: &b.inputs,
 		serveFirst: true, running: "mqflux bridge running"}
+	if b.fleet, err = b.openFleet(); err != nil {
+		return nil, errors.Join(err, pipe.Stop(0))
+	}
+	if b.fleet != nil {
+		// The bridge now shows every device's readings, as mqflux serve
+		// does: the same refusal of the shipped demo logins beyond
+		// loopback.
+		checker := passwd.NewChecker(passwd.WithHashes(configuredHashes(cfg)...))
+		if err := refuseExposedDemo(cfg, checker); err != nil {
+			return nil, errors.Join(err, pipe.Stop(0))
+		}
+		b.front.reg.MustRegister(b.fleet.Collectors()...)
+		b.life.services = append(b.life.services, b.fleet)
+		b.gate = newReadGate(cfg, checker, log.With("component", "http"))
+		b.front.reg.MustRegister(b.gate.Collectors()...)
+	}
 	b.front.http.Handler = b.routes()
 	return b, nil
 }
@@ -61,6 +83,14 @@ func (b *Bridge) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", b.healthz)
 	mux.Handle("GET /metrics", b.front.metrics())
+	if b.fleet != nil {
+		// The fleet's views, from the state the alerting instance saves,
+		// behind the reader login beyond loopback as in mqflux serve.
+		b.fleet.Routes(mux, b.gate.guard)
+		// The console's fleet view polls those; its live stream, charts,
+		// pipeline and journal are mqflux serve's.
+		b.gate.consoleRoutes(mux)
+	}
 	return newHostGuard(b.cfg.HTTP, b.log.With("component", "http"), b.front.reg, nil).wrap(mux)
 }
 
@@ -72,6 +102,8 @@ type bridgeHealth struct {
 	Outputs   []outputH   `json:"outputs"`
 	Spool     spoolH      `json:"spool"`
 	Readiness string      `json:"readiness"`
+	// Fleet is who alerts for the instances on the stream (input nats).
+	Fleet *alert.FleetHealth `json:"fleet,omitempty"`
 }
 
 type brokerState struct {
@@ -98,6 +130,10 @@ func (b *Bridge) healthz(w http.ResponseWriter, _ *http.Request) {
 		Influx:    parts.primary,
 		Outputs:   parts.outputs,
 		Spool:     parts.spool,
+	}
+	if b.fleet != nil {
+		fh := b.fleet.Health()
+		h.Fleet = &fh
 	}
 	code := http.StatusOK
 	switch {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -87,6 +88,44 @@ func TestRefuseExposedDemoBySecret(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("refusal %q does not name %q", err, want)
 				}
+			}
+		})
+	}
+}
+
+// A bridge on NATS serves the fleet's views: beyond loopback it refuses
+// the shipped demo logins as mqflux serve does; on loopback, or without
+// the views (lease 0), it starts.
+func TestBridgeFleetRefusesExposedDemo(t *testing.T) {
+	cases := []struct {
+		name    string
+		http    string
+		lease   bool
+		refused bool
+	}{
+		{"views beyond loopback", "0.0.0.0:0", true, true},
+		{"views on loopback", "127.0.0.1:0", true, false},
+		{"no views beyond loopback", "0.0.0.0:0", false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := shipped(t)
+			cfg.DataDir = t.TempDir()
+			cfg.HTTP.Address = c.http
+			cfg.Bridge.Input = BridgeInputNATS
+			cfg.Bridge.NATS.URLs = []string{"nats://127.0.0.1:1"}
+			if !c.lease {
+				cfg.Bridge.NATS.Lease = 0
+			}
+			b, err := NewBridge(cfg, slog.New(slog.DiscardHandler))
+			if (err != nil) != c.refused {
+				t.Fatalf("NewBridge: %v, want refused %v", err, c.refused)
+			}
+			if err != nil && !strings.Contains(err.Error(), "demo password") {
+				t.Errorf("refusal does not say why: %v", err)
+			}
+			if b != nil {
+				_ = b.pipe.Stop(0)
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/mqflux/mqflux/broker"
-	"github.com/mqflux/mqflux/server/console"
 )
 
 // routes lists every HTTP route of `mqflux serve`, behind the Host and
@@ -58,12 +57,7 @@ func (s *Server) routes() http.Handler {
 	// The web console: its page behind the login beyond loopback, its
 	// static files open (they hold no data), the login form, and the
 	// session the console asks for its logout's CSRF token.
-	mux.HandleFunc("GET /{$}", s.getConsole)
-	mux.Handle("GET /assets/", console.Assets())
-	mux.HandleFunc("GET /login", s.getLogin)
-	mux.HandleFunc("POST /login", s.postLogin)
-	mux.HandleFunc("POST /logout", s.postLogout)
-	mux.Handle("GET /v1/session", s.gate.guard("/v1/session", http.HandlerFunc(s.getSession)))
+	s.gate.consoleRoutes(mux)
 	// The legacy POST API (flow/shim): POST /v1/log-{parameter} for each
 	// of http.legacy.parameters, and POST /ingest (NDJSON streams); other
 	// methods on those paths get the original 405 answers. Loggers in the

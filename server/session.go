@@ -100,13 +100,13 @@ func setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int)
 
 // getConsole serves the console, or beyond loopback without a session
 // sends the browser to the login form.
-func (s *Server) getConsole(w http.ResponseWriter, r *http.Request) {
+func (g *readGate) getConsole(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(w, r)
 		return
 	}
-	if !s.gate.open {
-		if _, _, ok := s.gate.sessions.of(r); !ok {
+	if !g.open {
+		if _, _, ok := g.sessions.of(r); !ok {
 			http.Redirect(w, r, "login", http.StatusSeeOther)
 			return
 		}
@@ -114,25 +114,25 @@ func (s *Server) getConsole(w http.ResponseWriter, r *http.Request) {
 	console.Index(w, r)
 }
 
-func (s *Server) getLogin(w http.ResponseWriter, _ *http.Request) {
+func (g *readGate) getLogin(w http.ResponseWriter, _ *http.Request) {
 	console.Login(w, http.StatusOK, "", "")
 }
 
 // postLogin checks the form's user with the same checker, backoff and
 // refusal counters as basic auth, and starts a session.
-func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
+func (g *readGate) postLogin(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
 		writeError(w, http.StatusForbidden, "cross-site login refused")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	user, password := r.PostFormValue("username"), r.PostFormValue("password")
-	u, ref := s.gate.login(r, user, password)
+	u, ref := g.login(r, user, password)
 	if ref == nil {
-		ref = s.gate.allow(u, roleReader)
+		ref = g.allow(u, roleReader)
 	}
 	if ref != nil {
-		s.gate.refuse(discard{http.Header{}}, r, "/login", ref)
+		g.refuse(discard{http.Header{}}, r, "/login", ref)
 		code := ref.status
 		if ref.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(ref.retryAfter))
@@ -145,36 +145,36 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		console.Login(w, code, user, ref.detail)
 		return
 	}
-	id, _ := s.gate.sessions.start(user)
+	id, _ := g.sessions.start(user)
 	setCookie(w, r, id, int(sessionLifetime/time.Second))
 	http.Redirect(w, r, "./", http.StatusSeeOther)
 }
 
-func (s *Server) postLogout(w http.ResponseWriter, r *http.Request) {
-	id, ses, ok := s.gate.sessions.of(r)
+func (g *readGate) postLogout(w http.ResponseWriter, r *http.Request) {
+	id, ses, ok := g.sessions.of(r)
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if !ok || !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ses.csrf)) != 1 {
 		writeError(w, http.StatusForbidden, "missing or wrong CSRF token")
 		return
 	}
-	s.gate.sessions.end(id)
+	g.sessions.end(id)
 	setCookie(w, r, "", -1)
 	http.Redirect(w, r, "login", http.StatusSeeOther)
 }
 
 // getSession tells the console who is logged in and the CSRF token its
 // logout form carries; on loopback there is no login.
-func (s *Server) getSession(w http.ResponseWriter, r *http.Request) {
+func (g *readGate) getSession(w http.ResponseWriter, r *http.Request) {
 	type answer struct {
 		User string `json:"user,omitempty"`
 		CSRF string `json:"csrf,omitempty"`
 		Open bool   `json:"open"`
 	}
-	if s.gate.open {
+	if g.open {
 		writeJSON(w, http.StatusOK, answer{Open: true})
 		return
 	}
-	_, ses, ok := s.gate.sessions.of(r)
+	_, ses, ok := g.sessions.of(r)
 	if !ok {
 		// Basic auth got here through the gate: no form to protect.
 		name, _, _ := r.BasicAuth()
@@ -191,3 +191,14 @@ type discard struct{ h http.Header }
 func (d discard) Header() http.Header       { return d.h }
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 func (discard) WriteHeader(int)             {}
+
+// consoleRoutes adds the console's page, its files, the login form and
+// the session to mux; the data it shows comes from the routes beside them.
+func (g *readGate) consoleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", g.getConsole)
+	mux.Handle("GET /assets/", console.Assets())
+	mux.HandleFunc("GET /login", g.getLogin)
+	mux.HandleFunc("POST /login", g.postLogin)
+	mux.HandleFunc("POST /logout", g.postLogout)
+	mux.Handle("GET /v1/session", g.guard("/v1/session", http.HandlerFunc(g.getSession)))
+}

@@ -42,6 +42,17 @@ type Config struct {
 	// NakDelay is how long a message the spool refused (full) waits
 	// before NATS hands it out again.
 	NakDelay time.Duration `yaml:"nak_delay"`
+	// Lease is how long the instance that alerts for all (`mqflux
+	// bridge`) holds the lease without renewing it; another takes over
+	// within twice this after it is gone. 0: no shared alerting.
+	Lease time.Duration `yaml:"lease"`
+	// LeaseBucket holds the lease, FleetBucket the alert state and
+	// registry every instance serves; both are created with Replicas.
+	LeaseBucket string `yaml:"lease_bucket"`
+	FleetBucket string `yaml:"fleet_bucket"`
+	// Instance names this instance in the lease; the host name and
+	// process id when empty.
+	Instance string `yaml:"instance"`
 }
 
 // Defaults of Config.
@@ -54,6 +65,9 @@ const (
 	DefaultMaxBytes = 1 << 30
 	DefaultMaxAge   = 7 * 24 * time.Hour
 	DefaultNakDelay = 2 * time.Second
+	DefaultLease    = 15 * time.Second
+	DefaultLeaseKV  = "mqflux_leases"
+	DefaultFleetKV  = "mqflux_fleet"
 )
 
 // DefaultConfig takes every device's readings from nats-server's own
@@ -71,6 +85,10 @@ func DefaultConfig() Config {
 		MaxBytes: DefaultMaxBytes,
 		MaxAge:   DefaultMaxAge,
 		NakDelay: DefaultNakDelay,
+
+		Lease:       DefaultLease,
+		LeaseBucket: DefaultLeaseKV,
+		FleetBucket: DefaultFleetKV,
 	}
 }
 
@@ -111,4 +129,19 @@ func (c *Config) Validate(v *configfile.Validator) {
 	v.AtLeast("max_bytes", c.MaxBytes, 1<<20)
 	v.DurationBetween("max_age", c.MaxAge, time.Minute, 100*365*24*time.Hour)
 	v.DurationBetween("nak_delay", c.NakDelay, 10*time.Millisecond, time.Hour)
+	if c.Lease != 0 {
+		v.DurationBetween("lease", c.Lease, time.Second, 10*time.Minute)
+	}
+	for _, kb := range [][2]string{{"lease_bucket", c.LeaseBucket}, {"fleet_bucket", c.FleetBucket}} {
+		key, b := kb[0], kb[1]
+		if !configfile.IsName(b) || strings.Contains(b, ".") {
+			v.Add(key, "%q is not a bucket name (letters, digits, '-', '_')", b)
+		}
+	}
+	if c.LeaseBucket == c.FleetBucket {
+		v.Add("fleet_bucket", "%q is the lease_bucket too: the lease's TTL would expire the state", c.FleetBucket)
+	}
+	if c.Instance != "" && !configfile.IsName(c.Instance) {
+		v.Add("instance", "%q is not a name (letters, digits, '-', '_')", c.Instance)
+	}
 }
