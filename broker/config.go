@@ -25,7 +25,10 @@ type Config struct {
 	// stopped reading (its socket buffers hold tens of thousands of
 	// messages on a fast link) holds at most that many copies, which the
 	// collector scans while devices publish; past it its deliveries are
-	// dropped (inflight_full).
+	// dropped (inflight_full). Not smaller (Mosquitto's 20, or 128): mochi
+	// drops what does not fit in the window where Mosquitto queues it, and
+	// a reading mosquitto_sub received 1.8 to 3.4 times fewer readings of
+	// a burst with 128 (BENCHMARKS.md, "Subscribers that stop reading").
 	MaxInflight int `yaml:"max_inflight"`
 	// MaxQueued is how many packets may wait to be written to one connected
 	// client (deliveries to a subscriber); past it mochi drops them and

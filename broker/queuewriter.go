@@ -120,13 +120,14 @@ func (w *queueWriter) flush() {
 	defer w.writing.Unlock()
 	w.mu.Lock()
 	batch := w.pending
-	if len(batch) > 0 {
-		w.pending = make(map[queueID]*queued, len(batch))
-	}
-	w.mu.Unlock()
 	if len(batch) == 0 {
+		// Decided under the lock: an empty batch is w.pending itself,
+		// which a put may be filling as soon as the lock is released.
+		w.mu.Unlock()
 		return
 	}
+	w.pending = make(map[queueID]*queued, len(batch))
+	w.mu.Unlock()
 	if err := w.guard(func() error { return w.write(batch) }); err != nil && !errors.Is(err, errNotPersisted) {
 		w.log.Error("session store: queued messages not written", "messages", len(batch), "error", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/xid"
 
+	"github.com/mochi-mqtt/server/v2/mempool"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -376,6 +377,16 @@ func (cl *Client) NextPacketID() (i uint32, err error) {
 	}
 }
 
+// addInflight puts pk in the client's inflight messages under the next
+// free packet id, unless max are in flight already (errInflightFull).
+// The client's lock orders it with NextPacketID. mqflux patch, see
+// Inflight.add.
+func (cl *Client) addInflight(pk *packets.Packet, max int) error {
+	cl.Lock()
+	defer cl.Unlock()
+	return cl.State.Inflight.add(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max)
+}
+
 // ResendInflightMessages attempts to resend any pending inflight messages to connected clients.
 func (cl *Client) ResendInflightMessages(force bool) error {
 	if cl.State.Inflight.Len() == 0 {
@@ -689,7 +700,11 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	pk = cl.ops.hooks.OnPacketEncode(cl, pk)
 
 	var err error
-	buf := new(bytes.Buffer)
+	// mqflux patch: a pooled buffer, not one (and its growth) per packet
+	// written: every PUBACK and every delivery. Hooks get its bytes for
+	// the call only (OnPacketSent).
+	buf := writeBuffers.Get()
+	defer writeBuffers.Put(buf)
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectEncode(buf)
@@ -779,6 +794,10 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 
 	return err
 }
+
+// writeBuffers are WritePacket's encoding buffers; one grown past 64 KiB
+// (a large packet) is left to the collector. mqflux patch.
+var writeBuffers = mempool.NewBuffer(64 << 10)
 
 func (cl *Client) flushOutbuf() (err error) {
 	if cl.Net.outbuf == nil {

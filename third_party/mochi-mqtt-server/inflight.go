@@ -5,6 +5,7 @@
 package mqtt
 
 import (
+	"errors"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,20 +16,21 @@ import (
 // Inflight is a map of InflightMessage keyed on packet id.
 type Inflight struct {
 	sync.RWMutex
-	internal            map[uint16]packets.Packet // internal contains the inflight packets
-	order               map[uint16]uint64         // mqflux patch: when each packet id was first set, see GetAll
-	next                uint64                    // mqflux patch: the next value of order
-	expiring            int                       // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
-	receiveQuota        int32                     // remaining inbound qos quota for flow control
-	sendQuota           int32                     // remaining outbound qos quota for flow control
-	maximumReceiveQuota int32                     // maximum allowed receive quota
-	maximumSendQuota    int32                     // maximum allowed send quota
+	internal            map[uint16]*packets.Packet // internal contains the inflight packets (mqflux patch: by pointer, see add)
+	n                   atomic.Int32               // mqflux patch: len(internal), for Len without the lock
+	order               map[uint16]uint64          // mqflux patch: when each packet id was first set, see GetAll
+	next                uint64                     // mqflux patch: the next value of order
+	expiring            int                        // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
+	receiveQuota        int32                      // remaining inbound qos quota for flow control
+	sendQuota           int32                      // remaining outbound qos quota for flow control
+	maximumReceiveQuota int32                      // maximum allowed receive quota
+	maximumSendQuota    int32                      // maximum allowed send quota
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
 func NewInflights() *Inflight {
 	return &Inflight{
-		internal: map[uint16]packets.Packet{},
+		internal: map[uint16]*packets.Packet{},
 		order:    map[uint16]uint64{},
 	}
 }
@@ -38,20 +40,67 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
-	old, ok := i.internal[m.PacketID]
-	if ok && selfExpiring(old) {
+	return i.put(&m)
+}
+
+// put stores pk under its packet id; i is locked. pk is the stored
+// packet: nobody changes it after (mqflux patch).
+func (i *Inflight) put(pk *packets.Packet) bool {
+	old, ok := i.internal[pk.PacketID]
+	if ok && selfExpiring(*old) {
 		i.expiring--
 	}
-	if selfExpiring(m) {
+	if selfExpiring(*pk) {
 		i.expiring++
 	}
-	i.internal[m.PacketID] = m
+	i.internal[pk.PacketID] = pk
 	if !ok {
-		i.order[m.PacketID] = i.next
+		i.order[pk.PacketID] = i.next
 		i.next++
+		i.n.Add(1)
 	}
 	return !ok
 }
+
+// add stores pk, which becomes the stored packet (nobody may change it
+// after), under the next free packet id after *last, unless max packets
+// are in flight already; the caller holds what orders *last (the
+// client's lock, as NextPacketID). mqflux patch: a delivery to a
+// subscriber took the inflight lock four times (the window checked
+// twice, every packet id tried, the packet set) and copied the packet
+// into the map; runners delivering to the same subscriber at once waited
+// for each other on every one. Now the window is checked, the id found
+// and the packet set under one lock, and the packet queued for the
+// client's writer is the one stored.
+func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int) error {
+	i.Lock()
+	defer i.Unlock()
+	if len(i.internal) >= max {
+		return errInflightFull
+	}
+	id := atomic.LoadUint32(last)
+	started, overflowed := id, false
+	for {
+		if overflowed && id == started {
+			return packets.ErrQuotaExceeded
+		}
+		if id >= maxID {
+			overflowed, id = true, 0
+			continue
+		}
+		id++
+		if _, ok := i.internal[uint16(id)]; !ok {
+			break
+		}
+	}
+	atomic.StoreUint32(last, id)
+	pk.PacketID = uint16(id)
+	i.put(pk)
+	return nil
+}
+
+// errInflightFull: add found max packets in flight (mqflux patch).
+var errInflightFull = errors.New("inflight window full")
 
 // selfExpiring reports whether pk carries its own expiry (MQTT 5 only).
 func selfExpiring(pk packets.Packet) bool {
@@ -73,7 +122,7 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	defer i.RUnlock()
 
 	if m, ok := i.internal[id]; ok {
-		return m, true
+		return *m, true
 	}
 
 	return packets.Packet{}, false
@@ -81,9 +130,7 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 
 // Len returns the size of the inflight messages map.
 func (i *Inflight) Len() int {
-	i.RLock()
-	defer i.RUnlock()
-	return len(i.internal)
+	return int(i.n.Load()) // mqflux patch: no lock, see add
 }
 
 // Clone returns a new instance of Inflight with the same message data.
@@ -99,6 +146,7 @@ func (i *Inflight) Clone() *Inflight {
 		c.order[k] = v
 	}
 	c.next, c.expiring = i.next, i.expiring
+	c.n.Store(int32(len(c.internal)))
 	return c
 }
 
@@ -116,7 +164,7 @@ func (i *Inflight) getAll(immediate bool) []packets.Packet {
 	m := []packets.Packet{}
 	for _, v := range i.internal {
 		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, v)
+			m = append(m, *v)
 		}
 	}
 
@@ -140,7 +188,7 @@ func (i *Inflight) Expired(now, maximumExpiry int64) []packets.Packet {
 		// retention period exceeds the maximum expiry, the message will be forcibly removed.
 		enforced := maximumExpiry > 0 && now-tk.Created > maximumExpiry
 		if expired || enforced {
-			m = append(m, tk)
+			m = append(m, *tk)
 		}
 	}
 	return m
@@ -156,14 +204,16 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	// mqflux patch: one pass for the earliest, instead of a sorted copy of
 	// every packet on each acknowledgement (and a nested read lock, which
 	// deadlocks if a writer queues between the two).
-	var next packets.Packet
-	found := false
+	var next *packets.Packet
 	for id, v := range i.internal {
-		if v.Expiry < 0 && (!found || i.order[id] < i.order[next.PacketID]) {
-			next, found = v, true
+		if v.Expiry < 0 && (next == nil || i.order[id] < i.order[next.PacketID]) {
+			next = v
 		}
 	}
-	return next, found
+	if next == nil {
+		return packets.Packet{}, false
+	}
+	return *next, true
 }
 
 // Delete removes an in-flight message from the map. Returns true if the message existed.
@@ -172,8 +222,11 @@ func (i *Inflight) Delete(id uint16) bool {
 	defer i.Unlock()
 
 	old, ok := i.internal[id]
-	if ok && selfExpiring(old) {
+	if ok && selfExpiring(*old) {
 		i.expiring--
+	}
+	if ok {
+		i.n.Add(-1)
 	}
 	delete(i.internal, id)
 	delete(i.order, id)

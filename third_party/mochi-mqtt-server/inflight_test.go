@@ -79,7 +79,7 @@ func TestInflightDelete(t *testing.T) {
 
 	r := cl.State.Inflight.Delete(3)
 	require.True(t, r)
-	require.Equal(t, uint16(0), cl.State.Inflight.internal[3].PacketID)
+	require.Nil(t, cl.State.Inflight.internal[3])
 
 	_, ok := cl.State.Inflight.Get(3)
 	require.False(t, ok)

@@ -1264,30 +1264,35 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if out.FixedHeader.Qos > 0 {
-		if cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) {
+		// mqflux patch: the window checked, a packet id found and out
+		// stored under one lock (Client.addInflight); out itself is
+		// stored, and queued below, so nothing changes it after. A
+		// message held for the client's send quota is stored held
+		// (Expiry -1) from the start; the hooks see it as before.
+		held := atomic.LoadInt32(&cl.State.Inflight.sendQuota) == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
+		expiry := out.Expiry
+		if held {
+			out.Expiry = -1
+		}
+		// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+		if err := cl.addInflight(&out, int(s.Options.Capabilities.MaximumInflight)); err != nil {
+			if err != errInflightFull {
+				s.hooks.OnPacketIDExhausted(cl, pk)
+			}
 			// mqflux patch: counted and reported once per episode
 			// (dropForClient), not logged per message.
 			return out, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
 		}
-
-		i, err := cl.NextPacketID() // [MQTT-4.3.2-1] [MQTT-4.3.3-1]
-		if err != nil {
-			s.hooks.OnPacketIDExhausted(cl, pk)
-			return out, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
-		}
-
-		out.PacketID = uint16(i) // [MQTT-2.2.1-4]
-		sentQuota := atomic.LoadInt32(&cl.State.Inflight.sendQuota)
-
-		if ok := cl.State.Inflight.Set(out); ok { // [MQTT-4.3.2-3] [MQTT-4.3.3-3]
-			atomic.AddInt64(&s.Info.Inflight, 1)
+		atomic.AddInt64(&s.Info.Inflight, 1)
+		if held {
+			published := out
+			published.Expiry = expiry
+			s.hooks.OnQosPublish(cl, published, published.Created, 0)
+		} else {
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
-			cl.State.Inflight.DecreaseSendQuota()
 		}
-
-		if sentQuota == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0 {
-			out.Expiry = -1
-			cl.State.Inflight.Set(out)
+		cl.State.Inflight.DecreaseSendQuota()
+		if held {
 			return out, nil
 		}
 	}

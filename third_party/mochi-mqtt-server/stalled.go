@@ -193,8 +193,12 @@ func (s *Server) publishToPaused(pk *packets.Packet, before, after *[]pausedClie
 		}
 		if !e.cl.State.paused.Load() {
 			// Resumed: its filters were not back in the index when the
-			// lookup ran (resumeLocked).
-			_, _ = s.publishToClient(e.cl, sub, *pk)
+			// lookup ran (resumeLocked). Not a client that is gone (its
+			// session ended, or another connection took it over): the
+			// lookup would not deliver to it either.
+			if cur, ok := s.Clients.Get(e.cl.ID); ok && cur == e.cl {
+				_, _ = s.publishToClient(e.cl, sub, *pk)
+			}
 			return
 		}
 		switch {
