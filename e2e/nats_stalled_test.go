@@ -131,6 +131,36 @@ func TestNATSStalledSubscriberFillsTheStream(t *testing.T) {
 	stalledState(t, cluster, n1).log(t, "in the end")
 }
 
+// A QoS 0 subscriber that stops reading holds nothing in $MQTT_msgs:
+// nats-server makes no JetStream consumer for it, so the stream empties as
+// the bridge acknowledges, while the stalled subscriber's keep alive (15
+// minutes) would keep its session. What nats-server does with its
+// connection (a slow consumer, cut off) is logged.
+func TestNATSStalledQoS0SubscriberHoldsNothing(t *testing.T) {
+	cluster := testenv.StartNATSCluster(t, "")
+	influx := testenv.StartInflux(t, testenv.WithoutFlux())
+	bin := testenv.Build(t, "./cmd/mqflux")
+	startNATSBridge(t, bin, cluster, influx, "stalled-qos0-bridge", true)
+	n1 := cluster.Nodes[0]
+	firstMQTTReading(t, cluster, influx)
+	sub := testenv.Subscribe(t, n1.MQTTAddr, testenv.Login{}, "devices/#", "-q", "0", "-k", "900")
+	t.Cleanup(func() { _ = sub.Signal(syscall.SIGCONT) })
+	stallSubscriber(t, cluster, sub)
+	stopped := time.Now()
+	rate := everyNodeRound(t, cluster, influx, "stalled", 4, 4000)
+	t.Logf("RESULT %.0f PUBACKs/s over all publishers with a stalled QoS 0 subscriber on n1", rate)
+	var st natsStall
+	waitFor(t, 2*time.Minute, "$MQTT_msgs empty with the QoS 0 subscriber stalled", func() bool {
+		time.Sleep(time.Second)
+		st = stalledState(t, cluster, n1)
+		return st.streamMsgs == 0
+	})
+	st.log(t, fmt.Sprintf("%s after SIGSTOP", time.Since(stopped).Round(time.Second)))
+	if len(st.subConsumers) != 0 {
+		t.Errorf("%d consumers on $MQTT_msgs besides the bridge's, want none for a QoS 0 subscriber", len(st.subConsumers))
+	}
+}
+
 func streamMaxBytes(t *testing.T, cluster *testenv.NATSCluster) int64 {
 	t.Helper()
 	nc, err := nats.Connect(strings.Join(cluster.URLs(), ","))
