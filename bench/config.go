@@ -40,6 +40,9 @@ type Config struct {
 	GiveUp       time.Duration
 	KeepAlive    time.Duration
 	ProbeEvery   time.Duration
+	// ProbePoll is how often InfluxDB is asked which probes became
+	// visible (100 ms when 0): the resolution of the latency figures.
+	ProbePoll time.Duration
 	// TimeStep is the least spacing of one device's timestamps (1 ns when
 	// 0): a store that keeps milliseconds (VictoriaMetrics) merges two
 	// readings of one series closer than that.
@@ -124,6 +127,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.KeepAlive, "keepalive", time.Minute, "MQTT keep alive")
 	fs.DurationVar(&c.TimeStep, "time-step", 0, "least spacing of one device's payload timestamps (0: 1ns); 1ms keeps every reading apart in a store of milliseconds")
 	fs.DurationVar(&c.ProbeEvery, "probe-every", 100*time.Millisecond, "with -influx: send one latency probe reading this often")
+	fs.DurationVar(&c.ProbePoll, "probe-poll", 100*time.Millisecond, "with -influx: ask InfluxDB this often which probes are queryable (a latency is at most this late)")
 	fs.StringVar(&c.InfluxURL, "influx", "", "InfluxDB `URL` (e.g. http://127.0.0.1:8086): check that acked readings were stored")
 	fs.StringVar(&c.Bucket, "bucket", "telemetry/autogen", "InfluxDB database/retention-policy (or a v2 bucket mapped for InfluxQL)")
 	fs.StringVar(&c.Token, "token", "", "InfluxDB token (InfluxDB 1.8: user:password)")
@@ -179,6 +183,7 @@ func (c Config) validate() error {
 	check(c.GiveUp <= 0, "-give-up %s: want more than 0", c.GiveUp)
 	check(c.KeepAlive < time.Second || c.KeepAlive > 65535*time.Second, "-keepalive %s: want 1s to 18h12m15s", c.KeepAlive)
 	check(c.ProbeEvery <= 0, "-probe-every %s: want more than 0", c.ProbeEvery)
+	check(c.ProbePoll < 0 || (c.ProbePoll > 0 && c.ProbePoll < 10*time.Millisecond), "-probe-poll %s: want 10ms or more", c.ProbePoll)
 	if c.InfluxURL != "" {
 		u, err := url.Parse(c.InfluxURL)
 		check(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "", "-influx %q: want http://host:port", c.InfluxURL)

@@ -75,8 +75,12 @@ func Load(ctx context.Context, cfg Config, progress io.Writer, log *slog.Logger)
 	if influx != nil {
 		sh.probes = newProbeLog()
 		bg.Go(func() { tickProbes(bgCtx, sh.probes, cfg.ProbeEvery) })
+		poll := cfg.ProbePoll
+		if poll == 0 {
+			poll = 100 * time.Millisecond
+		}
 		bg.Go(func() {
-			pollProbes(bgCtx, influx, cfg.Measurement, sh.probes, 100*time.Millisecond, func(err error) {
+			pollProbes(bgCtx, influx, cfg.Measurement, sh.probes, poll, func(err error) {
 				log.Warn("probe poll failed", "err", err)
 			})
 		})

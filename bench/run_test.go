@@ -202,6 +202,7 @@ func TestRunHelpAndBadFlags(t *testing.T) {
 		{[]string{"-pid", "mqflux"}, "not name=pid"},
 		{[]string{"-influx", "127.0.0.1:8086"}, "want http://host:port"},
 		{[]string{"-measurement", "a b"}, "letters, digits"},
+		{[]string{"-probe-poll", "1ms"}, "-probe-poll 1ms: want 10ms or more"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {

@@ -293,3 +293,12 @@ func (m *Mosquitto) signal(sig syscall.Signal) {
 
 // Pid is the running broker's process id.
 func (m *Mosquitto) Pid() int { return m.cmd.Process.Pid }
+
+// Done is closed when the process has exited; Err is then its exit error.
+func (s *Sub) Done() <-chan struct{} { return s.done }
+
+// Err is the exit error, once Done is closed.
+func (s *Sub) Err() error {
+	<-s.done
+	return s.err
+}
