@@ -185,3 +185,29 @@ func TestLimiterGivesSuspectChecksOneSlot(t *testing.T) {
 	close(hold)
 	<-done
 }
+
+// Fewer suspect checks than clean ones may wait: past maxSuspectQueue a
+// suspect check is refused as busy (a failure for its address) while clean
+// ones still find a place.
+func TestLimiterQueuesFewSuspectChecks(t *testing.T) {
+	l := newLimiter(1, 16)
+	hold := make(chan struct{})
+	running := make(chan struct{})
+	go func() { _ = l.run(true, func() { close(running); <-hold }) }()
+	<-running
+	var wg sync.WaitGroup
+	for i := range maxSuspectQueue + 1 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = l.run(i == maxSuspectQueue, func() {}) }() // the last one clean
+		for deadline := time.Now().Add(10 * time.Second); l.waiting() != i+1; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d checks waiting, want %d", l.waiting(), i+1)
+			}
+		}
+	}
+	if err := l.run(false, func() {}); !errors.Is(err, ErrBusy) {
+		t.Errorf("suspect check %d = %v, want ErrBusy", maxSuspectQueue+1, err)
+	}
+	close(hold)
+	wg.Wait()
+}

@@ -15,7 +15,8 @@ import (
 // queueing without bound.
 //
 // Checks come in two classes: clean (from an address without recent
-// failures) and suspect. Each class has a wait queue of its own, so
+// failures) and suspect. Each class has a wait queue of its own (the
+// suspect one shorter), so
 // guessers filling theirs never make a clean login busy; a freed slot goes
 // to a waiting clean check first; and suspect checks run in at most one
 // slot at once, the rest being kept for clean ones. (With one slot, as on
@@ -33,7 +34,8 @@ type limiter struct {
 	slots        int
 	suspectMax   int     // slots suspect checks may hold at once
 	suspectShare float64 // of one slot's time, for suspect checks; 1 = no pause
-	queue        int     // waiting checks per class
+	queue        int     // clean checks that may wait
+	suspectQueue int     // suspect checks that may wait
 	now          func() time.Time
 
 	mu             sync.Mutex
@@ -58,9 +60,19 @@ const defaultQueue = 16
 // to retry (busy); an honest device already connected keeps the CPU.
 const DefaultSuspectShare = 0.25
 
+// maxSuspectQueue bounds the suspect checks waiting, whatever the clean
+// queue: at about 3 suspect checks a second (DefaultSuspectShare) 4 are
+// answered within a second or two. With 16, 16 guessers always found a
+// place, each waited seconds for a check, and none was backed off in 15 s;
+// the rest are refused as busy, which counts as a failure. (A waiting check
+// also holds one of the broker's packet runners.)
+const maxSuspectQueue = 4
+
 func newLimiter(slots, queue int) *limiter {
 	slots = max(1, slots)
-	return &limiter{slots: slots, suspectMax: 1, suspectShare: DefaultSuspectShare, queue: max(0, queue), now: time.Now}
+	queue = max(0, queue)
+	return &limiter{slots: slots, suspectMax: 1, suspectShare: DefaultSuspectShare,
+		queue: queue, suspectQueue: min(queue, maxSuspectQueue), now: time.Now}
 }
 
 // run calls f once a slot is free, or returns ErrBusy when the wait queue
@@ -71,11 +83,11 @@ func (l *limiter) run(clean bool, f func()) error {
 		l.start(clean)
 		l.mu.Unlock()
 	} else {
-		q := &l.suspect
+		q, limit := &l.suspect, l.suspectQueue
 		if clean {
-			q = &l.clean
+			q, limit = &l.clean, l.queue
 		}
-		if len(*q) >= l.queue {
+		if len(*q) >= limit {
 			l.mu.Unlock()
 			return ErrBusy
 		}
