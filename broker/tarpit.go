@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -146,12 +147,14 @@ func (t *tarpit) close() {
 	}
 }
 
-var errNotConnect = errors.New("first packet is not a CONNECT")
+var errNotConnect = errors.New("first packet is not an MQTT CONNECT")
 
 // answerRefusal reads one CONNECT from c within timeout, all of it (a
 // socket closed with unread bytes is reset, and the reset can overtake the
 // answer), and answers it with the CONNACK "bad user name or password" in
-// the client's protocol version, as mochi answers a refused login.
+// the client's protocol version, as mochi answers a refused login. Only the
+// protocol name and version are kept; the rest is discarded as it comes,
+// so a held connection costs no buffer of its CONNECT's size.
 func answerRefusal(c net.Conn, timeout time.Duration, maxPacket int) error {
 	if timeout > 0 {
 		if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
@@ -159,32 +162,13 @@ func answerRefusal(c net.Conn, timeout time.Duration, maxPacket int) error {
 		}
 	}
 	r := bufio.NewReaderSize(c, 64)
-	hb, err := r.ReadByte()
+	version, err := readConnectVersion(r, maxPacket)
 	if err != nil {
-		return fmt.Errorf("read CONNECT: %w", err)
-	}
-	fh := packets.FixedHeader{}
-	if err := fh.Decode(hb); err != nil || fh.Type != packets.Connect {
-		return errNotConnect
-	}
-	n, _, err := packets.DecodeLength(r)
-	if err != nil {
-		return fmt.Errorf("read CONNECT length: %w", err)
-	}
-	if n > maxPacket {
-		return fmt.Errorf("CONNECT of %d bytes, more than %d", n, maxPacket)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return fmt.Errorf("read CONNECT: %w", err)
-	}
-	pk := packets.Packet{FixedHeader: fh}
-	if err := pk.ConnectDecode(body); err != nil {
-		return fmt.Errorf("decode CONNECT: %w", err)
+		return err
 	}
 	code := packets.ErrBadUsernameOrPassword
-	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: pk.ProtocolVersion}
-	if pk.ProtocolVersion < 5 {
+	ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: version}
+	if version < 5 {
 		code = packets.V5CodesToV3[code]
 	} else {
 		ack.Properties.ReasonString = code.Reason
@@ -198,4 +182,48 @@ func answerRefusal(c net.Conn, timeout time.Duration, maxPacket int) error {
 		return fmt.Errorf("write CONNACK: %w", err)
 	}
 	return nil
+}
+
+// readConnectVersion reads a CONNECT packet of at most maxPacket bytes
+// from r and returns its protocol version (3, 4 or 5).
+func readConnectVersion(r *bufio.Reader, maxPacket int) (byte, error) {
+	hb, err := r.ReadByte()
+	if err != nil {
+		return 0, fmt.Errorf("read CONNECT: %w", err)
+	}
+	fh := packets.FixedHeader{}
+	if err := fh.Decode(hb); err != nil || fh.Type != packets.Connect {
+		return 0, errNotConnect
+	}
+	n, _, err := packets.DecodeLength(r)
+	if err != nil {
+		return 0, fmt.Errorf("read CONNECT length: %w", err)
+	}
+	if n > maxPacket {
+		return 0, fmt.Errorf("CONNECT of %d bytes, more than %d", n, maxPacket)
+	}
+	// Protocol name ("MQTT", or "MQIsdp" for 3.1) with its length, then
+	// the version.
+	var head [2 + 6 + 1]byte
+	if n < 2+4+1 {
+		return 0, errNotConnect
+	}
+	if _, err := io.ReadFull(r, head[:2]); err != nil {
+		return 0, fmt.Errorf("read CONNECT: %w", err)
+	}
+	name := int(binary.BigEndian.Uint16(head[:2]))
+	if (name != 4 && name != 6) || n < 2+name+1 {
+		return 0, errNotConnect
+	}
+	if _, err := io.ReadFull(r, head[2:2+name+1]); err != nil {
+		return 0, fmt.Errorf("read CONNECT: %w", err)
+	}
+	if _, err := io.CopyN(io.Discard, r, int64(n-(2+name+1))); err != nil {
+		return 0, fmt.Errorf("read CONNECT: %w", err)
+	}
+	version := head[2+name]
+	if p := string(head[2 : 2+name]); (p != "MQTT" && p != "MQIsdp") || version < 3 || version > 5 {
+		return 0, errNotConnect
+	}
+	return version, nil
 }

@@ -241,3 +241,42 @@ func TestTarpitCloseEndsTheHolds(t *testing.T) {
 		t.Errorf("%d refusals counted for connections closed at shutdown, want 0", got)
 	}
 }
+
+// What is not a CONNECT of a known protocol version, or is longer than the
+// largest packet, is not answered (the connection is closed).
+func TestTarpitReadsOnlyAConnect(t *testing.T) {
+	connect := func(version byte, name string) []byte {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: version,
+			Connect: packets.ConnectParams{ProtocolName: []byte(name), Clean: true, ClientIdentifier: "c",
+				UsernameFlag: true, Username: []byte("u"), PasswordFlag: true, Password: []byte("p")}}
+		var buf bytes.Buffer
+		if err := pk.ConnectEncode(&buf); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	v4 := connect(4, "MQTT")
+	v9 := append([]byte(nil), v4...)
+	v9[2+2+4] = 9 // fixed header (2 bytes here), protocol name, version
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		max     int
+		version byte // 0: refused
+	}{
+		{"MQTT 3.1.1", v4, 1 << 10, 4},
+		{"MQTT 5", connect(5, "MQTT"), 1 << 10, 5},
+		{"MQTT 3.1", connect(3, "MQIsdp"), 1 << 10, 3},
+		{"a PUBLISH first", []byte{0x30, 0x05, 0x00, 0x01, 'a', 'x', 'y'}, 1 << 10, 0},
+		{"another protocol name", connect(4, "HTTP"), 1 << 10, 0},
+		{"an unknown version", v9, 1 << 10, 0},
+		{"longer than the largest packet", v4, len(v4) - 3, 0},
+		{"cut short", v4[:len(v4)-1], 1 << 10, 0},
+		{"HTTP", []byte("GET / HTTP/1.1\r\n\r\n"), 1 << 10, 0},
+	} {
+		got, err := readConnectVersion(bufio.NewReader(bytes.NewReader(tc.in)), tc.max)
+		if got != tc.version || (err == nil) != (tc.version != 0) {
+			t.Errorf("%s: version %d, %v; want %d", tc.name, got, err, tc.version)
+		}
+	}
+}
