@@ -93,12 +93,14 @@ type wsListener struct {
 	// no runner writes to a WebSocket client that does not read.
 	writeTimeout time.Duration
 	log          *slog.Logger
+	tarpit       *tarpit // nil: none
 }
 
 func (l *wsListener) Serve(establish listeners.EstablishFn) {
-	coalesced := func(id string, c net.Conn) error {
+	deadlined := withConnectDeadline(establish, l.connectTimeout)
+	tarpitted := l.tarpit.wrap(deadlined)
+	l.Websocket.Serve(func(id string, c net.Conn) error {
 		limitUnsent(c)
-		return establish(id, newCoalescingConn(c, l.writeTimeout, l.log))
-	}
-	l.Websocket.Serve(withConnectDeadline(coalesced, l.connectTimeout))
+		return tarpitted(id, newCoalescingConn(c, l.writeTimeout, l.log))
+	})
 }

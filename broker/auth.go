@@ -152,6 +152,17 @@ func (h *authHook) refuseLogin(reason string, cl *mqtt.Client, msg string, args 
 	h.denyAs("address "+remoteHost(cl.Net.Remote), "connect", reason, cl, msg, args...)
 }
 
+// refuseRemote is refuseLogin for a connection refused before mochi saw
+// it (the tarpit): all there is of it is its address.
+func (h *authHook) refuseRemote(remote, reason string) {
+	msg := "login refused: too many failures from this address"
+	if reason == reasonTarpitFull {
+		msg = "connection closed: too many connections held from this address, or in all"
+	}
+	h.denied.add(1, "connect", reason)
+	h.logs.Warn("connect "+reason+" address "+remoteHost(remote), msg, "remote", remote, "reason", reason)
+}
+
 func (h *authHook) denyAs(source, what, reason string, cl *mqtt.Client, msg string, args ...any) {
 	h.denied.add(1, what, reason)
 	h.logs.Warn(what+" "+reason+" "+source, msg, append([]any{"remote", cl.Net.Remote, "client_id", cl.ID, "reason", reason}, args...)...)

@@ -58,6 +58,7 @@ type Broker struct {
 	log       *slog.Logger
 	metrics   []prometheus.Collector
 	listeners []*tcpListener // TCP and TLS: the ones whose accept loop is ours
+	tarpit    *tarpit        // every listener's: holds what backoff refuses
 	logs      *loglimit.Limiter
 	store     *sessionStore
 	// What Stats reads beside mochi's own counters.
@@ -100,6 +101,7 @@ func New(o Options) (*Broker, error) {
 	auth := newAuthHook(o.Config.Users, roles{layout: o.Layout, readable: o.Readable}, o.Checker, o.Logger, b.logs, b.denied, srv.Clients.Get)
 	auth.offline = newOfflineLimit(o.Config.MaxOfflineQueue, srv, o.Logger)
 	b.offlineDropped = &auth.offline.dropped
+	b.tarpit = newTarpit(o.Config.Tarpit, o.Checker.BackoffWait, o.Config.ConnectTimeout, int(o.Config.MaxPacketSize), auth.refuseRemote)
 	// Before auth: the ACL and the ingest judge the topic an alias stands for.
 	if err := srv.AddHook(&topicAliasHook{max: topicAliasMaximum}, nil); err != nil {
 		return nil, fmt.Errorf("broker topic alias hook: %w", err)
@@ -162,6 +164,7 @@ func capabilities(c Config) *mqtt.Capabilities {
 func (b *Broker) addListeners(c Config, acceptErrors *prometheus.CounterVec) error {
 	tcp := func(id, addr string, tc *tls.Config) error {
 		l := newTCPListener(id, addr, tc, c.ConnectTimeout, c.WriteTimeout, newAcceptState(acceptErrors.WithLabelValues(id)), b.log)
+		l.tarpit = b.tarpit
 		if err := b.srv.AddListener(l); err != nil {
 			return err
 		}
@@ -184,7 +187,7 @@ func (b *Broker) addListeners(c Config, acceptErrors *prometheus.CounterVec) err
 		}
 	}
 	if c.Websocket != "" {
-		ws := &wsListener{Websocket: listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket}), connectTimeout: c.ConnectTimeout, writeTimeout: c.WriteTimeout, log: b.log.With("listener", "ws")}
+		ws := &wsListener{Websocket: listeners.NewWebsocket(listeners.Config{ID: "ws", Address: c.Websocket}), connectTimeout: c.ConnectTimeout, writeTimeout: c.WriteTimeout, log: b.log.With("listener", "ws"), tarpit: b.tarpit}
 		if err := b.srv.AddListener(ws); err != nil {
 			return fmt.Errorf("broker.websocket %s: %w", c.Websocket, err)
 		}
@@ -213,6 +216,7 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 
 // Close disconnects every client and closes the session store.
 func (b *Broker) Close() error {
+	b.tarpit.close()
 	err := b.srv.Close()
 	b.logs.Close() // the counts of refusals not logged yet
 	if errors.Is(err, os.ErrClosed) {

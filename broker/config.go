@@ -85,6 +85,20 @@ type Config struct {
 	// packets (the ingest hook and the spool append run there). They never
 	// wait for the network, only for the CPU, locks and the disk.
 	Runners int `yaml:"runners"`
+	// Tarpit holds the connections of an address in login backoff before
+	// refusing them (tarpit.go).
+	Tarpit TarpitConfig `yaml:"tarpit"`
+}
+
+// TarpitConfig bounds the tarpit. A connection from an address whose
+// failed logins put it in backoff is held for what is left of the backoff,
+// at most MaxHold, then refused without a password check; past PerAddress
+// held connections of one address (IPv6: one /64) or MaxHeld in all, one
+// is closed at once. MaxHold 0 answers such connections at once.
+type TarpitConfig struct {
+	MaxHold    time.Duration `yaml:"max_hold"`
+	PerAddress int           `yaml:"per_address"`
+	MaxHeld    int           `yaml:"max_held"`
 }
 
 // TLS is a listener with a certificate.
@@ -128,6 +142,7 @@ func DefaultConfig() Config {
 		MaxRetainedBytes:   64 << 20,
 		WriteTimeout:       30 * time.Second,
 		Runners:            64,
+		Tarpit:             TarpitConfig{MaxHold: 10 * time.Second, PerAddress: 4, MaxHeld: 1024},
 	}
 }
 
@@ -165,6 +180,9 @@ func (c *Config) Validate(v *configfile.Validator) {
 	v.AtLeast("max_retained_bytes", c.MaxRetainedBytes, 1<<10)
 	v.DurationBetween("write_timeout", c.WriteTimeout, time.Second, time.Hour)
 	v.Between("runners", c.Runners, 1, 4096)
+	v.DurationBetween("tarpit.max_hold", c.Tarpit.MaxHold, 0, time.Minute)
+	v.Between("tarpit.per_address", c.Tarpit.PerAddress, 1, 1024)
+	v.Between("tarpit.max_held", c.Tarpit.MaxHeld, 1, 1_000_000)
 	c.validateUsers(v)
 }
 

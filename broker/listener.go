@@ -27,6 +27,8 @@ import (
 //     moment without a free descriptor left the port open and unserved for
 //     good.
 //   - A connection that sends no CONNECT within connectTimeout is closed.
+//   - A connection from an address in login backoff is held, then
+//     refused, by the tarpit, never reaching mochi.
 //   - A connection whose writes do not finish within writeTimeout is closed
 //     (coalescingConn).
 //   - The kernel holds at most maxUnsent bytes unsent for a connection
@@ -40,6 +42,7 @@ type tcpListener struct {
 	log            *slog.Logger // the broker's: accept failures
 	connLog        *slog.Logger // mochi's, quieter: connections that end in an error
 	state          *acceptState
+	tarpit         *tarpit // nil: none
 
 	mu     sync.Mutex
 	listen net.Listener
@@ -80,7 +83,7 @@ func (l *tcpListener) Init(log *slog.Logger) error {
 }
 
 func (l *tcpListener) Serve(establish listeners.EstablishFn) {
-	establish = withConnectDeadline(establish, l.connectTimeout)
+	establish = l.tarpit.wrap(withConnectDeadline(establish, l.connectTimeout))
 	var backoff time.Duration
 	for !l.end.Load() {
 		conn, err := l.listen.Accept()

@@ -12,6 +12,7 @@ type statsCollector struct {
 	clients, subscriptions, received, sent, dropped    *prometheus.Desc
 	inflight, retained, retainedBytes, retainedRefused *prometheus.Desc
 	refused, denied                                    *prometheus.Desc
+	tarpitHeld, tarpitHolding                          *prometheus.Desc
 }
 
 // The reasons of mqflux_mqtt_messages_dropped_total.
@@ -45,12 +46,15 @@ func newStatsCollector(b *Broker) *statsCollector {
 		refused: d("mqflux_mqtt_publish_refused_total",
 			"Publishes not acknowledged, so that the publisher resends them (spool full, draining, spool error).", "reason"),
 		denied: d("mqflux_mqtt_denied_total", "Connections and operations refused by authentication or ACL.", "what", "reason"),
+		tarpitHeld: d("mqflux_mqtt_tarpit_held_total",
+			"Connections from addresses in login backoff held (at most broker.tarpit.max_hold) before their refusal."),
+		tarpitHolding: d("mqflux_mqtt_tarpit_holding", "Connections held by the tarpit now."),
 	}
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.clients, c.subscriptions, c.received, c.sent, c.dropped, c.inflight,
-		c.retained, c.retainedBytes, c.retainedRefused, c.refused, c.denied} {
+		c.retained, c.retainedBytes, c.retainedRefused, c.refused, c.denied, c.tarpitHeld, c.tarpitHolding} {
 		ch <- d
 	}
 }
@@ -76,6 +80,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range st.PublishRefused {
 		g(c.refused, prometheus.CounterValue, n, reason)
 	}
+	g(c.tarpitHeld, prometheus.CounterValue, st.TarpitHeld)
+	g(c.tarpitHolding, prometheus.GaugeValue, st.TarpitHolding)
 	for what, byReason := range st.Denied {
 		for reason, n := range byReason {
 			g(c.denied, prometheus.CounterValue, n, what, reason)

@@ -29,6 +29,10 @@ type Stats struct {
 	// Denied counts connections and operations refused by authentication
 	// or ACL: by what (connect, publish, subscribe), then reason.
 	Denied map[string]map[string]int64
+	// TarpitHeld counts the connections of addresses in login backoff
+	// held before their refusal; TarpitHolding is how many are held now
+	// (tarpit.go).
+	TarpitHeld, TarpitHolding int64
 }
 
 // Stats returns the broker's numbers now.
@@ -49,6 +53,8 @@ func (b *Broker) Stats() Stats {
 		RetainedRefused: b.retained.refused.byFirst(),
 		PublishRefused:  b.ingest.refused.byFirst(),
 		Denied:          b.denied.nested(),
+		TarpitHeld:      b.tarpit.held.Load(),
+		TarpitHolding:   int64(b.tarpit.holding()),
 	}
 	b.retained.mu.Lock()
 	st.RetainedBytes = b.retained.bytes

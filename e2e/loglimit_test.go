@@ -22,7 +22,11 @@ const (
 // logins from one address, denied subscriptions and a device's readings
 // that cannot be stored.
 func TestDeniedPacketsLogBounded(t *testing.T) {
-	srv := testenv.StartServer(t, testenv.ServerOptions{})
+	// The guesses below come one after another from one address: held by
+	// the tarpit for what is left of its backoff, up to 10 s each, they
+	// would take minutes. Held at most a second, they still meet the
+	// tarpit and its log lines.
+	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{"MQFLUX_BROKER_TARPIT_MAX_HOLD=1s"}})
 	dev := testenv.DemoDevice
 
 	c := dialRaw(t, srv.MQTT, 5, "loglimit-dev", dev.User, dev.Password)

@@ -130,6 +130,11 @@ func (b *backoff) delay(n int) time.Duration {
 	return min(d, b.max)
 }
 
+// AddressKey is what the backoff counts a remote address ("host:port" or a
+// host) as: its host, an IPv6 host cut to its /64. Whoever bounds
+// something per address counts it by the same key.
+func AddressKey(remote string) string { return addrKey(remote) }
+
 // addrKey is the host of a "host:port" remote address, an IPv6 host cut to
 // its /64. What cannot be parsed counts as itself.
 func addrKey(remote string) string {

@@ -102,3 +102,112 @@ func TestRefuseCostsTheDearestHash(t *testing.T) {
 		}
 	}
 }
+
+// fakeClock is a limiter's clock that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Suspect checks take at most their share of a slot's time: after one
+// that took d, the next suspect one waits d × (1/share − 1) even with the
+// slot free, while a clean check starts at once.
+func TestLimiterPausesSuspectChecks(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_000_000, 0)}
+	l := newLimiter(2, 4)
+	l.now = clock.now
+	l.suspectShare = 0.25
+	start := clock.now()
+	if err := l.run(false, func() { clock.advance(100 * time.Millisecond) }); err != nil {
+		t.Fatal(err)
+	}
+	// Paused until start + 100 ms + 300 ms.
+	ranAt := make(chan time.Time, 1)
+	go func() { _ = l.run(false, func() { ranAt <- clock.now() }) }()
+	for deadline := time.Now().Add(10 * time.Second); l.waiting() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second suspect check did not wait for its pause")
+		}
+	}
+	cleanRan := false
+	if err := l.run(true, func() { cleanRan = true }); err != nil || !cleanRan {
+		t.Errorf("a clean check during the suspect pause: %v, ran %v; want it run at once", err, cleanRan)
+	}
+	clock.advance(250 * time.Millisecond) // not yet
+	select {
+	case at := <-ranAt:
+		t.Fatalf("the suspect check ran at +%v, before its pause ended at +400ms", at.Sub(start))
+	case <-time.After(400 * time.Millisecond): // the timer fired and found the pause not over
+	}
+	clock.advance(50 * time.Millisecond)
+	select {
+	case at := <-ranAt:
+		if at.Sub(start) < 400*time.Millisecond {
+			t.Errorf("the suspect check ran at +%v, want +400ms or later", at.Sub(start))
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the suspect check never ran once its pause ended")
+	}
+}
+
+// However many slots there are, suspect checks hold at most one of them.
+func TestLimiterGivesSuspectChecksOneSlot(t *testing.T) {
+	l := newLimiter(4, 4)
+	l.suspectShare = 1
+	hold := make(chan struct{})
+	running := make(chan struct{})
+	go func() { _ = l.run(false, func() { close(running); <-hold }) }()
+	<-running
+	done := make(chan struct{})
+	go func() { _ = l.run(false, func() {}); close(done) }()
+	for deadline := time.Now().Add(10 * time.Second); l.waiting() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a second suspect check did not wait with three slots free")
+		}
+	}
+	for range 3 {
+		if err := l.run(true, func() {}); err != nil {
+			t.Errorf("a clean check with three slots free: %v", err)
+		}
+	}
+	close(hold)
+	<-done
+}
+
+// Fewer suspect checks than clean ones may wait: past maxSuspectQueue a
+// suspect check is refused as busy (a failure for its address) while clean
+// ones still find a place.
+func TestLimiterQueuesFewSuspectChecks(t *testing.T) {
+	l := newLimiter(1, 16)
+	hold := make(chan struct{})
+	running := make(chan struct{})
+	go func() { _ = l.run(true, func() { close(running); <-hold }) }()
+	<-running
+	var wg sync.WaitGroup
+	for i := range maxSuspectQueue + 1 {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = l.run(i == maxSuspectQueue, func() {}) }() // the last one clean
+		for deadline := time.Now().Add(10 * time.Second); l.waiting() != i+1; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d checks waiting, want %d", l.waiting(), i+1)
+			}
+		}
+	}
+	if err := l.run(false, func() {}); !errors.Is(err, ErrBusy) {
+		t.Errorf("suspect check %d = %v, want ErrBusy", maxSuspectQueue+1, err)
+	}
+	close(hold)
+	wg.Wait()
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/singleflight"
@@ -207,6 +208,12 @@ func (c *Checker) clean(remote string) bool {
 // Admit returns ErrBackoff while remote ("host:port" or a host) is refused
 // for its recent failures; call it before Verify.
 func (c *Checker) Admit(remote string) error { return c.backoff.admit(remote) }
+
+// BackoffWait is how long remote is still refused for its recent
+// failures; 0 when it is not. A server can tell from it, before reading
+// anything, that a new connection's login will be refused (the broker's
+// tarpit).
+func (c *Checker) BackoffWait(remote string) time.Duration { return c.backoff.wait(remote) }
 
 // Record tells the backoff how a login from remote ended: ok forgets the
 // address's failures, a failure counts against it. A refusal as busy is
