@@ -23,6 +23,7 @@ var lineMapper = sync.OnceValue(func() *mapping.Mapper {
 	c := mapping.DefaultConfig()
 	c.Topics = []mapping.TopicRule{{Template: "lp", Format: mapping.FormatLine, TimePrecision: "ns"}}
 	c.StatusTemplate = ""
+	c.LogsTemplate = ""
 	m, err := mapping.New(c)
 	if err != nil {
 		panic(err)
