@@ -19,6 +19,39 @@ import (
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
+// startGuessers starts n attackers, each from a loopback address of its
+// own, sending wrong-password CONNECTs to addr in a loop: half guess the
+// password of the user "victim", half guess unknown user names. It returns
+// the answered guesses, the accepted ones, and a stop that waits for them.
+func startGuessers(addr string, n int) (attempts, accepted *atomic.Int64, stop func()) {
+	attempts, accepted = new(atomic.Int64), new(atomic.Int64)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range n {
+		local := net.IPv4(127, 0, 1, byte(i+1))
+		user := "victim"
+		if i%2 == 1 {
+			user = fmt.Sprintf("no-such-user-%d", i)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				ok, err := guess(addr, local, user)
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				attempts.Add(1)
+				if ok {
+					accepted.Add(1)
+				}
+			}
+		}()
+	}
+	return attempts, accepted, func() { cancel(); wg.Wait() }
+}
+
 // guess is one CONNECT with a wrong password, sent from local (a loopback
 // address of the attacker's own), as a guessing attacker would. It reports
 // whether the broker accepted it.

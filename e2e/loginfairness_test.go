@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,32 +131,8 @@ func TestFreshLoginsDuringPasswordFlood(t *testing.T) {
 	quietRep := startLoad(t, quiet).finish(t, 5*time.Minute)
 	quietOK := freshLogins(t, srv.MQTT, 0, fresh)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var attempts, accepted atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 32 {
-		local := net.IPv4(127, 0, 1, byte(i+1))
-		user := "victim"
-		if i%2 == 1 {
-			user = fmt.Sprintf("no-such-user-%d", i)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				ok, err := guess(srv.MQTT, local, user)
-				if err != nil {
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				attempts.Add(1)
-				if ok {
-					accepted.Add(1)
-				}
-			}
-		}()
-	}
-	defer func() { stop(); wg.Wait() }()
+	attempts, accepted, stop := startGuessers(srv.MQTT, 32)
+	defer stop()
 	// The flood is in full swing: every guesser has been answered twice.
 	waitFor(t, time.Minute, "the guessers under way", func() bool { return attempts.Load() >= 64 })
 
@@ -166,7 +140,6 @@ func TestFreshLoginsDuringPasswordFlood(t *testing.T) {
 	flood := device(srv, "flood")
 	floodRep := startLoad(t, flood).finish(t, 5*time.Minute)
 	stop()
-	wg.Wait()
 
 	waitStored(t, in, flood.Measurement, flood.Ledger.Len(), time.Minute)
 	checkStored(t, in, flood.Measurement, flood.Ledger)

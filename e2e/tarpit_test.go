@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,32 +47,8 @@ func TestPasswordFloodIsTarpitted(t *testing.T) {
 	warm.Measurement += "_warm"
 	startLoad(t, warm).finish(t, 5*time.Minute)
 
-	ctx, stop := context.WithCancel(context.Background())
-	var attempts, accepted atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 32 {
-		local := net.IPv4(127, 0, 1, byte(i+1))
-		user := "victim"
-		if i%2 == 1 {
-			user = fmt.Sprintf("no-such-user-%d", i)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				ok, err := guess(srv.MQTT, local, user)
-				if err != nil {
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				attempts.Add(1)
-				if ok {
-					accepted.Add(1)
-				}
-			}
-		}()
-	}
-	defer func() { stop(); wg.Wait() }()
+	attempts, accepted, stop := startGuessers(srv.MQTT, 32)
+	defer stop()
 	// Under way: every guesser held once, or (with nothing holding them)
 	// 50 guesses each.
 	waitFor(t, 3*time.Minute, "the guessers tarpitted", func() bool {
@@ -90,7 +62,6 @@ func TestPasswordFloodIsTarpitted(t *testing.T) {
 	rep := startLoad(t, cfg).finish(t, 5*time.Minute)
 	during := guessesAnswered(t, srv) - before
 	stop()
-	wg.Wait()
 
 	waitStored(t, in, cfg.Measurement, readings, time.Minute)
 	checkStored(t, in, cfg.Measurement, cfg.Ledger)
