@@ -82,8 +82,9 @@ func (d delays) String() string {
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)
-	at := func(q float64) time.Duration { return s[int(q*float64(len(s)-1))].Round(time.Millisecond) }
-	return fmt.Sprintf("p50 %s p99 %s max %s (%d readings)", at(0.5), at(0.99), s[len(s)-1].Round(time.Millisecond), len(s))
+	// To 0.1ms: a live reading's delay is often under a millisecond.
+	at := func(q float64) time.Duration { return s[int(q*float64(len(s)-1))].Round(100 * time.Microsecond) }
+	return fmt.Sprintf("p50 %s p99 %s max %s (%d readings)", at(0.5), at(0.99), at(1), len(s))
 }
 
 // ackLog collects the queue delays of the readings the agent got a PUBACK
