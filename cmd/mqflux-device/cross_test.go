@@ -130,23 +130,50 @@ func stop(t *testing.T, b *testenv.Mosquitto, agent *testenv.Process, id string)
 }
 
 // waitLogLines waits until every message in want was published on the
-// device's log topic.
+// device's log topic. If they never come, it shows what the agent's child
+// processes were doing: a fork from the emulated agent stuck before its
+// exec is still the qemu binary, holding the agent's files.
 func waitLogLines(t *testing.T, sub *testenv.Sub, id string, agent *testenv.Process, want []string) {
 	t.Helper()
-	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("log lines %q from the emulated binary", want), func() bool {
-		got := logMessages(t, sub, id)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got, missing := logMessages(t, sub, id), []string(nil)
 		for _, m := range want {
 			if got[m] == 0 {
-				select {
-				case <-agent.Exited():
-					t.Fatalf("the agent exited: %v\n%s", agent.Err(), agent.Log.Tail(30))
-				default:
-				}
-				return false
+				missing = append(missing, m)
 			}
 		}
-		return true
-	})
+		if missing == nil {
+			return
+		}
+		select {
+		case <-agent.Exited():
+			t.Fatalf("the agent exited: %v\n%s", agent.Err(), agent.Log.Tail(30))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log lines %q never came from the emulated binary; its children:\n%s", missing, children(agent.Pid()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// children describes the child processes of pid from /proc: their
+// executable, state and the kernel function they wait in.
+func children(pid int) string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, c := range strings.Fields(string(raw)) {
+		exe, _ := os.Readlink("/proc/" + c + "/exe")
+		cmdline, _ := os.ReadFile("/proc/" + c + "/cmdline")
+		wchan, _ := os.ReadFile("/proc/" + c + "/wchan")
+		stat, _ := os.ReadFile("/proc/" + c + "/stat")
+		fmt.Fprintf(&b, "pid %s exe %s cmdline %q wchan %s stat %s\n", c, exe, strings.ReplaceAll(string(cmdline), "\x00", " "), wchan, stat)
+	}
+	return b.String()
 }
 
 // logMessages counts the messages of the log batches published so far.
