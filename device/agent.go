@@ -17,6 +17,15 @@ import (
 // cannot be opened, a password file cannot be read); once running, every
 // failure is retried and logged, never fatal.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return run(ctx, cfg, log, nil)
+}
+
+// ackFunc is told of each reading's PUBACK, after the queue has it
+// acknowledged, with the published body: the benchmarks measure the
+// readings' queue delay with it.
+type ackFunc func(body []byte, at time.Time)
+
+func run(ctx context.Context, cfg Config, log *slog.Logger, acked ackFunc) error {
 	fsync, err := queue.ParseFsync(cfg.Queue.Fsync)
 	if err != nil {
 		return fmt.Errorf("device.queue.fsync: %w", err)
@@ -57,7 +66,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	pub := &publisher{cfg: cfg, status: tp.status, discovery: disc, password: password, tls: tlsConfig, q: q, log: log.With("component", "mqtt")}
+	pub := &publisher{cfg: cfg, status: tp.status, discovery: disc, password: password, tls: tlsConfig, q: q, log: log.With("component", "mqtt"), acked: acked}
 
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()

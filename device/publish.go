@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -38,6 +39,7 @@ type publisher struct {
 	// logsTopic beside the readings.
 	logs      *queue.Queue
 	logsTopic string
+	acked     ackFunc // nil outside the benchmarks
 
 	connected atomic.Bool
 	connects  atomic.Uint64
@@ -156,8 +158,9 @@ func (p *publisher) options(onLost mqtt.ConnectionLostHandler) *mqtt.ClientOptio
 }
 
 type inflight struct {
-	id  uint64
-	tok mqtt.Token
+	id   uint64
+	tok  mqtt.Token
+	body []byte // for acked only
 }
 
 // drain publishes queued records, keeping at most max_inflight without a
@@ -176,6 +179,9 @@ func (p *publisher) drain(ctx context.Context, c mqtt.Client, lost <-chan struct
 				continue
 			}
 			p.q.Ack(f.id)
+			if p.acked != nil {
+				p.acked(f.body, time.Now())
+			}
 		}
 	}()
 	defer func() {
@@ -217,8 +223,12 @@ func (p *publisher) drain(ctx context.Context, c mqtt.Client, lost <-chan struct
 			continue
 		}
 		tok := c.Publish(topic, 1, false, body)
+		f := inflight{id: rec.ID, tok: tok}
+		if p.acked != nil {
+			f.body = bytes.Clone(body) // the queue may reuse the record's buffer
+		}
 		select {
-		case window <- inflight{id: rec.ID, tok: tok}:
+		case window <- f:
 		case <-lost:
 			return errLost
 		case <-ctx.Done():

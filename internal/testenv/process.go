@@ -29,6 +29,10 @@ func StartProcess(t testing.TB, env []string, name string, args ...string) *Proc
 	p := &Process{cmd: exec.Command(name, args...), exited: make(chan struct{})}
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.Log, &p.Log
+	// A child of the program that outlives it (or a fork stuck before its
+	// exec) holds the output pipes: Wait must still return, and the test
+	// fail rather than hang.
+	p.cmd.WaitDelay = 10 * time.Second
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
