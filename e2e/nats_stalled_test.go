@@ -256,6 +256,7 @@ type natsStall struct {
 	streamBytes   uint64
 	subConsumers  []*jetstream.ConsumerInfo // the subscriber's on $MQTT_msgs
 	bridge        *jetstream.ConsumerInfo
+	alerts        *jetstream.ConsumerInfo // the alerting bridge's own (flow/natsinput fleet)
 	slowConsumers int64
 	mqttConns     []string
 	slowLog       []string
@@ -285,9 +286,12 @@ func stalledState(t *testing.T, cluster *testenv.NATSCluster, n1 *testenv.NATSNo
 	st := natsStall{streamMsgs: info.State.Msgs, streamBytes: info.State.Bytes}
 	l := s.ListConsumers(ctx)
 	for ci := range l.Info() {
-		if ci.Name == "mqflux" {
+		switch ci.Name {
+		case "mqflux":
 			st.bridge = ci
-		} else {
+		case "mqflux_alerts":
+			st.alerts = ci
+		default:
 			st.subConsumers = append(st.subConsumers, ci)
 		}
 	}
@@ -325,7 +329,7 @@ func (st natsStall) log(t *testing.T, when string) {
 	t.Helper()
 	t.Logf("%s: $MQTT_msgs holds %d messages (%d bytes); n1 counts %d slow consumers; n1's MQTT connections with subscriptions: %v",
 		when, st.streamMsgs, st.streamBytes, st.slowConsumers, st.mqttConns)
-	for _, ci := range append([]*jetstream.ConsumerInfo{st.bridge}, st.subConsumers...) {
+	for _, ci := range append([]*jetstream.ConsumerInfo{st.bridge, st.alerts}, st.subConsumers...) {
 		if ci == nil {
 			continue
 		}
