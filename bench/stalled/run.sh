@@ -6,6 +6,9 @@
 #   stalled1   one `mosquitto_sub -q 1 -t 'devices/#'`, stopped with SIGSTOP
 #              before the first run (a laptop asleep, its connection open)
 #   stalled8   eight of them
+#   reading8   eight `mosquitto_sub -q 1 -t 'devices/#'` that keep reading:
+#              what subscribers cost when nothing is wrong with them, the
+#              yardstick for what the stalled ones cost
 #   offline3   three persistent sessions (`mosquitto_sub -c`) that connected
 #              once, subscribed and left before the first run
 # for mqflux serve (the shipped config.yaml, InfluxDB 1.8 running beside it)
@@ -21,7 +24,7 @@
 #
 #   bench/stalled/run.sh            (or: make bench-stalled)
 #
-# Environment: RUNS (3), WARMUP (1), DEVICES (20), MESSAGES (2000),
+# Environment: RUNS (3), WARMUP (1), DEVICES (20), MESSAGES (2000), CASES,
 # PORT_BASE (27200), BROKERS ("mqflux mosquitto"), KEEP=1 keeps the work
 # directory.
 set -euo pipefail
@@ -32,7 +35,7 @@ PORT_BASE=${PORT_BASE:-27200}
 BROKERS=${BROKERS:-"mqflux mosquitto"}
 MQTT_PORT=$PORT_BASE HTTP_PORT=$((PORT_BASE + 1)) INFLUX_PORT=$((PORT_BASE + 2)) INFLUX_RPC_PORT=$((PORT_BASE + 3))
 INFLUX_URL=http://127.0.0.1:$INFLUX_PORT
-CASES="none stalled1 stalled8 offline3"
+CASES=${CASES:-"none stalled1 stalled8 reading8 offline3"}
 
 work=$(mktemp -d /tmp/mqflux-stalled.XXXXXX)
 results=$work/results
@@ -119,6 +122,15 @@ stalled() { # N: N subscribers to devices/# at QoS 1, subscribed, then stopped
   done
 }
 
+reading() { # N: N subscribers to devices/# at QoS 1 that read everything
+  local i
+  for i in $(seq 1 "$1"); do
+    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -i "reading-$i" -q 1 -t 'devices/#' >/dev/null 2>&1 &
+    subs+=("$!")
+  done
+  sleep 1 # connected and subscribed (a few ms on loopback)
+}
+
 offline() { # N: N persistent sessions subscribed to devices/#, then gone
   local i
   for i in $(seq 1 "$1"); do
@@ -126,7 +138,7 @@ offline() { # N: N persistent sessions subscribed to devices/#, then gone
   done
 }
 
-release() { # the stalled subscribers: SIGKILL (woken, one would first read its backlog, then reconnect)
+release() { # the subscribers, stalled or reading: SIGKILL (woken, one would first read its backlog, then reconnect)
   local p
   for p in "${subs[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   subs=()
@@ -148,6 +160,7 @@ for b in $BROKERS; do
     case $c in
       stalled1) stalled 1 ;;
       stalled8) stalled 8 ;;
+      reading8) reading 8 ;;
       offline3) offline 3 ;;
     esac
     for i in $(seq 1 "$RUNS"); do run_load "$b" "$c" "$i"; done
