@@ -185,7 +185,9 @@ func TestRawStatsFirstLast(t *testing.T) {
 	if st := b.Stats; st == nil || st.Count != 1500 || st.Min != 0 || st.Max != 9 || st.Mean != 4.5 {
 		t.Errorf("busy: stats %+v, want every reading counted: 1500, 0, 4.5, 9", b.Stats)
 	}
-	if b15 := read("busy", "15m"); !b15.Raw || len(b15.Points) != 899 && len(b15.Points) != 900 {
+	// The range ends at the query's now: each second the test takes on a
+	// busy machine moves one reading out of it.
+	if b15 := read("busy", "15m"); !b15.Raw || len(b15.Points) < 870 || len(b15.Points) > 900 {
 		t.Errorf("busy over 15m: raw %v, %d points; want its ~900 readings", b15.Raw, len(b15.Points))
 	}
 

@@ -39,6 +39,11 @@ func classify(err error) (reason string, retry bool) {
 		return "unauthorized", true
 	case "55P03", "55006": // lock_not_available, object_in_use
 		return "busy", true
+	case "42P10":
+		// No unique index matching ON CONFLICT: another writer is
+		// rebuilding the table's key for a new tag in its transaction.
+		// Retried, the table is learnt again with the new key.
+		return "busy", true
 	}
 	return "refused", false
 }
