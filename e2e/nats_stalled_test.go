@@ -162,23 +162,34 @@ func TestNATSStalledQoS0SubscriberHoldsNothing(t *testing.T) {
 	}
 }
 
-func streamMaxBytes(t *testing.T, cluster *testenv.NATSCluster) int64 {
+// mqttMsgs opens nats-server's $MQTT_msgs stream over a connection to the
+// cluster, with a context of 30 s for what is asked of it; done closes
+// both.
+func mqttMsgs(t *testing.T, cluster *testenv.NATSCluster) (s jetstream.Stream, ctx context.Context, done func()) {
 	t.Helper()
 	nc, err := nats.Connect(strings.Join(cluster.URLs(), ","))
 	if err != nil {
 		t.Fatalf("connect to NATS: %v", err)
 	}
-	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
+		nc.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, "$MQTT_msgs")
+	done = func() { cancel(); nc.Close() }
+	s, err = js.Stream(ctx, "$MQTT_msgs")
 	if err != nil {
+		done()
 		t.Fatalf("stream $MQTT_msgs: %v", err)
 	}
+	return s, ctx, done
+}
+
+func streamMaxBytes(t *testing.T, cluster *testenv.NATSCluster) int64 {
+	t.Helper()
+	s, _, done := mqttMsgs(t, cluster)
+	defer done()
 	return s.CachedInfo().Config.MaxBytes
 }
 
@@ -264,21 +275,8 @@ type natsStall struct {
 
 func stalledState(t *testing.T, cluster *testenv.NATSCluster, n1 *testenv.NATSNode) natsStall {
 	t.Helper()
-	nc, err := nats.Connect(strings.Join(cluster.URLs(), ","))
-	if err != nil {
-		t.Fatalf("connect to NATS: %v", err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	s, err := js.Stream(ctx, "$MQTT_msgs")
-	if err != nil {
-		t.Fatalf("stream $MQTT_msgs: %v", err)
-	}
+	s, ctx, done := mqttMsgs(t, cluster)
+	defer done()
 	info, err := s.Info(ctx)
 	if err != nil {
 		t.Fatalf("stream $MQTT_msgs info: %v", err)
