@@ -15,6 +15,12 @@ FUZZTIME ?= 15s
 # nats-server, the JetStream cluster of the nats input's tests
 # (internal/testenv/nats.go).
 NATS_SERVER_VERSION := v2.15.3
+# Emulators of the dumps' cloud stores (internal/testenv AzuriteVersion,
+# FakeGCSVersion). Defined before the tools rule: make expands a rule's
+# prerequisites as it reads it, so a later definition would leave them out.
+AZURITE_VERSION  := 3.37.0
+FAKE_GCS_VERSION := v1.56.1
+AZURITE          := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
 
 
@@ -146,9 +152,6 @@ $(DUCKDB_NODE):
 # Dumps to Azure Blob Storage and Google Cloud Storage are tested against
 # emulators: Azurite, Microsoft's (npm; internal/testenv AzuriteVersion),
 # and fake-gcs-server (internal/testenv FakeGCSVersion).
-AZURITE_VERSION  := 3.37.0
-FAKE_GCS_VERSION := v1.56.1
-AZURITE          := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
 $(AZURITE):
 	@mkdir -p $(BIN)/azurite
