@@ -8,7 +8,9 @@
 #   stalled8   eight of them
 #   reading8   eight `mosquitto_sub -q 1 -t 'devices/#'` that keep reading:
 #              what subscribers cost when nothing is wrong with them, the
-#              yardstick for what the stalled ones cost
+#              yardstick for what the stalled ones cost; the table says how
+#              many readings each of them received (a broker may drop what
+#              a reader does not take fast enough)
 #   offline3   three persistent sessions (`mosquitto_sub -c`) that connected
 #              once, subscribed and left before the first run
 # for mqflux serve (the shipped config.yaml, InfluxDB 1.8 running beside it)
@@ -122,13 +124,24 @@ stalled() { # N: N subscribers to devices/# at QoS 1, subscribed, then stopped
   done
 }
 
-reading() { # N: N subscribers to devices/# at QoS 1 that read everything
+reading() { # N OUT: N subscribers to devices/# at QoS 1 that read everything, one line per message into OUT-i
   local i
   for i in $(seq 1 "$1"); do
-    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -i "reading-$i" -q 1 -t 'devices/#' >/dev/null 2>&1 &
+    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -i "reading-$i" -q 1 -t 'devices/#' >"$2-$i" 2>/dev/null &
     subs+=("$!")
   done
   sleep 1 # connected and subscribed (a few ms on loopback)
+}
+
+delivered() { # OUT: readings each reading subscriber received, the fewest and the most
+  local f n lo= hi=
+  for f in "$1"-*; do
+    [ -e "$f" ] || continue
+    n=$(wc -l <"$f")
+    if [ -z "$lo" ] || [ "$n" -lt "$lo" ]; then lo=$n; fi
+    if [ -z "$hi" ] || [ "$n" -gt "$hi" ]; then hi=$n; fi
+  done
+  [ -n "$lo" ] && echo "$lo–$hi"
 }
 
 offline() { # N: N persistent sessions subscribed to devices/#, then gone
@@ -160,7 +173,7 @@ for b in $BROKERS; do
     case $c in
       stalled1) stalled 1 ;;
       stalled8) stalled 8 ;;
-      reading8) reading 8 ;;
+      reading8) reading 8 "$work/$b-$c-reader" ;;
       offline3) offline 3 ;;
     esac
     for i in $(seq 1 "$RUNS"); do run_load "$b" "$c" "$i"; done
@@ -168,6 +181,10 @@ for b in $BROKERS; do
       curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_messages_dropped_total' | sed 's/^/          /' >&2 || true
     fi
     release
+    if [ "$c" = reading8 ]; then
+      delivered "$work/$b-$c-reader" >"$results/$b-$c-delivered"
+      echo "          each reader received $(cat "$results/$b-$c-delivered") of $((RUNS * DEVICES * MESSAGES))" >&2
+    fi
     stop_broker "$b"
   done
 done
@@ -178,8 +195,8 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2)
 echo
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $DEVICES devices x $MESSAGES QoS 1 readings, $WARMUP unmeasured and $RUNS measured consecutive runs per case"
 echo
-echo "| broker | case | acked/s per run | slowest / median of none |"
-echo "|---|---|---|---:|"
+echo "| broker | case | acked/s per run | slowest / median of none | each reader received |"
+echo "|---|---|---|---:|---|"
 for b in $BROKERS; do
   base=$(for i in $(seq 1 "$RUNS"); do rate "$results/$b-none-$i.json"; done | median)
   for c in $CASES; do
@@ -189,6 +206,8 @@ for b in $BROKERS; do
       runs+=("$r")
       if [ -z "$slowest" ] || [ "$r" -lt "$slowest" ]; then slowest=$r; fi
     done
-    echo "| $b | $c | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') |"
+    got=
+    [ -s "$results/$b-$c-delivered" ] && got="$(cat "$results/$b-$c-delivered") of $((RUNS * DEVICES * MESSAGES))"
+    echo "| $b | $c | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') | $got |"
   done
 done
