@@ -31,7 +31,7 @@ help:
 	@echo "make test           go vet, every test with -race against real InfluxDB and mosquitto, short fuzzing"
 	@echo "make build          bin/mqflux and bin/mqflux-device for this machine"
 	@echo "make device         the device agent for Raspberry Pis: linux/arm GOARM=6, 7 and linux/arm64 in dist/"
-	@echo "make tools          InfluxDB $(INFLUXD_VERSION) and VictoriaMetrics $(VM_VERSION), nats-server $(NATS_SERVER_VERSION) into bin/ (needed by run and test; ~6 minutes the first time)"
+	@echo "make tools          the servers the tests start, into bin/: InfluxDB $(INFLUXD_VERSION), VictoriaMetrics $(VM_VERSION), nats-server $(NATS_SERVER_VERSION), SeaweedFS, DuckDB, Azurite $(AZURITE_VERSION), fake-gcs-server $(FAKE_GCS_VERSION) (make run needs only influxd; 10-15 minutes the first time)"
 	@echo "make fuzz           run each fuzz target for FUZZTIME ($(FUZZTIME))"
 	@echo "make bench-compare  mqflux vs Mosquitto + Telegraf, see BENCHMARKS.md"
 	@echo "make bench-stalled  publishers beside stalled subscribers, mqflux and Mosquitto"
