@@ -83,9 +83,9 @@ func (m *Mapper) appendJSON(sc *scratch, dst []byte, r *rule, meas string, paylo
 		return nil, reject("bad_field", "field %q at byte %d sits beside \"fields\" (byte %d); with \"fields\" only \"tags\" and \"time\" may be at the top level", j.plainKey, j.plainAt, j.fieldsAt)
 	}
 	if !j.hasTS {
-		ts, ok := nanos(received)
-		if !ok {
-			return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+		ts, rej := receivedNanos(received)
+		if rej != nil {
+			return nil, rej
 		}
 		j.ts = ts
 	}
