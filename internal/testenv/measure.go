@@ -1,10 +1,11 @@
-//go:build linux
+//go:build unix
 
 package testenv
 
 import (
 	"fmt"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +33,10 @@ func RunMeasured(t testing.TB, cmd *exec.Cmd) Measured {
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	m.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	m.PeakRSS = ru.Maxrss * 1024 // Linux counts it in KiB
+	m.PeakRSS = int64(ru.Maxrss)
+	if runtime.GOOS != "darwin" && runtime.GOOS != "ios" {
+		m.PeakRSS *= 1024 // counted in KiB but on Apple's systems
+	}
 	return m
 }
 
