@@ -15,25 +15,6 @@ import (
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
-// fakeJournalctl stands in for journalctl (no journald runs where the tests
-// do): it logs its arguments, prints the entries of fixture after
-// --after-cursor (all without one), then waits as -f does.
-func fakeJournalctl(t *testing.T, dir, fixture string) (cmd, argsLog string) {
-	t.Helper()
-	cmd, argsLog = filepath.Join(dir, "journalctl"), filepath.Join(dir, "journalctl.args")
-	script := fmt.Sprintf(`#!/bin/sh
-echo "$@" >> %[1]s
-cursor=""
-for a in "$@"; do case "$a" in --after-cursor=*) cursor="${a#--after-cursor=}";; esac; done
-if [ -z "$cursor" ]; then cat %[2]s; else grep -F -A 100000 "\"__CURSOR\":\"$cursor\"" %[2]s | tail -n +2; fi
-exec sleep 600
-`, argsLog, fixture)
-	if err := os.WriteFile(cmd, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, argsLog
-}
-
 func appendTo(t *testing.T, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
@@ -100,7 +81,7 @@ func TestDeviceAgentForwardsLogs(t *testing.T) {
 	dir := t.TempDir()
 	fixture := filepath.Join(dir, "journal.jsonl")
 	appendTo(t, fixture, journalEntries(1, 3))
-	journalctl, argsLog := fakeJournalctl(t, dir, fixture)
+	journalctl, argsLog := testenv.FakeJournalctl(t, dir, fixture)
 	file := filepath.Join(dir, "app.log")
 	appendTo(t, file, "written before the first start: not sent\n")
 	config := filepath.Join(dir, "device.yaml")

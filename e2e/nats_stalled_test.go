@@ -97,17 +97,8 @@ func TestNATSStalledSubscriberFillsTheStream(t *testing.T) {
 
 	// About 190 bytes a reading in the stream: 48,000 are four times 2 MiB.
 	const devices, messages = 4, 4000
-	var loads []*load
-	for _, node := range cluster.Nodes {
-		loads = append(loads, startLoad(t, nodeLoad(t, node, devices, messages)))
-	}
-	acked := func() int {
-		n := 0
-		for _, l := range loads {
-			n += l.cfg.Ledger.Len()
-		}
-		return n
-	}
+	loads := startNodeLoads(t, cluster, "", devices, messages)
+	acked := loads.acked
 	var st natsStall
 	waitFor(t, 3*time.Minute, "$MQTT_msgs full with what the stalled subscriber holds", func() bool {
 		time.Sleep(time.Second)
@@ -242,12 +233,7 @@ func median(v []float64) float64 {
 func everyNodeRound(t *testing.T, cluster *testenv.NATSCluster, influx *testenv.Influx, round string, devices, messages int) float64 {
 	t.Helper()
 	start := time.Now()
-	var loads []*load
-	for _, node := range cluster.Nodes {
-		cfg := nodeLoad(t, node, devices, messages)
-		cfg.Measurement += "_" + round
-		loads = append(loads, startLoad(t, cfg))
-	}
+	loads := startNodeLoads(t, cluster, "_"+round, devices, messages)
 	var acked int64
 	for _, l := range loads {
 		acked += l.finish(t, 5*time.Minute).Acked

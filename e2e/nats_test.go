@@ -52,6 +52,32 @@ func nodeLoad(t *testing.T, node *testenv.NATSNode, devices, messages int) bench
 	}
 }
 
+// nodeLoads are loads publishing to every node of a cluster at once.
+type nodeLoads []*load
+
+// startNodeLoads starts nodeLoad on every node of the cluster, each
+// measurement named with suffix appended.
+func startNodeLoads(t *testing.T, cluster *testenv.NATSCluster, suffix string, devices, messages int) nodeLoads {
+	t.Helper()
+	var loads nodeLoads
+	for _, node := range cluster.Nodes {
+		cfg := nodeLoad(t, node, devices, messages)
+		cfg.Measurement += suffix
+		loads = append(loads, startLoad(t, cfg))
+	}
+	return loads
+}
+
+// acked is how many readings the nodes have acknowledged so far, every
+// load together.
+func (loads nodeLoads) acked() int {
+	n := 0
+	for _, l := range loads {
+		n += l.cfg.Ledger.Len()
+	}
+	return n
+}
+
 // A three-node NATS cluster is the broker tier and two `mqflux bridge`
 // processes consume its replicated stream. Devices publish QoS 1 over MQTT
 // to all three nodes; one node and one bridge are killed with SIGKILL
@@ -91,17 +117,8 @@ func TestNATSClusterStoresEveryReading(t *testing.T) {
 	waitStored(t, influx, "crossnode", 1, time.Minute)
 
 	const devices, messages = 4, 2500
-	var loads []*load
-	for _, node := range cluster.Nodes {
-		loads = append(loads, startLoad(t, nodeLoad(t, node, devices, messages)))
-	}
-	acked := func() int {
-		n := 0
-		for _, l := range loads {
-			n += l.cfg.Ledger.Len()
-		}
-		return n
-	}
+	loads := startNodeLoads(t, cluster, "", devices, messages)
+	acked := loads.acked
 	total := len(cluster.Nodes) * devices * messages
 	waitFor(t, 2*time.Minute, "a fifth of the readings acknowledged", func() bool { return acked() >= total/5 })
 	cluster.Nodes[1].Kill(t)

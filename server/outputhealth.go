@@ -10,40 +10,14 @@ import (
 
 // outputH is one output in /healthz, of `mqflux serve` and `mqflux bridge`.
 type outputH struct {
-	Name string `json:"name"`
-	Kind string `json:"kind"`
-	// Target and Details are what the output's kind says of it
-	// (output.Describer): where it writes, and a few facts such as its API.
-	Target   string            `json:"target"`
-	Details  map[string]string `json:"details"`
-	Required bool              `json:"required"`
-	Up       bool              `json:"up"`
-	// LagRecords and LagBytes are what the spool holds that this output
-	// has not stored yet; LagSeconds is how long the oldest of them has
-	// waited (0 when it is up to date).
-	LagRecords int64   `json:"lag_records"`
-	LagBytes   int64   `json:"lag_bytes"`
-	LagSeconds float64 `json:"lag_seconds"`
-	// Skipped counts the readings an optional output skipped since the
-	// start because it fell more than its max_lag behind.
-	Skipped   int64  `json:"skipped"`
+	outputState
 	LastError string `json:"last_error"`
 }
 
 func outputsHealth(list []Output, ph pipeline.Health) []outputH {
 	out := make([]outputH, 0, len(ph.Outputs))
 	for i, o := range ph.Outputs {
-		h := outputH{Name: o.Name, Required: o.Required, Up: o.Up,
-			LagRecords: o.LagRecords, LagBytes: o.LagBytes, LagSeconds: ageSeconds(o.LagOldest),
-			Skipped: o.Skipped, LastError: o.Error, Details: map[string]string{}}
-		if i < len(list) {
-			d := output.Describe(list[i].Config)
-			h.Kind, h.Target = list[i].Kind, d.Target
-			if d.Details != nil {
-				h.Details = d.Details
-			}
-		}
-		out = append(out, h)
+		out = append(out, outputH{outputState: newOutputState(list, i, o), LastError: o.Error})
 	}
 	return out
 }

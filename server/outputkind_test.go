@@ -99,7 +99,7 @@ func TestOutputKindRegisteredInATest(t *testing.T) {
 		Outputs []outputH `json:"outputs"`
 	}
 	getJSON(t, "http://"+httpAddr+"/healthz", &health)
-	want := outputH{Name: "shelf", Kind: memKind, Target: "memory:shelf-1", Details: map[string]string{"capacity": "50"}, Required: true, Up: true}
+	want := outputH{outputState: outputState{Name: "shelf", Kind: memKind, Target: "memory:shelf-1", Details: map[string]string{"capacity": "50"}, Required: true, Up: true}}
 	if len(health.Outputs) != 1 || !sameOutputH(health.Outputs[0], want) {
 		t.Errorf("/healthz outputs = %+v, want %+v", health.Outputs, want)
 	}

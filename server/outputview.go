@@ -3,26 +3,12 @@ package server
 import (
 	"time"
 
-	"github.com/mqflux/mqflux/flow/output"
 	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
 // outputView is one output in GET /v1/pipeline.
 type outputView struct {
-	Name string `json:"name"`
-	Kind string `json:"kind"`
-	// Target and Details are what the output's kind says of it
-	// (output.Describer): where it writes, and a few facts such as its API.
-	Target   string            `json:"target"`
-	Details  map[string]string `json:"details"`
-	Required bool              `json:"required"`
-	Up       bool              `json:"up"`
-	// LagRecords and LagBytes are what the spool holds that this output
-	// has not stored yet, LagSeconds the age of the oldest of them.
-	LagRecords int64   `json:"lag_records"`
-	LagBytes   int64   `json:"lag_bytes"`
-	LagSeconds float64 `json:"lag_seconds"`
-	Skipped    int64   `json:"skipped"` // readings skipped past max_lag since start
+	outputState
 	// Written counts the readings this output stored since start; the
 	// console turns two answers into a rate.
 	Written float64            `json:"written"`
@@ -41,16 +27,7 @@ const writeFailed = "write_failed"
 func outputViews(list []Output, ph pipeline.Health, st pipeline.Stats) []outputView {
 	out := make([]outputView, 0, len(ph.Outputs))
 	for i, h := range ph.Outputs {
-		ov := outputView{Name: h.Name, Required: h.Required, Up: h.Up,
-			LagRecords: h.LagRecords, LagBytes: h.LagBytes, LagSeconds: ageSeconds(h.LagOldest),
-			Skipped: h.Skipped, Retries: map[string]float64{}, LastError: h.Error}
-		if i < len(list) {
-			d := output.Describe(list[i].Config)
-			ov.Kind, ov.Target, ov.Details = list[i].Kind, d.Target, d.Details
-		}
-		if ov.Details == nil {
-			ov.Details = map[string]string{}
-		}
+		ov := outputView{outputState: newOutputState(list, i, h), Retries: map[string]float64{}, LastError: h.Error}
 		if i < len(st.Outputs) && st.Outputs[i].Name == h.Name {
 			ost := st.Outputs[i]
 			ov.Written = float64(ost.Written)

@@ -18,10 +18,11 @@ const (
 	historySamples  = 900
 )
 
-// pipelineSource is what the history samples: the same counts and health
-// GET /v1/pipeline reads.
+// pipelineSource is what the history samples: the counts GET /v1/pipeline
+// reads, through ReadFlow, which builds no maps (Stats would, every
+// second), and Health for the outputs' names.
 type pipelineSource interface {
-	Stats() pipeline.Stats
+	ReadFlow(*pipeline.Flow)
 	Health() pipeline.Health
 }
 
@@ -41,6 +42,7 @@ type pipelineHistory struct {
 	// filled; both made once, touched only by the sampling goroutine.
 	prevAt   time.Time
 	prev     []int64 // received, then each output's written
+	flow     pipeline.Flow
 	row      []float64
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -53,7 +55,8 @@ func newPipelineHistory(src pipelineSource, outputs []string, interval time.Dura
 		return nil, err
 	}
 	return &pipelineHistory{src: src, log: log, interval: interval, outputs: outputs, ring: ring,
-		prev: make([]int64, 1+len(outputs)), row: make([]float64, ring.Cols()),
+		prev: make([]int64, 1+len(outputs)), flow: pipeline.Flow{Written: make([]int64, 0, len(outputs))},
+		row:  make([]float64, ring.Cols()),
 		stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
@@ -86,7 +89,7 @@ func (h *pipelineHistory) Stop() error {
 // sample adds a row of rates since the previous sample; the first one only
 // records the counters.
 func (h *pipelineHistory) sample(now time.Time) {
-	st, ph := h.src.Stats(), h.src.Health()
+	h.src.ReadFlow(&h.flow)
 	first := h.prevAt.IsZero()
 	dt := now.Sub(h.prevAt).Seconds()
 	rate := func(i int, cur int64) float64 {
@@ -97,12 +100,12 @@ func (h *pipelineHistory) sample(now time.Time) {
 		}
 		return float64(d) / dt
 	}
-	h.row[0] = rate(0, sumOf(st.Received))
-	h.row[1] = float64(ph.SpoolRecords)
+	h.row[0] = rate(0, h.flow.Received)
+	h.row[1] = float64(h.flow.SpoolRecords)
 	for i := range h.outputs {
 		var written int64
-		if i < len(st.Outputs) {
-			written = st.Outputs[i].Written
+		if i < len(h.flow.Written) {
+			written = h.flow.Written[i]
 		}
 		h.row[2+i] = rate(1+i, written)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqflux/mqflux/flow/mapping"
 	"github.com/mqflux/mqflux/flow/pipeline"
 )
 
@@ -16,12 +17,13 @@ type countsSource struct {
 	spool    int64
 }
 
-func (c *countsSource) Stats() pipeline.Stats {
-	st := pipeline.Stats{Received: c.received}
-	for i, w := range c.written {
-		st.Outputs = append(st.Outputs, pipeline.OutputStats{Name: []string{"a", "b"}[i], Written: w})
+func (c *countsSource) ReadFlow(f *pipeline.Flow) {
+	f.Received = 0
+	for _, n := range c.received {
+		f.Received += n
 	}
-	return st
+	f.SpoolRecords = c.spool
+	f.Written = append(f.Written[:0], c.written...)
 }
 
 func (c *countsSource) Health() pipeline.Health {
@@ -105,5 +107,46 @@ func TestPipelineHistoryStartStop(t *testing.T) {
 	}
 	if n := h.ring.Len(); n < 3 {
 		t.Fatalf("%d samples after Start", n)
+	}
+}
+
+// A sample of a real pipeline allocates nothing: it is taken every second
+// for as long as the server runs.
+func TestPipelineHistorySampleAllocatesNothing(t *testing.T) {
+	p, err := pipeline.Open(pipeline.Options{
+		DataDir: t.TempDir(),
+		Mapping: mapping.DefaultConfig(),
+		Outputs: []pipeline.OutputSpec{
+			{Name: "a", Output: &memOutput{}, Required: true, FlushInterval: 10 * time.Millisecond, Concurrency: 1},
+			{Name: "b", Output: &memOutput{}, FlushInterval: 10 * time.Millisecond, Concurrency: 1},
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Start()
+	defer func() {
+		if err := p.Stop(time.Minute); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := p.Sink("mqtt").Ingest("devices/d1/sensors/temperature", []byte("21.5"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := newPipelineHistory(p, pipelineOutputNames(p), time.Second, 10, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	h.sample(now)
+	if n := testing.AllocsPerRun(100, func() {
+		now = now.Add(time.Second)
+		h.sample(now)
+	}); n != 0 {
+		t.Errorf("a sample allocates %v times, want 0", n)
+	}
+	if h.ring.Len() == 0 {
+		t.Error("no sample kept")
 	}
 }

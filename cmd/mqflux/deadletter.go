@@ -8,9 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/mqflux/mqflux/flow/deadletter"
@@ -32,8 +30,7 @@ func runDeadLetter(p program, ctx context.Context, args []string, stdout, stderr
 	reason := fs.String("reason", "", "replay: only dead letters with this reason")
 	device := fs.String("device", "", "replay: only dead letters of this device")
 	dry := fs.Bool("dry-run", false, "replay: count what would be stored and change nothing")
-	user := fs.String("user", "", "reader or admin user, when the server's HTTP API is beyond loopback")
-	passFile := fs.String("password-file", "", "file holding that user's password")
+	creds := addLoginFlags(fs, "reader or admin")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -50,13 +47,9 @@ func runDeadLetter(p program, ctx context.Context, args []string, stdout, stderr
 		return nil
 	}
 	f := pipeline.ReplayFilter{Reason: *reason, Device: *device, DryRun: *dry}
-	login := [2]string{*user}
-	if *passFile != "" {
-		pw, err := os.ReadFile(*passFile)
-		if err != nil {
-			return fmt.Errorf("password-file: %w", err)
-		}
-		login[1] = strings.TrimSpace(string(pw))
+	login, err := creds.login()
+	if err != nil {
+		return err
 	}
 	res, err := replayThroughServer(ctx, cfg.HTTP.Address, f, login)
 	if errors.Is(err, syscall.ECONNREFUSED) {

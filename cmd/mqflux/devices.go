@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 )
 
@@ -23,8 +22,7 @@ func runDevices(p program, ctx context.Context, args []string, stdout, stderr io
 	fs := newFlags("devices forget", stderr)
 	path := fs.String("config", "", "configuration file: where the server's HTTP API listens (default: built-in defaults)")
 	data := fs.Bool("data", false, "also delete the device's series from the first output (InfluxDB)")
-	user := fs.String("user", "", "admin user, when the server's HTTP API is beyond loopback")
-	passFile := fs.String("password-file", "", "file holding that user's password")
+	creds := addLoginFlags(fs, "admin")
 	// NAME may come before or after the flags.
 	rest := args[1:]
 	var name string
@@ -44,13 +42,9 @@ func runDevices(p program, ctx context.Context, args []string, stdout, stderr io
 	if err != nil {
 		return err
 	}
-	login := [2]string{*user}
-	if *passFile != "" {
-		pw, err := os.ReadFile(*passFile)
-		if err != nil {
-			return fmt.Errorf("password-file: %w", err)
-		}
-		login[1] = strings.TrimSpace(string(pw))
+	login, err := creds.login()
+	if err != nil {
+		return err
 	}
 	return forgetThroughServer(ctx, cfg.HTTP.Address, name, *data, login, stdout)
 }

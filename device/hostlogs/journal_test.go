@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 func TestParseEntry(t *testing.T) {
@@ -42,26 +44,6 @@ func TestParseEntry(t *testing.T) {
 	}
 }
 
-// fakeJournalctl writes a script that stands in for journalctl (no
-// journald runs in a test machine or container): it logs its arguments,
-// prints the entries of the fixture after --after-cursor (all of them
-// without one), then waits as -f does.
-func fakeJournalctl(t *testing.T, dir, fixture string) (cmd, argsLog string) {
-	t.Helper()
-	cmd, argsLog = filepath.Join(dir, "journalctl"), filepath.Join(dir, "args.log")
-	script := fmt.Sprintf(`#!/bin/sh
-echo "$@" >> %[1]s
-cursor=""
-for a in "$@"; do case "$a" in --after-cursor=*) cursor="${a#--after-cursor=}";; esac; done
-if [ -z "$cursor" ]; then cat %[2]s; else grep -F -A 100000 "\"__CURSOR\":\"$cursor\"" %[2]s | tail -n +2; fi
-exec sleep 600
-`, argsLog, fixture)
-	if err := os.WriteFile(cmd, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return cmd, argsLog
-}
-
 func runFor(t *testing.T, run func(context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -81,7 +63,7 @@ func TestJournalResumesFromCursor(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, fixture, string(data), os.O_TRUNC)
-	cmd, argsLog := fakeJournalctl(t, dir, fixture)
+	cmd, argsLog := testenv.FakeJournalctl(t, dir, fixture)
 	j := Journal{Enabled: true, Units: []string{"ssh.service", "cron.service"}, Priority: "warning", Command: cmd}
 	src := &JournalSource{Journal: j, Ship: r.sh, Log: testLogger(t)}
 	stop := runFor(t, src.Run)

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,13 +52,7 @@ func TestDumpLargeDay(t *testing.T) {
 	out := t.TempDir()
 	cmd := exec.Command(bin, "dump", "-date", "2026-12-05", "-to", "file://"+out)
 	cmd.Env = append(os.Environ(), "MQFLUX_INFLUX_URL="+db.URL, "MQFLUX_INFLUX_BUCKET="+db.Bucket())
-	began := time.Now()
-	b, err := cmd.CombinedOutput()
-	took := time.Since(began)
-	if err != nil {
-		t.Fatalf("mqflux dump: %v\n%s", err, b)
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	run := testenv.RunMeasured(t, cmd)
 	st, err := os.Stat(filepath.Join(out, "2026-12-05", "climate.parquet"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +61,6 @@ func TestDumpLargeDay(t *testing.T) {
 	if m.Rows() != int64(rows) {
 		t.Errorf("dumped %d rows, wrote %d", m.Rows(), rows)
 	}
-	t.Logf("%s", strings.TrimSpace(string(b)))
-	t.Logf("dump of %d readings: %.1f s wall, %.1f s CPU, peak RSS %d MiB, file %.1f MiB",
-		rows, took.Seconds(), time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), ru.Maxrss/1024, float64(st.Size())/(1<<20))
+	t.Logf("%s", strings.TrimSpace(string(run.Output)))
+	t.Logf("dump of %d readings: %s, file %.1f MiB", rows, run, float64(st.Size())/(1<<20))
 }

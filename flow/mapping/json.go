@@ -83,9 +83,9 @@ func (m *Mapper) appendJSON(sc *scratch, dst []byte, r *rule, meas string, paylo
 		return nil, reject("bad_field", "field %q at byte %d sits beside \"fields\" (byte %d); with \"fields\" only \"tags\" and \"time\" may be at the top level", j.plainKey, j.plainAt, j.fieldsAt)
 	}
 	if !j.hasTS {
-		ts, ok := nanos(received)
-		if !ok {
-			return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+		ts, rej := receivedNanos(received)
+		if rej != nil {
+			return nil, rej
 		}
 		j.ts = ts
 	}
@@ -190,30 +190,29 @@ func (j *jsonReader) topMember(key string, keyAt int) *ingest.RejectError {
 	}
 	switch key {
 	case "tags":
-		if j.tagsAt >= 0 {
-			j.fail(reject("bad_tag", "\"tags\" at byte %d is given twice (first at byte %d)", keyAt, j.tagsAt))
-		}
-		j.tagsAt = keyAt
-		if j.peek() != '{' {
-			j.fail(reject("bad_tag", "\"tags\" at byte %d must be an object of strings", keyAt))
-			return j.skip(1)
-		}
-		return j.members(j.tagMember)
+		return j.objectOnce(key, keyAt, &j.tagsAt, "bad_tag", "an object of strings", j.tagMember)
 	case "fields":
-		if j.fieldsAt >= 0 {
-			j.fail(reject("bad_field", "\"fields\" at byte %d is given twice (first at byte %d)", keyAt, j.fieldsAt))
-		}
-		j.fieldsAt = keyAt
-		if j.peek() != '{' {
-			j.fail(reject("bad_field", "\"fields\" at byte %d must be an object", keyAt))
-			return j.skip(1)
-		}
-		return j.members(j.explicitField)
+		return j.objectOnce(key, keyAt, &j.fieldsAt, "bad_field", "an object", j.explicitField)
 	}
 	if j.plainAt < 0 {
 		j.plainAt, j.plainKey = keyAt, key
 	}
 	return j.fieldValue(key, keyAt, 1)
+}
+
+// objectOnce reads the top-level member "tags" or "fields": an object,
+// given at most once (*at is where it was first, -1 before), whose members
+// member reads. Either fault is refused with reason.
+func (j *jsonReader) objectOnce(key string, keyAt int, at *int, reason, object string, member func(key string, keyAt int) *ingest.RejectError) *ingest.RejectError {
+	if *at >= 0 {
+		j.fail(reject(reason, "%q at byte %d is given twice (first at byte %d)", key, keyAt, *at))
+	}
+	*at = keyAt
+	if j.peek() != '{' {
+		j.fail(reject(reason, "%q at byte %d must be %s", key, keyAt, object))
+		return j.skip(1)
+	}
+	return j.members(member)
 }
 
 // rootValue reads a top-level member of a payload whose fields are in the

@@ -177,11 +177,7 @@ func (lr *lineReader) readTime(received time.Time) (int64, *ingest.RejectError) 
 		return 0, lr.syntax(err)
 	}
 	if tb == nil {
-		ts, ok := nanos(received)
-		if !ok {
-			return 0, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
-		}
-		return ts, nil
+		return receivedNanos(received)
 	}
 	v, err := strconv.ParseInt(view(tb), 10, 64)
 	if err == nil {

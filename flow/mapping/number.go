@@ -28,9 +28,9 @@ func (m *Mapper) appendNumber(sc *scratch, dst []byte, r *rule, meas, fieldName 
 	if err != nil { // the grammar is checked, so only overflow is left
 		return nil, reject("nan_inf", "payload %s at byte %d overflows a 64-bit float", quote(body), at)
 	}
-	ts, ok := nanos(received)
-	if !ok {
-		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+	ts, rej := receivedNanos(received)
+	if rej != nil {
+		return nil, rej
 	}
 	if fieldName == "" {
 		fieldName = "value"
@@ -49,9 +49,9 @@ func (m *Mapper) appendText(sc *scratch, dst []byte, r *rule, meas, fieldName st
 	if prob, pat := stringProblem(s); prob != "" {
 		return nil, reject("bad_field", "payload at byte %d %s (byte %d of the value)", at, prob, pat)
 	}
-	ts, ok := nanos(received)
-	if !ok {
-		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+	ts, rej := receivedNanos(received)
+	if rej != nil {
+		return nil, rej
 	}
 	if fieldName == "" {
 		fieldName = "value"

@@ -91,9 +91,9 @@ func (m *Mapper) appendStatus(sc *scratch, dst []byte, st *statusRule, topic str
 	default:
 		return nil, reject("bad_status", "status payload on %q is %s; want %s or %s", topic, quote(trimSpace(payload)), strings.Join(st.online, " or "), strings.Join(st.offline, " or "))
 	}
-	ts, ok := nanos(received)
-	if !ok {
-		return nil, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+	ts, rej := receivedNanos(received)
+	if rej != nil {
+		return nil, rej
 	}
 	state := "offline"
 	if online {

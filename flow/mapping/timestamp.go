@@ -3,6 +3,8 @@ package mapping
 import (
 	"math"
 	"time"
+
+	"github.com/mqflux/mqflux/flow/ingest"
 )
 
 // The times InfluxDB stores: int64 nanoseconds less the sentinels it keeps
@@ -126,4 +128,14 @@ func scaleEpoch(v int64, exp10 int) (int64, bool) {
 		v *= 10
 	}
 	return v, inRange(v)
+}
+
+// receivedNanos is the receive time in nanoseconds, the time of a reading
+// that carries none of its own; one InfluxDB cannot store is refused.
+func receivedNanos(received time.Time) (int64, *ingest.RejectError) {
+	ts, ok := nanos(received)
+	if !ok {
+		return 0, reject("bad_time", "receive time %s is outside %s", received.UTC().Format(time.RFC3339Nano), timeRange)
+	}
+	return ts, nil
 }

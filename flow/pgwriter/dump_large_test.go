@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,21 +46,14 @@ func TestDumpLargeDayPostgres(t *testing.T) {
 	}
 	out := t.TempDir()
 	cmd := exec.Command(bin, "dump", "-config", cfg, "-date", "2026-12-05", "-to", "file://"+out)
-	began := time.Now()
-	b, err := cmd.CombinedOutput()
-	took := time.Since(began)
-	if err != nil {
-		t.Fatalf("mqflux dump: %v\n%s", err, b)
-	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	run := testenv.RunMeasured(t, cmd)
 	st, err := os.Stat(filepath.Join(out, "2026-12-05", "climate.parquet"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), fmt.Sprintf("1 files, %d rows", rows)) {
-		t.Errorf("mqflux dump: %s, want %d rows", b, rows)
+	if !strings.Contains(string(run.Output), fmt.Sprintf("1 files, %d rows", rows)) {
+		t.Errorf("mqflux dump: %s, want %d rows", run.Output, rows)
 	}
-	t.Logf("%s", strings.TrimSpace(string(b)))
-	t.Logf("dump of %d readings from PostgreSQL: %.1f s wall, %.1f s CPU, peak RSS %d MiB, file %.1f MiB",
-		rows, took.Seconds(), time.Duration(ru.Utime.Nano()+ru.Stime.Nano()).Seconds(), ru.Maxrss/1024, float64(st.Size())/(1<<20))
+	t.Logf("%s", strings.TrimSpace(string(run.Output)))
+	t.Logf("dump of %d readings from PostgreSQL: %s, file %.1f MiB", rows, run, float64(st.Size())/(1<<20))
 }

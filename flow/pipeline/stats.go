@@ -103,6 +103,13 @@ func (v *counterVec) each(f func(a, b string, n int64)) {
 	}
 }
 
+// sum is every counter together.
+func (v *counterVec) sum() int64 {
+	var n int64
+	v.each(func(_, _ string, c int64) { n += c })
+	return n
+}
+
 func (v *counterVec) byFirst() map[string]int64 {
 	out := map[string]int64{}
 	v.each(func(a, _ string, n int64) { out[a] += n })

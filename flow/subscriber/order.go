@@ -127,19 +127,6 @@ func (o *ackOrder) takeSettled() []slot {
 		}
 		o.batch = append(o.batch, s)
 	}
-	o.compact()
+	o.slots, o.first = dropFront(o.slots, o.first)
 	return o.batch
-}
-
-// compact keeps the released front of slots from growing without bound
-// while the order never empties. The caller holds mu.
-func (o *ackOrder) compact() {
-	switch {
-	case o.first == len(o.slots):
-		o.slots, o.first = o.slots[:0], 0
-	case o.first > 1024 && o.first > len(o.slots)/2:
-		n := copy(o.slots, o.slots[o.first:])
-		clear(o.slots[n:])
-		o.slots, o.first = o.slots[:n], 0
-	}
 }

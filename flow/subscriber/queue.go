@@ -60,17 +60,8 @@ func (q *queue) pop() (delivery, bool) {
 			d := q.items[q.head]
 			q.items[q.head] = delivery{}
 			q.head++
-			switch {
-			case q.head == len(q.items):
-				q.items, q.head = q.items[:0], 0
-			case q.head > 1024 && q.head > len(q.items)/2:
-				// A backlog that never empties must not keep its
-				// consumed front alive.
-				n := copy(q.items, q.items[q.head:])
-				clear(q.items[n:])
-				q.items, q.head = q.items[:n], 0
-				q.signal()
-			default:
+			q.items, q.head = dropFront(q.items, q.head)
+			if q.head < len(q.items) {
 				q.signal() // wake another worker for the rest
 			}
 			q.mu.Unlock()
@@ -100,4 +91,20 @@ func (q *queue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.items) - q.head
+}
+
+// dropFront lets go of the consumed front s[:first] of a slice used as a
+// FIFO: all of it once everything is consumed, else, once the front is
+// large and most of the slice, by copying the rest down, so that a backlog
+// that never empties does not keep its consumed front alive.
+func dropFront[T any](s []T, first int) ([]T, int) {
+	switch {
+	case first == len(s):
+		return s[:0], 0
+	case first > 1024 && first > len(s)/2:
+		n := copy(s, s[first:])
+		clear(s[n:])
+		return s[:n], 0
+	}
+	return s, first
 }
