@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,16 +16,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/mqflux/mqflux/bench/mqttwire"
 	"github.com/mqflux/mqflux/flow/deadletter"
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
 // startGuessers starts n attackers, each from a loopback address of its
-// own, sending wrong-password CONNECTs to addr in a loop: half guess the
-// password of the user "victim", half guess unknown user names. It returns
-// the answered guesses, the accepted ones, and a stop that waits for them.
-func startGuessers(addr string, n int) (attempts, accepted *atomic.Int64, stop func()) {
+// own, sending wrong-password CONNECTs over via to addr in a loop: half
+// guess the password of the user "victim", half guess unknown user names.
+// It returns the answered guesses, the accepted ones, and a stop that
+// waits for them.
+func startGuessers(via guessVia, addr string, n int) (attempts, accepted *atomic.Int64, stop func()) {
 	attempts, accepted = new(atomic.Int64), new(atomic.Int64)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -37,7 +42,7 @@ func startGuessers(addr string, n int) (attempts, accepted *atomic.Int64, stop f
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				ok, err := guess(addr, local, user)
+				ok, err := guess(via, addr, local, user)
 				if err != nil {
 					time.Sleep(10 * time.Millisecond)
 					continue
@@ -52,17 +57,66 @@ func startGuessers(addr string, n int) (attempts, accepted *atomic.Int64, stop f
 	return attempts, accepted, func() { cancel(); wg.Wait() }
 }
 
-// guess is one CONNECT with a wrong password, sent from local (a loopback
-// address of the attacker's own), as a guessing attacker would. It reports
-// whether the broker accepted it.
-func guess(addr string, local net.IP, user string) (accepted bool, err error) {
+// guessVia is the transport a guesser speaks MQTT over: plain TCP (the
+// zero value), TLS (tls set: the broker.tls listener) or WebSocket (ws).
+type guessVia struct {
+	tls *tls.Config
+	ws  bool
+}
+
+func (v guessVia) String() string {
+	switch {
+	case v.ws:
+		return "ws"
+	case v.tls != nil:
+		return "tls"
+	}
+	return "tcp"
+}
+
+// dial opens an MQTT connection over v to addr from local. A WebSocket's
+// upgrade is answered at once, before any tarpit; the CONNECT is not.
+func (v guessVia) dial(addr string, local net.IP) (guessConn, error) {
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 10 * time.Second}
-	conn, err := d.Dial("tcp", addr)
+	if !v.ws {
+		conn, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		if v.tls == nil {
+			return conn, nil
+		}
+		// The handshake happens with the first write, within the
+		// deadline the caller sets.
+		return tls.Client(conn, v.tls), nil
+	}
+	wd := websocket.Dialer{NetDialContext: d.DialContext, Subprotocols: []string{"mqtt"}, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := wd.Dial("ws://"+addr+"/", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	return &wsStream{c: c}, nil
+}
+
+// guessConn is what a guess needs of a connection, whatever its transport.
+type guessConn interface {
+	io.ReadWriteCloser
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// guess is one CONNECT with a wrong password, sent over via from local (a
+// loopback address of the attacker's own), as a guessing attacker would.
+// It reports whether the broker accepted it.
+func guess(via guessVia, addr string, local net.IP, user string) (accepted bool, err error) {
+	conn, err := via.dial(addr, local)
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	pkt, err := mqttwire.AppendConnect(nil, mqttwire.Connect{Username: user, Password: "wrong-password", CleanSession: true, KeepAlive: 60})
 	if err != nil {
 		return false, err
@@ -99,7 +153,7 @@ func TestWrongPasswordFloodLeavesDeviceServed(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				ok, err := guess(srv.MQTT, local, user)
+				ok, err := guess(guessVia{}, srv.MQTT, local, user)
 				if err != nil {
 					time.Sleep(10 * time.Millisecond)
 					continue
