@@ -58,14 +58,19 @@ func startGuessers(via guessVia, addr string, n int) (attempts, accepted *atomic
 }
 
 // guessVia is the transport a guesser speaks MQTT over: plain TCP (the
-// zero value), TLS (tls set: the broker.tls listener) or WebSocket (ws).
+// zero value), TLS (tls set: the broker.tls listener) or WebSocket (ws);
+// or, with http set, HTTP: the guesser of "victim" tries basic auth on
+// /v1/latest, the others their user name as a key of the legacy API.
 type guessVia struct {
-	tls *tls.Config
-	ws  bool
+	tls  *tls.Config
+	ws   bool
+	http bool
 }
 
 func (v guessVia) String() string {
 	switch {
+	case v.http:
+		return "http"
 	case v.ws:
 		return "ws"
 	case v.tls != nil:
@@ -110,6 +115,9 @@ type guessConn interface {
 // loopback address of the attacker's own), as a guessing attacker would.
 // It reports whether the broker accepted it.
 func guess(via guessVia, addr string, local net.IP, user string) (accepted bool, err error) {
+	if via.http {
+		return guessHTTP(addr, local, user)
+	}
 	conn, err := via.dial(addr, local)
 	if err != nil {
 		return false, err
@@ -129,6 +137,28 @@ func guess(via guessVia, addr string, local net.IP, user string) (accepted bool,
 		return false, nil // refused by closing
 	}
 	return p.Type == mqttwire.CONNACK && len(p.Body) >= 2 && p.Body[1] == 0, nil
+}
+
+// guessHTTP is one HTTP login with a wrong password (or key), on a
+// connection of its own from local, as guess's over HTTP. A 2xx is an
+// accepted guess; any answer is an answered one.
+func guessHTTP(addr string, local net.IP, user string) (accepted bool, err error) {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 10 * time.Second}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/latest", nil)
+	req.SetBasicAuth(user, "wrong-password")
+	if user != "victim" {
+		req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/v1/log-temperature", strings.NewReader(`{"temperature": 1}`))
+		req.Header.Set("X-authorization", user)
+		req.Header.Set("X-node-id", "guesser")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode/100 == 2, nil
 }
 
 // Attack 6: 32 parallel wrong-password guessers, each from an address of

@@ -48,7 +48,7 @@ func TestPasswordFloodIsTarpittedOverWebSocketAndTLS(t *testing.T) {
 			return []string{"MQFLUX_BROKER_TLS_ADDRESS=" + addr, "MQFLUX_BROKER_TLS_CERT=" + cert, "MQFLUX_BROKER_TLS_KEY=" + key},
 				guessVia{tls: trusting(t, cert)}, addr,
 				func(t *testing.T, m string, values []string) {
-					mosquittoPublishLines(t, addr, m, values, "--cafile", cert)
+					mosquittoPublishLines(t, addr, testenv.DemoDevice, "devices/demo-device/sensors/"+m, values, "--cafile", cert)
 				}
 		}},
 	} {
@@ -119,15 +119,15 @@ func trusting(t *testing.T, cert string) *tls.Config {
 	return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
 
-// mosquittoPublishLines publishes values as the demo device's readings of
-// measurement, QoS 1, one mosquitto_pub connection reading them a line
-// each from its standard input.
-func mosquittoPublishLines(t *testing.T, addr, measurement string, values []string, extra ...string) {
+// mosquittoPublishLines publishes values to topic as l, QoS 1, one
+// mosquitto_pub connection reading them a line each from its standard
+// input.
+func mosquittoPublishLines(t *testing.T, addr string, l testenv.Login, topic string, values []string, extra ...string) {
 	t.Helper()
 	bin := testenv.RequireCommand(t, "mosquitto_pub")
 	host, port, _ := strings.Cut(addr, ":")
-	args := append([]string{"-h", host, "-p", port, "-u", testenv.DemoDevice.User, "-P", testenv.DemoDevice.Password,
-		"-i", "tarpit-honest-device", "-q", "1", "-t", "devices/demo-device/sensors/" + measurement, "-l"}, extra...)
+	args := append([]string{"-h", host, "-p", port, "-u", l.User, "-P", l.Password,
+		"-i", "tarpit-honest-device", "-q", "1", "-t", topic, "-l"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin = strings.NewReader(strings.Join(values, "\n") + "\n")
 	done := make(chan struct{})
