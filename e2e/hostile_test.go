@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,7 +239,10 @@ func TestWrongPasswordFloodLeavesDeviceServed(t *testing.T) {
 		resp.Body.Close()
 		codes = append(codes, resp.StatusCode)
 	}
-	if codes[0] != http.StatusUnauthorized || codes[len(codes)-1] != http.StatusTooManyRequests {
+	// Backed off, a request is held for what is left of the backoff
+	// before its 429 (the tarpit), so the next one may find the backoff
+	// over and be checked (401) again.
+	if codes[0] != http.StatusUnauthorized || !slices.Contains(codes, http.StatusTooManyRequests) {
 		t.Errorf("wrong keys from one address answered %v; want 401 first, 429 once it keeps failing", codes)
 	}
 	req, _ := http.NewRequest("POST", "http://"+srv.HTTP+"/v1/log-temperature", strings.NewReader(`{"temperature": 2}`))
