@@ -80,6 +80,7 @@ func TestPasswordFloodIsTarpittedOverWebSocketAndTLS(t *testing.T) {
 
 			_, m := srv.HTTPGet(t, "/metrics")
 			held := metricValue(t, m, "mqflux_mqtt_tarpit_held_total")
+			heldHere := metricValue(t, m, fmt.Sprintf(`mqflux_tarpit_held_total{listener=%q}`, via))
 			backoff := metricValue(t, m, `mqflux_mqtt_denied_total{reason="backoff",what="connect"}`)
 			t.Logf("%d guessers over %s: %d guesses answered, %.0f held by the tarpit, %.0f refused for backoff (bad_password %v, unknown_user %v, busy %v, tarpit_full %v)",
 				guessers, via, attempts.Load(), held, backoff,
@@ -90,8 +91,9 @@ func TestPasswordFloodIsTarpittedOverWebSocketAndTLS(t *testing.T) {
 			if n := accepted.Load(); n != 0 {
 				t.Errorf("%d wrong-password connections over %s were accepted", n, via)
 			}
-			if held < 2*guessers {
-				t.Errorf("the tarpit held %.0f connections of %d guessers over %s; want each held at least twice", held, guessers, via)
+			if held < 2*guessers || heldHere != held {
+				t.Errorf("the tarpit held %.0f connections of %d guessers over %s (%.0f counted on listener %s); want each held at least twice, on %s",
+					held, guessers, via, heldHere, via, via)
 			}
 			// A backoff refusal the tarpit did not hold was answered at
 			// once: the guesser went straight round again. Each guesser
