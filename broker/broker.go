@@ -214,6 +214,11 @@ func (b *Broker) Publish(topic string, payload []byte, retain bool, qos byte) er
 	return b.srv.Publish(topic, payload, retain, qos)
 }
 
+// Tarpit holds the logins of other protocols (HTTP) from addresses in
+// backoff, within the bounds and counts of the MQTT connections' tarpit;
+// closing the broker ends their holds.
+func (b *Broker) Tarpit() passwd.Tarpit { return b.tarpit }
+
 // Close disconnects every client and closes the session store.
 func (b *Broker) Close() error {
 	b.tarpit.close()

@@ -33,6 +33,10 @@ type Stats struct {
 	// held before their refusal; TarpitHolding is how many are held now
 	// (tarpit.go).
 	TarpitHeld, TarpitHolding int64
+	// TarpitHeldBy and TarpitHoldingBy are the same by listener ("tcp",
+	// "tls", "ws"), with the HTTP requests held through Broker.Tarpit
+	// ("http").
+	TarpitHeldBy, TarpitHoldingBy map[string]int64
 }
 
 // Stats returns the broker's numbers now.
@@ -56,6 +60,7 @@ func (b *Broker) Stats() Stats {
 		TarpitHeld:      b.tarpit.held.Load(),
 		TarpitHolding:   int64(b.tarpit.holding()),
 	}
+	st.TarpitHeldBy, st.TarpitHoldingBy = b.tarpit.byListener()
 	b.retained.mu.Lock()
 	st.RetainedBytes = b.retained.bytes
 	b.retained.mu.Unlock()

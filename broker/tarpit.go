@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,8 +53,12 @@ type tarpit struct {
 	mu    sync.Mutex
 	byKey map[string]int
 	total int
+	// By listener ("tcp", "tls", "ws", "http"): holds so far, and now.
+	heldBy    map[string]int64
+	holdingBy map[string]int
+	requests  int // held now through Hold: HTTP requests, not MQTT connections
 
-	held atomic.Int64 // connections held so far
+	held atomic.Int64 // MQTT connections held so far
 }
 
 // Tarpit refusal reasons of mqflux_mqtt_denied_total{what="connect"}: a
@@ -66,6 +71,7 @@ func newTarpit(c TarpitConfig, wait func(string) time.Duration, readTimeout time
 		wait: wait, maxHold: c.MaxHold, perAddress: c.PerAddress, maxHeld: c.MaxHeld,
 		readTimeout: readTimeout, maxPacket: maxPacket, refuse: refuse,
 		done: make(chan struct{}), byKey: make(map[string]int),
+		heldBy: make(map[string]int64), holdingBy: make(map[string]int),
 	}
 }
 
@@ -81,21 +87,21 @@ func (t *tarpit) wrap(establish listeners.EstablishFn) listeners.EstablishFn {
 		if hold <= 0 {
 			return establish(id, c)
 		}
-		t.serve(c, remote, hold)
+		t.serve(c, id, remote, hold)
 		return nil
 	}
 }
 
 // serve holds c for hold, or closes it at once past the bounds, then
 // refuses its login.
-func (t *tarpit) serve(c net.Conn, remote string, hold time.Duration) {
+func (t *tarpit) serve(c net.Conn, listener, remote string, hold time.Duration) {
 	defer c.Close()
 	key := passwd.AddressKey(remote)
-	if !t.take(key) {
+	if !t.take(key, listener, false) {
 		t.refuse(remote, reasonTarpitFull)
 		return
 	}
-	defer t.give(key)
+	defer t.give(key, listener, false)
 	t.held.Add(1)
 	timer := time.NewTimer(hold)
 	defer timer.Stop()
@@ -110,8 +116,40 @@ func (t *tarpit) serve(c net.Conn, remote string, hold time.Duration) {
 	t.refuse(remote, "backoff")
 }
 
-// take reserves a place for a held connection of key; false past a bound.
-func (t *tarpit) take(key string) bool {
+// Hold holds a request from remote that arrived on listener (HTTP: the
+// MQTT listeners' connections are held by wrap) while remote's address is
+// in backoff: for what is left of it, at most maxHold, or until ctx ends
+// or the broker closes. Its holds share the bounds of the MQTT
+// connections', per address and in all: what a hold costs, a descriptor
+// and a goroutine, comes from the same process. It reports whether the
+// request was held; past a bound, or with the address not in backoff or
+// holding off, it returns at once. It implements passwd.Tarpit.
+func (t *tarpit) Hold(ctx context.Context, remote, listener string) bool {
+	if t == nil || t.maxHold <= 0 {
+		return false
+	}
+	hold := min(t.wait(remote), t.maxHold)
+	if hold <= 0 {
+		return false
+	}
+	key := passwd.AddressKey(remote)
+	if !t.take(key, listener, true) {
+		return false
+	}
+	defer t.give(key, listener, true)
+	timer := time.NewTimer(hold)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-t.done:
+	}
+	return true
+}
+
+// take reserves a place for a hold of key on listener (request: through
+// Hold); false past a bound.
+func (t *tarpit) take(key, listener string, request bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.total >= t.maxHeld || t.byKey[key] >= t.perAddress {
@@ -119,23 +157,45 @@ func (t *tarpit) take(key string) bool {
 	}
 	t.total++
 	t.byKey[key]++
+	t.heldBy[listener]++
+	t.holdingBy[listener]++
+	if request {
+		t.requests++
+	}
 	return true
 }
 
-func (t *tarpit) give(key string) {
+func (t *tarpit) give(key, listener string, request bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.total--
 	if t.byKey[key]--; t.byKey[key] <= 0 {
 		delete(t.byKey, key)
 	}
+	t.holdingBy[listener]--
+	if request {
+		t.requests--
+	}
 }
 
-// holding is how many connections are held now.
+// holding is how many MQTT connections are held now.
 func (t *tarpit) holding() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.total
+	return t.total - t.requests
+}
+
+// byListener is what has been held so far and what is held now, by
+// listener, HTTP's included.
+func (t *tarpit) byListener() (held, holding map[string]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	held, holding = make(map[string]int64, len(t.heldBy)), make(map[string]int64, len(t.holdingBy))
+	for l, n := range t.heldBy {
+		held[l] = n
+		holding[l] = int64(t.holdingBy[l])
+	}
+	return held, holding
 }
 
 // close ends every hold: the held connections are closed unanswered. The

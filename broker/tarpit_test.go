@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -278,5 +279,69 @@ func TestTarpitReadsOnlyAConnect(t *testing.T) {
 		if got != tc.version || (err == nil) != (tc.version != 0) {
 			t.Errorf("%s: version %d, %v; want %d", tc.name, got, err, tc.version)
 		}
+	}
+}
+
+// An HTTP login from an address in backoff is held through Hold within the
+// bounds the MQTT connections' holds count against, per address and in
+// all, and counted by listener apart from them; a clean address, a
+// cancelled request and a closed tarpit end or skip the hold.
+func TestTarpitHoldsRequests(t *testing.T) {
+	r := newTarpitRig(t, TarpitConfig{MaxHold: time.Minute, PerAddress: 2, MaxHeld: 3})
+	r.setBackoff("127.0.9.20", time.Hour)
+	r.setBackoff("127.0.9.21", 20*time.Millisecond)
+	ctx := context.Background()
+
+	if r.tp.Hold(ctx, "127.0.9.22:4000", "http") {
+		t.Error("a request from a clean address was held")
+	}
+	// Held for what is left of the backoff, then answered.
+	if !r.tp.Hold(ctx, "127.0.9.21:4000", "http") {
+		t.Error("a request from an address in backoff was not held")
+	}
+
+	// One MQTT connection and one request of 127.0.9.20 fill its
+	// per_address 2: a second request is refused a place at once.
+	r.dial("127.0.9.20", 4)
+	r.waitHolding(1)
+	reqCtx, cancel := context.WithCancel(ctx)
+	held := make(chan bool)
+	go func() { held <- r.tp.Hold(reqCtx, "127.0.9.20:4001", "http") }()
+	waitFor(t, func() bool { _, now := r.tp.byListener(); return now["http"] == 1 })
+	if r.tp.Hold(ctx, "127.0.9.20:4002", "http") {
+		t.Error("a request past per_address (one connection and one request held) was held")
+	}
+	if got := r.tp.holding(); got != 1 {
+		t.Errorf("mqflux_mqtt_tarpit_holding counts %d, want the 1 MQTT connection", got)
+	}
+	cancel() // the client went away
+	if !<-held {
+		t.Error("a held request whose client went away reports it was not held")
+	}
+
+	heldBy, holdingBy := r.tp.byListener()
+	if heldBy["http"] != 2 || heldBy["tcp"] != 1 || holdingBy["http"] != 0 {
+		t.Errorf("held by listener %v, holding %v; want http 2, tcp 1, none http now", heldBy, holdingBy)
+	}
+	if got := r.tp.held.Load(); got != 1 {
+		t.Errorf("%d MQTT connections counted held, want 1: requests are not", got)
+	}
+
+	// Closing the tarpit ends a request's hold too.
+	go func() { held <- r.tp.Hold(ctx, "127.0.9.20:4003", "http") }()
+	waitFor(t, func() bool { _, now := r.tp.byListener(); return now["http"] == 1 })
+	r.tp.close()
+	<-held
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -239,7 +239,7 @@ func passwordGuesses(a *attackers, addr string, n int) {
 		if i%2 == 1 {
 			user = fmt.Sprintf("no-such-user-%d", i)
 		}
-		ok, err := guess(addr, net.IPv4(127, 0, 1, byte(i+1)), user)
+		ok, err := guess(guessVia{}, addr, net.IPv4(127, 0, 1, byte(i+1)), user)
 		if err != nil {
 			a.pause()
 			return

@@ -91,7 +91,10 @@ func TestConsoleAdminSessionReplaysDeadLetters(t *testing.T) {
 // every guarded route and the login form: 429 with Retry-After, even with
 // the right password; another address is served.
 func TestLoginBackoffIs429Everywhere(t *testing.T) {
-	srv := startExposed(t)
+	// Each request from the backed-off address is held before its 429
+	// (the tarpit): a tenth of a second, not up to 10 s each, so the
+	// routes are all asked within the backoff.
+	srv := startExposed(t, "MQFLUX_BROKER_TARPIT_MAX_HOLD=100ms")
 	guesser := clientFrom(net.IPv4(127, 0, 6, 1))
 	wrong := testenv.Login{User: exposedAdmin.User, Password: "not-the-password"}
 	// Failures past the free ones double the backoff; ten make it 16

@@ -131,7 +131,7 @@ func TestFreshLoginsDuringPasswordFlood(t *testing.T) {
 	quietRep := startLoad(t, quiet).finish(t, 5*time.Minute)
 	quietOK := freshLogins(t, srv.MQTT, 0, fresh)
 
-	attempts, accepted, stop := startGuessers(srv.MQTT, 32)
+	attempts, accepted, stop := startGuessers(guessVia{}, srv.MQTT, 32)
 	defer stop()
 	// The flood is in full swing: every guesser has been answered twice.
 	waitFor(t, time.Minute, "the guessers under way", func() bool { return attempts.Load() >= 64 })

@@ -55,7 +55,7 @@ func TestDeniedPacketsLogBounded(t *testing.T) {
 	}
 	const guesses = 30
 	for i := range guesses {
-		if ok, err := guess(srv.MQTT, net.IPv4(127, 0, 0, 1), dev.User); err != nil || ok {
+		if ok, err := guess(guessVia{}, srv.MQTT, net.IPv4(127, 0, 0, 1), dev.User); err != nil || ok {
 			t.Fatalf("wrong password %d: accepted %v, err %v", i, ok, err)
 		}
 	}

@@ -47,7 +47,7 @@ func TestPasswordFloodIsTarpitted(t *testing.T) {
 	warm.Measurement += "_warm"
 	startLoad(t, warm).finish(t, 5*time.Minute)
 
-	attempts, accepted, stop := startGuessers(srv.MQTT, 32)
+	attempts, accepted, stop := startGuessers(guessVia{}, srv.MQTT, 32)
 	defer stop()
 	// Under way: every guesser held once, or (with nothing holding them)
 	// 50 guesses each.

@@ -1,6 +1,7 @@
 package passwd
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -84,4 +85,30 @@ func (c *Checker) Login(remote string, presented bool, acct Account, secret []by
 func (o Outcome) RetryAfterSeconds() int {
 	s := int((o.RetryAfter + time.Second - 1) / time.Second)
 	return max(s, 1)
+}
+
+// Tarpit holds a login refused for its address's backoff before the
+// refusal is answered. Answered at once, a guesser in backoff goes straight
+// round again, and each round costs the server an accept and an answer;
+// held, it makes one attempt per hold.
+type Tarpit interface {
+	// Hold waits while remote's address is in backoff, bounded by the
+	// tarpit, or until ctx ends; listener names where the login came
+	// from ("http") for the tarpit's counts. It reports whether the login
+	// was held: false at once past the tarpit's bounds.
+	Hold(ctx context.Context, remote, listener string) bool
+}
+
+// HoldBackoff holds out, the outcome of a login from remote, in tp when
+// it is a Backoff refusal, and returns it with what is left of the
+// backoff after the hold as RetryAfter. Any other outcome, or a nil tp,
+// is returned as it is.
+func (c *Checker) HoldBackoff(ctx context.Context, tp Tarpit, remote, listener string, out Outcome) Outcome {
+	if out.Result != Backoff || tp == nil {
+		return out
+	}
+	if tp.Hold(ctx, remote, listener) {
+		out.RetryAfter = c.BackoffWait(remote)
+	}
+	return out
 }

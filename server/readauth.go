@@ -32,6 +32,9 @@ type readGate struct {
 	denied  *prometheus.CounterVec // {endpoint, reason}
 	// sessions are the console's logins beyond loopback.
 	sessions *sessions
+	// tarpit holds a login from an address in backoff before its 429;
+	// nil: answered at once.
+	tarpit passwd.Tarpit
 }
 
 // realm is what a 401 asks credentials for.
@@ -140,6 +143,7 @@ func (g *readGate) check(r *http.Request, need role) *refusal {
 func (g *readGate) login(r *http.Request, name, password string) (broker.User, *refusal) {
 	u, known := g.users[name]
 	out := g.checker.Login(r.RemoteAddr, name != "", g.checker.Hashed(r.RemoteAddr, u.PasswordHash, known, []byte(password)), []byte(password))
+	out = g.checker.HoldBackoff(r.Context(), g.tarpit, r.RemoteAddr, tarpitListener, out)
 	if out.Refused() {
 		return broker.User{}, loginRefusal(out)
 	}

@@ -131,7 +131,9 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	rp.broker = b
 	s.publish.broker = b
 
-	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink(shim.Source), log.With("component", "http"), shim.WithChecker(checker))
+	tarpit := newHTTPTarpit(b.Tarpit(), s.front.http)
+	s.gate.tarpit = tarpit
+	legacy, err := shim.New(cfg.HTTP.Legacy, pipe.Sink(shim.Source), log.With("component", "http"), shim.WithChecker(checker), shim.WithTarpit(tarpit))
 	if err != nil {
 		_ = b.Close()
 		_ = pipe.Stop(0)

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -23,13 +24,14 @@ const anyDevice = "*"
 type keyring struct {
 	keys    []Key
 	checker *passwd.Checker
+	tarpit  passwd.Tarpit // nil: a backoff's 429 is answered at once
 	salt    [32]byte
 
 	mu    sync.RWMutex
 	index map[[32]byte]int
 }
 
-func newKeyring(keys []Key, checker *passwd.Checker) (*keyring, error) {
+func newKeyring(keys []Key, checker *passwd.Checker, tarpit passwd.Tarpit) (*keyring, error) {
 	for i, k := range keys {
 		if err := passwd.ValidHash(k.KeyHash); err != nil {
 			return nil, fmt.Errorf("http.legacy.keys[%d].key_hash: %w", i, err)
@@ -38,7 +40,7 @@ func newKeyring(keys []Key, checker *passwd.Checker) (*keyring, error) {
 			return nil, fmt.Errorf("http.legacy.keys[%d].device: %q: use \"*\" or a device name (letters, digits, '-', '_', '.', at most 64)", i, k.Device)
 		}
 	}
-	kr := &keyring{keys: keys, checker: checker, index: make(map[[32]byte]int)}
+	kr := &keyring{keys: keys, checker: checker, tarpit: tarpit, index: make(map[[32]byte]int)}
 	// crypto/rand.Read never returns an error.
 	_, _ = rand.Read(kr.salt[:])
 	return kr, nil
@@ -49,8 +51,9 @@ func newKeyring(keys []Key, checker *passwd.Checker) (*keyring, error) {
 // (passwd.Checker.Login): an address that keeps failing is refused for a
 // while without any bcrypt, and a check refused because too many are
 // waiting is answered as busy rather than as a wrong key; both come back
-// as the problem to answer (loginProblem).
-func (kr *keyring) lookup(remote, secret string) (Key, bool, *problem) {
+// as the problem to answer (loginProblem). A request refused for backoff
+// is first held in the tarpit, if there is one, while ctx lasts.
+func (kr *keyring) lookup(ctx context.Context, remote, secret string) (Key, bool, *problem) {
 	if secret == "" {
 		return Key{}, false, nil
 	}
@@ -58,11 +61,16 @@ func (kr *keyring) lookup(remote, secret string) (Key, bool, *problem) {
 	// Every key is a known account: the secret is tried against each.
 	acct := passwd.Account{Known: true, Verify: func() (err error) { k, err = kr.find(remote, secret); return err }}
 	out := kr.checker.Login(remote, true, acct, []byte(secret))
+	out = kr.checker.HoldBackoff(ctx, kr.tarpit, remote, tarpitListener, out)
 	if p := loginProblem(out); p != nil {
 		return Key{}, false, p
 	}
 	return k, out.Result == passwd.OK, nil
 }
+
+// tarpitListener is the listener label of the legacy API's holds in the
+// tarpit's counts, the same as the other HTTP routes'.
+const tarpitListener = "http"
 
 // loginProblem maps a login's outcome to the legacy API's answer: backoff
 // and busy are 429 with Retry-After, as on every other HTTP route; a wrong

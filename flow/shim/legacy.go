@@ -38,7 +38,7 @@ func (e *logEndpoint) read(w http.ResponseWriter, r *http.Request) (string, read
 	if secret == "" {
 		return "", reading{}, &problem{status: http.StatusUnauthorized, reason: "key_missing", detail: "the X-authorization header is missing"}
 	}
-	key, ok, p := e.shim.keys.lookup(r.RemoteAddr, secret)
+	key, ok, p := e.shim.keys.lookup(r.Context(), r.RemoteAddr, secret)
 	if p != nil {
 		return "", reading{}, p
 	}

@@ -36,12 +36,20 @@ type Shim struct {
 // Option changes how New sets up the Shim.
 type Option func(*options)
 
-type options struct{ checker *passwd.Checker }
+type options struct {
+	checker *passwd.Checker
+	tarpit  passwd.Tarpit
+}
 
 // WithChecker checks keys with c instead of a Checker of the Shim's own:
 // sharing the broker's makes MQTT passwords and HTTP keys draw on one
 // bound of bcrypt CPU and one per-address backoff.
 func WithChecker(c *passwd.Checker) Option { return func(o *options) { o.checker = c } }
+
+// WithTarpit holds a request whose address is in login backoff in tp
+// before its 429 (passwd.Checker.HoldBackoff); without it the 429 is
+// answered at once.
+func WithTarpit(tp passwd.Tarpit) Option { return func(o *options) { o.tarpit = tp } }
 
 // New checks cfg and returns a Shim that hands readings to sink. A nil logger
 // discards the log.
@@ -62,7 +70,7 @@ func New(cfg Config, sink ingest.ReadingSink, logger *slog.Logger, opts ...Optio
 	if o.checker == nil {
 		o.checker = passwd.NewChecker()
 	}
-	keys, err := newKeyring(cfg.Keys, o.checker)
+	keys, err := newKeyring(cfg.Keys, o.checker, o.tarpit)
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func (e *streamEndpoint) authenticate(r *http.Request) (string, *problem) {
 	if pass == "" {
 		secret, claimed, where = user, r.Header.Get("X-node-id"), "the X-node-id header (the basic-auth user name holds the key)"
 	}
-	key, ok, p := e.shim.keys.lookup(r.RemoteAddr, secret)
+	key, ok, p := e.shim.keys.lookup(r.Context(), r.RemoteAddr, secret)
 	if p != nil {
 		return "", p
 	}
