@@ -136,6 +136,7 @@ func (w *queueWriter) flush() {
 func (w *queueWriter) write(changes map[queueID]*queued) error {
 	b := w.db.NewBatch()
 	defer b.Close()
+	var buf []byte
 	for qid, q := range changes {
 		key := qid.key()
 		if q == nil {
@@ -144,11 +145,16 @@ func (w *queueWriter) write(changes map[queueID]*queued) error {
 			}
 			continue
 		}
-		bs, err := message(key, qid.client, q).MarshalBinary()
-		if err != nil {
-			return fmt.Errorf("encode %s: %w", key, err)
+		// Set copies the record into the batch: one buffer serves them all.
+		var ok bool
+		if buf, ok = appendRecord(buf[:0], key, qid.client, q); !ok {
+			bs, err := message(key, qid.client, q).MarshalBinary()
+			if err != nil {
+				return fmt.Errorf("encode %s: %w", key, err)
+			}
+			buf = append(buf[:0], bs...)
 		}
-		if err := b.Set([]byte(key), bs, nil); err != nil {
+		if err := b.Set([]byte(key), buf, nil); err != nil {
 			return fmt.Errorf("set %s: %w", key, err)
 		}
 	}
