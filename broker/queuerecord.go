@@ -11,14 +11,13 @@ import (
 // appendRecord appends the stored record of a queued message: the JSON
 // that the pebble hook reads back (storage.Message.UnmarshalBinary) and
 // would decode from encoding/json's encoding of message(key, client, q).
-// encoding/json cost about ten microseconds per message, in a batch that
-// holds every message queued for every offline session: with three
-// sessions, three records per reading while their queues fill, that was
-// the largest part of what the sessions cost the devices' publishes (the
-// writer shares the cores with them). ok is false for what the short
-// encoding does not cover (MQTT 5 properties beyond the numeric ones,
-// text that is not valid UTF-8): the caller encodes that message with
-// encoding/json.
+// encoding/json cost 5-10 microseconds per message, and every message
+// queued for an offline session is encoded: with three sessions of
+// devices/#, three records per reading while their queues fill, on the
+// same cores as the devices' publishes. ok is false for what the short
+// encoding does not cover (MQTT 5 properties other than the payload
+// format and the expiry, text that is not valid UTF-8): the caller
+// encodes that message with encoding/json.
 func appendRecord(dst []byte, key, client string, q *queued) (out []byte, ok bool) {
 	pk := &q.pk
 	p := &pk.Properties
