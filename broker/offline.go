@@ -33,16 +33,35 @@ type offlineLimit struct {
 	srv     *mqtt.Server
 	log     *slog.Logger
 	dropped atomic.Int64
-	npaused atomic.Int32 // len(paused), read without the lock on every publish
+	// sessions is a copy of paused that every publish reads without a
+	// lock: with a mutex here, each publish of every device took the same
+	// lock once a session was paused, and the runners queued on it.
+	sessions atomic.Pointer[[]pausedSession]
 
 	mu     sync.Mutex
 	logged map[string]struct{}               // client ids whose drops were logged since they went offline
 	paused map[string][]packets.Subscription // by client id: the filters taken out of the index
 }
 
+// pausedSession is one entry of offlineLimit.sessions.
+type pausedSession struct {
+	id   string
+	subs []packets.Subscription
+}
+
 func newOfflineLimit(max int, srv *mqtt.Server, log *slog.Logger) *offlineLimit {
 	return &offlineLimit{max: max, srv: srv, log: log,
 		logged: map[string]struct{}{}, paused: map[string][]packets.Subscription{}}
+}
+
+// publishPaused replaces the copy of paused that publishes read; o.mu is
+// held. Pauses and reconnects are rare, publishes are not.
+func (o *offlineLimit) publishPaused() {
+	list := make([]pausedSession, 0, len(o.paused))
+	for id, subs := range o.paused {
+		list = append(list, pausedSession{id: id, subs: subs})
+	}
+	o.sessions.Store(&list)
 }
 
 // admit reports whether a message may be queued for cl; mochi asks before
@@ -80,25 +99,31 @@ func (o *offlineLimit) pause(cl *mqtt.Client) {
 		subs = append(subs, sub)
 	}
 	o.paused[cl.ID] = subs
-	o.npaused.Store(int32(len(o.paused)))
+	o.publishPaused()
 }
 
 // published counts pk as dropped for each paused session it would have
 // been queued for: a filter matches and both QoS are above 0 (mochi queues
 // nothing else for an offline client).
 func (o *offlineLimit) published(pk packets.Packet) {
-	if o == nil || o.npaused.Load() == 0 || pk.FixedHeader.Qos == 0 {
+	if o == nil || pk.FixedHeader.Qos == 0 {
 		return
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for id, subs := range o.paused {
-		for _, sub := range subs {
-			if sub.Qos > 0 && !(sub.NoLocal && pk.Origin == id) && topic.MatchFilter(sub.Filter, pk.TopicName) {
-				o.dropped.Add(1)
+	list := o.sessions.Load()
+	if list == nil {
+		return
+	}
+	var n int64
+	for _, p := range *list {
+		for _, sub := range p.subs {
+			if sub.Qos > 0 && !(sub.NoLocal && pk.Origin == p.id) && topic.MatchFilter(sub.Filter, pk.TopicName) {
+				n++
 				break // mochi delivers once per session, whatever overlaps
 			}
 		}
+	}
+	if n > 0 {
+		o.dropped.Add(n)
 	}
 }
 
@@ -120,7 +145,9 @@ func (o *offlineLimit) ended(id string) {
 	}
 	o.mu.Lock()
 	delete(o.logged, id)
-	delete(o.paused, id)
-	o.npaused.Store(int32(len(o.paused)))
+	if _, ok := o.paused[id]; ok {
+		delete(o.paused, id)
+		o.publishPaused()
+	}
 	o.mu.Unlock()
 }

@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// pausedSessions builds a server with n persistent sessions subscribed to
+// filters, gone, and with full queues, paused by the limit as a delivery
+// would pause them.
+func pausedSessions(t testing.TB, n int, filters ...packets.Subscription) (*offlineLimit, []*mqtt.Client) {
+	srv := mqtt.New(nil)
+	o := newOfflineLimit(1, srv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var cls []*mqtt.Client
+	for i := range n {
+		cl := srv.NewClient(nil, "t", fmt.Sprintf("tail-%d", i), false)
+		for _, f := range filters {
+			cl.State.Subscriptions.Add(f.Filter, f)
+			srv.Topics.Subscribe(cl.ID, f)
+		}
+		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1})
+		cl.Stop(nil)
+		if o.admit(cl) {
+			t.Fatalf("%s: a full queue admitted a delivery", cl.ID)
+		}
+		if got := srv.Topics.Subscribers("devices/a/sensors/t"); len(got.Subscriptions) != 0 {
+			t.Fatalf("%s: paused session still in the topic index: %v", cl.ID, got.Subscriptions)
+		}
+		cls = append(cls, cl)
+	}
+	return o, cls
+}
+
+func reading(topic string, qos byte, origin string) packets.Packet {
+	return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos}, TopicName: topic, Origin: origin}
+}
+
+// Every publish a paused session would have queued is counted once per
+// session, from many publishers at once (the devices' runners), and a
+// session that comes back stops counting.
+func TestOfflineLimitCountsPausedDrops(t *testing.T) {
+	tests := []struct {
+		name    string
+		filters []packets.Subscription
+		pk      packets.Packet
+		want    int64 // per publish, over the three sessions tail-0, tail-1, tail-2
+	}{
+		{"match", []packets.Subscription{{Filter: "devices/#", Qos: 1}}, reading("devices/a/sensors/t", 1, "dev-a"), 3},
+		{"overlapping filters count once", []packets.Subscription{{Filter: "devices/#", Qos: 1}, {Filter: "devices/+/sensors/t", Qos: 1}},
+			reading("devices/a/sensors/t", 1, "dev-a"), 3},
+		{"other topic", []packets.Subscription{{Filter: "devices/#", Qos: 1}}, reading("alerts/a", 1, "dev-a"), 0},
+		{"qos 0 publish", []packets.Subscription{{Filter: "devices/#", Qos: 1}}, reading("devices/a/sensors/t", 0, "dev-a"), 0},
+		{"qos 0 subscription", []packets.Subscription{{Filter: "devices/#", Qos: 0}}, reading("devices/a/sensors/t", 1, "dev-a"), 0},
+		{"no local: not the session's own publish", []packets.Subscription{{Filter: "devices/#", Qos: 1, NoLocal: true}},
+			reading("devices/a/sensors/t", 1, "tail-0"), 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			const sessions, publishers, each = 3, 8, 500
+			o, cls := pausedSessions(t, sessions, tc.filters...)
+			publish := func() {
+				var wg sync.WaitGroup
+				for range publishers {
+					wg.Go(func() {
+						for range each {
+							o.published(tc.pk)
+						}
+					})
+				}
+				wg.Wait()
+			}
+			publish()
+			want := tc.want * publishers * each
+			if got := o.dropped.Load(); got != want {
+				t.Fatalf("dropped %d, want %d", got, want)
+			}
+			for _, cl := range cls {
+				o.ended(cl.ID)
+			}
+			publish()
+			if got := o.dropped.Load(); got != want {
+				t.Fatalf("after the sessions came back: dropped %d, want still %d", got, want)
+			}
+		})
+	}
+}
+
+// The per-publish cost of the drop count with three paused sessions,
+// publishers on every core (go test -bench OfflinePublished -cpu 2,8).
+func BenchmarkOfflinePublished(b *testing.B) {
+	o, _ := pausedSessions(b, 3, packets.Subscription{Filter: "devices/#", Qos: 1})
+	pk := reading("devices/dev-0001/sensors/telemetry", 1, "dev-0001")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			o.published(pk)
+		}
+	})
+}
