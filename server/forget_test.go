@@ -99,11 +99,7 @@ func TestForgetDataThroughAnyOutputKind(t *testing.T) {
 			if code != tc.code {
 				t.Fatalf("DELETE ?data=true: %d %s, want %d", code, body, tc.code)
 			}
-			var got []string
-			if v, ok := deleted.Load(tc.label); ok {
-				got = *v.(*[]string)
-			}
-			if !slices.Equal(got, tc.deleted) {
+			if got := deletedDevices(tc.label); !slices.Equal(got, tc.deleted) {
 				t.Errorf("the output was asked to delete %v, want %v", got, tc.deleted)
 			}
 			if strings.Contains(getText(t, "http://"+httpAddr+"/v1/devices"), `"pi-gone"`) {

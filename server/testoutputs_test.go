@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -83,13 +84,29 @@ type deleteConfig struct {
 	memConfig `yaml:",inline"`
 }
 
-// deleted are the devices DeleteDevice was asked for, by label.
-var deleted sync.Map // label → *[]string
+// deleted are the devices DeleteDevice was asked for, by label. Locked:
+// the test reads them after an HTTP answer, an order the race detector
+// cannot see through the socket.
+var deleted = struct {
+	sync.Mutex
+	by map[string][]string
+}{by: map[string][]string{}}
 
 func (c *deleteConfig) DeleteDevice(_ context.Context, device string) error {
-	v, _ := deleted.LoadOrStore(c.Label, &[]string{})
-	*v.(*[]string) = append(*v.(*[]string), device)
+	deleted.Lock()
+	defer deleted.Unlock()
+	deleted.by[c.Label] = append(deleted.by[c.Label], device)
 	return nil
+}
+
+// deletedDevices is a copy of what DeleteDevice was asked for label, and
+// forgets it (a test run again with -count starts afresh).
+func deletedDevices(label string) []string {
+	deleted.Lock()
+	defer deleted.Unlock()
+	got := slices.Clone(deleted.by[label])
+	delete(deleted.by, label)
+	return got
 }
 
 func init() {
