@@ -121,9 +121,10 @@ type ClientConnection struct {
 	largeReads bool
 	outbuf     *bytes.Buffer // a buffer for writing packets
 	// mqflux patch: writeMu orders the writes to Conn and guards outbuf.
-	// It is not the client's own lock, which guards the packet ids a
-	// delivery takes: a write can wait for the network as long as the
-	// client does not read, and a delivery must never wait for that.
+	// It is not a lock a delivery takes (the inflight lock guards the
+	// packet ids, see Client.addInflight): a write can wait for the
+	// network as long as the client does not read, and a delivery must
+	// never wait for that.
 	writeMu  sync.Mutex
 	Remote   string // the remote address of the client
 	Listener string // listener id of the client
@@ -740,9 +741,9 @@ func (cl *Client) writePacket(pk packets.Packet, more bool) error {
 	}
 
 	n, err := func() (int64, error) {
-		// mqflux patch: the write lock, not the client's: NextPacketID,
-		// which every delivery to this client calls from the publisher's
-		// runner, must not wait while this write waits for the network.
+		// mqflux patch: the write lock, which no delivery takes: a
+		// delivery to this client, made on the publisher's runner, must
+		// not wait while this write waits for the network.
 		cl.Net.writeMu.Lock()
 		defer cl.Net.writeMu.Unlock()
 		if !more && cl.State.outbound.Len() == 0 {
