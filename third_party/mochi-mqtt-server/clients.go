@@ -121,9 +121,10 @@ type ClientConnection struct {
 	largeReads bool
 	outbuf     *bytes.Buffer // a buffer for writing packets
 	// mqflux patch: writeMu orders the writes to Conn and guards outbuf.
-	// It is not the client's own lock, which guards the packet ids a
-	// delivery takes: a write can wait for the network as long as the
-	// client does not read, and a delivery must never wait for that.
+	// It is not a lock a delivery takes (the inflight lock guards the
+	// packet ids, see Client.addInflight): a write can wait for the
+	// network as long as the client does not read, and a delivery must
+	// never wait for that.
 	writeMu  sync.Mutex
 	Remote   string // the remote address of the client
 	Listener string // listener id of the client
@@ -224,7 +225,7 @@ func (cl *Client) queueOutbound(pk *packets.Packet) bool {
 func (cl *Client) writeQueued() {
 	w, waits := cl.Net.Conn.(WriteWaiter)
 	for {
-		pk, ok := cl.State.outbound.pop()
+		pk, more, ok := cl.State.outbound.next()
 		if !ok {
 			cl.endDrops(cl.Closed())
 			return
@@ -234,7 +235,7 @@ func (cl *Client) writeQueued() {
 			// writer wait here, outside every lock, rather than hold more.
 			_ = w.WaitToWrite()
 		}
-		if err := cl.WritePacket(*pk); err != nil {
+		if err := cl.writePacket(*pk, more); err != nil {
 			// TODO : Figure out what to do with error
 			cl.ops.log.Debug("failed publishing packet", "error", err, "client", cl.ID, "packet", pk)
 		}
@@ -350,40 +351,22 @@ func (cl *Client) refreshDeadline(keepalive uint16) {
 // NextPacketID returns the next available (unused) packet id for the client.
 // If no unused packet ids are available, an error is returned and the client
 // should be disconnected.
+//
+// mqflux patch: under the inflight lock, which guards the ids in flight it
+// skips, not the client's: a delivery (addInflight) takes only that lock.
 func (cl *Client) NextPacketID() (i uint32, err error) {
-	cl.Lock()
-	defer cl.Unlock()
-
-	i = atomic.LoadUint32(&cl.State.packetID)
-	started := i
-	overflowed := false
-	for {
-		if overflowed && i == started {
-			return 0, packets.ErrQuotaExceeded
-		}
-
-		if i >= cl.ops.options.Capabilities.maximumPacketID {
-			overflowed = true
-			i = 0
-			continue
-		}
-
-		i++
-
-		if _, ok := cl.State.Inflight.Get(uint16(i)); !ok {
-			atomic.StoreUint32(&cl.State.packetID, i)
-			return i, nil
-		}
+	id, err := cl.State.Inflight.nextID(&cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID)
+	if err != nil {
+		return 0, err
 	}
+	return uint32(id), nil
 }
 
 // addInflight puts pk in the client's inflight messages under the next
 // free packet id, unless max are in flight already (errInflightFull).
-// The client's lock orders it with NextPacketID. mqflux patch, see
-// Inflight.add.
+// mqflux patch, see Inflight.add: one lock, the inflight map's, which
+// also orders the client's packet ids.
 func (cl *Client) addInflight(pk *packets.Packet, max int) error {
-	cl.Lock()
-	defer cl.Unlock()
 	return cl.State.Inflight.add(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max)
 }
 
@@ -619,9 +602,11 @@ func (cl *Client) decodePacket(fh *packets.FixedHeader, p []byte) (pk packets.Pa
 	pk.ProtocolVersion = cl.Properties.ProtocolVersion // inherit client protocol version for decoding
 	pk.FixedHeader = *fh
 
-	// Decode the remaining packet values using a fresh copy of the bytes,
-	// otherwise the next packet will change the data of this one.
-	px := append([]byte{}, p[:]...)
+	// mqflux patch: p is the packet's own (readBody allocates it for this
+	// packet and nothing reuses it), so it is decoded in place; upstream
+	// copied it first, one more allocation for every packet read, each
+	// PUBACK of a subscriber included.
+	px := p
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
 		err = pk.ConnectDecode(px)
@@ -668,6 +653,14 @@ func (cl *Client) decodePacket(fh *packets.FixedHeader, p []byte) (pk packets.Pa
 
 // WritePacket encodes and writes a packet to the client.
 func (cl *Client) WritePacket(pk packets.Packet) error {
+	return cl.writePacket(pk, false)
+}
+
+// writePacket is WritePacket; more says that the client's writer has
+// more packets to write right after this one (outboundQueue.next), so pk
+// is buffered rather than sent on its own. mqflux patch: upstream asked
+// the queue (Len, under its lock) on every write.
+func (cl *Client) writePacket(pk packets.Packet, more bool) error {
 	if cl.Closed() {
 		return ErrConnectionClosed
 	}
@@ -748,12 +741,12 @@ func (cl *Client) WritePacket(pk packets.Packet) error {
 	}
 
 	n, err := func() (int64, error) {
-		// mqflux patch: the write lock, not the client's: NextPacketID,
-		// which every delivery to this client calls from the publisher's
-		// runner, must not wait while this write waits for the network.
+		// mqflux patch: the write lock, which no delivery takes: a
+		// delivery to this client, made on the publisher's runner, must
+		// not wait while this write waits for the network.
 		cl.Net.writeMu.Lock()
 		defer cl.Net.writeMu.Unlock()
-		if cl.State.outbound.Len() == 0 {
+		if !more && cl.State.outbound.Len() == 0 {
 			if cl.Net.outbuf == nil {
 				return buf.WriteTo(cl.Net.Conn)
 			}

@@ -16,22 +16,32 @@ import (
 // Inflight is a map of InflightMessage keyed on packet id.
 type Inflight struct {
 	sync.RWMutex
-	internal            map[uint16]*packets.Packet // internal contains the inflight packets (mqflux patch: by pointer, see add)
-	n                   atomic.Int32               // mqflux patch: len(internal), for Len without the lock
-	order               map[uint16]uint64          // mqflux patch: when each packet id was first set, see GetAll
-	next                uint64                     // mqflux patch: the next value of order
-	expiring            int                        // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
-	receiveQuota        int32                      // remaining inbound qos quota for flow control
-	sendQuota           int32                      // remaining outbound qos quota for flow control
-	maximumReceiveQuota int32                      // maximum allowed receive quota
-	maximumSendQuota    int32                      // maximum allowed send quota
+	internal            map[uint16]inflightEntry // internal contains the inflight packets (mqflux patch: by pointer, see add)
+	n                   atomic.Int32             // mqflux patch: len(internal), for Len without the lock
+	next                uint64                   // mqflux patch: the next inflightEntry.order
+	expiring            int                      // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
+	receiveQuota        int32                    // remaining inbound qos quota for flow control
+	sendQuota           int32                    // remaining outbound qos quota for flow control
+	maximumReceiveQuota int32                    // maximum allowed receive quota
+	maximumSendQuota    int32                    // maximum allowed send quota
+}
+
+// inflightEntry is a packet in flight and when its packet id was first set
+// (see GetAll). mqflux patch: the order was a second map beside the
+// packets, and every delivery and acknowledgement updated both.
+// expiring caches selfExpiring(pk): an acknowledgement comes long after
+// the delivery, and reading the packet again only for that missed the
+// cache.
+type inflightEntry struct {
+	pk       *packets.Packet
+	order    uint64
+	expiring bool
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
 func NewInflights() *Inflight {
 	return &Inflight{
-		internal: map[uint16]*packets.Packet{},
-		order:    map[uint16]uint64{},
+		internal: map[uint16]inflightEntry{},
 	}
 }
 
@@ -47,42 +57,57 @@ func (i *Inflight) Set(m packets.Packet) bool {
 // packet: nobody changes it after (mqflux patch).
 func (i *Inflight) put(pk *packets.Packet) bool {
 	old, ok := i.internal[pk.PacketID]
-	if ok && selfExpiring(*old) {
+	if ok && old.expiring {
 		i.expiring--
 	}
-	if selfExpiring(*pk) {
+	expiring := selfExpiring(pk)
+	if expiring {
 		i.expiring++
 	}
-	i.internal[pk.PacketID] = pk
-	if !ok {
-		i.order[pk.PacketID] = i.next
-		i.next++
-		i.n.Add(1)
+	if ok {
+		i.internal[pk.PacketID] = inflightEntry{pk: pk, order: old.order, expiring: expiring}
+		return false
 	}
-	return !ok
+	i.internal[pk.PacketID] = inflightEntry{pk: pk, order: i.next, expiring: expiring}
+	i.next++
+	i.n.Add(1)
+	return true
 }
 
 // add stores pk, which becomes the stored packet (nobody may change it
 // after), under the next free packet id after *last, unless max packets
-// are in flight already; the caller holds what orders *last (the
-// client's lock, as NextPacketID). mqflux patch: a delivery to a
-// subscriber took the inflight lock four times (the window checked
-// twice, every packet id tried, the packet set) and copied the packet
-// into the map; runners delivering to the same subscriber at once waited
-// for each other on every one. Now the window is checked, the id found
-// and the packet set under one lock, and the packet queued for the
-// client's writer is the one stored.
+// are in flight already. mqflux patch: a delivery to a subscriber took
+// the inflight lock four times (the window checked twice, every packet id
+// tried, the packet set) and copied the packet into the map; runners
+// delivering to the same subscriber at once waited for each other on
+// every one. Now the window is checked, the id found and the packet set
+// under one lock, and the packet queued for the client's writer is the
+// one stored. The inflight lock is also what orders *last (the client's
+// packet id, see Client.NextPacketID): a second lock around this one only
+// made runners wait twice.
 func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int) error {
 	i.Lock()
 	defer i.Unlock()
 	if len(i.internal) >= max {
 		return errInflightFull
 	}
+	id, err := i.nextFreeID(last, maxID)
+	if err != nil {
+		return err
+	}
+	pk.PacketID = id
+	i.put(pk)
+	return nil
+}
+
+// nextFreeID finds the next packet id after *last not in flight and
+// stores it in *last; i is locked (mqflux patch).
+func (i *Inflight) nextFreeID(last *uint32, maxID uint32) (uint16, error) {
 	id := atomic.LoadUint32(last)
 	started, overflowed := id, false
 	for {
 		if overflowed && id == started {
-			return packets.ErrQuotaExceeded
+			return 0, packets.ErrQuotaExceeded
 		}
 		if id >= maxID {
 			overflowed, id = true, 0
@@ -94,16 +119,21 @@ func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int) 
 		}
 	}
 	atomic.StoreUint32(last, id)
-	pk.PacketID = uint16(id)
-	i.put(pk)
-	return nil
+	return uint16(id), nil
+}
+
+// nextID is nextFreeID under the lock (Client.NextPacketID).
+func (i *Inflight) nextID(last *uint32, maxID uint32) (uint16, error) {
+	i.Lock()
+	defer i.Unlock()
+	return i.nextFreeID(last, maxID)
 }
 
 // errInflightFull: add found max packets in flight (mqflux patch).
 var errInflightFull = errors.New("inflight window full")
 
 // selfExpiring reports whether pk carries its own expiry (MQTT 5 only).
-func selfExpiring(pk packets.Packet) bool {
+func selfExpiring(pk *packets.Packet) bool {
 	return pk.ProtocolVersion == 5 && pk.Expiry > 0
 }
 
@@ -122,10 +152,19 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	defer i.RUnlock()
 
 	if m, ok := i.internal[id]; ok {
-		return *m, true
+		return *m.pk, true
 	}
 
 	return packets.Packet{}, false
+}
+
+// Has says whether a packet is in flight under id, without the copy Get
+// returns (mqflux patch).
+func (i *Inflight) Has(id uint16) bool {
+	i.RLock()
+	defer i.RUnlock()
+	_, ok := i.internal[id]
+	return ok
 }
 
 // Len returns the size of the inflight messages map.
@@ -141,9 +180,6 @@ func (i *Inflight) Clone() *Inflight {
 	defer i.RUnlock()
 	for k, v := range i.internal {
 		c.internal[k] = v
-	}
-	for k, v := range i.order {
-		c.order[k] = v
 	}
 	c.next, c.expiring = i.next, i.expiring
 	c.n.Store(int32(len(c.internal)))
@@ -163,13 +199,13 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 func (i *Inflight) getAll(immediate bool) []packets.Packet {
 	m := []packets.Packet{}
 	for _, v := range i.internal {
-		if !immediate || (immediate && v.Expiry < 0) {
-			m = append(m, *v)
+		if !immediate || (immediate && v.pk.Expiry < 0) {
+			m = append(m, *v.pk)
 		}
 	}
 
 	sort.Slice(m, func(a, b int) bool {
-		return i.order[m[a].PacketID] < i.order[m[b].PacketID]
+		return i.internal[m[a].PacketID].order < i.internal[m[b].PacketID].order
 	})
 
 	return m
@@ -182,7 +218,8 @@ func (i *Inflight) Expired(now, maximumExpiry int64) []packets.Packet {
 	i.RLock()
 	defer i.RUnlock()
 	var m []packets.Packet
-	for _, tk := range i.internal {
+	for _, e := range i.internal {
+		tk := e.pk
 		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
 		// If the maximum message expiry interval is set (greater than 0), and the message
 		// retention period exceeds the maximum expiry, the message will be forcibly removed.
@@ -204,16 +241,16 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	// mqflux patch: one pass for the earliest, instead of a sorted copy of
 	// every packet on each acknowledgement (and a nested read lock, which
 	// deadlocks if a writer queues between the two).
-	var next *packets.Packet
-	for id, v := range i.internal {
-		if v.Expiry < 0 && (next == nil || i.order[id] < i.order[next.PacketID]) {
+	var next inflightEntry
+	for _, v := range i.internal {
+		if v.pk.Expiry < 0 && (next.pk == nil || v.order < next.order) {
 			next = v
 		}
 	}
-	if next == nil {
+	if next.pk == nil {
 		return packets.Packet{}, false
 	}
-	return *next, true
+	return *next.pk, true
 }
 
 // Delete removes an in-flight message from the map. Returns true if the message existed.
@@ -222,16 +259,16 @@ func (i *Inflight) Delete(id uint16) bool {
 	defer i.Unlock()
 
 	old, ok := i.internal[id]
-	if ok && selfExpiring(*old) {
+	if !ok {
+		return false
+	}
+	if old.expiring {
 		i.expiring--
 	}
-	if ok {
-		i.n.Add(-1)
-	}
+	i.n.Add(-1)
 	delete(i.internal, id)
-	delete(i.order, id)
 
-	return ok
+	return true
 }
 
 // TakeRecieveQuota reduces the receive quota by 1.

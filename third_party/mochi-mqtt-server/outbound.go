@@ -49,18 +49,26 @@ func (q *outboundQueue) push(pk *packets.Packet, max int) (ok, start bool) {
 // Deciding both under one lock is what keeps a push from being left with
 // no writer.
 func (q *outboundQueue) pop() (*packets.Packet, bool) {
+	pk, _, ok := q.next()
+	return pk, ok
+}
+
+// next is pop that also says whether more packets wait after pk: the
+// writer buffers pk then, instead of asking the queue again (Len) under
+// a second lock for every packet (mqflux patch).
+func (q *outboundQueue) next() (pk *packets.Packet, more, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.head == len(q.pks) {
 		// An idle client keeps no backing array: a burst to a slow
 		// subscriber may have grown it to thousands of slots.
 		q.pks, q.head, q.writing = nil, 0, false
-		return nil, false
+		return nil, false, false
 	}
-	pk := q.pks[q.head]
+	pk = q.pks[q.head]
 	q.pks[q.head] = nil
 	q.head++
-	return pk, true
+	return pk, q.head < len(q.pks), true
 }
 
 // Len is the number of packets waiting.

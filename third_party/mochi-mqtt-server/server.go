@@ -1072,7 +1072,7 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	if pk.FixedHeader.Qos == 1 {
-		if _, taken := cl.State.Inflight.Get(ack.PacketID); !taken {
+		if !cl.State.Inflight.Has(ack.PacketID) { // mqflux patch: no copy
 			// mqflux patch: a QoS 1 PUBACK no longer passes through the
 			// inflight map, where it was set and deleted again right away:
 			// a Packet is large, and the map's churn allocated about 860
@@ -1384,18 +1384,18 @@ func (s *Server) buildAck(packetID uint16, pkt, qos byte, properties packets.Pro
 }
 
 // processPuback processes a Puback packet, denoting completion of a QOS 1 packet sent from the server.
+//
+// mqflux patch: one Delete, which says whether the packet was in flight,
+// instead of a Get (a second lookup, and a copy of the stored packet
+// nobody used) before it.
 func (s *Server) processPuback(cl *Client, pk packets.Packet) error {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok {
-		return nil // omit, but would be packets.ErrPacketIdentifierNotFound
-	}
-
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
 		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&s.Info.Inflight, -1)
 		s.hooks.OnQosComplete(cl, pk)
 	}
 
-	return nil
+	return nil // an unknown id is ignored, but would be packets.ErrPacketIdentifierNotFound
 }
 
 // processPubrec processes a Pubrec packet, denoting receipt of a QOS 2 packet sent from the server.
