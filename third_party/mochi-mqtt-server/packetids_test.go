@@ -89,3 +89,18 @@ func TestUnsubscribeIDAgainstInflight(t *testing.T) {
 		})
 	}
 }
+
+// An MQTT 3 client refused for an id in use gets 0x80, the one failure
+// code its SUBACK has, not MQTT 5's 0x91.
+func TestSubscribeIDInUseInflightMqtt3(t *testing.T) {
+	s := newServer()
+	cl, r, w := newTestClient()
+	cl.Properties.ProtocolVersion = 4
+	cl.State.Inflight.Set(packets.Packet{PacketID: 15, FixedHeader: packets.FixedHeader{Type: packets.Pubrec}})
+
+	pk := *packets.TPacketData[packets.Subscribe].Get(packets.TSubscribe).Packet
+	require.Equal(t, uint16(15), pk.PacketID)
+	buf := exchange(t, s, cl, r, w, pk)
+
+	require.Equal(t, []byte{packets.Suback << 4, 3, 0, 15, packets.ErrUnspecifiedError.Code}, buf)
+}

@@ -1497,8 +1497,9 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	reasonCodes := make([]byte, len(pk.Filters))
 	for i, sub := range pk.Filters {
 		if code != packets.CodeSuccess {
+			// mqflux patch: no longer skips the MQTT 3 downgrade below,
+			// which 0x91, not a SUBACK return code of MQTT 3, needs.
 			reasonCodes[i] = code.Code // NB 3.9.3 Non-normative 0x91
-			continue
 		} else if !IsValidFilter(sub.Filter, false) {
 			reasonCodes[i] = packets.ErrTopicFilterInvalid.Code
 		} else if sub.NoLocal && IsSharedFilter(sub.Filter) {
