@@ -1463,11 +1463,33 @@ func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
 	return nil
 }
 
+// inboundIDInUse reports whether a packet id the client sent is still held
+// by an exchange the client started: the acknowledgement of one of its QoS
+// 2 publishes waiting for PUBREL [MQTT-4.3.3-10], or of a publish that
+// could not be written. The inflight map also holds the server's own
+// publishes and PUBRELs, whose ids the server allocated: the two
+// directions number their packets independently (MQTT 5.0 section 2.2.1,
+// and 3.1.1 likewise), so an outbound id equal to a SUBSCRIBE's or
+// UNSUBSCRIBE's is no conflict.
+// mqflux patch: any inflight entry counted, and a returning session with
+// messages queued for it had its SUBSCRIBE refused.
+func inboundIDInUse(cl *Client, id uint16) bool {
+	pk, ok := cl.State.Inflight.Get(id)
+	if !ok {
+		return false
+	}
+	switch pk.FixedHeader.Type {
+	case packets.Puback, packets.Pubrec, packets.Pubcomp:
+		return true
+	}
+	return false
+}
+
 // processSubscribe processes a Subscribe packet.
 func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	pk = s.hooks.OnSubscribe(cl, pk)
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
+	if inboundIDInUse(cl, pk.PacketID) {
 		code = packets.ErrPacketIdentifierInUse
 	}
 
@@ -1475,8 +1497,9 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 	reasonCodes := make([]byte, len(pk.Filters))
 	for i, sub := range pk.Filters {
 		if code != packets.CodeSuccess {
+			// mqflux patch: no longer skips the MQTT 3 downgrade below,
+			// which 0x91, not a SUBACK return code of MQTT 3, needs.
 			reasonCodes[i] = code.Code // NB 3.9.3 Non-normative 0x91
-			continue
 		} else if !IsValidFilter(sub.Filter, false) {
 			reasonCodes[i] = packets.ErrTopicFilterInvalid.Code
 		} else if sub.NoLocal && IsSharedFilter(sub.Filter) {
@@ -1541,7 +1564,7 @@ func (s *Server) processSubscribe(cl *Client, pk packets.Packet) error {
 // processUnsubscribe processes an unsubscribe packet.
 func (s *Server) processUnsubscribe(cl *Client, pk packets.Packet) error {
 	code := packets.CodeSuccess
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); ok {
+	if inboundIDInUse(cl, pk.PacketID) {
 		code = packets.ErrPacketIdentifierInUse
 	}
 
