@@ -376,11 +376,9 @@ func (cl *Client) ResendInflightMessages(force bool) error {
 		return nil
 	}
 
-	for _, tk := range cl.State.Inflight.GetAll(false) {
-		if tk.FixedHeader.Type == packets.Publish {
-			tk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
-		}
-
+	// mqflux patch: what is sent, and what is held for the client's
+	// send quota, is decided under the inflight lock (Inflight.resendPlan).
+	for _, tk := range cl.State.Inflight.resendPlan(cl.ops.options.Capabilities.MaximumMessageExpiryInterval) {
 		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
 		err := cl.WritePacket(tk)
 		if err != nil {

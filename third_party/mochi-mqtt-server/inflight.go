@@ -32,10 +32,16 @@ type Inflight struct {
 // expiring caches selfExpiring(pk): an acknowledgement comes long after
 // the delivery, and reading the packet again only for that missed the
 // cache.
+//
+// live (mqflux patch, resend-quota) says that the entry was sent, or held
+// for the send quota, on the client's present connection: a resend on
+// reconnect (resendPlan) handles only the entries that are not live, so
+// that it never sends again what this connection sent already.
 type inflightEntry struct {
 	pk       *packets.Packet
 	order    uint64
 	expiring bool
+	live     bool
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
@@ -74,6 +80,19 @@ func (i *Inflight) put(pk *packets.Packet) bool {
 	return true
 }
 
+// replace stores pk in place of the entry under its packet id, keeping its
+// order, marked live; i is locked (mqflux patch, resend-quota).
+func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
+	if e.expiring {
+		i.expiring--
+	}
+	e.pk, e.expiring, e.live = pk, selfExpiring(pk), true
+	if e.expiring {
+		i.expiring++
+	}
+	i.internal[pk.PacketID] = e
+}
+
 // add stores pk, which becomes the stored packet (nobody may change it
 // after), under the next free packet id after *last, unless max packets
 // are in flight already. mqflux patch: a delivery to a subscriber took
@@ -97,6 +116,9 @@ func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int) 
 	}
 	pk.PacketID = id
 	i.put(pk)
+	e := i.internal[id]
+	e.live = true // sent or held by this connection (mqflux patch, resend-quota)
+	i.internal[id] = e
 	return nil
 }
 
@@ -179,6 +201,7 @@ func (i *Inflight) Clone() *Inflight {
 	i.RLock()
 	defer i.RUnlock()
 	for k, v := range i.internal {
+		v.live = false // a new connection: for its resend (mqflux patch, resend-quota)
 		c.internal[k] = v
 	}
 	c.next, c.expiring = i.next, i.expiring
@@ -251,6 +274,105 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 		return packets.Packet{}, false
 	}
 	return *next.pk, true
+}
+
+// releaseNext marks the earliest message held for the send quota as sent
+// and returns it to be written (mqflux patch, resend-quota). Upstream
+// (NextImmediate, then Delete) wrote it and removed it from the map: its
+// PUBACK was then ignored, the quota it took never came back, and once
+// every slot was lost so, the client got nothing more. It stays in flight
+// now, for its PUBACK. Under the lock, so that a message is released once.
+func (i *Inflight) releaseNext(maximumExpiry int64) (packets.Packet, bool) {
+	i.Lock()
+	defer i.Unlock()
+	var next inflightEntry
+	for _, v := range i.internal {
+		if v.pk.Expiry < 0 && (next.pk == nil || v.order < next.order) {
+			next = v
+		}
+	}
+	if next.pk == nil {
+		return packets.Packet{}, false
+	}
+	pk := release(*next.pk, maximumExpiry)
+	i.replace(next, &pk)
+	return pk, true
+}
+
+// release returns the held packet pk as sent: with the expiry it had
+// before it was held (Expiry -1 marked it held), computed again as
+// processPublish computes it (mqflux patch, resend-quota).
+func release(pk packets.Packet, maximumExpiry int64) packets.Packet {
+	pk.Expiry = 0
+	if expiry := minimum(maximumExpiry, int64(pk.Properties.MessageExpiryInterval)); expiry > 0 {
+		pk.Expiry = pk.Created + expiry
+	}
+	return pk
+}
+
+// resendPlan returns what a reconnected client is sent again, oldest
+// first, and marks it live (mqflux patch, resend-quota): the messages not
+// sent on this connection yet, a PUBLISH of QoS 1 or 2 only while the
+// client's send quota (its Receive Maximum) lasts, the rest held for it
+// (Expiry -1) for each acknowledgement to release one (releaseNext).
+// A PUBLISH sent before is marked DUP, a held one is sent for the first
+// time. Upstream resent every message, the held ones too, past the
+// client's Receive Maximum, and each acknowledgement then released a held
+// one a second time. Under the lock, so that an acknowledgement arriving
+// meanwhile releases only what the plan held.
+func (i *Inflight) resendPlan(maximumExpiry int64) []packets.Packet {
+	i.Lock()
+	defer i.Unlock()
+	var todo []inflightEntry
+	for _, v := range i.internal {
+		if !v.live {
+			todo = append(todo, v)
+		}
+	}
+	sort.Slice(todo, func(a, b int) bool { return todo[a].order < todo[b].order })
+	limited := atomic.LoadInt32(&i.maximumSendQuota) > 0
+	out := make([]packets.Packet, 0, len(todo))
+	for _, e := range todo {
+		pk := *e.pk
+		if pk.FixedHeader.Type != packets.Publish {
+			e.live = true
+			i.internal[pk.PacketID] = e
+			out = append(out, pk)
+			continue
+		}
+		if pk.FixedHeader.Qos > 0 && limited && !i.takeSendQuota() {
+			if pk.Expiry >= 0 {
+				pk.Expiry = -1
+				pk.FixedHeader.Dup = true // sent before: its release is a resend
+			}
+			i.replace(e, &pk)
+			continue
+		}
+		if pk.Expiry < 0 {
+			pk = release(pk, maximumExpiry)
+		} else {
+			pk.FixedHeader.Dup = true // [MQTT-3.3.1-1] [MQTT-3.3.1-3]
+		}
+		stored := pk
+		i.replace(e, &stored)
+		out = append(out, pk)
+	}
+	return out
+}
+
+// takeSendQuota takes one of the send quota if there is one (mqflux
+// patch, resend-quota): a check and a decrease apart let two callers take
+// the last one.
+func (i *Inflight) takeSendQuota() bool {
+	for {
+		q := atomic.LoadInt32(&i.sendQuota)
+		if q <= 0 {
+			return false
+		}
+		if atomic.CompareAndSwapInt32(&i.sendQuota, q, q-1) {
+			return true
+		}
+	}
 }
 
 // Delete removes an in-flight message from the map. Returns true if the message existed.

@@ -96,8 +96,9 @@ func TestPublishToClientStartsTheWriter(t *testing.T) {
 }
 
 // mqflux patch (sendNextInflight): once a packet is processed and send
-// quota is free, the oldest message waiting for quota goes out and leaves
-// the inflight map.
+// quota is free, the oldest message waiting for quota goes out and stays
+// in flight for its PUBACK (patch resend-quota: it left the map, and the
+// PUBACK that should give the quota back was ignored).
 func TestServerProcessPacketSendsTheNextWaitingInflight(t *testing.T) {
 	s := newServer()
 	cl, r, w := newTestClient()
@@ -117,7 +118,10 @@ func TestServerProcessPacketSendsTheNextWaitingInflight(t *testing.T) {
 	want := append([]byte{}, packets.TPacketData[packets.Pingresp].Get(packets.TPingresp).RawBytes...)
 	want = append(want, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes...)
 	require.Equal(t, want, buf)
-	require.Equal(t, 0, cl.State.Inflight.Len())
-	require.Equal(t, int64(0), s.Info.Inflight)
+	require.Equal(t, 1, cl.State.Inflight.Len())
+	require.Equal(t, int64(1), s.Info.Inflight)
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
+	sent, ok := cl.State.Inflight.Get(waiting.PacketID)
+	require.True(t, ok)
+	require.GreaterOrEqual(t, sent.Expiry, int64(0), "no longer held")
 }

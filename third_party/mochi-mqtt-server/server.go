@@ -851,16 +851,20 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 // part of processPacket's frame, which is on the stack under every packet
 // a client sends.
 //
+// mqflux patch (resend-quota): the message released stays in flight for
+// its acknowledgement, which gives the quota back (Inflight.releaseNext).
+//
 //go:noinline
 func (s *Server) sendNextInflight(cl *Client) {
-	next, ok := cl.State.Inflight.NextImmediate()
-	if ok {
-		_ = cl.WritePacket(next)
-		if ok := cl.State.Inflight.Delete(next.PacketID); ok {
-			atomic.AddInt64(&s.Info.Inflight, -1)
-		}
-		cl.State.Inflight.DecreaseSendQuota()
+	if !cl.State.Inflight.takeSendQuota() {
+		return
 	}
+	next, ok := cl.State.Inflight.releaseNext(s.Options.Capabilities.MaximumMessageExpiryInterval)
+	if !ok {
+		cl.State.Inflight.IncreaseSendQuota()
+		return
+	}
+	_ = cl.WritePacket(next)
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish

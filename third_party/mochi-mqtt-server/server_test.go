@@ -1509,7 +1509,9 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, packets.TPacketData[packets.Publish].Get(packets.TPublishQos1).RawBytes, buf)
-	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
+	// mqflux patch (resend-quota): it stays in flight for its PUBACK.
+	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
+	require.Equal(t, 1, cl.State.Inflight.Len())
 	require.Equal(t, int32(4), cl.State.Inflight.sendQuota)
 }
 
