@@ -77,15 +77,7 @@ func TestReadGate(t *testing.T) {
 // right password, while other addresses are served.
 func TestReadGateBacksOff(t *testing.T) {
 	g := gateFor(t, ":8080")
-	served := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	get := func(remote, password string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		req.RemoteAddr = remote
-		req.SetBasicAuth("r", password)
-		rec := httptest.NewRecorder()
-		g.guard("/metrics", served).ServeHTTP(rec, req)
-		return rec
-	}
+	get := metricsGetter(g)
 	for range 10 {
 		get("192.0.2.9:4000", "wrong-password")
 	}
@@ -147,5 +139,19 @@ func TestGuardAsTakesSessions(t *testing.T) {
 		if rec.Code != tc.want {
 			t.Errorf("session of %q: %d, want %d", tc.user, rec.Code, tc.want)
 		}
+	}
+}
+
+// metricsGetter asks g's guard of /metrics as user "r" with password from
+// remote, behind it a handler that answers 200.
+func metricsGetter(g *readGate) func(remote, password string) *httptest.ResponseRecorder {
+	served := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	return func(remote, password string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.RemoteAddr = remote
+		req.SetBasicAuth("r", password)
+		rec := httptest.NewRecorder()
+		g.guard("/metrics", served).ServeHTTP(rec, req)
+		return rec
 	}
 }

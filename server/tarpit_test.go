@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"sync"
 	"testing"
@@ -44,15 +43,7 @@ func TestReadGateHoldsBackoffInTarpit(t *testing.T) {
 	g := gateFor(t, ":8080")
 	tp := &recordingTarpit{}
 	g.tarpit = tp
-	served := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	get := func(remote, password string) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		req.RemoteAddr = remote
-		req.SetBasicAuth("r", password)
-		rec := httptest.NewRecorder()
-		g.guard("/metrics", served).ServeHTTP(rec, req)
-		return rec
-	}
+	get := metricsGetter(g)
 	for i := range 5 { // the free failures
 		if rec := get("192.0.2.9:4000", "wrong-password"); rec.Code != http.StatusUnauthorized {
 			t.Fatalf("failure %d: %d, want 401", i+1, rec.Code)
