@@ -246,6 +246,9 @@ func TestConsoleForgetsDevice(t *testing.T) {
 	publishAs(t, srv, exposedLegit, `{"temp": 19}`)
 	waitFor(t, time.Minute, "both readings in InfluxDB", func() bool { return in.Count(t, "climate", "temp") == 2 })
 
+	// The device view draws its chart after the page, above the Forget
+	// panel; a click aimed before the chart lands on whatever moved there.
+	const chartDrawn = `.chart[data-series="climate.temp"]`
 	ctx := testenv.Browser(t)
 	var errs consoleErrors
 	errs.listen(t, ctx)
@@ -257,7 +260,7 @@ func TestConsoleForgetsDevice(t *testing.T) {
 
 	// Forget pi-exposed, keeping its data; Cancel first changes nothing.
 	run(t, ctx, "the device view's Forget button",
-		chromedp.Navigate(base+"#/device/"+exposedDevice.User), chromedp.WaitVisible(chromedp.CSS(`#forget-start`)),
+		chromedp.Navigate(base+"#/device/"+exposedDevice.User), chromedp.WaitVisible(chromedp.CSS(chartDrawn)),
 		chromedp.Click(chromedp.CSS(`#forget-start`)), chromedp.WaitVisible(chromedp.CSS(`#forget-confirm`)),
 		chromedp.Click(chromedp.CSS(`#forget-cancel`)), chromedp.WaitVisible(chromedp.CSS(`#forget-start`)))
 	if deviceListed(t, srv, exposedDevice.User) == nil {
@@ -280,7 +283,7 @@ func TestConsoleForgetsDevice(t *testing.T) {
 
 	// legit-0 with its data: two confirmations.
 	run(t, ctx, "forget legit-0 with its data",
-		chromedp.Navigate(base+"#/device/"+exposedLegit.User), chromedp.WaitVisible(chromedp.CSS(`#forget-start`)),
+		chromedp.Navigate(base+"#/device/"+exposedLegit.User), chromedp.WaitVisible(chromedp.CSS(chartDrawn)),
 		chromedp.Click(chromedp.CSS(`#forget-start`)), chromedp.WaitVisible(chromedp.CSS(`#forget-data`)),
 		chromedp.Click(chromedp.CSS(`#forget-data`)), chromedp.Click(chromedp.CSS(`#forget-confirm`)),
 		chromedp.WaitVisible(chromedp.CSS(`#forget-data-confirm`)))
