@@ -151,6 +151,7 @@ func capabilities(c Config) *mqtt.Capabilities {
 	// mochi deletes retained and queued messages after a day by default.
 	caps.MaximumMessageExpiryInterval = int64(c.MessageExpiry.Seconds())
 	caps.MaximumInflight = uint16(min(c.MaxInflight, math.MaxUint16))
+	caps.InitialInflight = uint16(min(c.InitialInflight, c.MaxInflight, math.MaxUint16))
 	caps.MaximumPacketSize = uint32(c.MaxPacketSize)
 	caps.MaximumSessionExpiryInterval = uint32(min(c.SessionExpiry.Seconds(), math.MaxUint32))
 	caps.MaximumClientWritesPending = int32(min(c.MaxQueued, math.MaxInt32))

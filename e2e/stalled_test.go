@@ -90,6 +90,42 @@ func TestStalledSubscribers(t *testing.T) {
 	}
 }
 
+// A subscriber that stops reading before it acknowledges anything holds
+// its initial window (broker.initial_inflight), not max_inflight: eight of
+// them filling 1,024 each had cost the publishers' next run a quarter of
+// its rate. A subscriber beside it that reads gets the whole burst, its
+// window widening with its acknowledgements, and ends with nothing in
+// flight.
+func TestStalledSubscriberHoldsItsInitialWindow(t *testing.T) {
+	in := testenv.StartInflux(t, testenv.WithoutFlux())
+	for _, initial := range []int{256, 100} {
+		t.Run(fmt.Sprint(initial), func(t *testing.T) {
+			srv := testenv.StartServer(t, testenv.ServerOptions{Influx: in, Env: []string{
+				fmt.Sprintf("MQFLUX_BROKER_INITIAL_INFLIGHT=%d", initial)}})
+			stalled := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", "-k", "900", "-q", "1", "-i", "asleep")
+			t.Cleanup(func() { _ = stalled.Signal(syscall.SIGCONT) })
+			srv.WaitLog(t, "subscribed", "asleep")
+			if err := stalled.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			reader := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, "devices/#", "-q", "1", "-i", "awake")
+			srv.WaitLog(t, "subscribed", "awake")
+
+			const devices, each = 4, 500
+			cfg := gatewayLoad(t, srv, devices, each)
+			startLoad(t, cfg).finish(t, 3*time.Minute)
+			waitStored(t, in, cfg.Measurement, devices*each, 2*time.Minute)
+			waitFor(t, 30*time.Second, "the stalled subscriber's window, and nothing in flight to the reader", func() bool {
+				return metric(t, srv, "mqflux_mqtt_inflight_messages") == float64(initial)
+			})
+			if n := metric(t, srv, "mqflux_mqtt_messages_dropped_total", `reason="inflight_full"`); n < float64(devices*each-initial) {
+				t.Errorf("%v deliveries dropped for a full window, want at least %d (all but the stalled subscriber's first %d)", n, devices*each-initial, initial)
+			}
+			t.Logf("the reader received %d of %d", len(reader.Lines()), devices*each)
+		})
+	}
+}
+
 // A subscriber that stopped reading and lost deliveries gets new ones
 // again once it reads: woken with SIGCONT, mosquitto_sub reads its backlog
 // and acknowledges it, and a reading published after that reaches it. The

@@ -16,13 +16,19 @@
 # for mqflux serve (the shipped config.yaml, InfluxDB 1.8 running beside it)
 # and for Debian's Mosquitto 2 (its defaults: anonymous, no persistence) on
 # the same machine. Each broker, once started, gets WARMUP unmeasured runs
-# of the same load before the case's subscribers are set up (a fresh
-# process's first run was the slowest of every case, "none" included: the
-# devices' login is checked with bcrypt once per process, InfluxDB creates
-# the database's first shard, heaps and pools grow); what the subscribers
-# cost, their first deliveries included, is in the measured runs. Prints
-# every run and a table with each case's slowest run against the median of
-# "none".
+# of the same load (a fresh process's first run was the slowest of every
+# case, "none" included: the devices' login is checked with bcrypt once per
+# process, InfluxDB creates the database's first shard, heaps and pools
+# grow), then RUNS measured runs with no subscriber, its baseline, then the
+# case's subscribers are set up and RUNS measured runs follow; what the
+# subscribers cost, their first deliveries included, is in those. Each case
+# is judged against its own broker's baseline of the minute before: the
+# machine's speed drifts by a fifth over minutes (a shared host), and a
+# baseline taken in another process minutes earlier measured the drift as
+# much as the subscribers. For "none" the runs after the baseline have no
+# subscriber either: its ratio is this measure's noise. Prints every run
+# and a table with each case's slowest run against the median of its
+# baseline.
 #
 #   bench/stalled/run.sh            (or: make bench-stalled)
 #
@@ -157,19 +163,22 @@ release() { # the subscribers, stalled or reading: SIGKILL (woken, one would fir
   subs=()
 }
 
+cpu() { jq -r '[.processes[]? | select(.name != "bench") | .cpu_seconds][0] // 0 | . * 1000 | floor / 1000' "$1" 2>/dev/null || echo 0; }
+
 run_load() { # BROKER CASE RUN-NAME: one bench run into $results/BROKER-CASE-RUN-NAME.json
   local f=$results/$1-$2-$3.json
   timeout 10m "$mqflux" bench -json -progress 0 -broker "tcp://127.0.0.1:$MQTT_PORT" "${pub[@]}" \
     -devices "$DEVICES" -messages "$MESSAGES" -pid "$1=$broker_pid" >"$f" 2>"$f.err" || true
-  printf '%-9s %-9s %-8s %s acked/s (%s of %s acked)\n' "$1" "$2" "$3" \
+  printf '%-9s %-9s %-8s %s acked/s (%s of %s acked), broker %s CPU s\n' "$1" "$2" "$3" \
     "$(jq -r '.ack_rate | floor' "$f" 2>/dev/null || echo -)" "$(jq -r .acked "$f" 2>/dev/null || echo -)" \
-    "$((DEVICES * MESSAGES))" >&2
+    "$((DEVICES * MESSAGES))" "$(cpu "$f")" >&2
 }
 
 for b in $BROKERS; do
   for c in $CASES; do
     start_broker "$b" "$work/$b-$c"
     for i in $(seq 1 "$WARMUP"); do run_load "$b" "$c" "warmup-$i"; done
+    for i in $(seq 1 "$RUNS"); do run_load "$b" "$c" "base-$i"; done
     case $c in
       stalled1) stalled 1 ;;
       stalled8) stalled 8 ;;
@@ -193,21 +202,24 @@ rate() { jq -r '.ack_rate // 0 | floor' "$1" 2>/dev/null || echo 0; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $DEVICES devices x $MESSAGES QoS 1 readings, $WARMUP unmeasured and $RUNS measured consecutive runs per case"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $DEVICES devices x $MESSAGES QoS 1 readings; per case $WARMUP unmeasured, $RUNS baseline (no subscriber) and $RUNS measured consecutive runs on one broker"
 echo
-echo "| broker | case | acked/s per run | slowest / median of none | each reader received |"
-echo "|---|---|---|---:|---|"
+echo "| broker | case | baseline acked/s | acked/s per run | slowest / median of baseline | broker CPU s, baseline → runs | each reader received |"
+echo "|---|---|---|---|---:|---|---|"
 for b in $BROKERS; do
-  base=$(for i in $(seq 1 "$RUNS"); do rate "$results/$b-none-$i.json"; done | median)
   for c in $CASES; do
-    runs=() slowest=
+    runs=() bases=() slowest= cpus=() basecpus=()
     for i in $(seq 1 "$RUNS"); do
+      bases+=("$(rate "$results/$b-$c-base-$i.json")")
+      basecpus+=("$(cpu "$results/$b-$c-base-$i.json")")
+      cpus+=("$(cpu "$results/$b-$c-$i.json")")
       r=$(rate "$results/$b-$c-$i.json")
       runs+=("$r")
       if [ -z "$slowest" ] || [ "$r" -lt "$slowest" ]; then slowest=$r; fi
     done
+    base=$(printf '%s\n' "${bases[@]}" | median)
     got=
     [ -s "$results/$b-$c-delivered" ] && got="$(cat "$results/$b-$c-delivered") of $((RUNS * DEVICES * MESSAGES))"
-    echo "| $b | $c | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') | $got |"
+    echo "| $b | $c | ${bases[*]} | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') | $(printf '%s\n' "${basecpus[@]}" | median) → ${cpus[*]} | $got |"
   done
 done

@@ -169,6 +169,7 @@ type ClientState struct {
 	lastDrop        atomic.Int64       // mqflux patch: when the last delivery was dropped, unix nanoseconds
 	paused          atomic.Bool        // mqflux patch: out of the topic index, losing every delivery (stalled.go)
 	pauseMu         sync.Mutex         // mqflux patch: orders pausing, resuming and unsubscribing
+	window          atomic.Int32       // mqflux patch: the inflight window while connected, 0 for none (window.go)
 	Keepalive       uint16             // the number of seconds the connection can wait
 	ServerKeepalive bool               // keepalive was set by the server
 }

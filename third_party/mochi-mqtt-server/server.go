@@ -54,6 +54,7 @@ type Capabilities struct {
 	maximumPacketID              uint32          // unexported, used for testing only
 	ReceiveMaximum               uint16          `yaml:"receive_maximum" json:"receive_maximum"`                   // maximum number of concurrent qos messages per client
 	MaximumInflight              uint16          `yaml:"maximum_inflight" json:"maximum_inflight"`                 // maximum number of qos > 0 messages can be stored, 0(=8192)-65535
+	InitialInflight              uint16          `yaml:"initial_inflight" json:"initial_inflight"`                 // mqflux patch: a connected client's window at first, 0 for MaximumInflight (window.go)
 	TopicAliasMaximum            uint16          `yaml:"topic_alias_maximum" json:"topic_alias_maximum"`           // maximum topic alias value
 	SharedSubAvailable           byte            `yaml:"shared_sub_available" json:"shared_sub_available"`         // support of shared subscriptions
 	MinimumProtocolVersion       byte            `yaml:"minimum_protocol_version" json:"minimum_protocol_version"` // minimum supported mqtt version
@@ -460,6 +461,7 @@ func (s *Server) attachClient(cl *Client, listener string) error {
 		}
 		return nil
 	})
+	cl.closeWindow() // mqflux patch (window.go)
 	if err != nil {
 		s.sendLWT(cl)
 		cl.Stop(err)
@@ -585,6 +587,7 @@ func (s *Server) answerConnect(cl *Client, listener string, pk packets.Packet, d
 	s.hooks.OnSessionEstablish(cl, pk)
 
 	sessionPresent := s.inheritClientSession(pk, cl)
+	s.startWindow(cl) // mqflux patch (window.go)
 	s.Clients.Add(cl) // [MQTT-4.1.0-1]
 
 	err = s.SendConnack(cl, code, sessionPresent, nil) // [MQTT-3.1.4-5] [MQTT-3.2.0-1] [MQTT-3.2.0-2] &[MQTT-3.14.0-1]
@@ -1228,7 +1231,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return pk, s.dropForClient(cl, &pk, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
 	}
 	if min(pk.FixedHeader.Qos, sub.Qos) > 0 && cl.Net.Conn != nil &&
-		cl.State.Inflight.Len() >= int(s.Options.Capabilities.MaximumInflight) && !cl.Closed() {
+		cl.State.Inflight.Len() >= s.inflightLimit(cl) && !cl.Closed() {
 		return pk, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
 	}
 
@@ -1279,7 +1282,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			out.Expiry = -1
 		}
 		// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
-		if err := cl.addInflight(&out, int(s.Options.Capabilities.MaximumInflight)); err != nil {
+		if err := cl.addInflight(&out, s.inflightLimit(cl)); err != nil {
 			if err != errInflightFull {
 				s.hooks.OnPacketIDExhausted(cl, pk)
 			}
@@ -1396,6 +1399,7 @@ func (s *Server) processPuback(cl *Client, pk packets.Packet) error {
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.2-5]
 		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&s.Info.Inflight, -1)
+		s.widenWindow(cl) // mqflux patch (window.go)
 		s.hooks.OnQosComplete(cl, pk)
 	}
 
@@ -1461,6 +1465,7 @@ func (s *Server) processPubcomp(cl *Client, pk packets.Packet) error {
 	cl.State.Inflight.IncreaseSendQuota()    // +1 SENT QUOTA
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok {
 		atomic.AddInt64(&s.Info.Inflight, -1)
+		s.widenWindow(cl) // mqflux patch (window.go)
 		s.hooks.OnQosComplete(cl, pk)
 	}
 

@@ -84,7 +84,7 @@ func (p *pausedClients) remove(cl *Client) {
 // hasRoom says whether a delivery to cl would be queued.
 func (s *Server) hasRoom(cl *Client) bool {
 	return atomic.LoadInt32(&cl.State.outboundQty) < cl.ops.options.Capabilities.MaximumClientWritesPending &&
-		cl.State.Inflight.Len() < int(s.Options.Capabilities.MaximumInflight)
+		cl.State.Inflight.Len() < s.inflightLimit(cl)
 }
 
 // pauseClient pauses cl, which just lost a delivery, unless it has room
