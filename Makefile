@@ -75,7 +75,7 @@ test-go:
 	$(GO) test -race -timeout 40m ./...
 	@# The patched parts of the vendored MQTT broker (third_party/mochi-mqtt-server/PATCHES.md).
 	cd third_party/mochi-mqtt-server && $(GO) test -race -count=1 \
-	  -run 'Inflight|NextImmediate|ClearExpiredInflights|ResendInflight|TestDBSharesTheStore|OutboundQueue|PublishToClientStartsTheWriter|Qos1Ack|ReadBuffer|PublishHandlingLeaves|PacketRunner|HandleAndFlush|IdleClientHolds|ConnectValidateReceiveMaximumZero|WriteLock|DroppedDeliveriesAllocate|StalledClientIsPaused|PausedClientUnsubscribes|MatchFilterAgrees|PausingLosesNoPublish|WebsocketConnGivesItsNetConn|ConcurrentDeliveriesKeepTheWindow|DeliveryHeldForTheSendQuota|DeliveryAllocations|GoneClientOnThePausedList|PubackOfADelivery|PubackForAnUnknownID|NextPacketIDFollowsDeliveries|DecodedPacketsKeepTheirBytes|Window|SubscribeIDAgainst|UnsubscribeIDAgainst|SubscribeIDInUse' \
+	  -run 'Inflight|NextImmediate|ClearExpiredInflights|ResendInflight|TestDBSharesTheStore|OutboundQueue|PublishToClientStartsTheWriter|Qos1Ack|ReadBuffer|PublishHandlingLeaves|PacketRunner|HandleAndFlush|IdleClientHolds|ConnectValidateReceiveMaximumZero|WriteLock|DroppedDeliveriesAllocate|StalledClientIsPaused|PausedClientUnsubscribes|MatchFilterAgrees|PausingLosesNoPublish|WebsocketConnGivesItsNetConn|ConcurrentDeliveriesKeepTheWindow|DeliveryHeldForTheSendQuota|DeliveryAllocations|GoneClientOnThePausedList|PubackOfADelivery|PubackForAnUnknownID|NextPacketIDFollowsDeliveries|DecodedPacketsKeepTheirBytes|Window|SubscribeIDAgainst|UnsubscribeIDAgainst|SubscribeIDInUse|KeepTheSendQuota' \
 	  . ./hooks/storage/pebble ./packets ./listeners
 
 # Each target runs for FUZZTIME; the seed corpora also run in test-go.

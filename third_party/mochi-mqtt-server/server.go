@@ -1276,7 +1276,11 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		// stored, and queued below, so nothing changes it after. A
 		// message held for the client's send quota is stored held
 		// (Expiry -1) from the start; the hooks see it as before.
-		held := atomic.LoadInt32(&cl.State.Inflight.sendQuota) == 0 && atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
+		// mqflux patch (send-quota-race): one of the send quota is taken,
+		// or the message held, in one compare-and-swap; a check and a
+		// decrease apart let two deliveries take the last one.
+		limited := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
+		held := limited && !cl.State.Inflight.takeSendQuota()
 		expiry := out.Expiry
 		if held {
 			out.Expiry = -1
@@ -1285,6 +1289,9 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		if err := cl.addInflight(&out, s.inflightLimit(cl)); err != nil {
 			if err != errInflightFull {
 				s.hooks.OnPacketIDExhausted(cl, pk)
+			}
+			if limited && !held {
+				cl.State.Inflight.IncreaseSendQuota() // not sent: given back
 			}
 			// mqflux patch: counted and reported once per episode
 			// (dropForClient), not logged per message.
@@ -1298,7 +1305,6 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		} else {
 			s.hooks.OnQosPublish(cl, out, out.Created, 0)
 		}
-		cl.State.Inflight.DecreaseSendQuota()
 		if held {
 			return out, nil
 		}
