@@ -91,7 +91,8 @@ func startBenchBroker(tb testing.TB, c Config) *benchBroker {
 		tb.Fatal(err)
 	}
 	c.TCP = "127.0.0.1:0"
-	c.Users = []User{{Name: "gw", PasswordHash: string(hash), Role: RoleGateway}, {Name: "reader", PasswordHash: string(hash), Role: RoleReader}}
+	c.Users = []User{{Name: "gw", PasswordHash: string(hash), Role: RoleGateway}, {Name: "reader", PasswordHash: string(hash), Role: RoleReader},
+		{Name: "pi-1", PasswordHash: string(hash), Role: RoleDevice}}
 	br, err := New(Options{Config: c, DataDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatal(err)

@@ -59,6 +59,18 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	return i.put(&m)
 }
 
+// setIfFree stores m unless its packet id is taken, and says whether it
+// did (mqflux patch, packet-id-directions): the client's acknowledgements
+// must not replace the server's own delivery of the same id.
+func (i *Inflight) setIfFree(m packets.Packet) bool {
+	i.Lock()
+	defer i.Unlock()
+	if _, ok := i.internal[m.PacketID]; ok {
+		return false
+	}
+	return i.put(&m)
+}
+
 // put stores pk under its packet id; i is locked. pk is the stored
 // packet: nobody changes it after (mqflux patch).
 func (i *Inflight) put(pk *packets.Packet) bool {

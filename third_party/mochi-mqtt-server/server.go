@@ -1079,28 +1079,33 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	}
 
 	if pk.FixedHeader.Qos == 1 {
-		if !cl.State.Inflight.Has(ack.PacketID) { // mqflux patch: no copy
-			// mqflux patch: a QoS 1 PUBACK no longer passes through the
-			// inflight map, where it was set and deleted again right away:
-			// a Packet is large, and the map's churn allocated about 860
-			// bytes per inbound publish. Hooks see what they saw, and a
-			// PUBACK that cannot be written is kept inflight as before.
-			s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
-			if err = cl.WritePacket(ack); err != nil {
-				if ok := cl.State.Inflight.Set(ack); ok {
-					atomic.AddInt64(&s.Info.Inflight, 1)
-				}
-				return err
+		// mqflux patch: a QoS 1 PUBACK no longer passes through the
+		// inflight map, where it was set and deleted again right away:
+		// a Packet is large, and the map's churn allocated about 860
+		// bytes per inbound publish. Hooks see what they saw, and a
+		// PUBACK that cannot be written is kept inflight as before.
+		// mqflux patch (packet-id-directions): releaseInboundID freed the
+		// id of the client's earlier exchange; an entry still there is the
+		// server's own delivery, which the PUBACK must not replace.
+		s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
+		if err = cl.WritePacket(ack); err != nil {
+			if ok := cl.State.Inflight.setIfFree(ack); ok {
+				atomic.AddInt64(&s.Info.Inflight, 1)
 			}
-			cl.State.Inflight.IncreaseReceiveQuota()
-			s.hooks.OnQosComplete(cl, ack)
-			s.publishToSubscribers(pk)
-			s.hooks.OnPublished(cl, pk)
-			return nil
+			return err
 		}
+		cl.State.Inflight.IncreaseReceiveQuota()
+		s.hooks.OnQosComplete(cl, ack)
+		s.publishToSubscribers(pk)
+		s.hooks.OnPublished(cl, pk)
+		return nil
 	}
 
-	if ok := cl.State.Inflight.Set(ack); ok {
+	// mqflux patch (packet-id-directions): not over the server's own
+	// delivery with the same id; the exchange is then answered without
+	// its record, and a duplicate of it before the PUBREL is delivered
+	// again, which is QoS 1's promise.
+	if ok := cl.State.Inflight.setIfFree(ack); ok {
 		atomic.AddInt64(&s.Info.Inflight, 1)
 		s.hooks.OnQosPublish(cl, ack, ack.Created, 0)
 	}
@@ -1108,14 +1113,6 @@ func (s *Server) processPublish(cl *Client, pk packets.Packet) error {
 	err = cl.WritePacket(ack)
 	if err != nil {
 		return err
-	}
-
-	if pk.FixedHeader.Qos == 1 {
-		if ok := cl.State.Inflight.Delete(ack.PacketID); ok {
-			atomic.AddInt64(&s.Info.Inflight, -1)
-		}
-		cl.State.Inflight.IncreaseReceiveQuota()
-		s.hooks.OnQosComplete(cl, ack)
 	}
 
 	s.publishToSubscribers(pk)
@@ -1140,6 +1137,12 @@ func (s *Server) releaseInboundID(cl *Client, id uint16, props *packets.Properti
 	if pki.FixedHeader.Type == packets.Pubrec { // [MQTT-4.3.3-10]
 		ack := s.buildAck(id, packets.Pubrec, 0, *props, packets.ErrPacketIdentifierInUse)
 		return true, cl.WritePacket(ack)
+	}
+	// mqflux patch (packet-id-directions): only what is left of the
+	// client's own earlier exchange is freed; a publish or PUBREL of the
+	// server's has an id the server chose, no conflict (isInbound).
+	if !isInbound(pki.FixedHeader.Type) {
+		return false, nil
 	}
 	if ok := cl.State.Inflight.Delete(id); ok { // [MQTT-4.3.2-5]
 		atomic.AddInt64(&s.Info.Inflight, -1)
@@ -1434,7 +1437,9 @@ func (s *Server) processPubrec(cl *Client, pk packets.Packet) error {
 
 // processPubrel processes a Pubrel packet, denoting completion of a QOS 2 packet sent from the client.
 func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
-	if _, ok := cl.State.Inflight.Get(pk.PacketID); !ok { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
+	// mqflux patch (packet-id-directions): the client's own exchange, not
+	// a delivery of the server's that has the same id.
+	if pki, ok := cl.State.Inflight.Get(pk.PacketID); !ok || !isInbound(pki.FixedHeader.Type) { // [MQTT-4.3.3-7] [MQTT-4.3.3-13]
 		return cl.WritePacket(s.buildAck(pk.PacketID, packets.Pubcomp, 0, pk.Properties, packets.ErrPacketIdentifierNotFound))
 	}
 
@@ -1454,8 +1459,10 @@ func (s *Server) processPubrel(cl *Client, pk packets.Packet) error {
 		return err
 	}
 
+	// mqflux patch (packet-id-directions): the client's exchange ends; the
+	// server's send quota, which upstream increased here too, is given
+	// back by the client's acknowledgements of the server's deliveries.
 	cl.State.Inflight.IncreaseReceiveQuota()             // +1 RECV QUOTA
-	cl.State.Inflight.IncreaseSendQuota()                // +1 SENT QUOTA
 	if ok := cl.State.Inflight.Delete(pk.PacketID); ok { // [MQTT-4.3.3-12]
 		atomic.AddInt64(&s.Info.Inflight, -1)
 		s.hooks.OnQosComplete(cl, pk)
@@ -1493,11 +1500,15 @@ func inboundIDInUse(cl *Client, id uint16) bool {
 	if !ok {
 		return false
 	}
-	switch pk.FixedHeader.Type {
-	case packets.Puback, packets.Pubrec, packets.Pubcomp:
-		return true
-	}
-	return false
+	return isInbound(pk.FixedHeader.Type)
+}
+
+// isInbound says whether an inflight entry of type t belongs to an
+// exchange the client started (its id chosen by the client): the server's
+// PUBACK or PUBREC of its publish, or PUBCOMP of its PUBREL, kept for it.
+// The server's own publishes and PUBRELs have ids the server chose.
+func isInbound(t byte) bool {
+	return t == packets.Puback || t == packets.Pubrec || t == packets.Pubcomp
 }
 
 // processSubscribe processes a Subscribe packet.

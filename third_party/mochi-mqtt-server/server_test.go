@@ -1788,7 +1788,12 @@ func TestServerProcessPacketPublishQos1PacketIDInUse(t *testing.T) {
 	buf, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, packets.TPacketData[packets.Puback].Get(packets.TPuback).RawBytes, buf)
-	require.Equal(t, int64(0), atomic.LoadInt64(&s.Info.Inflight))
+	// mqflux patch (packet-id-directions): the server's own publish of
+	// the same id stays in flight; upstream deleted it.
+	require.Equal(t, int64(1), atomic.LoadInt64(&s.Info.Inflight))
+	pk, ok := cl.State.Inflight.Get(7)
+	require.True(t, ok)
+	require.Equal(t, packets.Publish, pk.FixedHeader.Type)
 }
 
 func TestServerProcessPacketPublishQos2PacketIDInUse(t *testing.T) {
@@ -2535,7 +2540,9 @@ func TestServerProcessPacketPubrel(t *testing.T) {
 	cl.State.Inflight.sendQuota = 3
 	cl.State.Inflight.receiveQuota = 3
 
-	cl.State.Inflight.Set(packets.Packet{PacketID: pID})
+	// mqflux patch (packet-id-directions): the PUBREC of the client's QoS 2
+	// publish, which a PUBREL releases.
+	cl.State.Inflight.Set(packets.Packet{PacketID: pID, FixedHeader: packets.FixedHeader{Type: packets.Pubrec}})
 	atomic.AddInt64(&s.Info.Inflight, 1)
 
 	recv := make(chan []byte)
@@ -2550,7 +2557,9 @@ func TestServerProcessPacketPubrel(t *testing.T) {
 	_ = w.Close()
 
 	require.Equal(t, int32(4), atomic.LoadInt32(&cl.State.Inflight.receiveQuota))
-	require.Equal(t, int32(4), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
+	// mqflux patch (packet-id-directions): the client's PUBREL gives back
+	// none of the server's send quota; upstream made it 4.
+	require.Equal(t, int32(3), atomic.LoadInt32(&cl.State.Inflight.sendQuota))
 
 	require.Equal(t, packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp).RawBytes, <-recv)
 
@@ -2599,7 +2608,7 @@ func TestServerProcessPacketPubrelBadReason(t *testing.T) {
 	pID := uint16(7)
 	s := newServer()
 	cl, _, _ := newTestClient()
-	cl.State.Inflight.Set(packets.Packet{PacketID: pID})
+	cl.State.Inflight.Set(packets.Packet{PacketID: pID, FixedHeader: packets.FixedHeader{Type: packets.Pubrec}}) // mqflux patch (packet-id-directions)
 	err := s.processPacket(cl, *packets.TPacketData[packets.Pubrel].Get(packets.TPubrelInvalidReason).Packet)
 	require.NoError(t, err)
 	require.Equal(t, int64(-1), atomic.LoadInt64(&s.Info.Inflight))
@@ -2661,7 +2670,7 @@ func TestServerProcessInboundQos2Flow(t *testing.T) {
 			in:              packets.TPacketData[packets.Pubrel].Get(packets.TPubrel),
 			out:             packets.TPacketData[packets.Pubcomp].Get(packets.TPubcomp),
 			data: map[string]any{
-				"sendquota": int32(4),
+				"sendquota": int32(3), // mqflux patch (packet-id-directions): the client's PUBREL gives back none of the server's send quota; upstream made it 4
 				"recvquota": int32(3),
 				"inflight":  int64(0),
 			},
