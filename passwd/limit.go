@@ -79,7 +79,11 @@ func newLimiter(slots, queue int) *limiter {
 // of f's class is full.
 func (l *limiter) run(clean bool, f func()) error {
 	l.mu.Lock()
-	if l.mayStart(clean) {
+	// One instant for the decision and for the timer: read twice, the
+	// clock could pass the end of the pause in between, and the check
+	// waited for a timer nobody armed and a release nobody would make.
+	now := l.now()
+	if l.mayStart(clean, now) {
 		l.start(clean)
 		l.mu.Unlock()
 	} else {
@@ -93,7 +97,7 @@ func (l *limiter) run(clean bool, f func()) error {
 		}
 		turn := make(chan struct{})
 		*q = append(*q, turn)
-		l.armLocked()
+		l.armLocked(now)
 		l.mu.Unlock()
 		<-turn // dispatchLocked started us
 	}
@@ -103,14 +107,14 @@ func (l *limiter) run(clean bool, f func()) error {
 	return nil
 }
 
-// mayStart reports whether a check of the class may take a slot now: a
-// suspect one only while no clean one waits, within its slots and once
+// mayStart reports whether a check of the class may take a slot at now:
+// a suspect one only while no clean one waits, within its slots and once
 // its pause is over.
-func (l *limiter) mayStart(clean bool) bool {
+func (l *limiter) mayStart(clean bool, now time.Time) bool {
 	if l.running >= l.slots {
 		return false
 	}
-	return clean || (len(l.clean) == 0 && l.suspectRunning < l.suspectMax && !l.now().Before(l.suspectNext))
+	return clean || (len(l.clean) == 0 && l.suspectRunning < l.suspectMax && !now.Before(l.suspectNext))
 }
 
 func (l *limiter) start(clean bool) {
@@ -140,19 +144,20 @@ func (l *limiter) release(clean bool, took time.Duration) {
 // suspect check waits only for its pause to end.
 func (l *limiter) dispatchLocked() {
 	for {
+		now := l.now() // one instant for the decision and the timer (see run)
 		switch {
-		case len(l.clean) > 0 && l.mayStart(true):
+		case len(l.clean) > 0 && l.mayStart(true, now):
 			turn := l.clean[0]
 			l.clean = l.clean[1:]
 			l.start(true)
 			close(turn)
-		case len(l.suspect) > 0 && l.mayStart(false):
+		case len(l.suspect) > 0 && l.mayStart(false, now):
 			turn := l.suspect[0]
 			l.suspect = l.suspect[1:]
 			l.start(false)
 			close(turn)
 		default:
-			l.armLocked()
+			l.armLocked(now)
 			return
 		}
 	}
@@ -160,11 +165,14 @@ func (l *limiter) dispatchLocked() {
 
 // armLocked starts the timer that dispatches a waiting suspect check once
 // the pause of its class ends, unless one is armed or none waits for it.
-func (l *limiter) armLocked() {
+// now is the instant at which the check was found unable to start: when
+// the pause was over then, something else held it back, whose release
+// will dispatch it.
+func (l *limiter) armLocked(now time.Time) {
 	if l.timer != nil || len(l.suspect) == 0 {
 		return
 	}
-	wait := l.suspectNext.Sub(l.now())
+	wait := l.suspectNext.Sub(now)
 	if wait <= 0 {
 		return // a release will dispatch it
 	}

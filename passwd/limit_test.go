@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -81,5 +82,35 @@ func TestLimitRefusesBeyondTheQueue(t *testing.T) {
 	}
 	if got := calls.Load(); got != 2 {
 		t.Errorf("bcrypt ran %d times, want 2 (the busy checks must not run it)", got)
+	}
+}
+
+// A suspect check that finds its class's pause not yet over, with nothing
+// running, gets a timer for the rest of the pause. The limiter read the
+// clock once to decide and again to arm the timer: when the pause ended in
+// between, no timer was armed and no release was coming, and the check
+// (and every suspect check after it, each holding a packet runner) waited
+// for ever. Here the clock moves a second at each reading, so the pause
+// always ends between two readings.
+func TestSuspectCheckAtThePausesEndIsNotForgotten(t *testing.T) {
+	l := newLimiter(1, 16)
+	var mu sync.Mutex
+	t0, n := time.Now(), 0
+	l.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return t0.Add(time.Duration(n) * time.Second)
+	}
+	l.suspectNext = t0.Add(2 * time.Second) // the clock's second reading
+	done := make(chan error, 1)
+	go func() { done <- l.run(false, func() {}) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("suspect check: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the suspect check never ran: %d waiting, no timer armed", l.waiting())
 	}
 }
