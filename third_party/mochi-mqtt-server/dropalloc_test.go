@@ -42,3 +42,30 @@ func TestDroppedDeliveriesAllocateNothingPerSubscriber(t *testing.T) {
 	require.LessOrEqualf(t, eight-one, 1.0,
 		"publishing to 8 stalled subscribers allocated %.1f times per publish, to 1: %.1f", eight, one)
 }
+
+// mqflux patch: a delivery queued for a persistent session whose client is
+// gone allocates the copy it keeps (the packet and its payload) and
+// nothing more: the answer that the client is gone was a packets.Code
+// boxed as an error once per such session and publish.
+func TestDeliveryToAGoneClientAllocatesOnlyItsCopy(t *testing.T) {
+	s := quietServer(1024)
+	cl, _, _ := newTestClient()
+	cl.ID = "gone"
+	cl.State.Inflight.ResetSendQuota(0) // MQTT 3.1.1: nothing held for a quota
+	cl.Stop(packets.CodeDisconnect)
+	s.Clients.Add(cl)
+	sub := packets.Subscription{Filter: "devices/#", Qos: 1}
+	pk := reading("devices/a/sensors/t", 1)
+	var err error
+	queued := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		var out packets.Packet
+		out, err = s.publishToClient(cl, sub, pk)
+		if cl.State.Inflight.Delete(out.PacketID) {
+			queued++
+		}
+	})
+	require.ErrorIs(t, err, packets.CodeDisconnect)
+	require.Equal(t, 201, queued, "every delivery queued for the session")
+	require.LessOrEqualf(t, allocs, 2.0, "a delivery to a gone client allocated %.1f times", allocs)
+}

@@ -1314,7 +1314,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	if cl.Net.Conn == nil || cl.Closed() {
-		return out, packets.CodeDisconnect
+		return out, errClientGone
 	}
 
 	if !cl.queueOutbound(&out) {
@@ -1339,6 +1339,9 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 var (
 	errPendingClientWritesExceeded error = packets.ErrPendingClientWritesExceeded
 	errQuotaExceeded               error = packets.ErrQuotaExceeded
+	// errClientGone is the answer for a client whose connection is gone
+	// (a persistent session queueing while its client is away).
+	errClientGone error = packets.CodeDisconnect
 )
 
 // dropForClient counts a delivery to cl that was dropped in counter,
