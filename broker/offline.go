@@ -2,6 +2,8 @@ package broker
 
 import (
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -36,17 +38,22 @@ type offlineLimit struct {
 	// sessions is a copy of paused that every publish reads without a
 	// lock: with a mutex here, each publish of every device took the same
 	// lock once a session was paused, and the runners queued on it.
-	sessions atomic.Pointer[[]pausedSession]
+	sessions atomic.Pointer[[]pausedGroup]
 
 	mu     sync.Mutex
 	logged map[string]struct{}               // client ids whose drops were logged since they went offline
 	paused map[string][]packets.Subscription // by client id: the filters taken out of the index
 }
 
-// pausedSession is one entry of offlineLimit.sessions.
-type pausedSession struct {
-	id   string
-	subs []packets.Subscription
+// pausedGroup is one entry of offlineLimit.sessions: paused sessions
+// with the same filters, matched once per publish for all of them (three
+// `mosquitto_sub -c -t 'devices/#'` left behind are one group). A session
+// with a no-local filter is a group of its own: whether a publish counts
+// depends on who sent it.
+type pausedGroup struct {
+	id       string                 // the session's client id, for a no-local group
+	subs     []packets.Subscription // the filters that queue something: QoS above 0
+	sessions int64
 }
 
 func newOfflineLimit(max int, srv *mqtt.Server, log *slog.Logger) *offlineLimit {
@@ -57,9 +64,36 @@ func newOfflineLimit(max int, srv *mqtt.Server, log *slog.Logger) *offlineLimit 
 // publishPaused replaces the copy of paused that publishes read; o.mu is
 // held. Pauses and reconnects are rare, publishes are not.
 func (o *offlineLimit) publishPaused() {
-	list := make([]pausedSession, 0, len(o.paused))
+	list := make([]pausedGroup, 0, len(o.paused))
+	byFilters := map[string]int{} // filters joined by a byte no filter holds, to the group's index
 	for id, subs := range o.paused {
-		list = append(list, pausedSession{id: id, subs: subs})
+		g := pausedGroup{sessions: 1}
+		var filters []string
+		noLocal := false
+		for _, sub := range subs {
+			if sub.Qos == 0 {
+				continue // mochi queues nothing at QoS 0 for an offline client
+			}
+			g.subs = append(g.subs, sub)
+			filters = append(filters, sub.Filter)
+			noLocal = noLocal || sub.NoLocal
+		}
+		if len(g.subs) == 0 {
+			continue
+		}
+		if noLocal {
+			g.id = id
+			list = append(list, g)
+			continue
+		}
+		slices.Sort(filters)
+		key := strings.Join(filters, "\x00")
+		if i, ok := byFilters[key]; ok {
+			list[i].sessions++
+			continue
+		}
+		byFilters[key] = len(list)
+		list = append(list, g)
 	}
 	o.sessions.Store(&list)
 }
@@ -114,10 +148,10 @@ func (o *offlineLimit) published(pk packets.Packet) {
 		return
 	}
 	var n int64
-	for _, p := range *list {
-		for _, sub := range p.subs {
-			if sub.Qos > 0 && !(sub.NoLocal && pk.Origin == p.id) && topic.MatchFilter(sub.Filter, pk.TopicName) {
-				n++
+	for _, g := range *list {
+		for _, sub := range g.subs {
+			if !(sub.NoLocal && pk.Origin == g.id) && topic.MatchFilter(sub.Filter, pk.TopicName) {
+				n += g.sessions
 				break // mochi delivers once per session, whatever overlaps
 			}
 		}

@@ -102,3 +102,52 @@ func BenchmarkOfflinePublished(b *testing.B) {
 		}
 	})
 }
+
+// Sessions with the same filters are matched once for all of them, and
+// counted each; sessions with other filters, or a no-local one, are
+// matched on their own.
+func TestOfflineLimitGroupsSessionsByFilters(t *testing.T) {
+	all := packets.Subscription{Filter: "devices/#", Qos: 1}
+	sensors := packets.Subscription{Filter: "devices/+/sensors/t", Qos: 1}
+	status := packets.Subscription{Filter: "devices/+/status", Qos: 2}
+	quiet := packets.Subscription{Filter: "devices/+/status", Qos: 0}
+	sessions := [][]packets.Subscription{
+		{all}, {all}, // one group of two
+		{sensors, status}, {status, sensors}, // the same filters in another order: one group
+		{sensors, quiet}, // its QoS 0 filter queues nothing
+		{{Filter: "devices/#", Qos: 1, NoLocal: true}}, // tail-5: on its own
+	}
+	srv := mqtt.New(nil)
+	o := newOfflineLimit(1, srv, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i, subs := range sessions {
+		cl := srv.NewClient(nil, "t", fmt.Sprintf("tail-%d", i), false)
+		for _, f := range subs {
+			cl.State.Subscriptions.Add(f.Filter, f)
+			srv.Topics.Subscribe(cl.ID, f)
+		}
+		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1})
+		cl.Stop(nil)
+		if o.admit(cl) {
+			t.Fatalf("%s: a full queue admitted a delivery", cl.ID)
+		}
+	}
+	if got := len(*o.sessions.Load()); got != 4 {
+		t.Errorf("%d groups of paused sessions, want 4 (devices/#; sensors+status; sensors; tail-5)", got)
+	}
+	for _, tc := range []struct {
+		pk   packets.Packet
+		want int64
+	}{
+		{reading("devices/a/sensors/t", 1, "dev-a"), 6},
+		{reading("devices/a/status", 1, "dev-a"), 5},
+		{reading("devices/a/status", 1, "tail-5"), 4},
+		{reading("devices/a/other", 1, "dev-a"), 3},
+		{reading("alerts/a", 1, "dev-a"), 0},
+	} {
+		before := o.dropped.Load()
+		o.published(tc.pk)
+		if got := o.dropped.Load() - before; got != tc.want {
+			t.Errorf("%s from %s: counted %d drops, want %d", tc.pk.TopicName, tc.pk.Origin, got, tc.want)
+		}
+	}
+}
