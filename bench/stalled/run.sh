@@ -19,16 +19,18 @@
 # of the same load (a fresh process's first run was the slowest of every
 # case, "none" included: the devices' login is checked with bcrypt once per
 # process, InfluxDB creates the database's first shard, heaps and pools
-# grow), then RUNS measured runs with no subscriber, its baseline, then the
-# case's subscribers are set up and RUNS measured runs follow; what the
-# subscribers cost, their first deliveries included, is in those. Each case
-# is judged against its own broker's baseline of the minute before: the
+# grow), then RUNS measured runs with no subscriber, then the case's
+# subscribers are set up and RUNS measured runs follow; what the
+# subscribers cost, their first deliveries included, is in those. Then the
+# subscribers go (stalled and reading ones killed, offline sessions ended
+# by a clean session of the same id) and RUNS more runs with no subscriber
+# follow. The baseline is the median of the runs before and after: the
 # machine's speed drifts by a fifth over minutes (a shared host), and a
-# baseline taken in another process minutes earlier measured the drift as
-# much as the subscribers. For "none" the runs after the baseline have no
-# subscriber either: its ratio is this measure's noise. Prints every run
-# and a table with each case's slowest run against the median of its
-# baseline.
+# baseline from another process minutes earlier, or from the minute before
+# only, measured the drift as much as the subscribers. For "none" the
+# case's runs have no subscriber either: its ratio is this measure's
+# noise. Prints every run and a table with each case's slowest run against
+# the median of its baseline.
 #
 #   bench/stalled/run.sh            (or: make bench-stalled)
 #
@@ -157,6 +159,13 @@ offline() { # N: N persistent sessions subscribed to devices/#, then gone
   done
 }
 
+offline_end() { # N: the N persistent sessions ended, as a clean session of the same id ends one
+  local i
+  for i in $(seq 1 "$1"); do
+    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -i "offline-$i" -q 1 -t 'devices/#' -E
+  done
+}
+
 release() { # the subscribers, stalled or reading: SIGKILL (woken, one would first read its backlog, then reconnect)
   local p
   for p in "${subs[@]}"; do kill -KILL "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
@@ -190,10 +199,12 @@ for b in $BROKERS; do
       curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_messages_dropped_total' | sed 's/^/          /' >&2 || true
     fi
     release
+    if [ "$c" = offline3 ]; then offline_end 3; fi
     if [ "$c" = reading8 ]; then
       delivered "$work/$b-$c-reader" >"$results/$b-$c-delivered"
       echo "          each reader received $(cat "$results/$b-$c-delivered") of $((RUNS * DEVICES * MESSAGES))" >&2
     fi
+    for i in $(seq 1 "$RUNS"); do run_load "$b" "$c" "after-$i"; done
     stop_broker "$b"
   done
 done
@@ -202,24 +213,25 @@ rate() { jq -r '.ack_rate // 0 | floor' "$1" 2>/dev/null || echo 0; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo
-echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $DEVICES devices x $MESSAGES QoS 1 readings; per case $WARMUP unmeasured, $RUNS baseline (no subscriber) and $RUNS measured consecutive runs on one broker"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); $DEVICES devices x $MESSAGES QoS 1 readings; per case $WARMUP unmeasured, $RUNS baseline runs (no subscriber), $RUNS measured consecutive runs, $RUNS baseline runs again, on one broker"
 echo
-echo "| broker | case | baseline acked/s | acked/s per run | slowest / median of baseline | broker CPU s, baseline → runs | each reader received |"
+echo "| broker | case | baseline acked/s, before · after | acked/s per run | slowest / median of baseline | broker CPU s, baseline → runs | each reader received |"
 echo "|---|---|---|---|---:|---|---|"
 for b in $BROKERS; do
   for c in $CASES; do
-    runs=() bases=() slowest= cpus=() basecpus=()
+    runs=() before=() after=() slowest= cpus=() basecpus=()
     for i in $(seq 1 "$RUNS"); do
-      bases+=("$(rate "$results/$b-$c-base-$i.json")")
-      basecpus+=("$(cpu "$results/$b-$c-base-$i.json")")
+      before+=("$(rate "$results/$b-$c-base-$i.json")")
+      after+=("$(rate "$results/$b-$c-after-$i.json")")
+      basecpus+=("$(cpu "$results/$b-$c-base-$i.json")" "$(cpu "$results/$b-$c-after-$i.json")")
       cpus+=("$(cpu "$results/$b-$c-$i.json")")
       r=$(rate "$results/$b-$c-$i.json")
       runs+=("$r")
       if [ -z "$slowest" ] || [ "$r" -lt "$slowest" ]; then slowest=$r; fi
     done
-    base=$(printf '%s\n' "${bases[@]}" | median)
+    base=$(printf '%s\n' "${before[@]}" "${after[@]}" | median)
     got=
     [ -s "$results/$b-$c-delivered" ] && got="$(cat "$results/$b-$c-delivered") of $((RUNS * DEVICES * MESSAGES))"
-    echo "| $b | $c | ${bases[*]} | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') | $(printf '%s\n' "${basecpus[@]}" | median) → ${cpus[*]} | $got |"
+    echo "| $b | $c | ${before[*]} · ${after[*]} | ${runs[*]} | $(awk -v s="$slowest" -v b="$base" 'BEGIN {if (b > 0) printf "%.2f", s / b; else print "-"}') | $(printf '%s\n' "${basecpus[@]}" | median) → ${cpus[*]} | $got |"
   done
 done
