@@ -367,8 +367,8 @@ func (cl *Client) NextPacketID() (i uint32, err error) {
 // free packet id, unless max are in flight already (errInflightFull).
 // mqflux patch, see Inflight.add: one lock, the inflight map's, which
 // also orders the client's packet ids.
-func (cl *Client) addInflight(pk *packets.Packet, max int) error {
-	return cl.State.Inflight.add(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max)
+func (cl *Client) addInflight(pk *packets.Packet, max int, limited bool) (held bool, err error) {
+	return cl.State.Inflight.add(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max, limited)
 }
 
 // ResendInflightMessages attempts to resend any pending inflight messages to connected clients.

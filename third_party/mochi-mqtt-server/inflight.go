@@ -20,6 +20,7 @@ type Inflight struct {
 	n                   atomic.Int32             // mqflux patch: len(internal), for Len without the lock
 	next                uint64                   // mqflux patch: the next inflightEntry.order
 	expiring            int                      // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
+	held                int                      // mqflux patch (held-order): publishes held for the send quota, see add
 	receiveQuota        int32                    // remaining inbound qos quota for flow control
 	sendQuota           int32                    // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                    // maximum allowed receive quota
@@ -78,6 +79,10 @@ func (i *Inflight) put(pk *packets.Packet) bool {
 	if ok && old.expiring {
 		i.expiring--
 	}
+	if ok {
+		i.countHeld(old.pk, -1)
+	}
+	i.countHeld(pk, 1)
 	expiring := selfExpiring(pk)
 	if expiring {
 		i.expiring++
@@ -98,6 +103,8 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 	if e.expiring {
 		i.expiring--
 	}
+	i.countHeld(e.pk, -1)
+	i.countHeld(pk, 1)
 	e.pk, e.expiring, e.live = pk, selfExpiring(pk), true
 	if e.expiring {
 		i.expiring++
@@ -116,22 +123,43 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 // one stored. The inflight lock is also what orders *last (the client's
 // packet id, see Client.NextPacketID): a second lock around this one only
 // made runners wait twice.
-func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int) error {
+//
+// limited says that the client has a send quota (an MQTT 5 Receive
+// Maximum): pk then takes one of it, or is held (Expiry -1) and add
+// reports it. mqflux patch (held-order): a publish is also held while
+// older ones are, whatever the quota; taking a unit given back by a
+// PUBACK before the oldest held message did, a live publish overtook the
+// held ones, and the client saw its messages out of order ([MQTT-4.6.0-6]).
+// Decided under the lock that holds and releases them (releaseNext,
+// resendPlan), so that no held message can be older than a publish sent.
+func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held bool, err error) {
 	i.Lock()
 	defer i.Unlock()
 	if len(i.internal) >= max {
-		return errInflightFull
+		return false, errInflightFull
 	}
 	id, err := i.nextFreeID(last, maxID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	pk.PacketID = id
+	if limited && (i.held > 0 || !i.takeSendQuota()) {
+		pk.Expiry = -1
+		held = true
+	}
 	i.put(pk)
 	e := i.internal[id]
 	e.live = true // sent or held by this connection (mqflux patch, resend-quota)
 	i.internal[id] = e
-	return nil
+	return held, nil
+}
+
+// countHeld adds d to the count of held publishes if pk is one; i is
+// locked (mqflux patch, held-order).
+func (i *Inflight) countHeld(pk *packets.Packet, d int) {
+	if pk != nil && pk.FixedHeader.Type == packets.Publish && pk.Expiry < 0 {
+		i.held += d
+	}
 }
 
 // nextFreeID finds the next packet id after *last not in flight and
@@ -216,7 +244,7 @@ func (i *Inflight) Clone() *Inflight {
 		v.live = false // a new connection: for its resend (mqflux patch, resend-quota)
 		c.internal[k] = v
 	}
-	c.next, c.expiring = i.next, i.expiring
+	c.next, c.expiring, c.held = i.next, i.expiring, i.held
 	c.n.Store(int32(len(c.internal)))
 	return c
 }
@@ -399,6 +427,7 @@ func (i *Inflight) Delete(id uint16) bool {
 	if old.expiring {
 		i.expiring--
 	}
+	i.countHeld(old.pk, -1)
 	i.n.Add(-1)
 	delete(i.internal, id)
 

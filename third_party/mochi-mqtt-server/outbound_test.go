@@ -5,7 +5,9 @@ package mqtt
 import (
 	"bytes"
 	"io"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/stretchr/testify/require"
@@ -110,6 +112,11 @@ func TestServerProcessPacketSendsTheNextWaitingInflight(t *testing.T) {
 	go func() {
 		err := s.processPacket(cl, *packets.TPacketData[packets.Pingreq].Get(packets.TPingreq).Packet)
 		require.NoError(t, err)
+		// mqflux patch (held-order): the released message goes through
+		// the client's write queue; closed once the queue has written it.
+		for atomic.LoadInt32(&cl.State.outboundQty) > 0 {
+			time.Sleep(time.Millisecond)
+		}
 		_ = w.Close()
 	}()
 

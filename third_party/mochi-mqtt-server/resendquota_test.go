@@ -4,6 +4,7 @@ package mqtt
 
 import (
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +43,19 @@ func wireReader(t *testing.T, r net.Conn, version byte) <-chan packets.Packet {
 		}
 	}()
 	return out
+}
+
+// written returns what the server wrote to cl since the last call: its
+// write queue emptied first (deliveries go through the client's writer,
+// a PINGRESP does not), then everything before the PINGRESP.
+func written(t *testing.T, s *Server, cl *Client, wire <-chan packets.Packet) []packets.Packet {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for atomic.LoadInt32(&cl.State.outboundQty) > 0 {
+		require.True(t, time.Now().Before(deadline), "the client's write queue never emptied")
+		time.Sleep(time.Millisecond)
+	}
+	return untilPingresp(t, s, cl, wire)
 }
 
 // untilPingresp returns the packets written before the next PINGRESP: the
@@ -122,7 +136,7 @@ func TestResendInflightRespectsTheSendQuota(t *testing.T) {
 				require.Equal(t, id <= tc.sent, pk.FixedHeader.Dup, "DUP of message %d", id)
 				ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ProtocolVersion: tc.version}
 				require.NoError(t, s.processPacket(cl, ack))
-				next := untilPingresp(t, s, cl, wire)
+				next := written(t, s, cl, wire)
 				require.LessOrEqual(t, len(next), 1, "one PUBACK releases one message at most")
 				outstanding = append(outstanding, next...)
 				require.LessOrEqual(t, len(outstanding), limit, "never more in flight than the quota")

@@ -857,6 +857,11 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 // mqflux patch (resend-quota): the message released stays in flight for
 // its acknowledgement, which gives the quota back (Inflight.releaseNext).
 //
+// mqflux patch (held-order): it goes through the client's write queue,
+// behind what was queued for the client before it, as every delivery
+// does; written at once it went ahead of older deliveries still in the
+// queue. A queue that is full drops it, as it drops a delivery.
+//
 //go:noinline
 func (s *Server) sendNextInflight(cl *Client) {
 	if !cl.State.Inflight.takeSendQuota() {
@@ -867,7 +872,15 @@ func (s *Server) sendNextInflight(cl *Client) {
 		cl.State.Inflight.IncreaseSendQuota()
 		return
 	}
-	_ = cl.WritePacket(next)
+	if cl.queueOutbound(&next) {
+		return
+	}
+	if cl.State.Inflight.Delete(next.PacketID) {
+		atomic.AddInt64(&s.Info.Inflight, -1)
+		s.hooks.OnQosDropped(cl, next)
+	}
+	cl.State.Inflight.IncreaseSendQuota()
+	_ = s.dropForClient(cl, &next, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish
@@ -1280,21 +1293,17 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		// message held for the client's send quota is stored held
 		// (Expiry -1) from the start; the hooks see it as before.
 		// mqflux patch (send-quota-race): one of the send quota is taken,
-		// or the message held, in one compare-and-swap; a check and a
-		// decrease apart let two deliveries take the last one.
+		// or the message held, in one step; a check and a decrease apart
+		// let two deliveries take the last one. mqflux patch (held-order):
+		// under the inflight lock, and held behind older held ones
+		// (Inflight.add).
 		limited := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
-		held := limited && !cl.State.Inflight.takeSendQuota()
 		expiry := out.Expiry
-		if held {
-			out.Expiry = -1
-		}
 		// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
-		if err := cl.addInflight(&out, s.inflightLimit(cl)); err != nil {
+		held, err := cl.addInflight(&out, s.inflightLimit(cl), limited)
+		if err != nil {
 			if err != errInflightFull {
 				s.hooks.OnPacketIDExhausted(cl, pk)
-			}
-			if limited && !held {
-				cl.State.Inflight.IncreaseSendQuota() // not sent: given back
 			}
 			// mqflux patch: counted and reported once per episode
 			// (dropForClient), not logged per message.
@@ -1305,12 +1314,15 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			published := out
 			published.Expiry = expiry
 			s.hooks.OnQosPublish(cl, published, published.Created, 0)
-		} else {
-			s.hooks.OnQosPublish(cl, out, out.Created, 0)
-		}
-		if held {
+			// Held behind older ones while a unit of the quota is free
+			// (a PUBACK gave it back and has not released the next one
+			// yet): the oldest goes now, as the PUBACK would send it.
+			if atomic.LoadInt32(&cl.State.Inflight.sendQuota) > 0 && cl.Net.Conn != nil && !cl.Closed() {
+				s.sendNextInflight(cl)
+			}
 			return out, nil
 		}
+		s.hooks.OnQosPublish(cl, out, out.Created, 0)
 	}
 
 	if cl.Net.Conn == nil || cl.Closed() {

@@ -1503,6 +1503,11 @@ func TestServerProcessPacketAndNextImmediate(t *testing.T) {
 	go func() {
 		err := s.processPacket(cl, *packets.TPacketData[packets.Publish].Get(packets.TPublishBasic).Packet)
 		require.NoError(t, err)
+		// mqflux patch (held-order): the released message goes through
+		// the client's write queue; closed once the queue has written it.
+		for atomic.LoadInt32(&cl.State.outboundQty) > 0 {
+			time.Sleep(time.Millisecond)
+		}
 		_ = w.Close()
 	}()
 

@@ -85,7 +85,8 @@ func TestWindowOfAReturningSessionAndOfAnOfflineOne(t *testing.T) {
 	cl := subscribedClient(t, s, "tail", "devices/#", 1)
 	for i := 0; i < 10; i++ { // carried over from its last connection
 		pk := reading("devices/a/sensors/t", 1)
-		require.NoError(t, cl.addInflight(&pk, 100))
+		_, err := cl.addInflight(&pk, 100, false)
+		require.NoError(t, err)
 	}
 	s.startWindow(cl)
 	require.Equal(t, int32(14), cl.State.window.Load())

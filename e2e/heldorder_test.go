@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqflux/mqflux/internal/testenv"
+)
+
+// An MQTT 5 reader with a Receive Maximum (`mosquitto_sub -V mqttv5 -D
+// connect receive-maximum 4`) comes back to its queue while the device it
+// follows keeps publishing: it gets every queued reading, then the live
+// ones, all in the order the device sent them (every topic is ordered,
+// [MQTT-4.6.0-6]). Its queue past the Receive Maximum is held and
+// released one per PUBACK; a live reading that took the unit a PUBACK had
+// just given back went out ahead of every held one
+// (third_party/mochi-mqtt-server/PATCHES.md, "A live publish waits behind
+// the messages held for the send quota").
+func TestReturningMQTT5ReaderGetsReadingsInOrder(t *testing.T) {
+	version := []string{"-V", "mqttv5", "-D", "connect", "receive-maximum", "4", "-x", "3600"}
+	const queued, live = 300, 1000
+	const topic = "devices/demo-device/sensors/seq"
+	// A window as large as the session may hold: the test is about order,
+	// not about what a slow reader loses.
+	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{"MQFLUX_BROKER_INITIAL_INFLIGHT=1024"}})
+	reader := append([]string{"-c", "-i", "ordered", "-q", "1"}, version...)
+	first := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, topic, append(reader, "-E")...)
+	if err, stderr := first.Wait(30 * time.Second); err != nil {
+		t.Fatalf("creating the persistent session: %v %s", err, stderr)
+	}
+	publishSequence(t, srv.MQTT, topic, 0, queued) // the reader is away: queued
+
+	back := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, topic, reader...)
+	publishSequence(t, srv.MQTT, topic, queued, queued+live) // while the queue goes out
+	last := fmt.Sprintf(`{"seq": %d}`, queued+live-1)
+	var lines []string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if lines = back.Lines(); len(lines) > 0 && strings.HasSuffix(lines[len(lines)-1], last) {
+			break
+		}
+	}
+	for i, l := range lines {
+		_, payload, _ := strings.Cut(l, " ")
+		var r struct{ Seq int }
+		if err := json.Unmarshal([]byte(payload), &r); err != nil {
+			t.Fatalf("message %d: %q: %v", i, l, err)
+		}
+		if r.Seq != i {
+			t.Fatalf("message %d is reading %d, want %d: the readings in the order the device sent them (%d queued, then %d live)",
+				i, r.Seq, i, queued, live)
+		}
+	}
+	if len(lines) != queued+live {
+		t.Fatalf("received %d readings, want %d", len(lines), queued+live)
+	}
+}
+
+// publishSequence publishes {"seq": from} to {"seq": to-1} at QoS 1 on
+// topic as the demo device, in that order, with one mosquitto_pub -l.
+func publishSequence(t *testing.T, addr, topic string, from, to int) {
+	t.Helper()
+	host, port, _ := strings.Cut(addr, ":")
+	cmd := exec.Command(testenv.RequireCommand(t, "mosquitto_pub"), "-h", host, "-p", port,
+		"-u", testenv.DemoDevice.User, "-P", testenv.DemoDevice.Password, "-q", "1", "-t", topic, "-l")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := new(strings.Builder)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto_pub: %v", err)
+	}
+	// A steady device, a few thousand readings a second: the reader with
+	// its Receive Maximum keeps up, and nothing is dropped for it.
+	w := bufio.NewWriter(stdin)
+	for i := from; i < to; i++ {
+		fmt.Fprintf(w, "{\"seq\": %d}\n", i)
+		if i%5 == 4 {
+			if err := w.Flush(); err != nil {
+				t.Fatalf("mosquitto_pub stdin: %v", err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatalf("mosquitto_pub stdin: %v", err)
+	}
+	_ = stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mosquitto_pub: %v %s", err, out)
+	}
+}
