@@ -12,17 +12,31 @@ import (
 	"github.com/mqflux/mqflux/internal/testenv"
 )
 
-// An MQTT 5 reader with a Receive Maximum (`mosquitto_sub -V mqttv5 -D
-// connect receive-maximum 4`) comes back to its queue while the device it
-// follows keeps publishing: it gets every queued reading, then the live
-// ones, all in the order the device sent them (every topic is ordered,
-// [MQTT-4.6.0-6]). Its queue past the Receive Maximum is held and
-// released one per PUBACK; a live reading that took the unit a PUBACK had
-// just given back went out ahead of every held one
-// (third_party/mochi-mqtt-server/PATCHES.md, "A live publish waits behind
-// the messages held for the send quota").
-func TestReturningMQTT5ReaderGetsReadingsInOrder(t *testing.T) {
-	version := []string{"-V", "mqttv5", "-D", "connect", "receive-maximum", "4", "-x", "3600"}
+// A reader comes back to its queue while the device it follows keeps
+// publishing: it gets every queued reading, then the live ones, all in
+// the order the device sent them (every topic is ordered, [MQTT-4.6.0-6]).
+// An MQTT 3.1.1 reader is sent its whole queue again at once: live
+// readings were written beside it, among its last messages
+// (third_party/mochi-mqtt-server/PATCHES.md, "Deliveries made while a
+// returning session's queue is resent go behind it"). An MQTT 5 reader
+// with a Receive Maximum (`mosquitto_sub -V mqttv5 -D connect
+// receive-maximum 4`) is sent its queue past that one per PUBACK; a live
+// reading that took the unit a PUBACK had just given back went out ahead
+// of every held one ("A live publish waits behind the messages held for
+// the send quota").
+func TestReturningReaderGetsReadingsInOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version []string
+	}{
+		{"mqtt3.1.1", nil},
+		{"mqtt5 receive maximum 4", []string{"-V", "mqttv5", "-D", "connect", "receive-maximum", "4", "-x", "3600"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { returningReaderInOrder(t, tc.version) })
+	}
+}
+
+func returningReaderInOrder(t *testing.T, version []string) {
 	const queued, live = 300, 1000
 	const topic = "devices/demo-device/sensors/seq"
 	// A window as large as the session may hold: the test is about order,

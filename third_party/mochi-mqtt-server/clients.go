@@ -367,34 +367,40 @@ func (cl *Client) NextPacketID() (i uint32, err error) {
 // free packet id, unless max are in flight already (errInflightFull).
 // mqflux patch, see Inflight.add: one lock, the inflight map's, which
 // also orders the client's packet ids.
-func (cl *Client) addInflight(pk *packets.Packet, max int, limited bool) (held bool, err error) {
+func (cl *Client) addInflight(pk *packets.Packet, max int, limited bool) (held, deferred bool, err error) {
 	return cl.State.Inflight.add(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max, limited)
 }
 
 // ResendInflightMessages attempts to resend any pending inflight messages to connected clients.
+//
+// mqflux patch (resend-order): plan after plan until one is empty, which
+// ends the resend (Inflight.resendPlan). A delivery made meanwhile waits
+// in the map (Inflight.add) and goes in the next plan, behind the queue;
+// it is never written before the queue is. Upstream returned at once for
+// an empty map, and wrote live deliveries beside the resend.
 func (cl *Client) ResendInflightMessages(force bool) error {
-	if cl.State.Inflight.Len() == 0 {
-		return nil
-	}
-
-	// mqflux patch: what is sent, and what is held for the client's
-	// send quota, is decided under the inflight lock (Inflight.resendPlan).
-	for _, tk := range cl.State.Inflight.resendPlan(cl.ops.options.Capabilities.MaximumMessageExpiryInterval) {
-		cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
-		err := cl.WritePacket(tk)
-		if err != nil {
-			return err
+	for {
+		// mqflux patch: what is sent, and what is held for the client's
+		// send quota, is decided under the inflight lock (Inflight.resendPlan).
+		plan := cl.State.Inflight.resendPlan(cl.ops.options.Capabilities.MaximumMessageExpiryInterval)
+		if len(plan) == 0 {
+			return nil
 		}
+		for _, tk := range plan {
+			cl.ops.hooks.OnQosPublish(cl, tk, tk.Created, 0)
+			err := cl.WritePacket(tk)
+			if err != nil {
+				return err
+			}
 
-		if tk.FixedHeader.Type == packets.Puback || tk.FixedHeader.Type == packets.Pubcomp {
-			if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
-				cl.ops.hooks.OnQosComplete(cl, tk)
-				atomic.AddInt64(&cl.ops.info.Inflight, -1)
+			if tk.FixedHeader.Type == packets.Puback || tk.FixedHeader.Type == packets.Pubcomp {
+				if ok := cl.State.Inflight.Delete(tk.PacketID); ok {
+					cl.ops.hooks.OnQosComplete(cl, tk)
+					atomic.AddInt64(&cl.ops.info.Inflight, -1)
+				}
 			}
 		}
 	}
-
-	return nil
 }
 
 // ClearInflights deletes all inflight messages for the client, e.g. for a disconnected user with a clean session.

@@ -89,14 +89,71 @@ func TestHeldCountFollowsTheMap(t *testing.T) {
 	require.True(t, i.Delete(3))
 	require.Equal(t, 0, i.held, "deleted")
 	var last uint32
-	held, err := i.add(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}, &last, 65535, 100, true)
+	held, _, err := i.add(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}, &last, 65535, 100, true)
 	require.NoError(t, err)
 	require.True(t, held, "no quota: held")
 	require.Equal(t, 1, i.held)
 	i.ResetSendQuota(5)
-	held, err = i.add(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}, &last, 65535, 100, true)
+	held, _, err = i.add(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}}, &last, 65535, 100, true)
 	require.NoError(t, err)
 	require.True(t, held, "quota free, but an older one is held")
 	require.Equal(t, int32(5), i.sendQuota, "no quota taken for a held one")
 	require.Equal(t, 2, i.held)
+}
+
+// mqflux patch (resend-order): deliveries made while a returning
+// session's queue is sent again go behind it. One publisher keeps
+// publishing while the queue is resent: the client gets the queue, then
+// every live message, in publish order. Written beside the resend, live
+// messages went out among the queue's last ones.
+func TestDeliveriesDuringAResendGoBehindIt(t *testing.T) {
+	const queued, live = 200, 300
+	s := quietServer(1024)
+	cl, r, w := newTestClient()
+	defer func() { _ = w.Close(); _ = r.Close() }()
+	cl.ID = "returning"
+	cl.ops.options, cl.ops.info, cl.ops.hooks, cl.ops.resume = s.Options, s.Info, s.hooks, s.resumeFn
+	cl.Properties.ProtocolVersion = 4
+	cl.State.Inflight.ResetSendQuota(0) // MQTT 3.1.1: no quota
+	for n := 1; n <= queued; n++ {
+		pk := reading("devices/a/sensors/t", 1)
+		pk.Payload = []byte{byte(n >> 8), byte(n)}
+		pk.PacketID = uint16(n)
+		cl.State.Inflight.Set(pk) // the session's queue
+	}
+	cl.State.packetID = queued
+	atomic.StoreInt64(&s.Info.Inflight, queued)
+	cl.State.Inflight = cl.State.Inflight.Clone() // taken over by the returning connection
+	sub := packets.Subscription{Filter: "devices/#", Qos: 1}
+	s.Clients.Add(cl)
+	s.Topics.Subscribe(cl.ID, sub)
+	cl.State.Subscriptions.Add(sub.Filter, sub)
+	wire := wireReader(t, r, 4)
+
+	publish := func(n int) {
+		pk := reading("devices/a/sensors/t", 1)
+		pk.Payload = []byte{byte(n >> 8), byte(n)}
+		s.publishToSubscribers(pk)
+	}
+	publish(queued + 1) // before the resend starts: it waits for it
+	require.Zero(t, atomic.LoadInt32(&cl.State.outboundQty), "nothing written before the queue")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := queued + 2; n <= queued+live; n++ {
+			publish(n)
+		}
+	}()
+	require.NoError(t, cl.ResendInflightMessages(true))
+	<-done
+
+	var got []int
+	for _, pk := range written(t, s, cl, wire) {
+		got = append(got, int(pk.Payload[0])<<8|int(pk.Payload[1]))
+	}
+	want := make([]int, queued+live)
+	for i := range want {
+		want[i] = i + 1
+	}
+	require.Equal(t, want, got, "the queue, then the live messages, each once, in order")
 }

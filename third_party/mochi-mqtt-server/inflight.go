@@ -21,6 +21,7 @@ type Inflight struct {
 	next                uint64                   // mqflux patch: the next inflightEntry.order
 	expiring            int                      // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
 	held                int                      // mqflux patch (held-order): publishes held for the send quota, see add
+	resending           bool                     // mqflux patch (resend-order): a returning session's queue not sent again yet, see add
 	receiveQuota        int32                    // remaining inbound qos quota for flow control
 	sendQuota           int32                    // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                    // maximum allowed receive quota
@@ -132,17 +133,27 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 // held ones, and the client saw its messages out of order ([MQTT-4.6.0-6]).
 // Decided under the lock that holds and releases them (releaseNext,
 // resendPlan), so that no held message can be older than a publish sent.
-func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held bool, err error) {
+//
+// mqflux patch (resend-order): while a returning session's queue has not
+// been sent again (resending, from Clone to the resend's last plan), pk
+// is deferred: stored behind the queue, not live, and sent by the resend
+// after it. Written at once, a live delivery went out while the resend
+// was still writing the queue, among its last messages.
+func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held, deferred bool, err error) {
 	i.Lock()
 	defer i.Unlock()
 	if len(i.internal) >= max {
-		return false, errInflightFull
+		return false, false, errInflightFull
 	}
 	id, err := i.nextFreeID(last, maxID)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	pk.PacketID = id
+	if i.resending {
+		i.put(pk)
+		return false, true, nil
+	}
 	if limited && (i.held > 0 || !i.takeSendQuota()) {
 		pk.Expiry = -1
 		held = true
@@ -151,15 +162,20 @@ func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, 
 	e := i.internal[id]
 	e.live = true // sent or held by this connection (mqflux patch, resend-quota)
 	i.internal[id] = e
-	return held, nil
+	return held, false, nil
 }
 
 // countHeld adds d to the count of held publishes if pk is one; i is
 // locked (mqflux patch, held-order).
 func (i *Inflight) countHeld(pk *packets.Packet, d int) {
-	if pk != nil && pk.FixedHeader.Type == packets.Publish && pk.Expiry < 0 {
+	if isHeld(pk) {
 		i.held += d
 	}
+}
+
+// isHeld says whether pk is a publish held for the send quota.
+func isHeld(pk *packets.Packet) bool {
+	return pk != nil && pk.FixedHeader.Type == packets.Publish && pk.Expiry < 0
 }
 
 // nextFreeID finds the next packet id after *last not in flight and
@@ -245,6 +261,7 @@ func (i *Inflight) Clone() *Inflight {
 		c.internal[k] = v
 	}
 	c.next, c.expiring, c.held = i.next, i.expiring, i.held
+	c.resending = true // until its client is sent the queue again (resendPlan)
 	c.n.Store(int32(len(c.internal)))
 	return c
 }
@@ -369,8 +386,21 @@ func (i *Inflight) resendPlan(maximumExpiry int64) []packets.Packet {
 			todo = append(todo, v)
 		}
 	}
+	if len(todo) == 0 {
+		i.resending = false // the queue is sent: deliveries go out as made (add)
+		return nil
+	}
 	sort.Slice(todo, func(a, b int) bool { return todo[a].order < todo[b].order })
 	limited := atomic.LoadInt32(&i.maximumSendQuota) > 0
+	// mqflux patch (held-order): once one is held, every later one is;
+	// so is every one while this connection holds others already (a
+	// plan after the first). What the plan holds again is not counted.
+	holding := i.held
+	for _, e := range todo {
+		if isHeld(e.pk) {
+			holding--
+		}
+	}
 	out := make([]packets.Packet, 0, len(todo))
 	for _, e := range todo {
 		pk := *e.pk
@@ -380,7 +410,8 @@ func (i *Inflight) resendPlan(maximumExpiry int64) []packets.Packet {
 			out = append(out, pk)
 			continue
 		}
-		if pk.FixedHeader.Qos > 0 && limited && !i.takeSendQuota() {
+		if pk.FixedHeader.Qos > 0 && limited && (holding > 0 || !i.takeSendQuota()) {
+			holding++
 			if pk.Expiry >= 0 {
 				pk.Expiry = -1
 				pk.FixedHeader.Dup = true // sent before: its release is a resend

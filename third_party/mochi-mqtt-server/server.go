@@ -1300,7 +1300,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		limited := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
 		expiry := out.Expiry
 		// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
-		held, err := cl.addInflight(&out, s.inflightLimit(cl), limited)
+		held, deferred, err := cl.addInflight(&out, s.inflightLimit(cl), limited)
 		if err != nil {
 			if err != errInflightFull {
 				s.hooks.OnPacketIDExhausted(cl, pk)
@@ -1310,6 +1310,12 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 			return out, s.dropForClient(cl, &pk, &s.Info.InflightDropped, errQuotaExceeded)
 		}
 		atomic.AddInt64(&s.Info.Inflight, 1)
+		if deferred {
+			// mqflux patch (resend-order): the client's returning queue
+			// is being sent again; this goes behind it, with the resend.
+			s.hooks.OnQosPublish(cl, out, out.Created, 0)
+			return out, nil
+		}
 		if held {
 			published := out
 			published.Expiry = expiry

@@ -85,7 +85,7 @@ func TestWindowOfAReturningSessionAndOfAnOfflineOne(t *testing.T) {
 	cl := subscribedClient(t, s, "tail", "devices/#", 1)
 	for i := 0; i < 10; i++ { // carried over from its last connection
 		pk := reading("devices/a/sensors/t", 1)
-		_, err := cl.addInflight(&pk, 100, false)
+		_, _, err := cl.addInflight(&pk, 100, false)
 		require.NoError(t, err)
 	}
 	s.startWindow(cl)
