@@ -19,22 +19,30 @@ func pausedSessions(t testing.TB, n int, filters ...packets.Subscription) (*offl
 	o := newOfflineLimit(1, srv, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var cls []*mqtt.Client
 	for i := range n {
-		cl := srv.NewClient(nil, "t", fmt.Sprintf("tail-%d", i), false)
-		for _, f := range filters {
-			cl.State.Subscriptions.Add(f.Filter, f)
-			srv.Topics.Subscribe(cl.ID, f)
-		}
-		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1})
-		cl.Stop(nil)
-		if o.admit(cl) {
-			t.Fatalf("%s: a full queue admitted a delivery", cl.ID)
-		}
+		cl := pausedSession(t, srv, o, fmt.Sprintf("tail-%d", i), filters)
 		if got := srv.Topics.Subscribers("devices/a/sensors/t"); len(got.Subscriptions) != 0 {
 			t.Fatalf("%s: paused session still in the topic index: %v", cl.ID, got.Subscriptions)
 		}
 		cls = append(cls, cl)
 	}
 	return o, cls
+}
+
+// pausedSession adds to srv a persistent session id subscribed to
+// filters, gone, with a full queue, and paused by o as a delivery would
+// pause it.
+func pausedSession(t testing.TB, srv *mqtt.Server, o *offlineLimit, id string, filters []packets.Subscription) *mqtt.Client {
+	cl := srv.NewClient(nil, "t", id, false)
+	for _, f := range filters {
+		cl.State.Subscriptions.Add(f.Filter, f)
+		srv.Topics.Subscribe(cl.ID, f)
+	}
+	cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1})
+	cl.Stop(nil)
+	if o.admit(cl) {
+		t.Fatalf("%s: a full queue admitted a delivery", cl.ID)
+	}
+	return cl
 }
 
 func reading(topic string, qos byte, origin string) packets.Packet {
@@ -120,16 +128,7 @@ func TestOfflineLimitGroupsSessionsByFilters(t *testing.T) {
 	srv := mqtt.New(nil)
 	o := newOfflineLimit(1, srv, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i, subs := range sessions {
-		cl := srv.NewClient(nil, "t", fmt.Sprintf("tail-%d", i), false)
-		for _, f := range subs {
-			cl.State.Subscriptions.Add(f.Filter, f)
-			srv.Topics.Subscribe(cl.ID, f)
-		}
-		cl.State.Inflight.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1})
-		cl.Stop(nil)
-		if o.admit(cl) {
-			t.Fatalf("%s: a full queue admitted a delivery", cl.ID)
-		}
+		pausedSession(t, srv, o, fmt.Sprintf("tail-%d", i), subs)
 	}
 	if got := len(*o.sessions.Load()); got != 4 {
 		t.Errorf("%d groups of paused sessions, want 4 (devices/#; sensors+status; sensors; tail-5)", got)
