@@ -55,8 +55,12 @@ type queueID struct {
 
 // key is the pebble hook's key of the message's record.
 func (q queueID) key() string {
-	return string(q.appendKey(make([]byte, 0, len(storage.InflightKey)+len(q.client)+7)))
+	return string(q.appendKey(make([]byte, 0, q.keyLen())))
 }
+
+// keyLen is the most key takes: the prefix, "_", the client id, ":" and
+// the packet id's five digits at most.
+func (q queueID) keyLen() int { return len(storage.InflightKey) + len(q.client) + 7 }
 
 // appendKey appends the key of the message's record to dst.
 func (q queueID) appendKey(dst []byte) []byte {
@@ -70,7 +74,7 @@ func (q queueID) appendKey(dst []byte) []byte {
 // batchRecordLen is an upper bound of what a change takes in a pebble
 // batch: the key and value with their kind and two length varints.
 func batchRecordLen(q queueID, rec []byte) int {
-	return 1 + 2*binary.MaxVarintLen32 + len(storage.InflightKey) + len(q.client) + 7 + len(rec)
+	return 1 + 2*binary.MaxVarintLen32 + q.keyLen() + len(rec)
 }
 
 // queued is a message to encode.
