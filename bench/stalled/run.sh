@@ -152,17 +152,11 @@ delivered() { # OUT: readings each reading subscriber received, the fewest and t
   [ -n "$lo" ] && echo "$lo–$hi"
 }
 
-offline() { # N: N persistent sessions subscribed to devices/#, then gone
+offline() { # N [-c]: sessions offline-1..N subscribed to devices/#, each gone after its SUBACK; with -c
+  # persistent, left behind; without, clean, which ends the persistent session of the same id
   local i
   for i in $(seq 1 "$1"); do
-    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -c -i "offline-$i" -q 1 -t 'devices/#' -E
-  done
-}
-
-offline_end() { # N: the N persistent sessions ended, as a clean session of the same id ends one
-  local i
-  for i in $(seq 1 "$1"); do
-    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" -i "offline-$i" -q 1 -t 'devices/#' -E
+    mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" "${login[@]}" ${2:+"$2"} -i "offline-$i" -q 1 -t 'devices/#' -E
   done
 }
 
@@ -192,14 +186,14 @@ for b in $BROKERS; do
       stalled1) stalled 1 ;;
       stalled8) stalled 8 ;;
       reading8) reading 8 "$work/$b-$c-reader" ;;
-      offline3) offline 3 ;;
+      offline3) offline 3 -c ;;
     esac
     for i in $(seq 1 "$RUNS"); do run_load "$b" "$c" "$i"; done
     if [ "$b" = mqflux ]; then
       curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^mqflux_mqtt_messages_dropped_total' | sed 's/^/          /' >&2 || true
     fi
     release
-    if [ "$c" = offline3 ]; then offline_end 3; fi
+    if [ "$c" = offline3 ]; then offline 3; fi
     if [ "$c" = reading8 ]; then
       delivered "$work/$b-$c-reader" >"$results/$b-$c-delivered"
       echo "          each reader received $(cat "$results/$b-$c-delivered") of $((RUNS * DEVICES * MESSAGES))" >&2
