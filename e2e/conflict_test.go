@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -182,12 +183,19 @@ func TestFieldTypesLearntAtStart(t *testing.T) {
 // real mosquitto_pub (-l reads messages from standard input).
 func pubLines(t *testing.T, addr string, l testenv.Login, topic string, lines ...string) {
 	t.Helper()
+	pubFrom(t, addr, l, topic, strings.NewReader(strings.Join(lines, "\n")+"\n"))
+}
+
+// pubFrom publishes each line read from r as one QoS 1 message with one
+// run of the real mosquitto_pub -l, as fast as r gives them.
+func pubFrom(t *testing.T, addr string, l testenv.Login, topic string, r io.Reader) {
+	t.Helper()
 	bin := testenv.RequireCommand(t, "mosquitto_pub")
 	host, port, _ := strings.Cut(addr, ":")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-h", host, "-p", port, "-u", l.User, "-P", l.Password, "-q", "1", "-t", topic, "-l")
-	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	cmd.Stdin = r
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub -l -t %s: %v %s", topic, err, out)
 	}

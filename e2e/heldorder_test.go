@@ -1,10 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os/exec"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -78,35 +77,27 @@ func returningReaderInOrder(t *testing.T, version []string) {
 // topic as the demo device, in that order, with one mosquitto_pub -l.
 func publishSequence(t *testing.T, addr, topic string, from, to int) {
 	t.Helper()
-	host, port, _ := strings.Cut(addr, ":")
-	cmd := exec.Command(testenv.RequireCommand(t, "mosquitto_pub"), "-h", host, "-p", port,
-		"-u", testenv.DemoDevice.User, "-P", testenv.DemoDevice.Password, "-q", "1", "-t", topic, "-l")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
+	pubFrom(t, addr, testenv.DemoDevice, topic, &steadySequence{next: from, to: to})
+}
+
+// steadySequence reads as the lines {"seq": next} to {"seq": to-1}, five
+// lines a millisecond: a steady device, a few thousand readings a second,
+// which a reader with a Receive Maximum keeps up with, so that nothing is
+// dropped for it.
+type steadySequence struct{ next, to int }
+
+func (s *steadySequence) Read(p []byte) (int, error) {
+	if s.next >= s.to {
+		return 0, io.EOF
 	}
-	out := new(strings.Builder)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto_pub: %v", err)
+	time.Sleep(time.Millisecond)
+	var b []byte
+	for n := 0; n < 5 && s.next < s.to; n++ {
+		b = fmt.Appendf(b, "{\"seq\": %d}\n", s.next)
+		s.next++
 	}
-	// A steady device, a few thousand readings a second: the reader with
-	// its Receive Maximum keeps up, and nothing is dropped for it.
-	w := bufio.NewWriter(stdin)
-	for i := from; i < to; i++ {
-		fmt.Fprintf(w, "{\"seq\": %d}\n", i)
-		if i%5 == 4 {
-			if err := w.Flush(); err != nil {
-				t.Fatalf("mosquitto_pub stdin: %v", err)
-			}
-			time.Sleep(time.Millisecond)
-		}
+	if len(b) > len(p) {
+		return 0, io.ErrShortBuffer
 	}
-	if err := w.Flush(); err != nil {
-		t.Fatalf("mosquitto_pub stdin: %v", err)
-	}
-	_ = stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("mosquitto_pub: %v %s", err, out)
-	}
+	return copy(p, b), nil
 }
