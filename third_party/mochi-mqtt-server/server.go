@@ -872,15 +872,7 @@ func (s *Server) sendNextInflight(cl *Client) {
 		cl.State.Inflight.IncreaseSendQuota()
 		return
 	}
-	if cl.queueOutbound(&next) {
-		return
-	}
-	if cl.State.Inflight.Delete(next.PacketID) {
-		atomic.AddInt64(&s.Info.Inflight, -1)
-		s.hooks.OnQosDropped(cl, next)
-	}
-	cl.State.Inflight.IncreaseSendQuota()
-	_ = s.dropForClient(cl, &next, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
+	_ = s.queueDelivery(cl, &next, &next)
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish
@@ -1335,20 +1327,27 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		return out, errClientGone
 	}
 
-	if !cl.queueOutbound(&out) {
-		if out.FixedHeader.Qos > 0 {
-			// packet was dropped due to irregular circumstances, so rollback
-			// inflight (mqflux patch: and the record a session store made of it).
-			if cl.State.Inflight.Delete(out.PacketID) {
-				atomic.AddInt64(&s.Info.Inflight, -1)
-				s.hooks.OnQosDropped(cl, out)
-			}
-			cl.State.Inflight.IncreaseSendQuota()
-		}
-		return out, s.dropForClient(cl, &pk, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
-	}
+	return out, s.queueDelivery(cl, &out, &pk)
+}
 
-	return out, nil
+// queueDelivery queues out, stored in flight if its QoS is above 0, for
+// cl's writer. A full write queue drops it: its inflight entry (mqflux
+// patch: and the record a session store made of it) and its unit of the
+// send quota are given back, and the drop of pk is counted. mqflux patch
+// (held-order): one rollback for a delivery and for a held message
+// released (sendNextInflight).
+func (s *Server) queueDelivery(cl *Client, out, pk *packets.Packet) error {
+	if cl.queueOutbound(out) {
+		return nil
+	}
+	if out.FixedHeader.Qos > 0 {
+		if cl.State.Inflight.Delete(out.PacketID) {
+			atomic.AddInt64(&s.Info.Inflight, -1)
+			s.hooks.OnQosDropped(cl, *out)
+		}
+		cl.State.Inflight.IncreaseSendQuota()
+	}
+	return s.dropForClient(cl, pk, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
 }
 
 // The errors of a dropped delivery, as error values once (mqflux patch): a
