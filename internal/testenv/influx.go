@@ -90,11 +90,12 @@ func StartInflux(t testing.TB, opts ...InfluxOption) *Influx {
 	i.logPath = filepath.Join(i.dir, "influxd.log")
 	t.Cleanup(func() { i.stop() })
 
-	// A port picked by FreePort can be taken before influxd binds it; a
+	// A port picked by FreePorts can be taken before influxd binds it; a
 	// fresh pair of ports is then the fix, so try a few times.
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
-		if err = i.writeConfig(s, FreePort(t), FreePort(t)); err != nil {
+		ports := FreePorts(t, 2)
+		if err = i.writeConfig(s, ports[0], ports[1]); err != nil {
 			t.Fatalf("influxd: %v", err)
 		}
 		if err = i.launch(); err == nil {

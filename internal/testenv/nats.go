@@ -40,20 +40,49 @@ type NATSNode struct {
 func StartNATSCluster(t testing.TB, extraConf string) *NATSCluster {
 	t.Helper()
 	bin := NATSServerPath(t)
-	dir := t.TempDir()
-	const n = 3
-	routes := make([]int, n)
-	for i := range routes {
-		routes[i] = FreePort(t)
+	c := &NATSCluster{}
+	t.Cleanup(func() {
+		for _, node := range c.Nodes {
+			_ = node.d.stop()
+			if t.Failed() {
+				b, _ := os.ReadFile(node.d.logPath)
+				t.Logf("--- %s log (tail) ---\n%s", node.Name, tail(string(b), 40))
+			}
+		}
+	})
+	// A port picked by FreePorts can be taken before a node binds it (by
+	// another test's server, or as the source port of a route connection);
+	// the node then exits, and a cluster on fresh ports is the fix.
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = c.configure(t.TempDir(), bin, extraConf, FreePorts(t, 12)); err != nil {
+			t.Fatal(err)
+		}
+		if err = c.launchAll(); err == nil {
+			c.WaitHealthy(t)
+			return c
+		}
+		for _, node := range c.Nodes {
+			_ = node.d.stop()
+		}
 	}
+	t.Fatal(err)
+	return nil
+}
+
+// configure writes the nodes' configurations in dir, on the twelve ports
+// given (a route, client, MQTT and monitoring port for each node).
+func (c *NATSCluster) configure(dir, bin, extraConf string, ports []int) error {
+	const n = 3
+	routes := ports[:n]
 	var routeURLs []string
 	for _, p := range routes {
 		routeURLs = append(routeURLs, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
 	}
-	c := &NATSCluster{}
+	c.Nodes = c.Nodes[:0]
 	for i := range n {
 		name := fmt.Sprintf("n%d", i+1)
-		client, mqtt, mon := FreePort(t), FreePort(t), FreePort(t)
+		client, mqtt, mon := ports[n+3*i], ports[n+3*i+1], ports[n+3*i+2]
 		node := &NATSNode{
 			Name:      name,
 			ClientURL: fmt.Sprintf("nats://127.0.0.1:%d", client),
@@ -71,24 +100,23 @@ mqtt { listen: 127.0.0.1:%d }
 %s
 `, name, client, mon, filepath.Join(dir, name), routes[i], strings.Join(routeURLs, ", "), mqtt, extraConf)
 		if err := os.WriteFile(node.conf, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
+			return fmt.Errorf("write %s: %w", node.conf, err)
 		}
 		c.Nodes = append(c.Nodes, node)
 	}
-	t.Cleanup(func() {
-		for _, node := range c.Nodes {
-			_ = node.d.stop()
-			if t.Failed() {
-				b, _ := os.ReadFile(node.d.logPath)
-				t.Logf("--- %s log (tail) ---\n%s", node.Name, tail(string(b), 40))
-			}
-		}
-	})
+	return nil
+}
+
+// launchAll starts every node, each waited for until it serves its
+// monitoring port.
+func (c *NATSCluster) launchAll() error {
 	for _, node := range c.Nodes {
-		node.launch(t)
+		if err := node.start(); err != nil {
+			b, _ := os.ReadFile(node.d.logPath)
+			return fmt.Errorf("%w\n--- %s log (tail) ---\n%s", err, node.Name, tail(string(b), 10))
+		}
 	}
-	c.WaitHealthy(t)
-	return c
+	return nil
 }
 
 func tail(s string, lines int) string {
@@ -102,9 +130,16 @@ func tail(s string, lines int) string {
 // launch starts the node and waits until it serves its monitoring port.
 func (n *NATSNode) launch(t testing.TB) {
 	t.Helper()
-	if err := n.d.launch([]string{"-c", n.conf}, n.monitor+"/varz", 200, 60*time.Second); err != nil {
-		t.Fatalf("nats-server %s: %v", n.Name, err)
+	if err := n.start(); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func (n *NATSNode) start() error {
+	if err := n.d.launch([]string{"-c", n.conf}, n.monitor+"/varz", 200, 60*time.Second); err != nil {
+		return fmt.Errorf("nats-server %s: %w", n.Name, err)
+	}
+	return nil
 }
 
 // Start runs a killed or stopped node again on its store and ports, and

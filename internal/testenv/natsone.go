@@ -14,7 +14,8 @@ func StartNATSServer(t testing.TB) *NATSNode {
 	t.Helper()
 	bin := NATSServerPath(t)
 	dir := t.TempDir()
-	client, mon := FreePort(t), FreePort(t)
+	ports := FreePorts(t, 2)
+	client, mon := ports[0], ports[1]
 	n := &NATSNode{
 		Name:      "single",
 		ClientURL: fmt.Sprintf("nats://127.0.0.1:%d", client),

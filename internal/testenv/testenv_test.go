@@ -30,6 +30,22 @@ func TestFreePortBinds(t *testing.T) {
 	l.Close()
 }
 
+func TestFreePortsAreDistinctAndBind(t *testing.T) {
+	ports := FreePorts(t, 200)
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if seen[p] {
+			t.Fatalf("FreePorts gave port %d twice: %v", p, ports)
+		}
+		seen[p] = true
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			t.Fatalf("port %d from FreePorts cannot be bound: %v", p, err)
+		}
+		defer l.Close()
+	}
+}
+
 func TestRequireCommandFindsSh(t *testing.T) {
 	if p := RequireCommand(t, "sh"); !filepath.IsAbs(p) {
 		t.Fatalf("RequireCommand(sh) = %q, want an absolute path", p)
