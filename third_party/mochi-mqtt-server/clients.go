@@ -153,25 +153,26 @@ type Will struct {
 
 // ClientState tracks the state of the client.
 type ClientState struct {
-	TopicAliases    TopicAliases       // a map of topic aliases
-	stopCause       atomic.Value       // reason for stopping
-	Inflight        *Inflight          // a map of in-flight qos messages
-	Subscriptions   *Subscriptions     // a map of the subscription filters a client maintains
-	disconnected    int64              // the time the client disconnected in unix time, for calculating expiry
-	outbound        outboundQueue      // queue for pending outbound packets (mqflux patch: no channel)
-	endOnce         sync.Once          // only end once
-	isTakenOver     atomic.Bool        // used to identify orphaned clients
-	packetID        uint32             // the current highest packetID
-	open            context.Context    // indicate that the client is open for packet exchange
-	cancelOpen      context.CancelFunc // cancel function for open context
-	outboundQty     int32              // number of messages currently in the outbound queue
-	drops           atomic.Int64       // mqflux patch: deliveries dropped in this episode (Options.DropReport)
-	lastDrop        atomic.Int64       // mqflux patch: when the last delivery was dropped, unix nanoseconds
-	paused          atomic.Bool        // mqflux patch: out of the topic index, losing every delivery (stalled.go)
-	pauseMu         sync.Mutex         // mqflux patch: orders pausing, resuming and unsubscribing
-	window          atomic.Int32       // mqflux patch: the inflight window while connected, 0 for none (window.go)
-	Keepalive       uint16             // the number of seconds the connection can wait
-	ServerKeepalive bool               // keepalive was set by the server
+	TopicAliases    TopicAliases           // a map of topic aliases
+	stopCause       atomic.Value           // reason for stopping
+	Inflight        *Inflight              // a map of in-flight qos messages
+	Subscriptions   *Subscriptions         // a map of the subscription filters a client maintains
+	disconnected    int64                  // the time the client disconnected in unix time, for calculating expiry
+	outbound        outboundQueue          // queue for pending outbound packets (mqflux patch: no channel)
+	endOnce         sync.Once              // only end once
+	isTakenOver     atomic.Bool            // used to identify orphaned clients
+	takenOverBy     atomic.Pointer[Client] // mqflux patch (takeover): the client the session moved to, see Inflight.moveTo
+	packetID        uint32                 // the current highest packetID
+	open            context.Context        // indicate that the client is open for packet exchange
+	cancelOpen      context.CancelFunc     // cancel function for open context
+	outboundQty     int32                  // number of messages currently in the outbound queue
+	drops           atomic.Int64           // mqflux patch: deliveries dropped in this episode (Options.DropReport)
+	lastDrop        atomic.Int64           // mqflux patch: when the last delivery was dropped, unix nanoseconds
+	paused          atomic.Bool            // mqflux patch: out of the topic index, losing every delivery (stalled.go)
+	pauseMu         sync.Mutex             // mqflux patch: orders pausing, resuming and unsubscribing
+	window          atomic.Int32           // mqflux patch: the inflight window while connected, 0 for none (window.go)
+	Keepalive       uint16                 // the number of seconds the connection can wait
+	ServerKeepalive bool                   // keepalive was set by the server
 }
 
 // newClient returns a new instance of Client. This is almost exclusively used by Server

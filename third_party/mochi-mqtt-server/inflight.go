@@ -22,6 +22,7 @@ type Inflight struct {
 	expiring            int                      // mqflux patch: packets with an MQTT 5 expiry, see MayExpire
 	held                int                      // mqflux patch (held-order): publishes held for the send quota, see add
 	resending           bool                     // mqflux patch (resend-order): a returning session's queue not sent again yet, see add
+	moved               bool                     // mqflux patch (takeover): the session went to another connection, see moveTo
 	receiveQuota        int32                    // remaining inbound qos quota for flow control
 	sendQuota           int32                    // remaining outbound qos quota for flow control
 	maximumReceiveQuota int32                    // maximum allowed receive quota
@@ -142,6 +143,9 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held, deferred bool, err error) {
 	i.Lock()
 	defer i.Unlock()
+	if i.moved {
+		return false, false, errSessionMoved
+	}
 	if len(i.internal) >= max {
 		return false, false, errInflightFull
 	}
@@ -210,6 +214,10 @@ func (i *Inflight) nextID(last *uint32, maxID uint32) (uint16, error) {
 // errInflightFull: add found max packets in flight (mqflux patch).
 var errInflightFull = errors.New("inflight window full")
 
+// errSessionMoved: add found the session taken over by another
+// connection (mqflux patch, takeover; see moveTo).
+var errSessionMoved = errors.New("session taken over")
+
 // selfExpiring reports whether pk carries its own expiry (MQTT 5 only).
 func selfExpiring(pk *packets.Packet) bool {
 	return pk.ProtocolVersion == 5 && pk.Expiry > 0
@@ -264,6 +272,36 @@ func (i *Inflight) Clone() *Inflight {
 	c.resending = true // until its client is sent the queue again (resendPlan)
 	c.n.Store(int32(len(c.internal)))
 	return c
+}
+
+// moveTo moves every message into dst, the new connection's map of a
+// session taken over, and from then on refuses deliveries
+// (errSessionMoved); a nil dst only refuses them (a session taken over
+// by a clean start, cleared by the caller). mqflux patch (takeover): a
+// copy left the source open, and a delivery made between the copy and
+// the new client's registration stayed behind on the old client, lost
+// when its map was cleared. Deliveries then go to the new client
+// (publishToClient); its map is marked resending, so they wait behind
+// the queue (see add).
+func (i *Inflight) moveTo(dst *Inflight) {
+	i.Lock()
+	defer i.Unlock()
+	i.moved = true
+	if dst == nil {
+		return
+	}
+	dst.Lock()
+	defer dst.Unlock()
+	for k, v := range i.internal {
+		v.live = false // a new connection: for its resend (resend-quota)
+		dst.internal[k] = v
+	}
+	dst.next, dst.expiring, dst.held = i.next, i.expiring, i.held
+	dst.resending = true // until its client is sent the queue again (resendPlan)
+	dst.n.Store(int32(len(dst.internal)))
+	i.internal = make(map[uint16]inflightEntry)
+	i.expiring, i.held = 0, 0
+	i.n.Store(0)
 }
 
 // GetAll returns all the inflight messages in the order they were first

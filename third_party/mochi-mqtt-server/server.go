@@ -689,19 +689,20 @@ func (s *Server) inheritClientSession(pk packets.Packet, cl *Client) bool {
 		_ = s.DisconnectClient(existing, packets.ErrSessionTakenOver)                                   // [MQTT-3.1.4-3]
 		if pk.Connect.Clean || (existing.Properties.Clean && existing.Properties.ProtocolVersion < 5) { // [MQTT-3.1.2-4] [MQTT-3.1.4-4]
 			s.UnsubscribeClient(existing)
+			existing.State.Inflight.moveTo(nil) // mqflux patch (takeover): no delivery after the clear
 			existing.ClearInflights()
 			existing.State.isTakenOver.Store(true) // only set isTakenOver after unsubscribe has occurred
 			return false                           // [MQTT-3.2.2-3]
 		}
 
 		existing.State.isTakenOver.Store(true)
-		if existing.State.Inflight.Len() > 0 {
-			cl.State.Inflight = existing.State.Inflight.Clone() // [MQTT-3.1.2-5]
-			if cl.State.Inflight.maximumReceiveQuota == 0 && cl.ops.options.Capabilities.ReceiveMaximum != 0 {
-				cl.State.Inflight.ResetReceiveQuota(int32(cl.ops.options.Capabilities.ReceiveMaximum)) // server receive max per client
-				cl.State.Inflight.ResetSendQuota(int32(cl.Properties.Props.ReceiveMaximum))            // client receive max
-			}
-		}
+		// mqflux patch (takeover): the queue moves into the new client's
+		// own map (quotas from its CONNECT) in one step with the old map
+		// refusing deliveries, which go to the new client from then on;
+		// upstream copied it, and a delivery made before the new client
+		// was registered was lost with the old map.
+		existing.State.takenOverBy.Store(cl)
+		existing.State.Inflight.moveTo(cl.State.Inflight) // [MQTT-3.1.2-5]
 
 		for _, sub := range existing.State.Subscriptions.GetAll() {
 			existed := !s.Topics.Subscribe(cl.ID, sub) // [MQTT-3.8.4-3]
@@ -1293,6 +1294,14 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		expiry := out.Expiry
 		// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 		held, deferred, err := cl.addInflight(&out, s.inflightLimit(cl), limited)
+		if err == errSessionMoved {
+			// mqflux patch (takeover): found the old client of a session
+			// taken over; the delivery is the new client's.
+			if next := cl.State.takenOverBy.Load(); next != nil {
+				return s.publishToClient(next, sub, pk)
+			}
+			return out, errClientGone
+		}
 		if err != nil {
 			if err != errInflightFull {
 				s.hooks.OnPacketIDExhausted(cl, pk)
