@@ -102,10 +102,10 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 
 // inflight counts the messages held in the sessions themselves. mochi's own
 // counter (Info.Inflight, and $SYS/broker/messages/inflight) drifts below
-// zero: when a client resumes a persistent session its queued messages are
-// copied to the new session and counted off the old one, then counted off
-// again as the new one's PUBACKs come in; and messages restored at a
-// restart are counted off without having been counted on.
+// zero: messages restored at a restart are counted off without having been
+// counted on. (A session taken over no longer counts its queue off twice:
+// PATCHES.md, "A session taken over keeps the deliveries made during the
+// takeover".)
 func inflight(srv *mqtt.Server) int64 {
 	var n int64
 	for _, cl := range srv.Clients.GetAll() {

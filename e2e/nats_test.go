@@ -17,14 +17,23 @@ import (
 // connected: wait for /healthz 200 (consuming), else for any answer.
 func startNATSBridge(t *testing.T, bin string, c *testenv.NATSCluster, influx *testenv.Influx, name string, connected bool, extra ...string) *bridgeProc {
 	t.Helper()
-	quoted := make([]string, 0, len(c.Nodes))
-	for _, u := range c.URLs() {
+	return startNATSBridgeOn(t, bin, c.URLs(), "127.0.0.1", influx, name, connected, extra...)
+}
+
+// startNATSBridgeOn is startNATSBridge on the NATS servers at urls, its
+// HTTP API listening on host ("0.0.0.0": beyond loopback, behind its
+// logins; b.http is still its loopback address).
+func startNATSBridgeOn(t *testing.T, bin string, urls []string, host string, influx *testenv.Influx, name string, connected bool, extra ...string) *bridgeProc {
+	t.Helper()
+	quoted := make([]string, 0, len(urls))
+	for _, u := range urls {
 		quoted = append(quoted, strconv.Quote(u))
 	}
-	b := &bridgeProc{bin: bin, dataDir: t.TempDir(), clientID: name, http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
+	port := testenv.FreePort(t)
+	b := &bridgeProc{bin: bin, dataDir: t.TempDir(), clientID: name, http: fmt.Sprintf("127.0.0.1:%d", port)}
 	b.env = append([]string{
 		"MQFLUX_DATA_DIR=" + b.dataDir,
-		"MQFLUX_HTTP_ADDRESS=" + b.http,
+		fmt.Sprintf("MQFLUX_HTTP_ADDRESS=%s:%d", host, port),
 		"MQFLUX_INFLUX_URL=" + influx.URL,
 		"MQFLUX_INFLUX_BUCKET=" + influx.Bucket(),
 		"MQFLUX_INFLUX_FLUSH_INTERVAL=100ms",

@@ -35,18 +35,7 @@ var (
 // (0.0.0.0) and the users above; the test reaches it on 127.0.0.1.
 func startExposed(t *testing.T, env ...string) *testenv.Server {
 	t.Helper()
-	var users []string
-	for _, u := range []struct {
-		l    testenv.Login
-		role string
-	}{{exposedReader, "reader"}, {exposedAdmin, "admin"}, {exposedDevice, "device"}, {exposedLegit, "device"}} {
-		// The lowest bcrypt cost: these hashes are checked, not attacked.
-		h, err := passwd.Hash([]byte(u.l.Password), bcrypt.MinCost)
-		if err != nil {
-			t.Fatal(err)
-		}
-		users = append(users, fmt.Sprintf("{name: %s, password_hash: %q, role: %s}", u.l.User, h, u.role))
-	}
+	users := exposedUsers(t)
 	port := testenv.FreePort(t)
 	srv := &testenv.Server{
 		Bin:     testenv.Build(t, "./cmd/mqflux"),
@@ -62,11 +51,29 @@ func startExposed(t *testing.T, env ...string) *testenv.Server {
 		fmt.Sprintf("MQFLUX_INFLUX_URL=http://127.0.0.1:%d", testenv.FreePort(t)),
 		"MQFLUX_INFLUX_DRAIN_TIMEOUT=2s",
 		"MQFLUX_LOG_LEVEL=debug",
-		"MQFLUX_BROKER_USERS=[" + strings.Join(users, ", ") + "]",
+		users,
 		"MQFLUX_HTTP_LEGACY_KEYS=[]",
 	}, env...)
 	srv.Start(t)
 	return srv
+}
+
+// exposedUsers is the MQFLUX_BROKER_USERS setting of the exposed logins.
+func exposedUsers(t *testing.T) string {
+	t.Helper()
+	var users []string
+	for _, u := range []struct {
+		l    testenv.Login
+		role string
+	}{{exposedReader, "reader"}, {exposedAdmin, "admin"}, {exposedDevice, "device"}, {exposedLegit, "device"}} {
+		// The lowest bcrypt cost: these hashes are checked, not attacked.
+		h, err := passwd.Hash([]byte(u.l.Password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, fmt.Sprintf("{name: %s, password_hash: %q, role: %s}", u.l.User, h, u.role))
+	}
+	return "MQFLUX_BROKER_USERS=[" + strings.Join(users, ", ") + "]"
 }
 
 // clientFrom is an HTTP client whose connections come from local, a

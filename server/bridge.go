@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mqflux/mqflux/alert"
+	"github.com/mqflux/mqflux/broker"
 	"github.com/mqflux/mqflux/flow/input"
 	"github.com/mqflux/mqflux/flow/pipeline"
 	"github.com/mqflux/mqflux/passwd"
@@ -66,7 +67,12 @@ func NewBridge(cfg Config, log *slog.Logger) (*Bridge, error) {
 		b.front.reg.MustRegister(b.fleet.Collectors()...)
 		b.life.services = append(b.life.services, b.fleet)
 		b.gate = newReadGate(cfg, checker, log.With("component", "http"))
+		// No broker here to hold the logins of an address in backoff:
+		// a tarpit of the bridge's own, with broker.tarpit's bounds.
+		tarpit := broker.NewRequestTarpit(cfg.Broker.Tarpit, checker.BackoffWait)
+		b.gate.tarpit = newHTTPTarpit(tarpit, b.front.http)
 		b.front.reg.MustRegister(b.gate.Collectors()...)
+		b.front.reg.MustRegister(tarpit)
 	}
 	b.front.http.Handler = b.routes()
 	return b, nil
