@@ -12,7 +12,7 @@ import (
 // of the broker's tarpit: a guesser told 429 at once goes straight round
 // again, and each round costs an accept, a request and an answer.
 type RequestTarpit struct {
-	t                      *tarpit
+	t                     *tarpit
 	heldDesc, holdingDesc *prometheus.Desc
 }
 
