@@ -38,9 +38,10 @@ func TestReturningReaderGetsReadingsInOrder(t *testing.T) {
 func returningReaderInOrder(t *testing.T, version []string) {
 	const queued, live = 300, 1000
 	const topic = "devices/demo-device/sensors/seq"
-	// A window as large as the session may hold: the test is about order,
-	// not about what a slow reader loses.
-	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{"MQFLUX_BROKER_INITIAL_INFLIGHT=1024"}})
+	// A window and a write queue that hold every reading of the test: it
+	// is about order, not about what a reader slower than the device (a
+	// loaded machine) loses.
+	srv := testenv.StartServer(t, testenv.ServerOptions{Env: roomyReader})
 	reader := append([]string{"-c", "-i", "ordered", "-q", "1"}, version...)
 	first := testenv.Subscribe(t, srv.MQTT, testenv.DemoReader, topic, append(reader, "-E")...)
 	if err, stderr := first.Wait(30 * time.Second); err != nil {
@@ -76,6 +77,10 @@ func returningReaderInOrder(t *testing.T, version []string) {
 		t.Fatalf("received %d readings, want %d", len(lines), queued+live)
 	}
 }
+
+// roomyReader is the environment of a server whose subscribers may fall
+// 4,096 messages behind before anything is dropped for them.
+var roomyReader = []string{"MQFLUX_BROKER_MAX_INFLIGHT=4096", "MQFLUX_BROKER_INITIAL_INFLIGHT=4096", "MQFLUX_BROKER_MAX_QUEUED=4096"}
 
 // publishSequence publishes {"seq": from} to {"seq": to-1} at QoS 1 on
 // topic as the demo device, in that order, with one mosquitto_pub -l.

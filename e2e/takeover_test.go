@@ -20,9 +20,9 @@ import (
 // lost (third_party/mochi-mqtt-server/PATCHES.md, "A session taken over
 // keeps the deliveries made during the takeover").
 func TestTakeoversLoseNoReading(t *testing.T) {
-	const readings, takeovers = 6000, 20
+	const readings, takeovers = 4000, 20
 	const topic = "devices/demo-device/sensors/takeover"
-	srv := testenv.StartServer(t, testenv.ServerOptions{Env: []string{"MQFLUX_BROKER_INITIAL_INFLIGHT=1024"}})
+	srv := testenv.StartServer(t, testenv.ServerOptions{Env: roomyReader})
 	seen := &seqSet{got: map[int]bool{}}
 
 	first := takeoverReader(t, srv.MQTT, seen)
@@ -35,7 +35,7 @@ func TestTakeoversLoseNoReading(t *testing.T) {
 		publishSequence(t, srv.MQTT, topic, 0, readings)
 	}()
 	for range takeovers {
-		seen.waitMore(t, readings/(2*takeovers), readings) // a takeover every 150 readings or so
+		seen.waitMore(t, readings/(2*takeovers), readings) // a takeover every 100 readings or so
 		takeoverReader(t, srv.MQTT, seen)
 	}
 	<-published
