@@ -34,6 +34,11 @@
 #
 #   bench/stalled/run.sh            (or: make bench-stalled)
 #
+# The offline sessions' filling run alone, on fresh servers (each a warm-up
+# of four runs, one baseline run, the filling run, one more run):
+#
+#   for i in 1 2 3 4 5; do BROKERS=mqflux CASES=offline3 WARMUP=4 RUNS=1 bench/stalled/run.sh; done
+#
 # Environment: RUNS (3), WARMUP (1), DEVICES (20), MESSAGES (2000), CASES,
 # PORT_BASE (27200), BROKERS ("mqflux mosquitto"), KEEP=1 keeps the work
 # directory.
@@ -168,13 +173,18 @@ release() { # the subscribers, stalled or reading: SIGKILL (woken, one would fir
 
 cpu() { jq -r '[.processes[]? | select(.name != "bench") | .cpu_seconds][0] // 0 | . * 1000 | floor / 1000' "$1" 2>/dev/null || echo 0; }
 
+# faults: the broker's minor page faults so far (/proc/PID/stat field 10):
+# memory it touches for the first time; each costs CPU, much more in a VM.
+faults() { awk '{print $10}' "/proc/$broker_pid/stat" 2>/dev/null || echo 0; }
+
 run_load() { # BROKER CASE RUN-NAME: one bench run into $results/BROKER-CASE-RUN-NAME.json
-  local f=$results/$1-$2-$3.json
+  local f=$results/$1-$2-$3.json f0
+  f0=$(faults)
   timeout 10m "$mqflux" bench -json -progress 0 -broker "tcp://127.0.0.1:$MQTT_PORT" "${pub[@]}" \
     -devices "$DEVICES" -messages "$MESSAGES" -pid "$1=$broker_pid" >"$f" 2>"$f.err" || true
-  printf '%-9s %-9s %-8s %s acked/s (%s of %s acked), broker %s CPU s\n' "$1" "$2" "$3" \
+  printf '%-9s %-9s %-8s %s acked/s (%s of %s acked), broker %s CPU s, %s page faults\n' "$1" "$2" "$3" \
     "$(jq -r '.ack_rate | floor' "$f" 2>/dev/null || echo -)" "$(jq -r .acked "$f" 2>/dev/null || echo -)" \
-    "$((DEVICES * MESSAGES))" "$(cpu "$f")" >&2
+    "$((DEVICES * MESSAGES))" "$(cpu "$f")" "$(($(faults) - f0))" >&2
 }
 
 for b in $BROKERS; do
