@@ -13,7 +13,6 @@ type statsCollector struct {
 	inflight, retained, retainedBytes, retainedRefused *prometheus.Desc
 	refused, denied                                    *prometheus.Desc
 	tarpitHeld, tarpitHolding                          *prometheus.Desc
-	tarpitHeldBy, tarpitHoldingBy                      *prometheus.Desc
 }
 
 // The reasons of mqflux_mqtt_messages_dropped_total.
@@ -50,16 +49,34 @@ func newStatsCollector(b *Broker) *statsCollector {
 		tarpitHeld: d("mqflux_mqtt_tarpit_held_total",
 			"Connections from addresses in login backoff held (at most broker.tarpit.max_hold) before their refusal."),
 		tarpitHolding: d("mqflux_mqtt_tarpit_holding", "Connections held by the tarpit now."),
-		tarpitHeldBy: d("mqflux_tarpit_held_total",
-			"MQTT connections and HTTP requests from addresses in login backoff held (at most broker.tarpit.max_hold) before their refusal, by listener (tcp, tls, ws, http).", "listener"),
-		tarpitHoldingBy: d("mqflux_tarpit_holding", "MQTT connections and HTTP requests held by the tarpit now, by listener.", "listener"),
+	}
+}
+
+// The tarpit's counts by listener, of the broker's tarpit and of a
+// RequestTarpit's.
+var (
+	tarpitHeldByDesc = prometheus.NewDesc("mqflux_tarpit_held_total",
+		"MQTT connections and HTTP requests from addresses in login backoff held (at most broker.tarpit.max_hold) before their refusal, by listener (tcp, tls, ws, http).",
+		[]string{"listener"}, nil)
+	tarpitHoldingByDesc = prometheus.NewDesc("mqflux_tarpit_holding",
+		"MQTT connections and HTTP requests held by the tarpit now, by listener.", []string{"listener"}, nil)
+)
+
+// collectTarpitBy sends what a tarpit has held so far and holds now, by
+// listener.
+func collectTarpitBy(ch chan<- prometheus.Metric, held, holding map[string]int64) {
+	for l, n := range held {
+		ch <- prometheus.MustNewConstMetric(tarpitHeldByDesc, prometheus.CounterValue, float64(n), l)
+	}
+	for l, n := range holding {
+		ch <- prometheus.MustNewConstMetric(tarpitHoldingByDesc, prometheus.GaugeValue, float64(n), l)
 	}
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.clients, c.subscriptions, c.received, c.sent, c.dropped, c.inflight,
 		c.retained, c.retainedBytes, c.retainedRefused, c.refused, c.denied, c.tarpitHeld, c.tarpitHolding,
-		c.tarpitHeldBy, c.tarpitHoldingBy} {
+		tarpitHeldByDesc, tarpitHoldingByDesc} {
 		ch <- d
 	}
 }
@@ -87,12 +104,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(c.tarpitHeld, prometheus.CounterValue, st.TarpitHeld)
 	g(c.tarpitHolding, prometheus.GaugeValue, st.TarpitHolding)
-	for l, n := range st.TarpitHeldBy {
-		g(c.tarpitHeldBy, prometheus.CounterValue, n, l)
-	}
-	for l, n := range st.TarpitHoldingBy {
-		g(c.tarpitHoldingBy, prometheus.GaugeValue, n, l)
-	}
+	collectTarpitBy(ch, st.TarpitHeldBy, st.TarpitHoldingBy)
 	for what, byReason := range st.Denied {
 		for reason, n := range byReason {
 			g(c.denied, prometheus.CounterValue, n, what, reason)

@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +13,9 @@ import (
 // and alerts over HTTP, behind the same logins as `mqflux serve`. With no
 // broker of its own it had no tarpit: a guesser in backoff was told 429 at
 // once and went straight round again. Now its logins are held like the
-// server's: 8 guessers, each from an address of its own, are each held
-// twice before 100 guesses each, and a reader from a clean address is
+// server's: 8 guessers, each from an address of its own, guessing
+// passwords for user names the bridge does not have, are each held twice before
+// 100 guesses each, none is accepted, and a reader from a clean address is
 // served meanwhile.
 func TestBridgePasswordGuessersAreTarpitted(t *testing.T) {
 	const guessers = 8
@@ -41,29 +39,16 @@ func TestBridgePasswordGuessersAreTarpitted(t *testing.T) {
 		return metricValue(t, a.body, `mqflux_tarpit_held_total{listener="http"}`)
 	}
 
-	var attempts atomic.Int64
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i := range guessers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			local := net.IPv4(127, 0, 2, byte(i+1))
-			for ctx.Err() == nil {
-				if _, err := guessHTTP(b.http, local, "victim"); err != nil {
-					time.Sleep(10 * time.Millisecond)
-					continue
-				}
-				attempts.Add(1)
-			}
-		}()
-	}
-	defer func() { cancel(); wg.Wait() }()
+	attempts, accepted, stop := startGuessers(guessVia{http: true, noLegacy: true}, b.http, guessers)
+	defer stop()
 	waitFor(t, 3*time.Minute, "the guessers held twice each or 100 guesses each", func() bool {
 		return held() >= 2*guessers || attempts.Load() >= 100*guessers
 	})
 	if n, a := held(), attempts.Load(); n < 2*guessers {
 		t.Fatalf("%v guesses held in %d: the bridge answers an address in backoff at once", n, a)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d wrong passwords accepted", n)
 	}
 	if a := get("/v1/latest"); a.code != http.StatusOK {
 		t.Errorf("a reader from a clean address during the guessing: %d %s, want 200", a.code, a.body)

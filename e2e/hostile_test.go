@@ -61,11 +61,13 @@ func startGuessers(via guessVia, addr string, n int) (attempts, accepted *atomic
 // guessVia is the transport a guesser speaks MQTT over: plain TCP (the
 // zero value), TLS (tls set: the broker.tls listener) or WebSocket (ws);
 // or, with http set, HTTP: the guesser of "victim" tries basic auth on
-// /v1/latest, the others their user name as a key of the legacy API.
+// /v1/latest, the others their user name as a key of the legacy API, or
+// (noLegacy: a server without that API, mqflux bridge) basic auth too.
 type guessVia struct {
-	tls  *tls.Config
-	ws   bool
-	http bool
+	tls      *tls.Config
+	ws       bool
+	http     bool
+	noLegacy bool
 }
 
 func (v guessVia) String() string {
@@ -117,7 +119,7 @@ type guessConn interface {
 // It reports whether the broker accepted it.
 func guess(via guessVia, addr string, local net.IP, user string) (accepted bool, err error) {
 	if via.http {
-		return guessHTTP(addr, local, user)
+		return guessHTTP(addr, local, user, user != "victim" && !via.noLegacy)
 	}
 	conn, err := via.dial(addr, local)
 	if err != nil {
@@ -141,14 +143,15 @@ func guess(via guessVia, addr string, local net.IP, user string) (accepted bool,
 }
 
 // guessHTTP is one HTTP login with a wrong password (or key), on a
-// connection of its own from local, as guess's over HTTP. A 2xx is an
-// accepted guess; any answer is an answered one.
-func guessHTTP(addr string, local net.IP, user string) (accepted bool, err error) {
+// connection of its own from local, as guess's over HTTP: basic auth as
+// user on /v1/latest, or with key, user as a key of the legacy API. A 2xx
+// is an accepted guess; any answer is an answered one.
+func guessHTTP(addr string, local net.IP, user string, key bool) (accepted bool, err error) {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 10 * time.Second}
 	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, Timeout: 30 * time.Second}
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/latest", nil)
 	req.SetBasicAuth(user, "wrong-password")
-	if user != "victim" {
+	if key {
 		req, _ = http.NewRequest(http.MethodPost, "http://"+addr+"/v1/log-temperature", strings.NewReader(`{"temperature": 1}`))
 		req.Header.Set("X-authorization", user)
 		req.Header.Set("X-node-id", "guesser")
