@@ -264,14 +264,21 @@ func (i *Inflight) Clone() *Inflight {
 	c := NewInflights()
 	i.RLock()
 	defer i.RUnlock()
-	for k, v := range i.internal {
-		v.live = false // a new connection: for its resend (mqflux patch, resend-quota)
-		c.internal[k] = v
-	}
-	c.next, c.expiring, c.held = i.next, i.expiring, i.held
-	c.resending = true // until its client is sent the queue again (resendPlan)
-	c.n.Store(int32(len(c.internal)))
+	i.copyInto(c)
 	return c
+}
+
+// copyInto copies every message into dst, a new connection's map of the
+// session; i is locked, and dst is locked or not shared yet (mqflux
+// patch).
+func (i *Inflight) copyInto(dst *Inflight) {
+	for k, v := range i.internal {
+		v.live = false // a new connection: for its resend (resend-quota)
+		dst.internal[k] = v
+	}
+	dst.next, dst.expiring, dst.held = i.next, i.expiring, i.held
+	dst.resending = true // until its client is sent the queue again (resendPlan)
+	dst.n.Store(int32(len(dst.internal)))
 }
 
 // moveTo moves every message into dst, the new connection's map of a
@@ -292,13 +299,7 @@ func (i *Inflight) moveTo(dst *Inflight) {
 	}
 	dst.Lock()
 	defer dst.Unlock()
-	for k, v := range i.internal {
-		v.live = false // a new connection: for its resend (resend-quota)
-		dst.internal[k] = v
-	}
-	dst.next, dst.expiring, dst.held = i.next, i.expiring, i.held
-	dst.resending = true // until its client is sent the queue again (resendPlan)
-	dst.n.Store(int32(len(dst.internal)))
+	i.copyInto(dst)
 	i.internal = make(map[uint16]inflightEntry)
 	i.expiring, i.held = 0, 0
 	i.n.Store(0)
