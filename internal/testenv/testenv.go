@@ -5,7 +5,6 @@
 package testenv
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,36 +44,6 @@ func ModuleRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another
-// process may take it before the caller binds it; callers that start servers
-// retry with a new port when the bind fails.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// FreePorts returns n distinct ports on 127.0.0.1 that were free a moment
-// ago. Each is held until all are picked: ports picked one after another may
-// repeat, and a server given one port twice fails to bind the second.
-func FreePorts(t testing.TB, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("free port: %v", err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 // RequireCommand returns the path of an executable on $PATH, or ends the test
