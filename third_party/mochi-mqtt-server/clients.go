@@ -372,6 +372,12 @@ func (cl *Client) addInflight(pk *packets.Packet, max int, limited bool) (held, 
 	return cl.State.Inflight.add(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max, limited)
 }
 
+// addQueuedInflight is addInflight for a client that is not connected:
+// pk is stored in its queued form (Inflight.addQueued, mqflux patch).
+func (cl *Client) addQueuedInflight(pk *packets.Packet, max int, limited bool) (held, deferred bool, err error) {
+	return cl.State.Inflight.addQueued(pk, &cl.State.packetID, cl.ops.options.Capabilities.maximumPacketID, max, limited)
+}
+
 // ResendInflightMessages attempts to resend any pending inflight messages to connected clients.
 //
 // mqflux patch (resend-order): plan after plan until one is empty, which

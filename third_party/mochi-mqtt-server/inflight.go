@@ -40,11 +40,55 @@ type Inflight struct {
 // for the send quota, on the client's present connection: a resend on
 // reconnect (resendPlan) handles only the entries that are not live, so
 // that it never sends again what this connection sent already.
+//
+// An entry holds its message either as pk or, queued for a client that
+// is not connected, as q (mqflux patch, compact-queue); see packet.
 type inflightEntry struct {
 	pk       *packets.Packet
+	q        *queuedPublish
 	order    uint64
 	expiring bool
 	live     bool
+}
+
+// packet returns the entry's message.
+func (e inflightEntry) packet() packets.Packet {
+	if e.pk != nil {
+		return *e.pk
+	}
+	return e.q.packet()
+}
+
+// expiry returns the message's Expiry (-1: held for the send quota).
+func (e inflightEntry) expiry() int64 {
+	if e.pk != nil {
+		return e.pk.Expiry
+	}
+	return e.q.expiry
+}
+
+// held says whether the message is a publish held for the send quota.
+func (e inflightEntry) held() bool {
+	if e.pk != nil {
+		return isHeld(e.pk)
+	}
+	return e.q != nil && e.q.expiry < 0
+}
+
+// created returns the message's Created.
+func (e inflightEntry) created() int64 {
+	if e.pk != nil {
+		return e.pk.Created
+	}
+	return e.q.created
+}
+
+// selfExpiring reports whether the message carries its own expiry.
+func (e inflightEntry) selfExpiring() bool {
+	if e.pk != nil {
+		return selfExpiring(e.pk)
+	}
+	return e.q.version == 5 && e.q.expiry > 0
 }
 
 // NewInflights returns a new instance of an Inflight packets map.
@@ -59,6 +103,17 @@ func (i *Inflight) Set(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
 
+	return i.put(&m)
+}
+
+// setQueued is Set for a client that is not connected: m is kept in its
+// queued form where it has one (mqflux patch, compact-queue).
+func (i *Inflight) setQueued(m packets.Packet) bool {
+	i.Lock()
+	defer i.Unlock()
+	if queueable(&m) {
+		return i.putEntry(inflightEntry{q: queue(&m)}, m.PacketID)
+	}
 	return i.put(&m)
 }
 
@@ -77,23 +132,30 @@ func (i *Inflight) setIfFree(m packets.Packet) bool {
 // put stores pk under its packet id; i is locked. pk is the stored
 // packet: nobody changes it after (mqflux patch).
 func (i *Inflight) put(pk *packets.Packet) bool {
-	old, ok := i.internal[pk.PacketID]
+	return i.putEntry(inflightEntry{pk: pk}, pk.PacketID)
+}
+
+// putEntry stores e, which holds a message, under id; i is locked.
+func (i *Inflight) putEntry(e inflightEntry, id uint16) bool {
+	old, ok := i.internal[id]
 	if ok && old.expiring {
 		i.expiring--
 	}
 	if ok {
-		i.countHeld(old.pk, -1)
+		i.countHeld(old, -1)
 	}
-	i.countHeld(pk, 1)
-	expiring := selfExpiring(pk)
-	if expiring {
+	i.countHeld(e, 1)
+	e.expiring = e.selfExpiring()
+	if e.expiring {
 		i.expiring++
 	}
 	if ok {
-		i.internal[pk.PacketID] = inflightEntry{pk: pk, order: old.order, expiring: expiring}
+		e.order = old.order
+		i.internal[id] = e
 		return false
 	}
-	i.internal[pk.PacketID] = inflightEntry{pk: pk, order: i.next, expiring: expiring}
+	e.order = i.next
+	i.internal[id] = e
 	i.next++
 	i.n.Add(1)
 	return true
@@ -105,9 +167,9 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 	if e.expiring {
 		i.expiring--
 	}
-	i.countHeld(e.pk, -1)
-	i.countHeld(pk, 1)
-	e.pk, e.expiring, e.live = pk, selfExpiring(pk), true
+	i.countHeld(e, -1)
+	e.pk, e.q, e.expiring, e.live = pk, nil, selfExpiring(pk), true
+	i.countHeld(e, 1)
 	if e.expiring {
 		i.expiring++
 	}
@@ -143,6 +205,44 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held, deferred bool, err error) {
 	i.Lock()
 	defer i.Unlock()
+	held, deferred, err = i.admit(pk, last, maxID, max, limited)
+	if err != nil {
+		return false, false, err
+	}
+	i.put(pk)
+	if !deferred {
+		i.markLive(pk.PacketID)
+	}
+	return held, deferred, nil
+}
+
+// addQueued is add for a client that is not connected (mqflux patch,
+// compact-queue): pk is stored in its queued form where it has one, and
+// pk itself is not kept, so that the caller's packet need not live on the
+// heap.
+func (i *Inflight) addQueued(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held, deferred bool, err error) {
+	i.Lock()
+	defer i.Unlock()
+	held, deferred, err = i.admit(pk, last, maxID, max, limited)
+	if err != nil {
+		return false, false, err
+	}
+	if queueable(pk) {
+		i.putEntry(inflightEntry{q: queue(pk)}, pk.PacketID)
+	} else {
+		stored := *pk
+		i.put(&stored)
+	}
+	if !deferred {
+		i.markLive(pk.PacketID)
+	}
+	return held, deferred, nil
+}
+
+// admit gives pk the next free packet id, and marks it held (Expiry -1)
+// when it must wait for the send quota, for add and addQueued to store
+// it; i is locked.
+func (i *Inflight) admit(pk *packets.Packet, last *uint32, maxID uint32, max int, limited bool) (held, deferred bool, err error) {
 	if i.moved {
 		return false, false, errSessionMoved
 	}
@@ -155,24 +255,27 @@ func (i *Inflight) add(pk *packets.Packet, last *uint32, maxID uint32, max int, 
 	}
 	pk.PacketID = id
 	if i.resending {
-		i.put(pk)
 		return false, true, nil
 	}
 	if limited && (i.held > 0 || !i.takeSendQuota()) {
 		pk.Expiry = -1
 		held = true
 	}
-	i.put(pk)
-	e := i.internal[id]
-	e.live = true // sent or held by this connection (mqflux patch, resend-quota)
-	i.internal[id] = e
 	return held, false, nil
+}
+
+// markLive marks the entry under id as sent or held by this connection
+// (mqflux patch, resend-quota); i is locked.
+func (i *Inflight) markLive(id uint16) {
+	e := i.internal[id]
+	e.live = true
+	i.internal[id] = e
 }
 
 // countHeld adds d to the count of held publishes if pk is one; i is
 // locked (mqflux patch, held-order).
-func (i *Inflight) countHeld(pk *packets.Packet, d int) {
-	if isHeld(pk) {
+func (i *Inflight) countHeld(e inflightEntry, d int) {
+	if e.held() {
 		i.held += d
 	}
 }
@@ -238,7 +341,7 @@ func (i *Inflight) Get(id uint16) (packets.Packet, bool) {
 	defer i.RUnlock()
 
 	if m, ok := i.internal[id]; ok {
-		return *m.pk, true
+		return m.packet(), true
 	}
 
 	return packets.Packet{}, false
@@ -318,8 +421,8 @@ func (i *Inflight) GetAll(immediate bool) []packets.Packet {
 func (i *Inflight) getAll(immediate bool) []packets.Packet {
 	m := []packets.Packet{}
 	for _, v := range i.internal {
-		if !immediate || (immediate && v.pk.Expiry < 0) {
-			m = append(m, *v.pk)
+		if !immediate || (immediate && v.expiry() < 0) {
+			m = append(m, v.packet())
 		}
 	}
 
@@ -338,13 +441,12 @@ func (i *Inflight) Expired(now, maximumExpiry int64) []packets.Packet {
 	defer i.RUnlock()
 	var m []packets.Packet
 	for _, e := range i.internal {
-		tk := e.pk
-		expired := tk.ProtocolVersion == 5 && tk.Expiry > 0 && tk.Expiry < now // [MQTT-3.3.2-5]
+		expired := e.selfExpiring() && e.expiry() < now // [MQTT-3.3.2-5]
 		// If the maximum message expiry interval is set (greater than 0), and the message
 		// retention period exceeds the maximum expiry, the message will be forcibly removed.
-		enforced := maximumExpiry > 0 && now-tk.Created > maximumExpiry
+		enforced := maximumExpiry > 0 && now-e.created() > maximumExpiry
 		if expired || enforced {
-			m = append(m, *tk)
+			m = append(m, e.packet())
 		}
 	}
 	return m
@@ -360,16 +462,11 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	// mqflux patch: one pass for the earliest, instead of a sorted copy of
 	// every packet on each acknowledgement (and a nested read lock, which
 	// deadlocks if a writer queues between the two).
-	var next inflightEntry
-	for _, v := range i.internal {
-		if v.pk.Expiry < 0 && (next.pk == nil || v.order < next.order) {
-			next = v
-		}
-	}
-	if next.pk == nil {
+	next, ok := i.nextHeld()
+	if !ok {
 		return packets.Packet{}, false
 	}
-	return *next.pk, true
+	return next.packet(), true
 }
 
 // releaseNext marks the earliest message held for the send quota as sent
@@ -381,18 +478,24 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 func (i *Inflight) releaseNext(maximumExpiry int64) (packets.Packet, bool) {
 	i.Lock()
 	defer i.Unlock()
-	var next inflightEntry
-	for _, v := range i.internal {
-		if v.pk.Expiry < 0 && (next.pk == nil || v.order < next.order) {
-			next = v
-		}
-	}
-	if next.pk == nil {
+	next, ok := i.nextHeld()
+	if !ok {
 		return packets.Packet{}, false
 	}
-	pk := release(*next.pk, maximumExpiry)
+	pk := release(next.packet(), maximumExpiry)
 	i.replace(next, &pk)
 	return pk, true
+}
+
+// nextHeld returns the earliest entry whose Expiry is below 0 (mqflux
+// patch); i is locked.
+func (i *Inflight) nextHeld() (next inflightEntry, ok bool) {
+	for _, v := range i.internal {
+		if v.expiry() < 0 && (!ok || v.order < next.order) {
+			next, ok = v, true
+		}
+	}
+	return next, ok
 }
 
 // release returns the held packet pk as sent: with the expiry it had
@@ -436,13 +539,13 @@ func (i *Inflight) resendPlan(maximumExpiry int64) []packets.Packet {
 	// plan after the first). What the plan holds again is not counted.
 	holding := i.held
 	for _, e := range todo {
-		if isHeld(e.pk) {
+		if e.held() {
 			holding--
 		}
 	}
 	out := make([]packets.Packet, 0, len(todo))
 	for _, e := range todo {
-		pk := *e.pk
+		pk := e.packet()
 		if pk.FixedHeader.Type != packets.Publish {
 			e.live = true
 			i.internal[pk.PacketID] = e
@@ -497,7 +600,7 @@ func (i *Inflight) Delete(id uint16) bool {
 	if old.expiring {
 		i.expiring--
 	}
-	i.countHeld(old.pk, -1)
+	i.countHeld(old, -1)
 	i.n.Add(-1)
 	delete(i.internal, id)
 

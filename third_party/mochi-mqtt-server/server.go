@@ -1245,6 +1245,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	}
 
 	out := pk.Copy(false)
+	gone := cl.Net.Conn == nil || cl.Closed()
+	var stored *packets.Packet // out as queued for the client's writer
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return out, packets.ErrNotAuthorized
 	}
@@ -1292,8 +1294,21 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		// (Inflight.add).
 		limited := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
 		expiry := out.Expiry
-		// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
-		held, deferred, err := cl.addInflight(&out, s.inflightLimit(cl), limited)
+		// mqflux patch (compact-queue): for a client that is not
+		// connected, the map keeps the message in its queued form and
+		// out stays off the heap; for one that is, the map and the write
+		// queue share one stored copy.
+		var held, deferred bool
+		var err error
+		if gone {
+			held, deferred, err = cl.addQueuedInflight(&out, s.inflightLimit(cl), limited)
+		} else {
+			stored = new(packets.Packet)
+			*stored = out
+			// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
+			held, deferred, err = cl.addInflight(stored, s.inflightLimit(cl), limited)
+			out = *stored
+		}
 		if err == errSessionMoved {
 			// mqflux patch (takeover): found the old client of a session
 			// taken over; the delivery is the new client's.
@@ -1335,8 +1350,11 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	if cl.Net.Conn == nil || cl.Closed() {
 		return out, errClientGone
 	}
-
-	return out, s.queueDelivery(cl, &out, &pk)
+	if stored == nil { // QoS 0, or the client came back meanwhile
+		stored = new(packets.Packet)
+		*stored = out
+	}
+	return out, s.queueDelivery(cl, stored, &pk)
 }
 
 // queueDelivery queues out, stored in flight if its QoS is above 0, for
@@ -1992,7 +2010,7 @@ func (s *Server) loadClients(v []storage.Client) {
 func (s *Server) loadInflight(v []storage.Message) {
 	for _, msg := range v {
 		if client, ok := s.Clients.Get(msg.Client); ok {
-			client.State.Inflight.Set(msg.ToPacket())
+			client.State.Inflight.setQueued(msg.ToPacket()) // not connected yet (mqflux patch, compact-queue)
 		}
 	}
 }
