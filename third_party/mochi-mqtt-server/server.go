@@ -1350,7 +1350,7 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 	if cl.Net.Conn == nil || cl.Closed() {
 		return out, errClientGone
 	}
-	if stored == nil { // QoS 0, or the client came back meanwhile
+	if stored == nil { // QoS 0: nothing in flight
 		stored = new(packets.Packet)
 		*stored = out
 	}
