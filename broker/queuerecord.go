@@ -1,118 +1,176 @@
 package broker
 
 import (
-	"encoding/base64"
-	"strconv"
-	"unicode/utf8"
+	"encoding/binary"
+	"errors"
+	"fmt"
 
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// appendRecord appends the stored record of a queued message: the JSON
-// that the pebble hook reads back (storage.Message.UnmarshalBinary) and
-// would decode from encoding/json's encoding of message(key, client, q).
-// encoding/json cost 5-10 microseconds per message, and every message
-// queued for an offline session is encoded: with three sessions of
-// devices/#, three records per reading while their queues fill, on the
-// same cores as the devices' publishes. ok is false for what the short
-// encoding does not cover (MQTT 5 properties other than the payload
-// format and the expiry, text that is not valid UTF-8): the caller
-// encodes that message with encoding/json.
-func appendRecord(dst []byte, key, client string, q *queued) (out []byte, ok bool) {
+// Records of queued messages. The pebble hook writes JSON
+// (storage.Message); a reading queued for an offline session is written
+// in a binary record instead, about a third of its size: every message
+// queued for an offline session is encoded on the delivery's runner and
+// goes through pebble's log and memtable, and with three sessions of
+// devices/# filling their queues, 340 bytes of JSON per message were most
+// of what the session store wrote and allocated (BENCHMARKS.md, "Subscribers
+// that stop reading"). What the binary record does not cover (MQTT 5
+// properties other than the payload format and the expiry) is written as
+// JSON, and JSON records of earlier versions are read as before
+// (decodeRecord). An earlier version reading a binary record skips it.
+//
+// The binary record, version 1:
+//
+//	0x01
+//	flags: bit 0 DUP, bit 1 retain, bits 2-3 QoS, bit 4 payload nil,
+//	       bit 5 payload format present, bit 6 message expiry present
+//	uvarint remaining length, varint created, varint sent, uvarint packet id
+//	[uvarint payload format] [uvarint message expiry]
+//	client, origin, topic: each a uvarint length and its bytes
+//	the payload: the rest
+const recordV1 byte = 0x01
+
+const (
+	flagDup = 1 << iota
+	flagRetain
+	flagQosLow
+	flagQosHigh
+	flagNilPayload
+	flagPayloadFormat
+	flagExpiry
+)
+
+// appendRecord appends the binary record of a queued message; ok is false
+// for a message it does not cover, which the caller writes as JSON.
+func appendRecord(dst []byte, client string, q *queued) (out []byte, ok bool) {
 	pk := &q.pk
 	p := &pk.Properties
-	if len(p.CorrelationData) > 0 || len(p.SubscriptionIdentifier) > 0 || len(p.User) > 0 ||
+	if pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos > 3 ||
+		len(p.CorrelationData) > 0 || len(p.SubscriptionIdentifier) > 0 || len(p.User) > 0 ||
 		p.ContentType != "" || p.ResponseTopic != "" {
 		return dst, false
 	}
-	for _, s := range [...]string{key, client, pk.Origin, pk.TopicName} {
-		if !utf8.ValidString(s) {
-			return dst, false
-		}
+	flags := pk.FixedHeader.Qos << 2
+	if pk.FixedHeader.Dup {
+		flags |= flagDup
 	}
-	// Zero values are left out where encoding/json leaves them out or
-	// where decoding the absent field gives the same zero.
-	dst = append(dst, '{')
-	// message() leaves the topic alias out (Properties.Copy(false)).
-	if p.PayloadFormat != 0 || p.MessageExpiryInterval != 0 {
-		dst = append(dst, `"properties":{`...)
-		sep := byte(0)
-		for _, f := range [...]struct {
-			name string
-			v    uint64
-		}{{"payloadFormat", uint64(p.PayloadFormat)}, {"messageExpiry", uint64(p.MessageExpiryInterval)}} {
-			if f.v == 0 {
-				continue
-			}
-			if sep != 0 {
-				dst = append(dst, sep)
-			}
-			sep = ','
-			dst = append(dst, '"')
-			dst = append(dst, f.name...)
-			dst = append(dst, `":`...)
-			dst = strconv.AppendUint(dst, f.v, 10)
-		}
-		dst = append(dst, `},`...)
+	if pk.FixedHeader.Retain {
+		flags |= flagRetain
 	}
-	dst = append(dst, `"payload":`...)
 	if pk.Payload == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, pk.Payload)
-		dst = append(dst, '"')
+		flags |= flagNilPayload
 	}
-	dst = appendField(dst, "t", storage.InflightKey)
-	dst = appendField(dst, "id", key)
-	dst = appendField(dst, "client", client)
-	dst = appendField(dst, "origin", pk.Origin)
-	dst = appendField(dst, "topic_name", pk.TopicName)
-	fh := &pk.FixedHeader
-	dst = append(dst, `,"fixedheader":{"remaining":`...)
-	dst = strconv.AppendInt(dst, int64(fh.Remaining), 10)
-	dst = append(dst, `,"type":`...)
-	dst = strconv.AppendUint(dst, uint64(fh.Type), 10)
-	dst = append(dst, `,"qos":`...)
-	dst = strconv.AppendUint(dst, uint64(fh.Qos), 10)
-	dst = append(dst, `,"dup":`...)
-	dst = strconv.AppendBool(dst, fh.Dup)
-	dst = append(dst, `,"retain":`...)
-	dst = strconv.AppendBool(dst, fh.Retain)
-	dst = append(dst, `},"created":`...)
-	dst = strconv.AppendInt(dst, pk.Created, 10)
-	dst = append(dst, `,"sent":`...)
-	dst = strconv.AppendInt(dst, q.seq, 10)
-	dst = append(dst, `,"packet_id":`...)
-	dst = strconv.AppendUint(dst, uint64(pk.PacketID), 10)
-	return append(dst, '}'), true
+	if p.PayloadFormat != 0 {
+		flags |= flagPayloadFormat
+	}
+	if p.MessageExpiryInterval != 0 {
+		flags |= flagExpiry
+	}
+	dst = append(dst, recordV1, flags)
+	dst = binary.AppendUvarint(dst, uint64(pk.FixedHeader.Remaining))
+	dst = binary.AppendVarint(dst, pk.Created)
+	dst = binary.AppendVarint(dst, q.seq)
+	dst = binary.AppendUvarint(dst, uint64(pk.PacketID))
+	if flags&flagPayloadFormat != 0 {
+		dst = binary.AppendUvarint(dst, uint64(p.PayloadFormat))
+	}
+	if flags&flagExpiry != 0 {
+		dst = binary.AppendUvarint(dst, uint64(p.MessageExpiryInterval))
+	}
+	for _, s := range [...]string{client, pk.Origin, pk.TopicName} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	return append(dst, pk.Payload...), true
 }
 
-// appendField appends ,"name":"value", value escaped as JSON (valid
-// UTF-8, checked by the caller); an empty value is left out.
-func appendField(dst []byte, name, value string) []byte {
-	if value == "" {
-		return dst
-	}
-	dst = append(dst, `,"`...)
-	dst = append(dst, name...)
-	dst = append(dst, `":"`...)
-	const hex = "0123456789abcdef"
-	start := 0
-	for i := 0; i < len(value); i++ {
-		c := value[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
+// recordLen is the most appendRecord appends for q.
+func recordLen(client string, q *queued) int {
+	return 2 + 6*binary.MaxVarintLen64 + 3*binary.MaxVarintLen64 +
+		len(client) + len(q.pk.Origin) + len(q.pk.TopicName) + len(q.pk.Payload)
+}
+
+// decodeRecord decodes the record stored under key, binary or JSON. The
+// message keeps no reference to rec.
+func decodeRecord(key string, rec []byte) (storage.Message, error) {
+	if len(rec) == 0 || rec[0] != recordV1 {
+		var m storage.Message
+		if err := m.UnmarshalBinary(rec); err != nil {
+			return m, fmt.Errorf("record %s: %w", key, err)
 		}
-		dst = append(dst, value[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
+		return m, nil
 	}
-	dst = append(dst, value[start:]...)
-	return append(dst, '"')
+	d := recordReader{b: rec[1:]}
+	flags := d.byte()
+	m := storage.Message{ID: key, T: storage.InflightKey}
+	m.FixedHeader = packets.FixedHeader{Type: packets.Publish, Qos: flags >> 2 & 3,
+		Dup: flags&flagDup != 0, Retain: flags&flagRetain != 0, Remaining: int(d.uvarint())}
+	m.Created = d.varint()
+	m.Sent = d.varint()
+	m.PacketID = uint16(d.uvarint())
+	if flags&flagPayloadFormat != 0 {
+		m.Properties.PayloadFormat = byte(d.uvarint())
+	}
+	if flags&flagExpiry != 0 {
+		m.Properties.MessageExpiryInterval = uint32(d.uvarint())
+	}
+	m.Client, m.Origin, m.TopicName = d.str(), d.str(), d.str()
+	if flags&flagNilPayload == 0 {
+		m.Payload = append([]byte{}, d.b...)
+	}
+	if d.err != nil {
+		return storage.Message{}, fmt.Errorf("record %s: %w", key, d.err)
+	}
+	return m, nil
+}
+
+var errShortRecord = errors.New("binary record cut short")
+
+// recordReader reads a binary record; the first failure sticks.
+type recordReader struct {
+	b   []byte
+	err error
+}
+
+func (r *recordReader) byte() byte {
+	if len(r.b) == 0 {
+		r.err = errShortRecord
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *recordReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err, r.b = errShortRecord, nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err, r.b = errShortRecord, nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) str() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.err, r.b = errShortRecord, nil
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
 }

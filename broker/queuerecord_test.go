@@ -3,16 +3,16 @@ package broker
 import (
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// The short record decodes, in the pebble hook's reader, to what
-// encoding/json's record of the same message decodes to; what it does not
-// cover is refused, for encoding/json to write.
-func TestAppendRecordDecodesAsJSON(t *testing.T) {
+// The binary record decodes to the message the JSON record is made of;
+// what it does not cover is refused, for encoding/json to write.
+func TestAppendRecordDecodesWhole(t *testing.T) {
 	publish := func(topic string, payload []byte) packets.Packet {
 		return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1, Remaining: 42},
 			PacketID: 7, TopicName: topic, Payload: payload, Origin: "dev-0001", Created: 1733534400}
@@ -48,8 +48,13 @@ func TestAppendRecordDecodesAsJSON(t *testing.T) {
 			p.User = []packets.UserProperty{{Key: "k", Val: "v"}}
 		}), false},
 		{"correlation data", "tail-1", withProps(publish("devices/a", []byte("1")), func(p *packets.Properties) { p.CorrelationData = []byte("c") }), false},
-		{"invalid UTF-8 topic", "tail-1", publish("devices/\xff", []byte("1")), false},
-		{"invalid UTF-8 client", "tail-\xc3", publish("devices/a", []byte("1")), false},
+		{"invalid UTF-8 topic", "tail-1", publish("devices/\xff", []byte("1")), true},
+		{"invalid UTF-8 client", "tail-\xc3", publish("devices/a", []byte("1")), true},
+		{"big numbers", "tail-1", func() packets.Packet {
+			pk := publish("devices/a", []byte("1"))
+			pk.Created, pk.PacketID, pk.FixedHeader.Remaining = -1<<62, 65535, 268435455
+			return pk
+		}(), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,9 +88,9 @@ func TestAppendRecordRandom(t *testing.T) {
 func checkRecord(t *testing.T, client string, q *queued, short bool) {
 	t.Helper()
 	key := queueID{client, q.pk.PacketID}.key()
-	rec, ok := appendRecord([]byte("stale"), key, client, q)
+	rec, ok := appendRecord([]byte("stale"), client, q)
 	if ok != short {
-		t.Fatalf("short record %v, want %v", ok, short)
+		t.Fatalf("binary record %v, want %v", ok, short)
 	}
 	if !ok {
 		if string(rec) != "stale" {
@@ -93,19 +98,46 @@ func checkRecord(t *testing.T, client string, q *queued, short bool) {
 		}
 		return
 	}
-	js, err := message(key, client, q).MarshalBinary()
+	if n := len(rec) - len("stale"); n > recordLen(client, q) {
+		t.Fatalf("record of %d bytes, recordLen said at most %d", n, recordLen(client, q))
+	}
+	got, err := decodeRecord(key, rec[len("stale"):])
+	if err != nil {
+		t.Fatalf("decoding %x: %v", rec[5:], err)
+	}
+	if want := *message(key, client, q); !reflect.DeepEqual(got, want) {
+		t.Fatalf("binary record %x\ndecodes to %+v\nwant       %+v", rec[5:], got, want)
+	}
+}
+
+// A JSON record, as the pebble hook and earlier versions wrote it, reads
+// back as before; a binary record cut anywhere is an error, never a
+// message.
+func TestDecodeRecordReadsJSONAndRefusesCutRecords(t *testing.T) {
+	q := &queued{seq: 1733534400123456789, pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		PacketID: 7, TopicName: "devices/dev-0001/sensors/t", Origin: "dev-0001", Created: 1733534400, Payload: []byte(`{"t":21.5}`)}}
+	key := queueID{"tail-1", 7}.key()
+	js, err := message(key, "tail-1", q).MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got, want storage.Message
-	if err := got.UnmarshalBinary(rec[len("stale"):]); err != nil {
-		t.Fatalf("decoding %s: %v", rec[5:], err)
-	}
+	var want storage.Message
 	if err := want.UnmarshalBinary(js); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("short record %s\ndecodes to %+v\nencoding/json's %s\ndecodes to %+v", rec[5:], got, js, want)
+	got, err := decodeRecord(key, js)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("JSON record decodes to %+v, %v; want %+v", got, err, want)
+	}
+	rec, _ := appendRecord(nil, "tail-1", q)
+	payloadAt := len(rec) - len(q.pk.Payload)
+	for n := 1; n < payloadAt; n++ {
+		if m, err := decodeRecord(key, rec[:n]); err == nil {
+			t.Fatalf("record cut to %d of %d bytes decoded to %+v", n, len(rec), m)
+		}
+	}
+	if _, err := decodeRecord(key, []byte("{not json")); err == nil || !strings.Contains(err.Error(), key) {
+		t.Fatalf("broken JSON record: %v, want an error naming %s", err, key)
 	}
 }
 
@@ -116,14 +148,17 @@ func BenchmarkQueueRecord(b *testing.B) {
 		Payload: []byte(`{"ts":1733534400000,"temp":21.5,"hum":40.2,"seq":1234}`)}}
 	key := queueID{"offline-1", 7}.key()
 	b.Run("json", func(b *testing.B) {
+		var rec []byte
 		for b.Loop() {
-			_, _ = message(key, "offline-1", q).MarshalBinary()
+			rec, _ = message(key, "offline-1", q).MarshalBinary()
 		}
+		b.ReportMetric(float64(len(rec)), "bytes/record")
 	})
-	b.Run("short", func(b *testing.B) {
+	b.Run("binary", func(b *testing.B) {
 		var buf []byte
 		for b.Loop() {
-			buf, _ = appendRecord(buf[:0], key, "offline-1", q)
+			buf, _ = appendRecord(buf[:0], "offline-1", q)
 		}
+		b.ReportMetric(float64(len(buf)), "bytes/record")
 	})
 }

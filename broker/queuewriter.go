@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -93,10 +92,9 @@ func newQueueWriter(db *pebbledb.DB, log *slog.Logger, guard func(func() error) 
 }
 
 // put queues a message of cl's session for writing. It is encoded here,
-// on the delivery's runner (half a microsecond, appendRecord): kept until
-// the write as the packet itself it held 800 bytes with pointers per
-// message for the collector to scan, where the record is some 300 bytes
-// without.
+// on the delivery's runner (appendRecord): kept until the write as the
+// packet itself it held 800 bytes with pointers per message for the
+// collector to scan, where the record is some 100 bytes without.
 func (w *queueWriter) put(cl *mqtt.Client, pk packets.Packet) {
 	w.mu.Lock()
 	// Wall-clock nanoseconds, kept strictly increasing: an order that
@@ -116,12 +114,10 @@ func (w *queueWriter) put(cl *mqtt.Client, pk packets.Packet) {
 
 // encodeRecord encodes the stored record of a queued message.
 func encodeRecord(qid queueID, q *queued) ([]byte, error) {
-	key := qid.key()
-	pk := &q.pk
-	size := 240 + len(key) + len(qid.client) + len(pk.Origin) + len(pk.TopicName) + base64.StdEncoding.EncodedLen(len(pk.Payload))
-	if rec, ok := appendRecord(make([]byte, 0, size), key, qid.client, q); ok {
+	if rec, ok := appendRecord(make([]byte, 0, recordLen(qid.client, q)), qid.client, q); ok {
 		return rec, nil
 	}
+	key := qid.key()
 	rec, err := message(key, qid.client, q).MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", key, err)

@@ -3,9 +3,11 @@ package broker
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
+	pebbledb "github.com/cockroachdb/pebble"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
@@ -277,6 +279,33 @@ func (s *sessionStore) forget(client string, id uint16) bool {
 	return true
 }
 
+// storedInflight reads every queued message's record, binary or JSON
+// (queuerecord.go). The pebble hook's own reader skips what it cannot
+// decode without a word; a record that does not decode is logged here,
+// with its key, and skipped.
+func (s *sessionStore) storedInflight() ([]storage.Message, error) {
+	prefix := []byte(storage.InflightKey)
+	upper := append([]byte{}, prefix...)
+	upper[len(upper)-1]++ // the keys after every one with the prefix
+	iter, err := s.Hook.DB().NewIter(&pebbledb.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("read queued messages: %w", err)
+	}
+	var msgs []storage.Message
+	for iter.First(); iter.Valid(); iter.Next() {
+		m, err := decodeRecord(string(iter.Key()), iter.Value())
+		if err != nil {
+			s.Log.Error("session store: a queued message's record does not decode; skipped", "error", err)
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	if err := iter.Close(); err != nil {
+		return msgs, fmt.Errorf("read queued messages: %w", err)
+	}
+	return msgs, nil
+}
+
 // StoredInflightMessages remembers what a restart brings back, so that its
 // completion deletes it from the store, and returns it in the order it was
 // queued (Sent, see queueWriter): mochi queues it again in that order.
@@ -284,7 +313,7 @@ func (s *sessionStore) StoredInflightMessages() ([]storage.Message, error) {
 	if s.queue != nil {
 		s.queue.flush()
 	}
-	msgs, err := read(s, s.Hook.StoredInflightMessages)
+	msgs, err := read(s, s.storedInflight)
 	slices.SortStableFunc(msgs, func(a, b storage.Message) int { return cmp.Compare(a.Sent, b.Sent) })
 	s.mu.Lock()
 	for _, m := range msgs {

@@ -1,10 +1,14 @@
 package broker
 
 import (
+	"bytes"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
+	pebbledb "github.com/cockroachdb/pebble"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/pebble"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -148,5 +152,55 @@ func TestSessionStoreKeepsQueueOrder(t *testing.T) {
 	}
 	if want := []uint16{65534, 65535, 2, 10, 3}; !slices.Equal(ids, want) {
 		t.Fatalf("stored queue %v, want %v", ids, want)
+	}
+}
+
+// A store written by an earlier version holds JSON records; this one
+// writes binary ones. After a restart both come back, in the order they
+// were queued, and a record that decodes to nothing is reported with its
+// key instead of vanishing.
+func TestStoredQueueReadsBothRecordFormats(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	reader := client("reader", false)
+	s.OnSessionEstablished(reader, packets.Packet{})
+	older := &queued{seq: 1, pk: packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		PacketID: 1, TopicName: "devices/d1/sensors/t", Payload: []byte("older"), Created: 1700000000}}
+	key := queueID{"reader", 1}.key()
+	js, err := message(key, "reader", older).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hook.DB().Set([]byte(key), js, pebbledb.Sync); err != nil {
+		t.Fatal(err)
+	}
+	broken := queueID{"reader", 3}.key()
+	if err := s.Hook.DB().Set([]byte(broken), []byte{recordV1, 0}, pebbledb.Sync); err != nil {
+		t.Fatal(err)
+	}
+	s.OnQosPublish(reader, packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1},
+		PacketID: 2, TopicName: "devices/d1/sensors/t", Payload: []byte("newer"), Created: 1700000001}, 0, 0)
+	_ = s.Stop()
+
+	var log bytes.Buffer
+	s = newSessionStore(nil)
+	s.SetOpts(slog.New(slog.NewTextHandler(&log, nil)), nil)
+	if err := s.Init(&pebble.Options{Path: dir, Mode: pebble.Sync}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	msgs, err := s.StoredInflightMessages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, fmt.Sprintf("%s %d %s", m.Client, m.PacketID, m.Payload))
+	}
+	if want := []string{"reader 1 older", "reader 2 newer"}; !slices.Equal(got, want) {
+		t.Fatalf("stored queue %q, want %q", got, want)
+	}
+	if !strings.Contains(log.String(), broken) || !strings.Contains(log.String(), "does not decode") {
+		t.Fatalf("the broken record was not reported: %s", log.String())
 	}
 }
