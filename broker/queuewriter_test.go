@@ -31,7 +31,7 @@ func TestQueueWriterFlushRacesPut(t *testing.T) {
 	}
 	wg.Wait()
 	s.queue.flush()
-	msgs, err := s.Hook.StoredInflightMessages()
+	msgs, err := s.storedInflight()
 	if err != nil {
 		t.Fatal(err)
 	}
