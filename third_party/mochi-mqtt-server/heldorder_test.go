@@ -157,3 +157,36 @@ func TestDeliveriesDuringAResendGoBehindIt(t *testing.T) {
 	}
 	require.Equal(t, want, got, "the queue, then the live messages, each once, in order")
 }
+
+// A message released for the send quota goes into the client's write
+// queue under the inflight lock that released it (mqflux patch,
+// release-order): a live delivery, which takes that lock to decide
+// whether it waits behind held messages, can no longer find none held
+// and reach the write queue before the one just released. A queue that
+// refuses it leaves no entry behind.
+func TestReleasedMessageIsQueuedUnderTheInflightLock(t *testing.T) {
+	i := NewInflights()
+	i.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, Expiry: -1})
+	i.Set(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 2, Expiry: -1})
+	var queued []uint16
+	pk, ok, done := i.releaseNextQueued(0, func(pk *packets.Packet) bool {
+		require.False(t, i.TryLock(), "queued while the inflight lock is held")
+		queued = append(queued, pk.PacketID)
+		return true
+	})
+	require.True(t, ok)
+	require.True(t, done)
+	require.EqualValues(t, 1, pk.PacketID)
+	require.Equal(t, []uint16{1}, queued)
+	require.Equal(t, 1, i.held, "the other one still held")
+	got, _ := i.Get(1)
+	require.Same(t, pk, i.internal[1].pk, "the write queue and the map share the packet")
+	require.EqualValues(t, 0, got.Expiry, "sent, no longer held")
+
+	_, ok, done = i.releaseNextQueued(0, func(*packets.Packet) bool { return false })
+	require.True(t, ok)
+	require.False(t, done)
+	require.False(t, i.Has(2), "refused by the write queue: deleted")
+	require.Zero(t, i.held)
+	require.Equal(t, 1, i.Len())
+}

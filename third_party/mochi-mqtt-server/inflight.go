@@ -476,15 +476,35 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 // every slot was lost so, the client got nothing more. It stays in flight
 // now, for its PUBACK. Under the lock, so that a message is released once.
 func (i *Inflight) releaseNext(maximumExpiry int64) (packets.Packet, bool) {
+	pk, ok, _ := i.releaseNextQueued(maximumExpiry, func(*packets.Packet) bool { return true })
+	if !ok {
+		return packets.Packet{}, false
+	}
+	return *pk, true
+}
+
+// releaseNextQueued is releaseNext that also puts the released message in
+// the client's write queue (queue) before the lock is let go (mqflux
+// patch, release-order). Queued after the lock, a live delivery could
+// find nothing held in between, be sent at once and reach the write queue
+// first: the client saw a live message ahead of the last held one. A
+// message the queue refuses is deleted here, under the same lock, and
+// reported not queued; the caller rolls the rest of it back.
+func (i *Inflight) releaseNextQueued(maximumExpiry int64, queue func(*packets.Packet) bool) (pk *packets.Packet, ok, queued bool) {
 	i.Lock()
 	defer i.Unlock()
 	next, ok := i.nextHeld()
 	if !ok {
-		return packets.Packet{}, false
+		return nil, false, false
 	}
-	pk := release(next.packet(), maximumExpiry)
-	i.replace(next, &pk)
-	return pk, true
+	released := release(next.packet(), maximumExpiry)
+	pk = &released
+	i.replace(next, pk)
+	if queue(pk) {
+		return pk, true, true
+	}
+	i.deleteLocked(pk.PacketID)
+	return pk, true, false
 }
 
 // nextHeld returns the earliest entry whose Expiry is below 0 (mqflux
@@ -593,6 +613,11 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.Lock()
 	defer i.Unlock()
 
+	return i.deleteLocked(id)
+}
+
+// deleteLocked is Delete with i locked (mqflux patch, release-order).
+func (i *Inflight) deleteLocked(id uint16) bool {
 	old, ok := i.internal[id]
 	if !ok {
 		return false
@@ -603,7 +628,6 @@ func (i *Inflight) Delete(id uint16) bool {
 	i.countHeld(old, -1)
 	i.n.Add(-1)
 	delete(i.internal, id)
-
 	return true
 }
 

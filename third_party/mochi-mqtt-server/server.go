@@ -868,12 +868,16 @@ func (s *Server) sendNextInflight(cl *Client) {
 	if !cl.State.Inflight.takeSendQuota() {
 		return
 	}
-	next, ok := cl.State.Inflight.releaseNext(s.Options.Capabilities.MaximumMessageExpiryInterval)
+	// mqflux patch (release-order): released and queued in one step
+	// (Inflight.releaseNextQueued).
+	next, ok, queued := cl.State.Inflight.releaseNextQueued(s.Options.Capabilities.MaximumMessageExpiryInterval, cl.queueOutbound)
 	if !ok {
 		cl.State.Inflight.IncreaseSendQuota()
 		return
 	}
-	_ = s.queueDelivery(cl, &next, &next)
+	if !queued {
+		_ = s.rollbackDelivery(cl, next, next, true)
+	}
 }
 
 // processConnect processes a Connect packet. The packet cannot be used to establish
@@ -1367,11 +1371,18 @@ func (s *Server) queueDelivery(cl *Client, out, pk *packets.Packet) error {
 	if cl.queueOutbound(out) {
 		return nil
 	}
+	return s.rollbackDelivery(cl, out, pk, out.FixedHeader.Qos > 0 && cl.State.Inflight.Delete(out.PacketID))
+}
+
+// rollbackDelivery rolls back the delivery out of pk that the write queue
+// refused, deleted says whether its inflight entry was (mqflux patch,
+// release-order: sendNextInflight deletes it under the inflight lock).
+func (s *Server) rollbackDelivery(cl *Client, out, pk *packets.Packet, deleted bool) error {
+	if deleted {
+		atomic.AddInt64(&s.Info.Inflight, -1)
+		s.hooks.OnQosDropped(cl, *out)
+	}
 	if out.FixedHeader.Qos > 0 {
-		if cl.State.Inflight.Delete(out.PacketID) {
-			atomic.AddInt64(&s.Info.Inflight, -1)
-			s.hooks.OnQosDropped(cl, *out)
-		}
 		cl.State.Inflight.IncreaseSendQuota()
 	}
 	return s.dropForClient(cl, pk, &s.Info.MessagesDropped, errPendingClientWritesExceeded)
