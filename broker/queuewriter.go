@@ -94,7 +94,7 @@ func newQueueWriter(db *pebbledb.DB, log *slog.Logger, guard func(func() error) 
 // put queues a message of cl's session for writing. It is encoded here,
 // on the delivery's runner (appendRecord): kept until the write as the
 // packet itself it held 800 bytes with pointers per message for the
-// collector to scan, where the record is some 100 bytes without.
+// collector to scan, where the record is some 130 bytes without.
 func (w *queueWriter) put(cl *mqtt.Client, pk packets.Packet) {
 	w.mu.Lock()
 	// Wall-clock nanoseconds, kept strictly increasing: an order that
