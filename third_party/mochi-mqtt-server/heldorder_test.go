@@ -80,7 +80,7 @@ func TestHeldCountFollowsTheMap(t *testing.T) {
 	require.Equal(t, 2, i.held, "two held publishes; a PUBACK is never held")
 	i.Set(pub(2, 0))
 	require.Equal(t, 1, i.held, "replaced by a live one")
-	_, ok := i.releaseNext(0)
+	_, ok, _ := i.releaseNextQueued(0, func(*packets.Packet) bool { return true })
 	require.True(t, ok)
 	require.Equal(t, 0, i.held, "released")
 	i.Set(pub(3, -1))

@@ -111,10 +111,17 @@ func (i *Inflight) Set(m packets.Packet) bool {
 func (i *Inflight) setQueued(m packets.Packet) bool {
 	i.Lock()
 	defer i.Unlock()
-	if queueable(&m) {
-		return i.putEntry(inflightEntry{q: queue(&m)}, m.PacketID)
+	return i.putQueued(&m)
+}
+
+// putQueued stores pk in its queued form where it has one, or a copy of
+// it; pk itself is not kept. i is locked (mqflux patch, compact-queue).
+func (i *Inflight) putQueued(pk *packets.Packet) bool {
+	if queueable(pk) {
+		return i.putEntry(inflightEntry{q: queue(pk)}, pk.PacketID)
 	}
-	return i.put(&m)
+	stored := *pk
+	return i.put(&stored)
 }
 
 // setIfFree stores m unless its packet id is taken, and says whether it
@@ -194,7 +201,7 @@ func (i *Inflight) replace(e inflightEntry, pk *packets.Packet) {
 // older ones are, whatever the quota; taking a unit given back by a
 // PUBACK before the oldest held message did, a live publish overtook the
 // held ones, and the client saw its messages out of order ([MQTT-4.6.0-6]).
-// Decided under the lock that holds and releases them (releaseNext,
+// Decided under the lock that holds and releases them (releaseNextQueued,
 // resendPlan), so that no held message can be older than a publish sent.
 //
 // mqflux patch (resend-order): while a returning session's queue has not
@@ -227,12 +234,7 @@ func (i *Inflight) addQueued(pk *packets.Packet, last *uint32, maxID uint32, max
 	if err != nil {
 		return false, false, err
 	}
-	if queueable(pk) {
-		i.putEntry(inflightEntry{q: queue(pk)}, pk.PacketID)
-	} else {
-		stored := *pk
-		i.put(&stored)
-	}
+	i.putQueued(pk)
 	if !deferred {
 		i.markLive(pk.PacketID)
 	}
@@ -469,27 +471,18 @@ func (i *Inflight) NextImmediate() (packets.Packet, bool) {
 	return next.packet(), true
 }
 
-// releaseNext marks the earliest message held for the send quota as sent
-// and returns it to be written (mqflux patch, resend-quota). Upstream
+// releaseNextQueued marks the earliest message held for the send quota as
+// sent and puts it in the client's write queue (queue) before the lock is
+// let go (mqflux patch, resend-quota and release-order). Upstream
 // (NextImmediate, then Delete) wrote it and removed it from the map: its
 // PUBACK was then ignored, the quota it took never came back, and once
 // every slot was lost so, the client got nothing more. It stays in flight
-// now, for its PUBACK. Under the lock, so that a message is released once.
-func (i *Inflight) releaseNext(maximumExpiry int64) (packets.Packet, bool) {
-	pk, ok, _ := i.releaseNextQueued(maximumExpiry, func(*packets.Packet) bool { return true })
-	if !ok {
-		return packets.Packet{}, false
-	}
-	return *pk, true
-}
-
-// releaseNextQueued is releaseNext that also puts the released message in
-// the client's write queue (queue) before the lock is let go (mqflux
-// patch, release-order). Queued after the lock, a live delivery could
-// find nothing held in between, be sent at once and reach the write queue
-// first: the client saw a live message ahead of the last held one. A
-// message the queue refuses is deleted here, under the same lock, and
-// reported not queued; the caller rolls the rest of it back.
+// now, for its PUBACK. Under the lock, so that a message is released
+// once. Queued after the lock, a live delivery could find nothing held in
+// between, be sent at once and reach the write queue first: the client
+// saw a live message ahead of the last held one. A message the queue
+// refuses is deleted here, under the same lock, and reported not queued;
+// the caller rolls the rest of it back.
 func (i *Inflight) releaseNextQueued(maximumExpiry int64, queue func(*packets.Packet) bool) (pk *packets.Packet, ok, queued bool) {
 	i.Lock()
 	defer i.Unlock()
@@ -533,7 +526,7 @@ func release(pk packets.Packet, maximumExpiry int64) packets.Packet {
 // first, and marks it live (mqflux patch, resend-quota): the messages not
 // sent on this connection yet, a PUBLISH of QoS 1 or 2 only while the
 // client's send quota (its Receive Maximum) lasts, the rest held for it
-// (Expiry -1) for each acknowledgement to release one (releaseNext).
+// (Expiry -1) for each acknowledgement to release one (releaseNextQueued).
 // A PUBLISH sent before is marked DUP, a held one is sent for the first
 // time. Upstream resent every message, the held ones too, past the
 // client's Receive Maximum, and each acknowledgement then released a held

@@ -856,7 +856,7 @@ func (s *Server) processPacket(cl *Client, pk packets.Packet) error {
 // a client sends.
 //
 // mqflux patch (resend-quota): the message released stays in flight for
-// its acknowledgement, which gives the quota back (Inflight.releaseNext).
+// its acknowledgement, which gives the quota back (Inflight.releaseNextQueued).
 //
 // mqflux patch (held-order): it goes through the client's write queue,
 // behind what was queued for the client before it, as every delivery
@@ -1250,7 +1250,6 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 
 	out := pk.Copy(false)
 	gone := cl.Net.Conn == nil || cl.Closed()
-	var stored *packets.Packet // out as queued for the client's writer
 	if !s.hooks.OnACLCheck(cl, pk.TopicName, false) {
 		return out, packets.ErrNotAuthorized
 	}
@@ -1285,6 +1284,15 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		}
 	}
 
+	// mqflux patch (compact-queue): for a client that is connected, the
+	// inflight map and the write queue share one heap copy of out; for
+	// one that is not, the map keeps the message in its queued form
+	// (Inflight.addQueued) and out stays off the heap.
+	var stored *packets.Packet
+	if !gone {
+		stored = new(packets.Packet)
+		*stored = out
+	}
 	if out.FixedHeader.Qos > 0 {
 		// mqflux patch: the window checked, a packet id found and out
 		// stored under one lock (Client.addInflight); out itself is
@@ -1298,17 +1306,11 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		// (Inflight.add).
 		limited := atomic.LoadInt32(&cl.State.Inflight.maximumSendQuota) > 0
 		expiry := out.Expiry
-		// mqflux patch (compact-queue): for a client that is not
-		// connected, the map keeps the message in its queued form and
-		// out stays off the heap; for one that is, the map and the write
-		// queue share one stored copy.
 		var held, deferred bool
 		var err error
 		if gone {
 			held, deferred, err = cl.addQueuedInflight(&out, s.inflightLimit(cl), limited)
 		} else {
-			stored = new(packets.Packet)
-			*stored = out
 			// [MQTT-4.3.2-1] [MQTT-4.3.3-1] [MQTT-2.2.1-4] [MQTT-4.3.2-3] [MQTT-4.3.3-3]
 			held, deferred, err = cl.addInflight(stored, s.inflightLimit(cl), limited)
 			out = *stored
@@ -1351,12 +1353,8 @@ func (s *Server) publishToClient(cl *Client, sub packets.Subscription, pk packet
 		s.hooks.OnQosPublish(cl, out, out.Created, 0)
 	}
 
-	if cl.Net.Conn == nil || cl.Closed() {
+	if gone || cl.Net.Conn == nil || cl.Closed() {
 		return out, errClientGone
-	}
-	if stored == nil { // QoS 0: nothing in flight
-		stored = new(packets.Packet)
-		*stored = out
 	}
 	return out, s.queueDelivery(cl, stored, &pk)
 }
